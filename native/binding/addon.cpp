@@ -1,0 +1,85 @@
+// Module entry: registers the classes and the free functions. Context-aware, so it loads in worker_threads.
+#include <napi.h>
+
+#include <mutex>
+#include <thread>
+
+#include "binding/addon_data.h"
+#include "binding/convert.h"
+#include "binding/errors.h"
+#include "binding/model_wrap.h"
+#include "device/runtime.h"
+
+namespace rt::js {
+
+namespace {
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&] {
+    RuntimeInfo r = runtime_info();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("torchVersion", r.torch_version);
+    out.Set("cudaAvailable", r.cuda_available);
+    out.Set("builtWithCuda", r.built_with_cuda);
+    Napi::Array devices = Napi::Array::New(env, r.cuda_devices.size());
+    for (size_t i = 0; i < r.cuda_devices.size(); ++i) {
+      const auto& d = r.cuda_devices[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("index", d.index);
+      o.Set("name", d.name);
+      o.Set("computeCapability", std::to_string(d.major) + "." + std::to_string(d.minor));
+      o.Set("totalMemory", static_cast<double>(d.total_memory));
+      devices.Set(static_cast<uint32_t>(i), o);
+    }
+    out.Set("cudaDevices", devices);
+    out.Set("cudnnVersion", static_cast<double>(r.cudnn_version));
+    out.Set("intraOpThreads", r.intra_op_threads);
+    out.Set("interOpThreads", r.inter_op_threads);
+    out.Set("cxx11Abi", r.cxx11_abi);
+    out.Set("mkldnn", r.mkldnn);
+    return out;
+  });
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) throw Napi::TypeError::New(env, "setNumThreads(n): n must be a number");
+  const int n = info[0].As<Napi::Number>().Int32Value();
+  guard(env, [&] { set_intra_op_threads(n); });
+  return env.Undefined();
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), intra_op_threads()); }
+
+Napi::Value CheckDevice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "checkDevice(device): device must be a string");
+  const std::string device = info[0].As<Napi::String>().Utf8Value();
+  return Napi::String::New(env, guard(env, [&] { return check_device(device); }));
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // Debian's libtorch starts with one intra-op thread; default to every core, once per process.
+  static std::once_flag threads_set;
+  std::call_once(threads_set, [] { set_intra_op_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))); });
+
+  auto* data = new AddonData();
+  env.SetInstanceData(data);
+  Napi::Function model = ModelWrap::Define(env);
+  data->model_class = Napi::Persistent(model);
+  exports.Set("Model", model);
+  exports.Set("info", Napi::Function::New(env, Info, "info"));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
+  exports.Set("checkDevice", Napi::Function::New(env, CheckDevice, "checkDevice"));
+  return exports;
+}
+
+}  // namespace rt::js
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return rt::js::Init(env, exports); }
+
+NODE_API_MODULE(resnet_torch, InitAddon)

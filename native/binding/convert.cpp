@@ -1,0 +1,197 @@
+#include "binding/convert.h"
+
+#include <cmath>
+
+namespace rt::js {
+
+namespace {
+
+Napi::TypeError type_error(Napi::Env env, const std::string& message) { return Napi::TypeError::New(env, message); }
+
+}  // namespace
+
+std::vector<int64_t> shape_from_js(const Napi::Value& value, const char* what) {
+  Napi::Env env = value.Env();
+  if (!value.IsArray()) throw type_error(env, std::string(what) + " must be an array of integers");
+  Napi::Array array = value.As<Napi::Array>();
+  std::vector<int64_t> shape;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value v = array[i];
+    if (!v.IsNumber()) throw type_error(env, std::string(what) + " must be an array of integers");
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (d < 0 || d != std::floor(d) || d > 9.0e15) throw type_error(env, std::string(what) + " must hold non-negative integers");
+    shape.push_back(static_cast<int64_t>(d));
+  }
+  return shape;
+}
+
+Napi::Array shape_to_js(Napi::Env env, c10::IntArrayRef shape) {
+  Napi::Array out = Napi::Array::New(env, shape.size());
+  for (size_t i = 0; i < shape.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(shape[i])));
+  return out;
+}
+
+std::vector<std::string> strings_from_js(const Napi::Value& value, const char* what) {
+  if (!value.IsArray()) throw type_error(value.Env(), std::string(what) + " must be an array of strings");
+  Napi::Array array = value.As<Napi::Array>();
+  std::vector<std::string> out;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value v = array[i];
+    if (!v.IsString()) throw type_error(value.Env(), std::string(what) + " must be an array of strings");
+    out.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+torch::Tensor view_of(const Napi::Value& value, const std::vector<int64_t>& shape, const char* what) {
+  Napi::Env env = value.Env();
+  if (!value.IsTypedArray()) throw type_error(env, std::string(what) + " must be a typed array");
+  Napi::TypedArray array = value.As<Napi::TypedArray>();
+  torch::ScalarType type;
+  switch (array.TypedArrayType()) {
+    case napi_float32_array: type = torch::kFloat32; break;
+    case napi_float64_array: type = torch::kFloat64; break;
+    case napi_uint8_array: type = torch::kUInt8; break;
+    case napi_int32_array: type = torch::kInt32; break;
+    case napi_bigint64_array: type = torch::kInt64; break;
+    default: throw type_error(env, std::string(what) + ": unsupported typed array type");
+  }
+  int64_t count = 1;
+  for (int64_t d : shape) count *= d;
+  if (static_cast<int64_t>(array.ElementLength()) != count)
+    throw type_error(env, std::string(what) + " holds " + std::to_string(array.ElementLength()) +
+                              " values, its shape needs " + std::to_string(count));
+  auto* data = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  return torch::from_blob(data, shape, torch::TensorOptions().dtype(type));
+}
+
+std::string dtype_name(torch::ScalarType type) {
+  switch (type) {
+    case torch::kFloat32: return "float32";
+    case torch::kFloat64: return "float64";
+    case torch::kFloat16: return "float16";
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kInt64: return "int64";
+    case torch::kInt32: return "int32";
+    case torch::kUInt8: return "uint8";
+    case torch::kBool: return "bool";
+    default: return c10::toString(type);
+  }
+}
+
+Napi::Value typed_array_of(Napi::Env env, torch::Tensor tensor) {
+  tensor = tensor.to(torch::kCPU).contiguous();
+  if (tensor.scalar_type() == torch::kFloat16 || tensor.scalar_type() == torch::kBFloat16 ||
+      tensor.scalar_type() == torch::kBool)
+    tensor = tensor.to(tensor.scalar_type() == torch::kBool ? torch::kUInt8 : torch::kFloat32);
+  const size_t bytes = tensor.numel() * tensor.element_size();
+  const size_t count = static_cast<size_t>(tensor.numel());
+  Napi::ArrayBuffer buffer;
+  if (bytes == 0) {
+    buffer = Napi::ArrayBuffer::New(env, 0);
+  } else {
+    auto* keep = new torch::Tensor(tensor);
+    buffer = Napi::ArrayBuffer::New(env, keep->data_ptr(), bytes, [](Napi::Env, void*, torch::Tensor* t) { delete t; }, keep);
+  }
+  switch (tensor.scalar_type()) {
+    case torch::kFloat32: return Napi::Float32Array::New(env, count, buffer, 0);
+    case torch::kFloat64: return Napi::Float64Array::New(env, count, buffer, 0);
+    case torch::kInt64: return Napi::BigInt64Array::New(env, count, buffer, 0);
+    case torch::kInt32: return Napi::Int32Array::New(env, count, buffer, 0);
+    case torch::kUInt8: return Napi::Uint8Array::New(env, count, buffer, 0);
+    default: throw Napi::Error::New(env, "cannot hand a " + dtype_name(tensor.scalar_type()) + " tensor to JS");
+  }
+}
+
+double number_or(const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsNumber()) throw type_error(o.Env(), std::string(key) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool bool_or(const Napi::Object& o, const char* key, bool fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsBoolean()) throw type_error(o.Env(), std::string(key) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string string_or(const Napi::Object& o, const char* key, const std::string& fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsString()) throw type_error(o.Env(), std::string(key) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+NetSpec spec_from_js(const Napi::Object& js) {
+  Napi::Env env = js.Env();
+  NetSpec s;
+  const std::string block = string_or(js, "block", "basic");
+  if (block != "basic" && block != "bottleneck") throw type_error(env, "block must be \"basic\" or \"bottleneck\"");
+  s.block = block == "basic" ? BlockKind::Basic : BlockKind::Bottleneck;
+  s.preact = bool_or(js, "preact", false);
+  const std::string shortcut = string_or(js, "shortcut", "B");
+  if (shortcut == "A") s.shortcut = ShortcutKind::A;
+  else if (shortcut == "B") s.shortcut = ShortcutKind::B;
+  else if (shortcut == "C") s.shortcut = ShortcutKind::C;
+  else if (shortcut == "none") s.shortcut = ShortcutKind::None;
+  else throw type_error(env, "shortcut must be \"A\", \"B\", \"C\" or \"none\"");
+  const std::string stem = string_or(js, "stem", "imagenet");
+  if (stem != "imagenet" && stem != "cifar") throw type_error(env, "stem must be \"imagenet\" or \"cifar\"");
+  s.stem = stem == "imagenet" ? StemKind::ImageNet : StemKind::Cifar;
+  s.depths = shape_from_js(js.Get("depths"), "depths");
+  s.widths = shape_from_js(js.Get("widths"), "widths");
+  s.in_channels = static_cast<int64_t>(number_or(js, "inChannels", 3));
+  s.num_classes = static_cast<int64_t>(number_or(js, "numClasses", 1000));
+  s.stride_on_3x3 = string_or(js, "stride", "conv3x3") == "conv3x3";
+  s.shortcut_scale = number_or(js, "shortcutScale", 1.0);
+  s.zero_init_residual = bool_or(js, "zeroInitResidual", false);
+  s.seed = static_cast<uint64_t>(number_or(js, "seed", 0));
+  return s;
+}
+
+Napi::Object graph_to_js(Napi::Env env, const GraphBuilder& graph) {
+  Napi::Array nodes = Napi::Array::New(env, graph.nodes().size());
+  for (size_t i = 0; i < graph.nodes().size(); ++i) {
+    const GraphNode& n = graph.nodes()[i];
+    Napi::Object node = Napi::Object::New(env);
+    node.Set("op", n.op);
+    node.Set("name", n.name);
+    Napi::Array inputs = Napi::Array::New(env, n.inputs.size());
+    for (size_t k = 0; k < n.inputs.size(); ++k) inputs.Set(static_cast<uint32_t>(k), n.inputs[k]);
+    node.Set("inputs", inputs);
+    node.Set("output", n.output);
+    node.Set("outputShape", shape_to_js(env, n.output_shape));
+    Napi::Object ints = Napi::Object::New(env);
+    for (const auto& [key, values] : n.int_attrs) ints.Set(key, shape_to_js(env, values));
+    node.Set("intAttrs", ints);
+    Napi::Object floats = Napi::Object::New(env);
+    for (const auto& [key, value] : n.float_attrs) floats.Set(key, value);
+    node.Set("floatAttrs", floats);
+    node.Set("params", static_cast<double>(n.params));
+    node.Set("macs", static_cast<double>(n.macs));
+    nodes.Set(static_cast<uint32_t>(i), node);
+  }
+  Napi::Array constants = Napi::Array::New(env, graph.constants().size());
+  for (size_t i = 0; i < graph.constants().size(); ++i) {
+    const auto& [name, value] = graph.constants()[i];
+    Napi::Object c = Napi::Object::New(env);
+    c.Set("name", name);
+    c.Set("dtype", dtype_name(value.scalar_type()));
+    c.Set("shape", shape_to_js(env, value.sizes()));
+    c.Set("data", typed_array_of(env, value));
+    constants.Set(static_cast<uint32_t>(i), c);
+  }
+  Napi::Array weights = Napi::Array::New(env, graph.weights().size());
+  for (size_t i = 0; i < graph.weights().size(); ++i) weights.Set(static_cast<uint32_t>(i), graph.weights()[i].first);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("input", graph.input());
+  out.Set("output", graph.output());
+  out.Set("nodes", nodes);
+  out.Set("constants", constants);
+  out.Set("weights", weights);
+  return out;
+}
+
+}  // namespace rt::js

@@ -1,0 +1,33 @@
+#pragma once
+// JS values <-> plain C++ values. The facade has validated everything; these checks only keep a
+// wrong call from crashing the process.
+#include <napi.h>
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+#include "models/graph.h"
+#include "models/spec.h"
+
+namespace rt::js {
+
+std::vector<int64_t> shape_from_js(const Napi::Value& value, const char* what);
+Napi::Array shape_to_js(Napi::Env env, c10::IntArrayRef shape);
+std::vector<std::string> strings_from_js(const Napi::Value& value, const char* what);
+
+// A tensor viewing the memory of a typed array (no copy). The caller keeps the array alive.
+torch::Tensor view_of(const Napi::Value& array, const std::vector<int64_t>& shape, const char* what);
+// A typed array over the tensor's own memory (no copy); the tensor lives until the array is collected.
+Napi::Value typed_array_of(Napi::Env env, torch::Tensor tensor);
+std::string dtype_name(torch::ScalarType type);
+
+NetSpec spec_from_js(const Napi::Object& js);
+Napi::Object graph_to_js(Napi::Env env, const GraphBuilder& graph);
+
+// Typed readers for option objects: a wrong type throws a TypeError naming the key.
+double number_or(const Napi::Object& o, const char* key, double fallback);
+bool bool_or(const Napi::Object& o, const char* key, bool fallback);
+std::string string_or(const Napi::Object& o, const char* key, const std::string& fallback);
+
+}  // namespace rt::js

@@ -1,0 +1,74 @@
+#include "device/runtime.h"
+
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <c10/core/Device.h>
+#include <torch/version.h>
+
+#include "common/error.h"
+
+#ifdef RESNET_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+namespace rt {
+
+RuntimeInfo runtime_info() {
+  RuntimeInfo info;
+  info.torch_version = TORCH_VERSION;
+  info.cuda_available = at::globalContext().hasCUDA() && at::detail::getCUDAHooks().getNumGPUs() > 0;
+  if (info.cuda_available) {
+    const int count = at::detail::getCUDAHooks().getNumGPUs();
+    for (int i = 0; i < count; ++i) {
+      CudaDevice d;
+      d.index = i;
+#ifdef RESNET_WITH_CUDA
+      const auto* prop = at::cuda::getDeviceProperties(i);
+      d.name = prop->name;
+      d.major = prop->major;
+      d.minor = prop->minor;
+      d.total_memory = static_cast<int64_t>(prop->totalGlobalMem);
+#endif
+      info.cuda_devices.push_back(d);
+    }
+  }
+  if (at::globalContext().hasCuDNN()) info.cudnn_version = at::detail::getCUDAHooks().versionCuDNN();
+  info.intra_op_threads = at::get_num_threads();
+  info.inter_op_threads = at::get_num_interop_threads();
+  info.cxx11_abi = _GLIBCXX_USE_CXX11_ABI != 0;
+  info.mkldnn = at::globalContext().hasMKLDNN();
+#ifdef RESNET_WITH_CUDA
+  info.built_with_cuda = true;
+#endif
+  return info;
+}
+
+void set_intra_op_threads(int n) {
+  if (n < 1) throw invalid("threads must be at least 1");
+  at::set_num_threads(n);
+}
+
+int intra_op_threads() { return at::get_num_threads(); }
+
+std::string check_device(const std::string& device) {
+  c10::Device d(c10::kCPU);
+  try {
+    d = c10::Device(device);
+  } catch (const std::exception&) {
+    throw Error("ERR_DEVICE", "unknown device \"" + device + "\": expected \"cpu\", \"cuda\" or \"cuda:N\"");
+  }
+  if (d.is_cpu()) return "cpu";
+  if (!d.is_cuda()) throw Error("ERR_DEVICE", "unsupported device \"" + device + "\": expected cpu or cuda");
+  const int count = at::globalContext().hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0;
+  if (count == 0)
+    throw Error("ERR_DEVICE", "device \"" + device + "\" asked for, but CUDA is not available in this build of libtorch ("
+                                  "build against a CUDA PyTorch or LIBTORCH to use it)");
+  const int index = d.has_index() ? d.index() : 0;
+  if (index >= count)
+    throw Error("ERR_DEVICE", "device \"" + device + "\" asked for, but only " + std::to_string(count) +
+                                  " CUDA device(s) exist");
+  return "cuda:" + std::to_string(index);
+}
+
+}  // namespace rt

@@ -1,0 +1,37 @@
+#pragma once
+// What this process's libtorch can do: versions, devices, threads. Plain C++; the binding converts it.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rt {
+
+struct CudaDevice {
+  int index = 0;
+  std::string name;  // empty where the build has no CUDA headers (node-gyp route)
+  int major = 0, minor = 0;  // compute capability
+  int64_t total_memory = 0;  // bytes
+};
+
+struct RuntimeInfo {
+  std::string torch_version;
+  bool cuda_available = false;
+  std::vector<CudaDevice> cuda_devices;
+  int64_t cudnn_version = 0;  // 0: none
+  int intra_op_threads = 0;
+  int inter_op_threads = 0;
+  bool cxx11_abi = false;
+  bool mkldnn = false;
+  bool built_with_cuda = false;  // this addon was compiled against a CUDA libtorch
+};
+
+RuntimeInfo runtime_info();
+
+// Intra-op threads for every later op on every thread (workers call at::init_num_threads() to pick it up).
+void set_intra_op_threads(int n);
+int intra_op_threads();
+
+// Parses "cpu", "cuda", "cuda:1"; refuses CUDA where it is not available (never a silent CPU fallback).
+std::string check_device(const std::string& device);
+
+}  // namespace rt

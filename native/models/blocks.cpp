@@ -1,0 +1,133 @@
+#include "models/blocks.h"
+
+#include "models/layers.h"
+
+namespace rt {
+
+namespace nn = torch::nn;
+
+const torch::Tensor& BlockImpl::observe(const torch::Tensor& residual) {
+  if (record_) response_std_ = residual.detach().std().item<double>();
+  return residual;
+}
+
+// ---- original (post-activation) blocks -------------------------------------------------------------
+
+BasicBlockImpl::BasicBlockImpl(const BlockOptions& o) {
+  conv1 = register_module("conv1", conv3x3(o.in, o.planes, o.stride));
+  bn1 = register_module("bn1", nn::BatchNorm2d(o.planes));
+  conv2 = register_module("conv2", conv3x3(o.planes, o.planes));
+  bn2 = register_module("bn2", nn::BatchNorm2d(o.planes));
+  shortcut_ = Shortcut::make(*this, o.in, o.planes, o.stride, o.shortcut, o.shortcut_scale, true);
+}
+
+torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
+  torch::Tensor out = bn1(conv1(x)).relu_();
+  out = observe(bn2(conv2(out)));
+  if (shortcut_.present()) out.add_(shortcut_(x));
+  return out.relu_();
+}
+
+std::string BasicBlockImpl::trace(GraphBuilder& g, const std::string& p, const std::string& x) const {
+  std::string y = trace_relu(g, p + "relu1", trace_bn(g, bn1, p + "bn1", trace_conv(g, conv1, p + "conv1", x)));
+  y = trace_bn(g, bn2, p + "bn2", trace_conv(g, conv2, p + "conv2", y));
+  if (shortcut_.present()) y = trace_add(g, p + "add", y, shortcut_.trace(g, p, x));
+  return trace_relu(g, p + "relu2", y);
+}
+
+BottleneckImpl::BottleneckImpl(const BlockOptions& o) {
+  const int64_t out = o.planes * expansion(BlockKind::Bottleneck);
+  const int64_t s1 = o.stride_on_3x3 ? 1 : o.stride, s3 = o.stride_on_3x3 ? o.stride : 1;
+  conv1 = register_module("conv1", conv1x1(o.in, o.planes, s1));
+  bn1 = register_module("bn1", nn::BatchNorm2d(o.planes));
+  conv2 = register_module("conv2", conv3x3(o.planes, o.planes, s3));
+  bn2 = register_module("bn2", nn::BatchNorm2d(o.planes));
+  conv3 = register_module("conv3", conv1x1(o.planes, out));
+  bn3 = register_module("bn3", nn::BatchNorm2d(out));
+  shortcut_ = Shortcut::make(*this, o.in, out, o.stride, o.shortcut, o.shortcut_scale, true);
+}
+
+torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
+  torch::Tensor out = bn1(conv1(x)).relu_();
+  out = bn2(conv2(out)).relu_();
+  out = observe(bn3(conv3(out)));
+  if (shortcut_.present()) out.add_(shortcut_(x));
+  return out.relu_();
+}
+
+std::string BottleneckImpl::trace(GraphBuilder& g, const std::string& p, const std::string& x) const {
+  std::string y = trace_relu(g, p + "relu1", trace_bn(g, bn1, p + "bn1", trace_conv(g, conv1, p + "conv1", x)));
+  y = trace_relu(g, p + "relu2", trace_bn(g, bn2, p + "bn2", trace_conv(g, conv2, p + "conv2", y)));
+  y = trace_bn(g, bn3, p + "bn3", trace_conv(g, conv3, p + "conv3", y));
+  if (shortcut_.present()) y = trace_add(g, p + "add", y, shortcut_.trace(g, p, x));
+  return trace_relu(g, p + "relu3", y);
+}
+
+// ---- pre-activation blocks -----------------------------------------------------------------------
+// A projection shortcut reads the pre-activated input (BN-ReLU of x), as in the Identity Mappings code;
+// an identity shortcut (options A/B without projection) carries x itself, untouched.
+
+PreActBasicBlockImpl::PreActBasicBlockImpl(const BlockOptions& o) {
+  bn1 = register_module("bn1", nn::BatchNorm2d(o.in));
+  conv1 = register_module("conv1", conv3x3(o.in, o.planes, o.stride));
+  bn2 = register_module("bn2", nn::BatchNorm2d(o.planes));
+  conv2 = register_module("conv2", conv3x3(o.planes, o.planes));
+  shortcut_ = Shortcut::make(*this, o.in, o.planes, o.stride, o.shortcut, o.shortcut_scale, false);
+}
+
+torch::Tensor PreActBasicBlockImpl::forward(const torch::Tensor& x) {
+  torch::Tensor pre = torch::relu(bn1(x));
+  torch::Tensor out = conv1(pre);
+  out = observe(conv2(bn2(out).relu_()));
+  if (shortcut_.present()) out = out + shortcut_(shortcut_.projects() ? pre : x);
+  return out;
+}
+
+std::string PreActBasicBlockImpl::trace(GraphBuilder& g, const std::string& p, const std::string& x) const {
+  const std::string pre = trace_relu(g, p + "relu1", trace_bn(g, bn1, p + "bn1", x));
+  std::string y = trace_conv(g, conv1, p + "conv1", pre);
+  y = trace_conv(g, conv2, p + "conv2", trace_relu(g, p + "relu2", trace_bn(g, bn2, p + "bn2", y)));
+  if (shortcut_.present()) y = trace_add(g, p + "add", y, shortcut_.trace(g, p, shortcut_.projects() ? pre : x));
+  return y;
+}
+
+PreActBottleneckImpl::PreActBottleneckImpl(const BlockOptions& o) {
+  const int64_t out = o.planes * expansion(BlockKind::Bottleneck);
+  const int64_t s1 = o.stride_on_3x3 ? 1 : o.stride, s3 = o.stride_on_3x3 ? o.stride : 1;
+  bn1 = register_module("bn1", nn::BatchNorm2d(o.in));
+  conv1 = register_module("conv1", conv1x1(o.in, o.planes, s1));
+  bn2 = register_module("bn2", nn::BatchNorm2d(o.planes));
+  conv2 = register_module("conv2", conv3x3(o.planes, o.planes, s3));
+  bn3 = register_module("bn3", nn::BatchNorm2d(o.planes));
+  conv3 = register_module("conv3", conv1x1(o.planes, out));
+  shortcut_ = Shortcut::make(*this, o.in, out, o.stride, o.shortcut, o.shortcut_scale, false);
+}
+
+torch::Tensor PreActBottleneckImpl::forward(const torch::Tensor& x) {
+  torch::Tensor pre = torch::relu(bn1(x));
+  torch::Tensor out = conv1(pre);
+  out = conv2(bn2(out).relu_());
+  out = observe(conv3(bn3(out).relu_()));
+  if (shortcut_.present()) out = out + shortcut_(shortcut_.projects() ? pre : x);
+  return out;
+}
+
+std::string PreActBottleneckImpl::trace(GraphBuilder& g, const std::string& p, const std::string& x) const {
+  const std::string pre = trace_relu(g, p + "relu1", trace_bn(g, bn1, p + "bn1", x));
+  std::string y = trace_conv(g, conv1, p + "conv1", pre);
+  y = trace_conv(g, conv2, p + "conv2", trace_relu(g, p + "relu2", trace_bn(g, bn2, p + "bn2", y)));
+  y = trace_conv(g, conv3, p + "conv3", trace_relu(g, p + "relu3", trace_bn(g, bn3, p + "bn3", y)));
+  if (shortcut_.present()) y = trace_add(g, p + "add", y, shortcut_.trace(g, p, shortcut_.projects() ? pre : x));
+  return y;
+}
+
+std::shared_ptr<BlockImpl> make_block(BlockKind kind, bool preact, const BlockOptions& o) {
+  if (kind == BlockKind::Basic) {
+    if (preact) return std::make_shared<PreActBasicBlockImpl>(o);
+    return std::make_shared<BasicBlockImpl>(o);
+  }
+  if (preact) return std::make_shared<PreActBottleneckImpl>(o);
+  return std::make_shared<BottleneckImpl>(o);
+}
+
+}  // namespace rt

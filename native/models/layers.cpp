@@ -1,0 +1,85 @@
+#include "models/layers.h"
+
+namespace rt {
+
+namespace nn = torch::nn;
+
+nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
+}
+
+nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false));
+}
+
+std::string trace_conv(GraphBuilder& g, const nn::Conv2d& conv, const std::string& name, const std::string& x) {
+  const auto& o = conv->options;
+  const Shape& in = g.shape(x);
+  const int64_t k = (*o.kernel_size())[0], s = (*o.stride())[0];
+  const int64_t p = c10::get<torch::ExpandingArray<2>>(o.padding())->at(0);
+  const int64_t out_c = o.out_channels(), h = window_out(in[2], k, s, p), w = window_out(in[3], k, s, p);
+  GraphNode node;
+  node.op = "Conv";
+  node.name = name;
+  node.inputs = {x, g.weight(name + ".weight", conv->weight)};
+  if (o.bias()) node.inputs.push_back(g.weight(name + ".bias", conv->bias));
+  node.int_attrs = {{"kernel_shape", {k, k}}, {"strides", {s, s}}, {"pads", {p, p, p, p}}, {"group", {1}}};
+  node.output_shape = {in[0], out_c, h, w};
+  node.params = conv->weight.numel() + (o.bias() ? conv->bias.numel() : 0);
+  node.macs = out_c * h * w * in[1] * k * k;
+  return g.add(std::move(node));
+}
+
+std::string trace_bn(GraphBuilder& g, const nn::BatchNorm2d& bn, const std::string& name, const std::string& x) {
+  GraphNode node;
+  node.op = "BatchNormalization";
+  node.name = name;
+  node.inputs = {x, g.weight(name + ".weight", bn->weight), g.weight(name + ".bias", bn->bias),
+                 g.weight(name + ".running_mean", bn->running_mean), g.weight(name + ".running_var", bn->running_var)};
+  node.float_attrs = {{"epsilon", bn->options.eps()}, {"momentum", 1.0 - bn->options.momentum().value()}};
+  node.output_shape = g.shape(x);
+  node.params = bn->weight.numel() + bn->bias.numel();
+  return g.add(std::move(node));
+}
+
+std::string trace_relu(GraphBuilder& g, const std::string& name, const std::string& x) {
+  GraphNode node;
+  node.op = "Relu";
+  node.name = name;
+  node.inputs = {x};
+  node.output_shape = g.shape(x);
+  return g.add(std::move(node));
+}
+
+std::string trace_add(GraphBuilder& g, const std::string& name, const std::string& a, const std::string& b) {
+  GraphNode node;
+  node.op = "Add";
+  node.name = name;
+  node.inputs = {a, b};
+  node.output_shape = g.shape(a);
+  return g.add(std::move(node));
+}
+
+std::string trace_scale(GraphBuilder& g, const std::string& name, const std::string& x, double scale) {
+  GraphNode node;
+  node.op = "Mul";
+  node.name = name;
+  node.inputs = {x, g.constant(name + ".scale", torch::tensor({static_cast<float>(scale)}))};
+  node.output_shape = g.shape(x);
+  return g.add(std::move(node));
+}
+
+std::string trace_linear(GraphBuilder& g, const nn::Linear& fc, const std::string& name, const std::string& x) {
+  const Shape& in = g.shape(x);
+  GraphNode node;
+  node.op = "Gemm";
+  node.name = name;
+  node.inputs = {x, g.weight(name + ".weight", fc->weight), g.weight(name + ".bias", fc->bias)};
+  node.int_attrs = {{"transB", {1}}};
+  node.output_shape = {in[0], fc->options.out_features()};
+  node.params = fc->weight.numel() + fc->bias.numel();
+  node.macs = fc->options.in_features() * fc->options.out_features();
+  return g.add(std::move(node));
+}
+
+}  // namespace rt

@@ -1,0 +1,77 @@
+#include "models/shortcut.h"
+
+#include <limits>
+
+#include "models/layers.h"
+
+namespace rt {
+
+Shortcut Shortcut::make(torch::nn::Module& owner, int64_t in, int64_t out, int64_t stride, ShortcutKind kind,
+                        double scale, bool projection_bn) {
+  Shortcut s;
+  s.kind_ = kind;
+  s.scale_ = scale;
+  const bool shape_changes = stride != 1 || in != out;
+  const bool project = kind == ShortcutKind::C || (kind == ShortcutKind::B && shape_changes);
+  if (project) {
+    s.conv_ = conv1x1(in, out, stride);
+    torch::nn::Sequential seq(s.conv_);
+    if (projection_bn) {
+      s.bn_ = torch::nn::BatchNorm2d(out);
+      seq->push_back(s.bn_);
+    }
+    owner.register_module("downsample", seq);
+  } else if (kind == ShortcutKind::A) {
+    s.stride_ = stride;
+    s.pad_channels_ = out - in;
+  }
+  return s;
+}
+
+torch::Tensor Shortcut::operator()(const torch::Tensor& x) {
+  torch::Tensor y = x;
+  if (conv_) {
+    y = conv_(x);
+    if (bn_) y = bn_(y);
+  } else {
+    if (stride_ > 1) y = y.slice(2, 0, c10::nullopt, stride_).slice(3, 0, c10::nullopt, stride_);
+    if (pad_channels_ > 0) y = torch::constant_pad_nd(y, {0, 0, 0, 0, 0, pad_channels_});
+  }
+  return scale_ == 1.0 ? y : y * scale_;
+}
+
+std::string Shortcut::trace(GraphBuilder& g, const std::string& prefix, const std::string& x) const {
+  std::string y = x;
+  if (conv_) {
+    y = trace_conv(g, conv_, prefix + "downsample.0", y);
+    if (bn_) y = trace_bn(g, bn_, prefix + "downsample.1", y);
+  } else {
+    if (stride_ > 1) {
+      const Shape& in = g.shape(y);
+      GraphNode node;
+      node.op = "Slice";
+      node.name = prefix + "shortcut.subsample";
+      const int64_t big = std::numeric_limits<int64_t>::max();
+      node.inputs = {y, g.constant(node.name + ".starts", torch::tensor({int64_t{0}, int64_t{0}})),
+                     g.constant(node.name + ".ends", torch::tensor({big, big})),
+                     g.constant(node.name + ".axes", torch::tensor({int64_t{2}, int64_t{3}})),
+                     g.constant(node.name + ".steps", torch::tensor({stride_, stride_}))};
+      node.output_shape = {in[0], in[1], (in[2] + stride_ - 1) / stride_, (in[3] + stride_ - 1) / stride_};
+      y = g.add(std::move(node));
+    }
+    if (pad_channels_ > 0) {
+      Shape out = g.shape(y);
+      GraphNode node;
+      node.op = "Pad";
+      node.name = prefix + "shortcut.pad";
+      node.inputs = {y, g.constant(node.name + ".pads", torch::tensor({int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0},
+                                                                         int64_t{0}, pad_channels_, int64_t{0}, int64_t{0}}))};
+      out[1] += pad_channels_;
+      node.output_shape = out;
+      y = g.add(std::move(node));
+    }
+  }
+  return scale_ == 1.0 ? y : trace_scale(g, prefix + "shortcut.scale", y, scale_);
+}
+
+}  // namespace rt

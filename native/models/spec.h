@@ -1,0 +1,38 @@
+#pragma once
+// The plain description of a network: everything that decides its layers. Filled by the facade's arch table
+// (lib/archs.ts), so depth is data and the C++ never needs to know the names "resnet50" or "cifar-plain20".
+#include <cstdint>
+#include <vector>
+
+namespace rt {
+
+enum class BlockKind { Basic, Bottleneck };
+
+// How a block's input reaches the addition (the paper's Table 3 options).
+//   A: identity; where the shape changes, stride subsampling and zero-padded channels, no parameters.
+//   B: identity, and a 1x1 conv + BN projection only where the shape changes.
+//   C: a projection on every block.
+//   None: no shortcut at all: the plain network of the degradation experiment.
+enum class ShortcutKind { A, B, C, None };
+
+// ImageNet: 7x7/2 conv and 3x3/2 max pool. Cifar: one 3x3 conv at full resolution.
+enum class StemKind { ImageNet, Cifar };
+
+struct NetSpec {
+  BlockKind block = BlockKind::Basic;
+  bool preact = false;  // BN-ReLU-conv blocks with nothing after the add (Identity Mappings)
+  ShortcutKind shortcut = ShortcutKind::B;
+  StemKind stem = StemKind::ImageNet;
+  std::vector<int64_t> depths{2, 2, 2, 2};  // blocks per stage
+  std::vector<int64_t> widths{64, 128, 256, 512};  // base channels per stage (x4 after a bottleneck)
+  int64_t in_channels = 3;
+  int64_t num_classes = 1000;
+  bool stride_on_3x3 = true;  // torchvision ("v1.5"); false puts it on the first 1x1, as the paper does
+  double shortcut_scale = 1.0;  // h(x) = scale * x
+  bool zero_init_residual = false;
+  uint64_t seed = 0;
+};
+
+inline int64_t expansion(BlockKind kind) { return kind == BlockKind::Bottleneck ? 4 : 1; }
+
+}  // namespace rt
