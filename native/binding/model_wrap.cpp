@@ -23,9 +23,32 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
 
 ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
   Napi::Env env = info.Env();
+  if (info[0].IsExternal()) {  // from CreateAsync: the model is already built
+    model_ = *info[0].As<Napi::External<std::shared_ptr<Model>>>().Data();
+    return;
+  }
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "Model(spec): spec must be an object");
   NetSpec spec = spec_from_js(info[0].As<Napi::Object>());
   model_ = guard(env, [&] { return std::make_shared<Model>(std::move(spec)); });
+}
+
+Napi::Value ModelWrap::CreateAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "createModel(spec, device): spec must be an object");
+  NetSpec spec = spec_from_js(info[0].As<Napi::Object>());
+  const std::string device = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "cpu";
+  return run_async<std::shared_ptr<Model>>(
+      env,
+      [spec, device] {
+        auto model = std::make_shared<Model>(spec);
+        if (device != "cpu") model->to(device);
+        return model;
+      },
+      [](Napi::Env env, std::shared_ptr<Model>& model) -> Napi::Value {
+        auto external = Napi::External<std::shared_ptr<Model>>::New(
+            env, new std::shared_ptr<Model>(model), [](Napi::Env, std::shared_ptr<Model>* p) { delete p; });
+        return AddonData::of(env).model_class.New({external});
+      });
 }
 
 std::shared_ptr<Model> ModelWrap::live(Napi::Env env) const {

@@ -14,6 +14,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   static Napi::Function Define(Napi::Env env);
   explicit ModelWrap(const Napi::CallbackInfo& info);
 
+  // createModel(spec, device): Promise<Model>, building (and moving) the network off the event loop.
+  static Napi::Value CreateAsync(const Napi::CallbackInfo& info);
+
   // The model behind a JS Model object (for the trainer); throws if `value` is not one or was disposed.
   static std::shared_ptr<Model> unwrap(const Napi::Value& value);
 

@@ -1,0 +1,75 @@
+// Depth is data: every network of the two papers as a row of this table, or a name pattern for the
+// families defined for any depth (CIFAR 6n+2, pre-activation 9n+2).
+
+export type BlockKind = 'basic' | 'bottleneck';
+export type ShortcutOption = 'A' | 'B' | 'C' | 'none';
+export type StemKind = 'imagenet' | 'cifar';
+
+/** The structure of a network: what the native core needs besides classes, channels and options. */
+export interface Architecture {
+  block: BlockKind;
+  depths: number[];
+  widths: number[];
+  stem: StemKind;
+  preact: boolean;
+  /** The paper's default shortcut for this net ('none' for plain nets: it cannot be changed). */
+  shortcut: ShortcutOption;
+  plain: boolean;
+}
+
+const IMAGENET_WIDTHS = [64, 128, 256, 512];
+const CIFAR_WIDTHS = [16, 32, 64];
+
+const IMAGENET_DEPTHS: Record<number, { block: BlockKind; depths: number[] }> = {
+  18: { block: 'basic', depths: [2, 2, 2, 2] },
+  34: { block: 'basic', depths: [3, 4, 6, 3] },
+  50: { block: 'bottleneck', depths: [3, 4, 6, 3] },
+  101: { block: 'bottleneck', depths: [3, 4, 23, 3] },
+  152: { block: 'bottleneck', depths: [3, 8, 36, 3] },
+};
+
+/** Name patterns accepted by `arch`, for help texts and error messages. */
+export const ARCH_PATTERNS = [
+  'resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152',
+  'plain18', 'plain34', 'plain50', 'plain101', 'plain152',
+  'cifar-resnetN (N = 6n+2: 20, 32, 44, 56, 110, 1202, ...)',
+  'cifar-plainN (N = 6n+2)',
+  'cifar-preact-resnetN (N = 6n+2, pre-activation basic blocks)',
+  'preact-resnetN (N = 9n+2: 164, 1001, ...; pre-activation bottlenecks, CIFAR)',
+];
+
+export function resolveArch(name: string): Architecture | undefined {
+  let m = /^(resnet|plain)(\d+)$/.exec(name);
+  if (m) {
+    const row = IMAGENET_DEPTHS[Number(m[2])];
+    if (!row) return undefined;
+    const plain = m[1] === 'plain';
+    return { ...row, depths: [...row.depths], widths: [...IMAGENET_WIDTHS], stem: 'imagenet', preact: false,
+      shortcut: plain ? 'none' : 'B', plain };
+  }
+  m = /^cifar-(resnet|plain|preact-resnet)(\d+)$/.exec(name);
+  if (m) {
+    const layers = Number(m[2]);
+    const n = (layers - 2) / 6;
+    if (!Number.isInteger(n) || n < 1 || String(layers) !== m[2]) return undefined;
+    const plain = m[1] === 'plain';
+    const preact = m[1] === 'preact-resnet';
+    return { block: 'basic', depths: [n, n, n], widths: [...CIFAR_WIDTHS], stem: 'cifar', preact,
+      shortcut: plain ? 'none' : preact ? 'B' : 'A', plain };
+  }
+  m = /^preact-resnet(\d+)$/.exec(name);
+  if (m) {
+    const layers = Number(m[1]);
+    const n = (layers - 2) / 9;
+    if (!Number.isInteger(n) || n < 1 || String(layers) !== m[1]) return undefined;
+    return { block: 'bottleneck', depths: [n, n, n], widths: [...CIFAR_WIDTHS], stem: 'cifar', preact: true,
+      shortcut: 'B', plain: false };
+  }
+  return undefined;
+}
+
+/** Weighted layers (convs + fc) along the main path: the number in a network's name. */
+export function layerCount(a: Pick<Architecture, 'block' | 'depths'>): number {
+  const perBlock = a.block === 'basic' ? 2 : 3;
+  return a.depths.reduce((sum, d) => sum + d, 0) * perBlock + 2;
+}

@@ -1,0 +1,133 @@
+// Every error the package throws is one of these, with a stable `code` and the offending field or file.
+
+export class ResnetError extends Error {
+  readonly code: string;
+  constructor(message: string, code: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A value the caller passed (option, spec, config key) is not allowed. */
+export class ValidationError extends ResnetError {
+  /** Path of the offending field, e.g. `optimizer.momentum` or `numClasses`. */
+  readonly field: string;
+  readonly value: unknown;
+  /** What the field accepts, in words. */
+  readonly allowed: string;
+  constructor(field: string, value: unknown, allowed: string, message?: string) {
+    super(message ?? `${field || 'value'}: expected ${allowed}, got ${formatValue(value)}`, 'ERR_VALIDATION');
+    this.field = field;
+    this.value = value;
+    this.allowed = allowed;
+  }
+}
+
+/** An input tensor does not fit the model (channels, size, data length). */
+export class ShapeError extends ResnetError {
+  constructor(message: string) {
+    super(message, 'ERR_SHAPE');
+  }
+}
+
+/** A dataset file or folder is missing, truncated or malformed. */
+export class DatasetError extends ResnetError {
+  readonly file: string;
+  constructor(file: string, problem: string, options?: { cause?: unknown }) {
+    super(`${file}: ${problem}`, 'ERR_DATASET', options);
+    this.file = file;
+  }
+}
+
+/** A checkpoint, weights or model file cannot be read or does not fit. */
+export class CheckpointError extends ResnetError {
+  readonly file: string;
+  constructor(file: string, problem: string, options?: { cause?: unknown }) {
+    super(`${file}: ${problem}`, 'ERR_CHECKPOINT', options);
+    this.file = file;
+  }
+}
+
+/** The requested device does not exist or CUDA is not available. */
+export class DeviceError extends ResnetError {
+  constructor(message: string) {
+    super(message, 'ERR_DEVICE');
+  }
+}
+
+/** The model is in use by a training run. */
+export class BusyError extends ResnetError {
+  constructor(message: string) {
+    super(message, 'ERR_BUSY');
+  }
+}
+
+/** The device ran out of memory; the process survives and the model is unchanged. */
+export class OutOfMemoryError extends ResnetError {
+  constructor(message: string) {
+    super(message, 'ERR_OUT_OF_MEMORY');
+  }
+}
+
+/** The object was disposed and can no longer be used. */
+export class DisposedError extends ResnetError {
+  constructor(what: string) {
+    super(`${what} was disposed`, 'ERR_DISPOSED');
+  }
+}
+
+/** Work was stopped by an AbortSignal. */
+export class AbortError extends ResnetError {
+  constructor(message = 'the operation was aborted', options?: { cause?: unknown }) {
+    super(message, 'ABORT_ERR', options);
+    this.name = 'AbortError';
+  }
+}
+
+/** libtorch reported an error that none of the checks above caught. */
+export class NativeError extends ResnetError {
+  constructor(message: string) {
+    super(message, 'ERR_NATIVE');
+  }
+}
+
+/** Turns an error thrown by the addon (a plain Error with `code`) into the matching typed error. */
+export function fromNative(error: unknown, context?: string): Error {
+  if (error instanceof ResnetError || !(error instanceof Error)) return error as Error;
+  const code = (error as { code?: string }).code;
+  const message = context ? `${context}: ${error.message}` : error.message;
+  let typed: ResnetError;
+  switch (code) {
+    case 'ERR_SHAPE': typed = new ShapeError(message); break;
+    case 'ERR_DEVICE': typed = new DeviceError(message); break;
+    case 'ERR_BUSY': typed = new BusyError(message); break;
+    case 'ERR_OUT_OF_MEMORY': typed = new OutOfMemoryError(message); break;
+    case 'ERR_DISPOSED': typed = new DisposedError(context ?? 'the object'); break;
+    case 'ERR_ABORTED': typed = new AbortError(message); break;
+    default:
+      if (error instanceof TypeError) return error;
+      typed = new NativeError(message);
+  }
+  if (error.stack) typed.stack = `${typed.name}: ${typed.message}\n${error.stack.split('\n').slice(1).join('\n')}`;
+  return typed;
+}
+
+export function formatValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return value.length > 8 ? `an array of ${value.length} items` : safeJson(value);
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} of ${(value as Uint8Array).length} items`;
+  if (value !== null && typeof value === 'object') return `an object ${safeJson(value).slice(0, 80)}`;
+  return String(value);
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,14 @@
+// resnet-torch: build and train residual networks from Node.js on libtorch.
+export { createModel, formatSummary, Model } from './model';
+export type { LayerSummary, ModelSummary, Prediction, StateEntry } from './model';
+export { resolveSpec } from './spec';
+export type { ModelSpec, ResolvedModelSpec } from './spec';
+export { ARCH_PATTERNS, layerCount, resolveArch } from './archs';
+export type { Architecture, BlockKind, ShortcutOption, StemKind } from './archs';
+export type { Tensor } from './tensor';
+export { formatInfo, getNumThreads, info, setNumThreads } from './info';
+export type { CudaDeviceInfo, RuntimeInfo } from './info';
+export {
+  AbortError, BusyError, CheckpointError, DatasetError, DeviceError, DisposedError, NativeError, OutOfMemoryError,
+  ResnetError, ShapeError, ValidationError,
+} from './errors';

@@ -1,0 +1,88 @@
+// Weights in safetensors with torchvision's key names: what moves between PyTorch and us.
+import type { Model } from '../model';
+import { CheckpointError, fromNative } from '../errors';
+import { DType, StoredTensor, TO_SAFETENSORS, TensorToWrite, readSafetensors, toFloat32, typedArrayOf, writeSafetensors } from './safetensors';
+import { packageVersion } from '../info';
+
+export interface LoadReport {
+  loaded: string[];
+  /** In the model, not in the file. */
+  missing: string[];
+  /** In the file, not in the model. */
+  unexpected: string[];
+  /** In both, with different shapes or incompatible dtypes. */
+  mismatched: { name: string; problem: string }[];
+}
+
+export interface LoadOptions {
+  /** Refuse the file unless every name, shape and dtype matches (default true). With false, load what
+   *  matches and report the rest: a new head, a different class count. */
+  strict?: boolean;
+}
+
+const FLOAT = new Set<DType>(['F32', 'F64', 'F16', 'BF16']);
+
+/** Matches stored tensors against the model and copies those that fit; `file` names the source in errors. */
+export async function applyState(model: Model, tensors: Map<string, StoredTensor>, file: string, options: LoadOptions = {}): Promise<LoadReport> {
+  const strict = options.strict ?? true;
+  const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
+  const entries: { name: string; shape: number[]; data: Float32Array | BigInt64Array }[] = [];
+  const wanted = new Map(model.stateDict().map((e) => [e.name, e]));
+  for (const [name, stored] of tensors) {
+    const target = wanted.get(name);
+    if (!target) {
+      report.unexpected.push(name);
+      continue;
+    }
+    const problem =
+      stored.shape.length !== target.shape.length || stored.shape.some((d, i) => d !== target.shape[i])
+        ? `shape [${stored.shape.join(', ')}] in the file, [${target.shape.join(', ')}] in the model`
+        : target.dtype === 'float32' && !FLOAT.has(stored.dtype)
+          ? `dtype ${stored.dtype} in the file, float32 in the model`
+          : target.dtype === 'int64' && stored.dtype !== 'I64'
+            ? `dtype ${stored.dtype} in the file, int64 in the model`
+            : undefined;
+    if (problem) {
+      report.mismatched.push({ name, problem });
+      continue;
+    }
+    entries.push({ name, shape: stored.shape, data: target.dtype === 'int64' ? (typedArrayOf(stored) as BigInt64Array) : toFloat32(stored) });
+    report.loaded.push(name);
+  }
+  for (const name of wanted.keys()) if (!tensors.has(name)) report.missing.push(name);
+  const problems = [
+    ...report.missing.map((n) => `missing ${n}`),
+    ...report.unexpected.map((n) => `unexpected ${n}`),
+    ...report.mismatched.map((m) => `${m.name}: ${m.problem}`),
+  ];
+  if (strict && problems.length > 0)
+    throw new CheckpointError(file, `does not fit the model (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`);
+  try {
+    await model.handle().importState(entries);
+  } catch (e) {
+    throw fromNative(e, file);
+  }
+  return report;
+}
+
+/** The model's parameters and buffers as safetensors entries, in state_dict order. */
+export async function stateTensors(model: Model): Promise<TensorToWrite[]> {
+  let state;
+  try {
+    state = await model.handle().exportState();
+  } catch (e) {
+    throw fromNative(e);
+  }
+  return state.map((t) => ({ name: t.name, dtype: TO_SAFETENSORS[t.dtype], shape: t.shape, data: t.data }));
+}
+
+export async function saveWeights(model: Model, file: string): Promise<void> {
+  const tensors = await stateTensors(model);
+  const { seed: _seed, device: _device, ...spec } = model.spec;
+  await writeSafetensors(file, tensors, { format: 'pt', 'resnet-torch.version': packageVersion(), 'resnet-torch.spec': JSON.stringify(spec) });
+}
+
+export async function loadWeights(model: Model, file: string, options: LoadOptions = {}): Promise<LoadReport> {
+  const { tensors } = await readSafetensors(file);
+  return applyState(model, tensors, file, options);
+}

@@ -1,0 +1,134 @@
+// What a user asks for (ModelSpec) and the fully resolved network description the core receives.
+import { randomInt } from 'crypto';
+
+import { ARCH_PATTERNS, Architecture, BlockKind, ShortcutOption, StemKind, resolveArch } from './archs';
+import { ValidationError } from './errors';
+import { Schema, s } from './validate';
+
+export interface ModelSpec {
+  /** A named network: 'resnet50', 'plain34', 'cifar-resnet56', 'cifar-plain20', 'preact-resnet164', ... */
+  arch?: string;
+  /** Explicit structure instead of `arch`: the block kind, blocks per stage, and optionally the rest. */
+  block?: BlockKind;
+  depths?: number[];
+  /** Base channels per stage (default: 64-128-256-512 with the ImageNet stem, 16-32-64 with the CIFAR one). */
+  widths?: number[];
+  stem?: StemKind;
+  preact?: boolean;
+  /** Shortcut option (the paper's Table 3): 'A' zero-padding, 'B' projection where the shape changes,
+   *  'C' projection everywhere, 'none' for a plain net. Default: the arch's own (A for CIFAR, B for ImageNet). */
+  shortcut?: ShortcutOption;
+  numClasses?: number;
+  inChannels?: number;
+  /** Where a bottleneck strides: 'conv3x3' (torchvision, default) or 'conv1x1' (the paper). */
+  stride?: 'conv3x3' | 'conv1x1';
+  /** Start each residual block as the identity (last BN γ = 0). */
+  zeroInitResidual?: boolean;
+  /** λ in h(x) = λx (the Identity Mappings analysis); default 1. */
+  shortcutScale?: number;
+  /** 'cpu', 'cuda' or 'cuda:N'. */
+  device?: string;
+  /** Seed of the initialisation; random when absent. */
+  seed?: number;
+  /** Names of the classes, for predictions. */
+  classNames?: string[];
+}
+
+export interface ResolvedModelSpec {
+  arch?: string;
+  block: BlockKind;
+  depths: number[];
+  widths: number[];
+  stem: StemKind;
+  preact: boolean;
+  shortcut: ShortcutOption;
+  numClasses: number;
+  inChannels: number;
+  stride: 'conv3x3' | 'conv1x1';
+  zeroInitResidual: boolean;
+  shortcutScale: number;
+  device: string;
+  seed: number;
+  classNames?: string[];
+}
+
+const positiveInts = s.array(s.integer({ min: 1 }), { minLength: 1, maxLength: 8 });
+
+const specSchema: Schema<ModelSpec> = s.object<ModelSpec>({
+  arch: s.optional(s.string()),
+  block: s.optional(s.enum(['basic', 'bottleneck'] as const)),
+  depths: s.optional(positiveInts),
+  widths: s.optional(s.array(s.integer({ min: 1, max: 65536 }), { minLength: 1, maxLength: 8 })),
+  stem: s.optional(s.enum(['imagenet', 'cifar'] as const)),
+  preact: s.optional(s.boolean()),
+  shortcut: s.optional(s.enum(['A', 'B', 'C', 'none'] as const)),
+  numClasses: s.optional(s.integer({ min: 1, max: 1_000_000 })),
+  inChannels: s.optional(s.integer({ min: 1, max: 4096 })),
+  stride: s.optional(s.enum(['conv3x3', 'conv1x1'] as const)),
+  zeroInitResidual: s.optional(s.boolean()),
+  shortcutScale: s.optional(s.number({ min: 0, minExclusive: true, max: 100 })),
+  device: s.optional(s.string()),
+  seed: s.optional(s.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
+  classNames: s.optional(s.array(s.string({ nonEmpty: false }))),
+});
+
+/** Validates a spec and fills every default; throws ValidationError naming the field. */
+export function resolveSpec(input: unknown): ResolvedModelSpec {
+  const spec = specSchema.parse(input, '');
+  let arch: Architecture;
+  if (spec.arch !== undefined) {
+    const found = resolveArch(spec.arch);
+    if (!found) throw new ValidationError('arch', spec.arch, `one of ${ARCH_PATTERNS.join(', ')}`);
+    for (const key of ['block', 'depths', 'widths', 'stem', 'preact'] as const) {
+      if (spec[key] !== undefined)
+        throw new ValidationError(key, spec[key], 'nothing when arch is given',
+          `${key}: give either arch or an explicit structure (block, depths, ...), not both`);
+    }
+    arch = found;
+  } else {
+    if (spec.block === undefined || spec.depths === undefined)
+      throw new ValidationError(spec.block === undefined ? 'block' : 'depths', undefined, 'a value',
+        'a spec needs either arch (e.g. "resnet50") or block and depths');
+    const stem = spec.stem ?? 'imagenet';
+    const widths = spec.widths ?? (stem === 'imagenet' ? [64, 128, 256, 512] : [16, 32, 64]).slice(0, spec.depths.length);
+    if (widths.length !== spec.depths.length)
+      throw new ValidationError('widths', spec.widths, `an array of ${spec.depths.length} widths, one per stage`);
+    arch = { block: spec.block, depths: spec.depths, widths, stem, preact: spec.preact ?? false,
+      shortcut: stem === 'cifar' ? 'A' : 'B', plain: false };
+  }
+  if (arch.plain && spec.shortcut !== undefined && spec.shortcut !== 'none')
+    throw new ValidationError('shortcut', spec.shortcut, '"none" for a plain network',
+      `shortcut: ${spec.arch} is a plain network and has no shortcut; use the resnet of the same depth for "${spec.shortcut}"`);
+  const shortcut = spec.shortcut ?? arch.shortcut;
+  if (spec.shortcutScale !== undefined && shortcut === 'none')
+    throw new ValidationError('shortcutScale', spec.shortcutScale, 'nothing for a plain network',
+      'shortcutScale: a plain network has no shortcut to scale');
+  const numClasses = spec.numClasses ?? (arch.stem === 'imagenet' ? 1000 : 10);
+  if (spec.classNames && spec.classNames.length !== numClasses)
+    throw new ValidationError('classNames', spec.classNames, `${numClasses} names, one per class`);
+  if (spec.stride !== undefined && arch.block !== 'bottleneck' && spec.stride !== 'conv3x3')
+    throw new ValidationError('stride', spec.stride, '"conv3x3" for basic blocks',
+      'stride: only bottleneck blocks have a 1x1 convolution to put the stride on');
+  return {
+    ...(spec.arch !== undefined ? { arch: spec.arch } : {}),
+    block: arch.block,
+    depths: [...arch.depths],
+    widths: [...arch.widths],
+    stem: arch.stem,
+    preact: arch.preact,
+    shortcut,
+    numClasses,
+    inChannels: spec.inChannels ?? 3,
+    stride: spec.stride ?? 'conv3x3',
+    zeroInitResidual: spec.zeroInitResidual ?? false,
+    shortcutScale: spec.shortcutScale ?? 1,
+    device: spec.device ?? 'cpu',
+    seed: spec.seed ?? randomInt(0, 2 ** 47),
+    ...(spec.classNames ? { classNames: [...spec.classNames] } : {}),
+  };
+}
+
+/** Default input side for summaries: 224 for the ImageNet family, 32 for the CIFAR one. */
+export function defaultInputSize(spec: Pick<ResolvedModelSpec, 'stem'>): number {
+  return spec.stem === 'imagenet' ? 224 : 32;
+}

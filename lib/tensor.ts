@@ -1,0 +1,32 @@
+// The plain tensor shape the facade speaks: a typed array and its shape, row-major (N, C, H, W).
+import { ShapeError, ValidationError, formatValue } from './errors';
+
+export interface Tensor {
+  data: Float32Array;
+  shape: number[];
+}
+
+export const product = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** Checks an image batch {data: Float32Array, shape: [N, C, H, W]} against a model's channels and minimum size. */
+export function checkImageBatch(
+  x: unknown,
+  field: string,
+  expect: { channels: number; minSize: number; arch?: string },
+): Tensor {
+  if (x === null || typeof x !== 'object') throw new ValidationError(field, x, 'an object { data: Float32Array, shape: [N, C, H, W] }');
+  const { data, shape } = x as Partial<Tensor>;
+  if (!(data instanceof Float32Array))
+    throw new ValidationError(`${field}.data`, data, 'a Float32Array');
+  if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d > 0))
+    throw new ShapeError(`${field}.shape must be [N, C, H, W] with positive integers, got ${formatValue(shape)}`);
+  if (data.length !== product(shape))
+    throw new ShapeError(`${field}.data holds ${data.length} values, but shape [${shape.join(', ')}] needs ${product(shape)}`);
+  const [, c, h, w] = shape;
+  if (c !== expect.channels)
+    throw new ShapeError(`${field} has ${c} channels, the model takes ${expect.channels} (shape [${shape.join(', ')}])`);
+  if (h < expect.minSize || w < expect.minSize)
+    throw new ShapeError(`${field} ${h}x${w} is too small${expect.arch ? ` for ${expect.arch}` : ''}: ` +
+      `the minimum is ${expect.minSize}x${expect.minSize}`);
+  return { data, shape: [...shape] };
+}

@@ -1,0 +1,38 @@
+// The independent reference: PyTorch and torchvision in Python (Debian's python3-torch and
+// python3-torchvision, or $RESNET_TORCH_PYTHON). Tests fail, never skip, when it is missing.
+import { execFileSync, spawn } from 'child_process';
+import * as path from 'path';
+
+let found: string | undefined;
+
+export function torchPython(): string {
+  if (found) return found;
+  const candidates = [process.env.RESNET_TORCH_PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean) as string[];
+  for (const python of candidates) {
+    try {
+      execFileSync(python, ['-c', 'import torch, torchvision'], { stdio: 'ignore', timeout: 60000 });
+      found = python;
+      return python;
+    } catch {
+      // try the next one
+    }
+  }
+  throw new Error('no python3 with torch and torchvision: install python3-torch python3-torchvision (Debian) or set RESNET_TORCH_PYTHON');
+}
+
+export const PYTHON_DIR = path.resolve(__dirname, '..', '..', '..', 'test', 'python');
+
+/** Runs test/python/<script> with args; resolves with stdout, rejects with stderr. */
+export function runPython(script: string, args: string[], env: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(torchPython(), [path.join(PYTHON_DIR, script), ...args], {
+      env: { ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? '2', ...env },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${script} exited with ${code}:\n${err}`))));
+  });
+}
