@@ -12,3 +12,11 @@ export {
   AbortError, BusyError, CheckpointError, DatasetError, DeviceError, DisposedError, NativeError, OutOfMemoryError,
   ResnetError, ShapeError, ValidationError,
 } from './errors';
+export { train, TrainingRun } from './train';
+export type {
+  AdamWOptions, AugmentOptions, EvalMetrics, NormalizeOption, PlateauMetric, Preprocessing, ProgressEvent, ScheduleOptions,
+  SgdOptions, TrainOptions, TrainResult,
+} from './train';
+export * as datasets from './datasets';
+export { Dataset, fromArrays } from './datasets';
+export type { DatasetStats } from './datasets';

@@ -1,9 +1,12 @@
 // The Model facade: a typed, validated handle on a native network.
 import { ResolvedModelSpec, ModelSpec, defaultInputSize, resolveSpec } from './spec';
-import { DisposedError, fromNative } from './errors';
+import { DisposedError, ShapeError, fromNative } from './errors';
 import { NativeModel, NativeStateEntry, native } from './native';
 import { Tensor, checkImageBatch } from './tensor';
 import { s } from './validate';
+import type { Preprocessing, EvalMetrics } from './train';
+import { nativeNormalization } from './train';
+import type { Dataset } from './datasets/dataset';
 import { LoadOptions, LoadReport, loadWeights, saveWeights } from './io/weights';
 
 export interface Prediction {
@@ -52,6 +55,8 @@ export class Model {
   readonly spec: ResolvedModelSpec;
   /** Class names used by predict(); set from the spec, a dataset or a checkpoint. */
   classNames?: string[];
+  /** How inputs were normalised in training (set by train(), saved in checkpoints); evaluate() applies it. */
+  preprocessing?: Preprocessing;
   #native: NativeModel | undefined;
 
   /** @internal use createModel() */
@@ -200,6 +205,28 @@ export class Model {
     s.string().parse(file, 'path');
     s.object({ strict: s.optional(s.boolean()) }).parse(options, 'options');
     return loadWeights(this, file, options);
+  }
+
+  /** Loss, top-1/top-5 error, per-class accuracy and confusion matrix on a dataset, in eval mode,
+   *  with the normalisation the model was trained with (or `preprocessing`). */
+  async evaluate(data: Dataset, options: { batchSize?: number; preprocessing?: Preprocessing; split?: string } = {}): Promise<EvalMetrics> {
+    const batchSize = s.integer({ min: 1, max: 1_000_000 }).parse(options.batchSize ?? 500, 'batchSize');
+    const pre = options.preprocessing ?? this.preprocessing ?? { normalize: 'none' };
+    if (data.shape[0] !== this.inChannels)
+      throw new ShapeError(`${data.name} has ${data.shape[0]}-channel images, the model takes ${this.inChannels}`);
+    if (data.shape[1] < this.minInputSize || data.shape[2] < this.minInputSize)
+      throw new ShapeError(`${data.name} has ${data.shape[1]}x${data.shape[2]} images: too small for the model (minimum ${this.minInputSize}x${this.minInputSize})`);
+    if (data.numClasses > this.numClasses)
+      throw new ShapeError(`${data.name} has ${data.numClasses} classes, the model ${this.numClasses} outputs`);
+    if (pre.normalize === 'per-pixel' && pre.meanShape && pre.meanShape.some((v, i) => v !== data.shape[i]))
+      throw new ShapeError(`the model's per-pixel mean is [${pre.meanShape.join(', ')}], ${data.name} has images of [${data.shape.join(', ')}]`);
+    const augment = { ...nativeNormalization(pre), ...(pre.size ? { randomResizedCrop: true, outHeight: pre.size[0], outWidth: pre.size[1] } : {}) };
+    try {
+      const m = await data.handle().evaluate(this.handle(), augment, batchSize, options.split ?? data.name);
+      return { ...m, accuracy: 1 - m.top1Error };
+    } catch (e) {
+      throw fromNative(e);
+    }
   }
 
   /** Frees the native network now (otherwise when the Model is collected). */

@@ -87,7 +87,100 @@ export interface NativeInfo {
   mkldnn: boolean;
 }
 
+export interface NativeEvalMetrics {
+  split: string;
+  count: number;
+  loss: number;
+  top1Error: number;
+  top5Error: number;
+  perClassAccuracy: number[];
+  confusion: number[][];
+}
+
+export interface NativeDataset {
+  length(): number;
+  shape(): number[];
+  dtype(): string;
+  subset(indices: Int32Array): Promise<NativeDataset>;
+  stats(): Promise<{ meanImage: Float32Array; channelMean: Float32Array; channelStd: Float32Array }>;
+  labelCounts(): BigInt64Array;
+  slice(start: number, count: number): { images: Uint8Array | Float32Array; labels: BigInt64Array };
+  evaluate(model: NativeModel, augment: NativeAugment, batchSize: number, split: string): Promise<NativeEvalMetrics>;
+}
+
+export interface NativeAugment {
+  pad?: number;
+  flip?: boolean;
+  randomResizedCrop?: boolean;
+  scaleMin?: number;
+  scaleMax?: number;
+  ratioMin?: number;
+  ratioMax?: number;
+  outHeight?: number;
+  outWidth?: number;
+  norm?: 'none' | 'per-pixel' | 'per-channel';
+  mean?: Float32Array;
+  meanShape?: number[];
+  std?: Float32Array;
+  channelsLast?: boolean;
+}
+
+export interface NativeTrainState {
+  iteration: number;
+  epoch: number;
+  schedule: { warmedUp: boolean; plateauScale: number; plateauBest: number; plateauBad: number; plateauCooldownLeft: number };
+  optimizerSteps: number;
+  lossScale: number;
+  model: NativeTensorData[];
+  optimizer: NativeTensorData[];
+  cpuRng: Uint8Array;
+  cudaRng: Uint8Array[];
+}
+
+export interface NativeEvent {
+  kind: 'iteration' | 'epoch' | 'evaluation' | 'checkpoint';
+  iteration: number;
+  epoch: number;
+  lr: number;
+  elapsedSeconds: number;
+  etaSeconds: number;
+  loss?: number;
+  trainError?: number;
+  imagesPerSecond?: number;
+  lossScale?: number;
+  evaluations?: Record<string, NativeEvalMetrics>;
+  diagnostics?: { gradNorms: number[]; responseStds: number[] };
+  state?: NativeTrainState;
+}
+
+export interface NativeResult {
+  aborted: boolean;
+  iteration: number;
+  epoch: number;
+  elapsedSeconds: number;
+  imagesPerSecond: number;
+  lr: number;
+  evaluations: Record<string, NativeEvalMetrics>;
+  state?: NativeTrainState;
+}
+
+export interface NativeRun {
+  done: Promise<NativeResult>;
+  cancel(): void;
+}
+
+export interface NativeBatchQueue {
+  push(epoch: number, index: number, images: Uint8Array | Float32Array, shape: number[], labels: Int32Array): boolean;
+  onSpace(callback: () => void): void;
+  close(error?: string): void;
+  size(): number;
+}
+
 export interface NativeBinding {
+  createDataset(images: Uint8Array | Float32Array, shape: number[], labels: Int32Array | BigInt64Array, numClasses: number): Promise<NativeDataset>;
+  startTraining(model: NativeModel, source: NativeDataset | NativeBatchQueue, validation: NativeDataset | undefined,
+    test: NativeDataset | undefined, config: object, onEvent: (e: NativeEvent) => void): NativeRun;
+  BatchQueue: new (capacity: number, batchesPerEpoch: number) => NativeBatchQueue;
   Model: new (spec: NativeNetSpec) => NativeModel;
   createModel(spec: NativeNetSpec, device: string): Promise<NativeModel>;
   info(): NativeInfo;

@@ -5,6 +5,9 @@
 #include <thread>
 
 #include "binding/addon_data.h"
+#include "binding/batch_queue_wrap.h"
+#include "binding/dataset_wrap.h"
+#include "binding/training_wrap.h"
 #include "binding/convert.h"
 #include "binding/errors.h"
 #include "binding/model_wrap.h"
@@ -71,6 +74,17 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function model = ModelWrap::Define(env);
   data->model_class = Napi::Persistent(model);
   exports.Set("Model", model);
+  Napi::Function dataset = DatasetWrap::Define(env);
+  data->dataset_class = Napi::Persistent(dataset);
+  Napi::Function run = TrainingRunWrap::Define(env);
+  data->run_class = Napi::Persistent(run);
+  Napi::Function queue = BatchQueueWrap::Define(env);
+  data->queue_class = Napi::Persistent(queue);
+  exports.Set("BatchQueue", queue);
+  exports.Set("createDataset", Napi::Function::New(env, DatasetWrap::CreateAsync, "createDataset"));
+  exports.Set("startTraining", Napi::Function::New(env, TrainingRunWrap::Start, "startTraining"));
+  // A worker that exits while training: stop its runs and wait for their threads.
+  napi_add_env_cleanup_hook(env, [](void* arg) { TrainingRunWrap::StopAll(Napi::Env(static_cast<napi_env>(arg))); }, env);
   exports.Set("createModel", Napi::Function::New(env, ModelWrap::CreateAsync, "createModel"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));

@@ -22,7 +22,7 @@ class Shortcut(nn.Module):
                 if self.stride > 1:
                     y = y[:, :, :: self.stride, :: self.stride]
                 if self.pad > 0:  # zeros appended after the input's own channels
-                    y = torch.cat([y, y.new_zeros(y.shape[0], self.pad, y.shape[2], y.shape[3])], 1)
+                    y = F.pad(y, (0, 0, 0, 0, 0, self.pad))
         return y * self.scale
 
 

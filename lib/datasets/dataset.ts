@@ -1,0 +1,157 @@
+// A labelled image set held in native memory (uint8 pixels or float32 values, N×C×H×W, int64 labels).
+import { DatasetError, ValidationError, fromNative } from '../errors';
+import { NativeDataset, native } from '../native';
+import { permutation } from '../random';
+import { s } from '../validate';
+
+export interface DatasetStats {
+  /** The per-pixel mean image, C×H×W, in [0, 1] units for pixels (the paper's CIFAR normalisation). */
+  meanImage: Float32Array;
+  /** Per-channel mean and standard deviation over every pixel, in [0, 1] units. */
+  channelMean: number[];
+  channelStd: number[];
+}
+
+export interface DatasetInfo {
+  name: string;
+  numClasses: number;
+  classNames?: string[];
+  /** Where it was read from, for messages. */
+  source?: string;
+}
+
+export class Dataset {
+  readonly name: string;
+  /** [C, H, W] of every image. */
+  readonly shape: [number, number, number];
+  readonly length: number;
+  readonly numClasses: number;
+  readonly classNames: string[];
+  readonly dtype: 'uint8' | 'float32';
+  readonly source?: string;
+  #handle: NativeDataset;
+  #stats?: Promise<DatasetStats>;
+
+  /** @internal use the readers (datasets.fashionMnist, fromArrays, ...) */
+  constructor(handle: NativeDataset, info: DatasetInfo) {
+    this.#handle = handle;
+    const [n, c, h, w] = handle.shape();
+    this.length = n;
+    this.shape = [c, h, w];
+    this.dtype = handle.dtype() as 'uint8' | 'float32';
+    this.name = info.name;
+    this.numClasses = info.numClasses;
+    this.classNames = info.classNames ?? Array.from({ length: info.numClasses }, (_, i) => String(i));
+    if (info.source) this.source = info.source;
+  }
+
+  /** @internal */
+  handle(): NativeDataset {
+    return this.#handle;
+  }
+
+  /** Images per class, in class order. */
+  labelCounts(): number[] {
+    return Array.from(this.#handle.labelCounts(), Number);
+  }
+
+  /** The per-pixel mean image and per-channel mean/std; computed once (off the event loop) and kept. */
+  stats(): Promise<DatasetStats> {
+    this.#stats ??= this.#handle.stats().then((st) => ({
+      meanImage: st.meanImage,
+      channelMean: Array.from(st.channelMean),
+      channelStd: Array.from(st.channelStd),
+    }));
+    return this.#stats;
+  }
+
+  /** @internal statistics known in advance (read from a cache beside the data). */
+  setStats(stats: DatasetStats): void {
+    this.#stats = Promise.resolve(stats);
+  }
+
+  /** The images at `indices`, as a new dataset. */
+  async subset(indices: ArrayLike<number>, name = `${this.name} (subset)`): Promise<Dataset> {
+    const idx = Int32Array.from(indices);
+    for (let i = 0; i < idx.length; i++)
+      if (idx[i] < 0 || idx[i] >= this.length || idx[i] !== indices[i])
+        throw new ValidationError(`indices[${i}]`, indices[i], `an integer in [0, ${this.length - 1}]`);
+    try {
+      return new Dataset(await this.#handle.subset(idx), { name, numClasses: this.numClasses, classNames: this.classNames, source: this.source });
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /** `count` images drawn at random (seeded), or the first `count` without a seed. */
+  async take(count: number, seed?: number): Promise<Dataset> {
+    s.integer({ min: 1, max: this.length }).parse(count, 'count');
+    const order = seed === undefined ? Int32Array.from({ length: this.length }, (_, i) => i) : permutation(this.length, seed);
+    return this.subset(order.subarray(0, count), `${this.name} (${count})`);
+  }
+
+  /** A deterministic train/validation split: `validation` is a count (5000) or a fraction (0.1). */
+  async split(options: { validation: number; seed?: number }): Promise<{ train: Dataset; validation: Dataset }> {
+    s.object({ validation: s.number({ min: 0, minExclusive: true }), seed: s.optional(s.integer({ min: 0 })) }).parse(options, 'split');
+    const v = options.validation;
+    const count = v < 1 ? Math.round(v * this.length) : v;
+    if (!Number.isInteger(count) || count < 1 || count >= this.length)
+      throw new ValidationError('split.validation', v, `a count in [1, ${this.length - 1}] or a fraction in (0, 1) that leaves both parts non-empty`);
+    const order = permutation(this.length, options.seed ?? 0);
+    const validation = await this.subset(order.subarray(0, count), `${this.name} (validation)`);
+    const train = await this.subset(order.subarray(count), `${this.name} (train)`);
+    return { train, validation };
+  }
+
+  /** Copies of `count` images from `start`, with their labels. */
+  get(start: number, count = 1): { images: Uint8Array | Float32Array; labels: number[]; shape: number[] } {
+    s.integer({ min: 0, max: this.length - 1 }).parse(start, 'start');
+    s.integer({ min: 1, max: this.length - start }).parse(count, 'count');
+    const out = this.#handle.slice(start, count);
+    return { images: out.images, labels: Array.from(out.labels, Number), shape: [count, ...this.shape] };
+  }
+}
+
+export interface ArraysInput {
+  /** Pixels 0-255 (Uint8Array) or values (Float32Array), N×C×H×W row-major. */
+  images: Uint8Array | Float32Array;
+  /** [N, C, H, W]. */
+  shape: number[];
+  labels: ArrayLike<number>;
+  numClasses?: number;
+  classNames?: string[];
+  name?: string;
+}
+
+/** A dataset from arrays already in memory; they are copied once into native memory. */
+export async function fromArrays(input: ArraysInput, source = 'arrays'): Promise<Dataset> {
+  const { images, shape, labels } = input;
+  if (!(images instanceof Uint8Array) && !(images instanceof Float32Array))
+    throw new ValidationError('images', images, 'a Uint8Array (pixels 0-255) or a Float32Array');
+  s.array(s.integer({ min: 1 }), { minLength: 4, maxLength: 4 }).parse(shape, 'shape');
+  const [n] = shape;
+  const expected = shape.reduce((a, b) => a * b, 1);
+  if (images.length !== expected)
+    throw new DatasetError(source, `images hold ${images.length} values, shape [${shape.join(', ')}] needs ${expected}`);
+  if (!labels || typeof labels.length !== 'number') throw new ValidationError('labels', labels, 'an array of class indices');
+  if (labels.length !== n) throw new DatasetError(source, `${n} images but ${labels.length} labels`);
+  const label32 = new Int32Array(n);
+  let max = -1;
+  for (let i = 0; i < n; i++) {
+    const l = labels[i];
+    if (!Number.isInteger(l) || l < 0) throw new DatasetError(source, `label ${l} of image ${i} is not a class index (an integer ≥ 0)`);
+    label32[i] = l;
+    if (l > max) max = l;
+  }
+  const numClasses = input.numClasses ?? input.classNames?.length ?? max + 1;
+  s.integer({ min: 1 }).parse(numClasses, 'numClasses');
+  if (max >= numClasses) throw new DatasetError(source, `label ${max} is out of range for ${numClasses} classes`);
+  if (input.classNames && input.classNames.length !== numClasses)
+    throw new ValidationError('classNames', input.classNames, `${numClasses} names, one per class`);
+  try {
+    const handle = await native().createDataset(images, shape, label32, numClasses);
+    return new Dataset(handle, { name: input.name ?? source, numClasses, classNames: input.classNames, source });
+  } catch (e) {
+    throw fromNative(e, source);
+  }
+}

@@ -1,0 +1,71 @@
+// MNIST-style folders of IDX files: Fashion-MNIST (Debian's dataset-fashion-mnist by default), MNIST, KMNIST.
+import { promises as fsp } from 'fs';
+import * as path from 'path';
+
+import { DatasetError } from '../errors';
+import { s } from '../validate';
+import { Dataset, fromArrays } from './dataset';
+import { readIdxImages, readIdxLabels } from './idx';
+import { loadCachedStats, saveCachedStats } from './stats-cache';
+
+export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+
+export interface IdxFolderOptions {
+  /** Folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. */
+  path?: string;
+  split?: 'train' | 'test';
+  classNames?: string[];
+  name?: string;
+}
+
+async function findFile(dir: string, base: string): Promise<string> {
+  for (const candidate of [`${base}.gz`, base]) {
+    const file = path.join(dir, candidate);
+    try {
+      await fsp.access(file);
+      return file;
+    } catch {
+      // next
+    }
+  }
+  try {
+    await fsp.access(dir);
+  } catch {
+    throw new DatasetError(dir, 'no such folder' + (dir === FASHION_MNIST_DIR ? ' (install Debian\'s dataset-fashion-mnist, or pass path)' : ''));
+  }
+  throw new DatasetError(path.join(dir, `${base}.gz`), `missing (looked for ${base}.gz and ${base})`);
+}
+
+/** Reads one split of an MNIST-layout IDX folder into native memory. */
+export async function idxFolder(options: IdxFolderOptions & { path: string }): Promise<Dataset> {
+  s.enum(['train', 'test'] as const).parse(options.split ?? 'train', 'split');
+  const split = options.split ?? 'train';
+  const prefix = split === 'train' ? 'train' : 't10k';
+  const imagesFile = await findFile(options.path, `${prefix}-images-idx3-ubyte`);
+  const labelsFile = await findFile(options.path, `${prefix}-labels-idx1-ubyte`);
+  const [{ images, shape }, labels] = await Promise.all([readIdxImages(imagesFile), readIdxLabels(labelsFile)]);
+  if (labels.length !== shape[0])
+    throw new DatasetError(labelsFile, `${labels.length} labels for ${shape[0]} images in ${path.basename(imagesFile)}`);
+  const numClasses = options.classNames?.length ?? 10;
+  for (let i = 0; i < labels.length; i++)
+    if (labels[i] < 0 || labels[i] >= numClasses) throw new DatasetError(labelsFile, `label ${labels[i]} of image ${i} is out of range for ${numClasses} classes`);
+  const name = `${options.name ?? path.basename(options.path)} ${split}`;
+  const dataset = await fromArrays({ images, shape, labels, numClasses, classNames: options.classNames, name }, imagesFile);
+  const cached = await loadCachedStats(imagesFile, dataset);
+  if (cached) dataset.setStats(cached);
+  else void dataset.stats().then((st) => saveCachedStats(imagesFile, st, dataset.shape)).catch(() => undefined);
+  return dataset;
+}
+
+/** Fashion-MNIST: 60,000 training and 10,000 test images of 28x28, 10 classes. */
+export function fashionMnist(options: IdxFolderOptions = {}): Promise<Dataset> {
+  return idxFolder({ ...options, path: options.path ?? FASHION_MNIST_DIR, classNames: options.classNames ?? FASHION_MNIST_CLASSES,
+    name: options.name ?? 'fashion-mnist' });
+}
+
+/** MNIST (or KMNIST, any MNIST-layout folder): pass its path. */
+export function mnist(options: IdxFolderOptions & { path: string }): Promise<Dataset> {
+  return idxFolder({ ...options, classNames: options.classNames ?? MNIST_CLASSES, name: options.name ?? 'mnist' });
+}

@@ -1,0 +1,144 @@
+#include "binding/training_wrap.h"
+
+#include <ATen/Parallel.h>
+
+#include <optional>
+#include <thread>
+
+#include "binding/addon_data.h"
+#include "binding/batch_queue_wrap.h"
+#include "binding/convert.h"
+#include "binding/dataset_wrap.h"
+#include "binding/errors.h"
+#include "binding/model_wrap.h"
+#include "binding/train_convert.h"
+#include "data/batch_source.h"
+
+namespace rt::js {
+
+namespace {
+
+// What the training thread sends to the main thread: an event, or the end (a result or a failure).
+struct Message {
+  std::optional<TrainEvent> event;
+  std::optional<TrainResult> result;
+  std::optional<Failure> failure;
+};
+
+struct Context {
+  Napi::Promise::Deferred deferred;
+  std::shared_ptr<ActiveRun> run;
+};
+
+void deliver(Napi::Env env, Napi::Function on_event, Context* context, Message* message) {
+  std::unique_ptr<Message> owned(message);
+  if (env == nullptr) return;  // the environment is going away
+  try {
+    if (owned->event) {
+      on_event.Call({event_to_js(env, *owned->event)});
+    } else {
+      {
+        auto& data = AddonData::of(env);
+        std::lock_guard<std::mutex> lock(data.runs_mutex);
+        data.runs.erase(context->run);
+      }
+      if (owned->result) context->deferred.Resolve(result_to_js(env, *owned->result));
+      else context->deferred.Reject(to_js_error(env, *owned->failure).Value());
+    }
+  } catch (const Napi::Error& e) {
+    // A throwing progress callback must not take the run down; the facade reports it.
+    if (owned->result || owned->failure) context->deferred.Reject(e.Value());
+  }
+}
+
+using RunTsfn = Napi::TypedThreadSafeFunction<Context, Message, deliver>;
+
+}  // namespace
+
+void ActiveRun::mark_finished() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  finished_ = true;
+  finished_cv_.notify_all();
+}
+
+void ActiveRun::wait_finished() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  finished_cv_.wait(lock, [&] { return finished_; });
+}
+
+Napi::Function TrainingRunWrap::Define(Napi::Env env) {
+  return DefineClass(env, "TrainingRun", {InstanceMethod<&TrainingRunWrap::Cancel>("cancel")});
+}
+
+TrainingRunWrap::TrainingRunWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainingRunWrap>(info) {
+  if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "TrainingRun objects come from startTraining()");
+  run_ = *info[0].As<Napi::External<std::shared_ptr<ActiveRun>>>().Data();
+}
+
+Napi::Value TrainingRunWrap::Cancel(const Napi::CallbackInfo& info) {
+  if (run_ && run_->trainer) run_->trainer->cancel();
+  return info.Env().Undefined();
+}
+
+Napi::Value TrainingRunWrap::Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto model = ModelWrap::unwrap(info[0]);
+  std::shared_ptr<BatchSource> source;
+  TrainConfig config = train_config_from_js(info[4].As<Napi::Object>());
+  if (DatasetWrap::is(info[1])) {
+    auto data = DatasetWrap::unwrap(info[1]);
+    TensorDataset train = *data;
+    if (config.data_on_device) train = train.to(model->device());
+    source = std::make_shared<InMemorySource>(std::move(train), config.batch_size, config.shuffle, config.drop_last, config.seed);
+  } else {
+    source = BatchQueueWrap::unwrap(info[1]);
+  }
+  std::optional<TensorDataset> validation, test;
+  if (DatasetWrap::is(info[2])) validation = *DatasetWrap::unwrap(info[2]);
+  if (DatasetWrap::is(info[3])) test = *DatasetWrap::unwrap(info[3]);
+  if (!info[5].IsFunction()) throw Napi::TypeError::New(env, "onEvent must be a function");
+
+  auto run = std::make_shared<ActiveRun>();
+  auto deferred = Napi::Promise::Deferred::New(env);
+  auto* context = new Context{deferred, run};
+  RunTsfn tsfn = RunTsfn::New(env, info[5].As<Napi::Function>(), "resnet-torch training", 0, 1, context,
+                              [](Napi::Env, void*, Context* c) { delete c; });
+  run->trainer = std::make_shared<Trainer>(
+      model, source, std::move(validation), std::move(test), std::move(config),
+      [tsfn](TrainEvent e) mutable { tsfn.NonBlockingCall(new Message{std::move(e), std::nullopt, std::nullopt}); });
+  {
+    auto& data = AddonData::of(env);
+    std::lock_guard<std::mutex> lock(data.runs_mutex);
+    data.runs.insert(run);
+  }
+  std::thread([run, tsfn]() mutable {
+    auto* message = new Message;
+    try {
+      message->result = run->trainer->run();
+    } catch (...) {
+      message->failure = describe_current_exception();
+    }
+    if (tsfn.NonBlockingCall(message) != napi_ok) delete message;
+    tsfn.Release();
+    run->mark_finished();
+  }).detach();
+
+  auto external = Napi::External<std::shared_ptr<ActiveRun>>::New(env, new std::shared_ptr<ActiveRun>(run),
+                                                                  [](Napi::Env, std::shared_ptr<ActiveRun>* p) { delete p; });
+  Napi::Object handle = AddonData::of(env).run_class.New({external});
+  handle.Set("done", deferred.Promise());
+  return handle;
+}
+
+void TrainingRunWrap::StopAll(Napi::Env env) {
+  auto& data = AddonData::of(env);
+  std::set<std::shared_ptr<ActiveRun>> runs;
+  {
+    std::lock_guard<std::mutex> lock(data.runs_mutex);
+    runs.swap(data.runs);
+  }
+  for (auto& run : runs) run->trainer->cancel();
+  for (auto& run : runs) run->wait_finished();
+}
+
+}  // namespace rt::js

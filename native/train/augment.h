@@ -1,0 +1,33 @@
+#pragma once
+// Batched augmentation and normalisation, as tensor ops on the training device (no per-image loop).
+// Random draws come from a CPU generator seeded per iteration, so a resumed run augments identically.
+#include <torch/types.h>
+
+#include <cstdint>
+
+namespace rt {
+
+enum class NormKind { None, PerPixel, PerChannel };
+
+struct AugmentConfig {
+  int64_t pad = 0;    // pad with zeros and crop back at a random offset (the paper's 4 pixels)
+  bool flip = false;  // random horizontal flip
+  bool random_resized_crop = false;  // ImageNet-style scale and aspect augmentation
+  double scale_min = 0.08, scale_max = 1.0;
+  double ratio_min = 3.0 / 4.0, ratio_max = 4.0 / 3.0;
+  int64_t out_height = 0, out_width = 0;  // size after random-resized-crop (0: the input's)
+  NormKind norm = NormKind::None;
+  torch::Tensor mean;  // C×H×W (per pixel) or C (per channel), in [0, 1] units
+  torch::Tensor std;   // C (per channel)
+  bool channels_last = false;
+};
+
+// Moves mean/std to `device` once, so batches do not copy them every iteration.
+AugmentConfig on_device(AugmentConfig config, const torch::Device& device);
+
+// A uint8 (or float) batch -> the float batch the net trains on.
+torch::Tensor prepare_train_batch(const torch::Tensor& batch, const AugmentConfig& config, uint64_t seed);
+// Normalisation only (and a resize to the crop size when random-resized-crop trains at another size).
+torch::Tensor prepare_eval_batch(const torch::Tensor& batch, const AugmentConfig& config);
+
+}  // namespace rt

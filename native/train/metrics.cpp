@@ -1,0 +1,85 @@
+#include "train/metrics.h"
+
+#include <torch/nn/functional/loss.h>
+
+#include <limits>
+
+#include "common/error.h"
+
+namespace rt {
+
+EvalMetrics evaluate(ResNet& net, const TensorDataset& data, const AugmentConfig& train_augment, int64_t batch_size,
+                     const torch::Device& device, const std::string& split, const std::atomic<bool>* cancel) {
+  torch::NoGradGuard no_grad;
+  const AugmentConfig augment = on_device(train_augment, device);
+  const bool was_training = net->is_training();
+  net->eval();
+  const int64_t k = data.num_classes, n = data.size();
+  auto confusion = torch::zeros({k * k}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+  auto top5_hits = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  try {
+    for (int64_t start = 0; start < n; start += batch_size) {
+      if (cancel && cancel->load()) throw Error("ERR_ABORTED", "evaluation cancelled");
+      const int64_t count = std::min(batch_size, n - start);
+      auto x = prepare_eval_batch(data.images.narrow(0, start, count).to(device, /*non_blocking=*/true), augment);
+      auto y = data.labels.narrow(0, start, count).to(device, true);
+      auto logits = net->forward(x).to(torch::kFloat32);
+      loss_sum += torch::nn::functional::cross_entropy(logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)).to(torch::kFloat64);
+      auto pred = logits.argmax(1);
+      confusion += torch::bincount(y * k + pred, {}, k * k);
+      auto top = std::get<1>(logits.topk(std::min<int64_t>(5, k), 1));
+      top5_hits += (top == y.unsqueeze(1)).any(1).sum();
+    }
+  } catch (...) {
+    if (was_training) net->train();
+    throw;
+  }
+  if (was_training) net->train();
+  EvalMetrics m;
+  m.split = split;
+  m.count = n;
+  m.num_classes = k;
+  auto conf = confusion.cpu();
+  m.confusion.assign(conf.data_ptr<int64_t>(), conf.data_ptr<int64_t>() + k * k);
+  const double total = static_cast<double>(std::max<int64_t>(n, 1));
+  m.loss = loss_sum.item<double>() / total;
+  auto correct = conf.view({k, k}).diagonal();
+  m.top1_error = 1.0 - correct.sum().item<double>() / total;
+  m.top5_error = 1.0 - static_cast<double>(top5_hits.item<int64_t>()) / total;
+  auto per_class = conf.view({k, k}).sum(1);
+  for (int64_t c = 0; c < k; ++c) {
+    const int64_t seen = per_class[c].item<int64_t>();
+    m.per_class_accuracy.push_back(seen > 0 ? static_cast<double>(correct[c].item<int64_t>()) / seen
+                                            : std::numeric_limits<double>::quiet_NaN());
+  }
+  return m;
+}
+
+void TrainMeter::add(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& loss) {
+  auto wrong = (logits.argmax(1) != labels).sum();
+  auto l = loss.detach().to(torch::kFloat64) * labels.size(0);
+  if (!loss_sum_.defined()) {
+    loss_sum_ = l;
+    wrong_sum_ = wrong;
+  } else {
+    loss_sum_ = loss_sum_ + l;
+    wrong_sum_ = wrong_sum_ + wrong;
+  }
+  images_ += labels.size(0);
+}
+
+TrainMeter::Window TrainMeter::take() {
+  Window w;
+  if (images_ > 0) {
+    w.images = images_;
+    w.loss = loss_sum_.item<double>() / images_;
+    w.error = static_cast<double>(wrong_sum_.item<int64_t>()) / images_;
+  }
+  loss_sum_ = torch::Tensor();
+  wrong_sum_ = torch::Tensor();
+  images_ = 0;
+  return w;
+}
+
+}  // namespace rt

@@ -1,0 +1,44 @@
+#pragma once
+// Evaluation: loss, top-1 and top-5 error, per-class accuracy and the confusion matrix of a dataset.
+#include <torch/types.h>
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "data/tensor_dataset.h"
+#include "models/resnet.h"
+#include "train/augment.h"
+
+namespace rt {
+
+struct EvalMetrics {
+  std::string split;
+  int64_t count = 0;
+  double loss = 0, top1_error = 0, top5_error = 0;
+  std::vector<double> per_class_accuracy;  // NaN for a class with no image
+  std::vector<int64_t> confusion;  // row-major [true class][predicted class]
+  int64_t num_classes = 0;
+};
+
+// Runs `net` in eval mode over `data` (restoring its mode after); `cancel` stops between batches.
+EvalMetrics evaluate(ResNet& net, const TensorDataset& data, const AugmentConfig& augment, int64_t batch_size,
+                     const torch::Device& device, const std::string& split, const std::atomic<bool>* cancel = nullptr);
+
+// Running sums of training loss and errors kept on the device (no sync per iteration).
+class TrainMeter {
+ public:
+  void add(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& loss);
+  // Reads and resets: {mean loss, top-1 error, images}; syncs with the device once.
+  struct Window {
+    double loss = 0, error = 0;
+    int64_t images = 0;
+  };
+  Window take();
+
+ private:
+  torch::Tensor loss_sum_, wrong_sum_;
+  int64_t images_ = 0;
+};
+
+}  // namespace rt

@@ -1,0 +1,51 @@
+#pragma once
+// SGD (momentum, Nesterov, weight decay) and AdamW, written as multi-tensor (_foreach) updates: the same
+// arithmetic as torch.optim, few kernel launches, and a state we name by parameter (for checkpoints)
+// on any libtorch version.
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+
+namespace rt {
+
+struct OptimizerConfig {
+  enum class Kind { SGD, AdamW };
+  Kind kind = Kind::SGD;
+  double momentum = 0.9, dampening = 0.0, weight_decay = 0.0;
+  bool nesterov = false;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  bool no_decay_bn_bias = false;  // no weight decay on BN parameters and biases (every 1-D parameter)
+};
+
+class Optimizer {
+ public:
+  // The trainable parameters (requires_grad) of the named list; frozen ones are left out.
+  Optimizer(const std::vector<NamedTensor>& params, OptimizerConfig config);
+  void zero_grad();
+  void step(double lr);
+
+  // Momentum buffers (SGD) or moments (AdamW) as "<param>.<slot>", plus the step count.
+  std::vector<NamedTensor> state() const;
+  void load_state(const std::vector<std::pair<std::string, torch::Tensor>>& state);
+  int64_t steps() const { return steps_; }
+  void set_steps(int64_t steps) { steps_ = steps; }
+
+ private:
+  struct Group {
+    std::vector<std::string> names;
+    std::vector<torch::Tensor> params;
+    double weight_decay = 0.0;
+    std::vector<torch::Tensor> slot_a, slot_b;  // SGD: momentum buffer; AdamW: exp_avg, exp_avg_sq
+  };
+  void step_sgd(Group& g, double lr);
+  void step_adamw(Group& g, double lr);
+
+  OptimizerConfig config_;
+  std::vector<Group> groups_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace rt

@@ -1,0 +1,59 @@
+#include "train/precision.h"
+
+#include <ATen/autocast_mode.h>
+#include <ATen/ops/_amp_foreach_non_finite_check_and_unscale.h>
+#include <torch/version.h>
+
+namespace rt {
+
+namespace {
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+void set_cuda_autocast(bool on, at::ScalarType dtype) {
+  at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+  at::autocast::set_autocast_enabled(at::kCUDA, on);
+}
+#else
+void set_cuda_autocast(bool on, at::ScalarType dtype) {
+  at::autocast::set_autocast_gpu_dtype(dtype);
+  at::autocast::set_enabled(on);
+}
+#endif
+
+}  // namespace
+
+AutocastScope::AutocastScope(Precision precision) {
+  if (precision == Precision::Float32) return;
+  set_cuda_autocast(true, precision == Precision::BFloat16 ? at::kBFloat16 : at::kHalf);
+  active_ = true;
+}
+
+AutocastScope::~AutocastScope() {
+  if (!active_) return;
+  set_cuda_autocast(false, at::kHalf);
+  at::autocast::clear_cache();
+}
+
+bool LossScaler::unscale_and_check(const std::vector<torch::Tensor>& params) {
+  if (!enabled_) return true;
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return true;
+  auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(grads[0].device());
+  auto found_inf = torch::zeros({1}, opts);
+  auto inv_scale = torch::full({1}, 1.0 / scale_, opts);
+  at::_amp_foreach_non_finite_check_and_unscale_(grads, found_inf, inv_scale);
+  if (found_inf.item<float>() > 0) {
+    scale_ *= 0.5;
+    good_steps_ = 0;
+    return false;
+  }
+  if (++good_steps_ >= 2000) {  // GradScaler's growth interval and factor
+    scale_ *= 2.0;
+    good_steps_ = 0;
+  }
+  return true;
+}
+
+}  // namespace rt

@@ -1,0 +1,39 @@
+#pragma once
+// Mixed precision on CUDA: autocast (bf16 or fp16) for the forward pass and, for fp16, a dynamic loss
+// scale like torch.cuda.amp.GradScaler. Hides the autocast API, which changed between libtorch versions.
+#include <torch/types.h>
+
+#include <vector>
+
+#include "train/config.h"
+
+namespace rt {
+
+// Turns autocast on for this thread while alive (and off again after).
+class AutocastScope {
+ public:
+  explicit AutocastScope(Precision precision);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool active_ = false;
+};
+
+class LossScaler {
+ public:
+  LossScaler(bool enabled, double initial_scale) : enabled_(enabled), scale_(initial_scale) {}
+  torch::Tensor scale(const torch::Tensor& loss) const { return enabled_ ? loss * scale_ : loss; }
+  // Unscales the gradients in place; false when one is inf/NaN (the step must be skipped; the scale halves).
+  bool unscale_and_check(const std::vector<torch::Tensor>& params);
+  double value() const { return enabled_ ? scale_ : 0.0; }
+  bool enabled() const { return enabled_; }
+
+ private:
+  bool enabled_;
+  double scale_;
+  int64_t good_steps_ = 0;
+};
+
+}  // namespace rt

@@ -1,0 +1,80 @@
+#pragma once
+// The whole training loop in C++: draw, augment, forward, loss, backward, step, schedule, metrics,
+// evaluation. It runs on the calling thread (the binding gives it its own) and reports through `emit`.
+#include <torch/types.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/batch_source.h"
+#include "data/tensor_dataset.h"
+#include "models/model.h"
+#include "train/config.h"
+#include "train/metrics.h"
+
+namespace rt {
+
+// Everything a checkpoint needs besides the config: CPU copies, safe to hand to another thread.
+struct TrainState {
+  int64_t iteration = 0;  // iterations done
+  int64_t epoch = 0;      // epochs done (complete)
+  ScheduleState schedule;
+  int64_t optimizer_steps = 0;
+  double loss_scale = 0;
+  std::vector<NamedTensor> model;
+  std::vector<NamedTensor> optimizer;
+  torch::Tensor cpu_rng;  // libtorch's default CPU generator
+  std::vector<torch::Tensor> cuda_rng;
+};
+
+struct TrainEvent {
+  enum class Kind { Iteration, Epoch, Evaluation, Checkpoint };
+  Kind kind = Kind::Iteration;
+  int64_t iteration = 0;  // iterations done
+  int64_t epoch = 0;      // current epoch (0-based); for Epoch events, the one that ended
+  double lr = 0;
+  double loss = 0, train_error = 0;  // over the window since the last event of this kind
+  double images_per_second = 0, eta_seconds = 0, elapsed_seconds = 0;
+  double loss_scale = 0;
+  std::vector<EvalMetrics> evaluations;
+  std::vector<double> grad_norms, response_stds;  // diagnostics, per block
+  std::shared_ptr<TrainState> state;              // Checkpoint events
+};
+
+struct TrainResult {
+  bool aborted = false;
+  int64_t iteration = 0, epoch = 0;
+  double elapsed_seconds = 0, images_per_second = 0;
+  double final_lr = 0;
+  std::vector<EvalMetrics> evaluations;  // the last evaluation of each split
+  std::shared_ptr<TrainState> state;     // when config.state_at_end
+};
+
+class Trainer {
+ public:
+  Trainer(std::shared_ptr<Model> model, std::shared_ptr<BatchSource> train, std::optional<TensorDataset> validation,
+          std::optional<TensorDataset> test, TrainConfig config, std::function<void(TrainEvent)> emit);
+  TrainResult run();
+  // Stops after the current iteration; the model and optimizer stay consistent.
+  void cancel() {
+    cancel_ = true;
+    train_->cancel();  // wakes a wait on a streamed source
+  }
+
+ private:
+  std::vector<EvalMetrics> evaluate_all(const torch::Device& device);
+  std::shared_ptr<TrainState> capture(int64_t iteration, const class Optimizer& optimizer, const LrSchedule& schedule, double loss_scale);
+
+  std::shared_ptr<Model> model_;
+  std::shared_ptr<BatchSource> train_;
+  std::optional<TensorDataset> validation_, test_;
+  TrainConfig config_;
+  std::function<void(TrainEvent)> emit_;
+  std::atomic<bool> cancel_{false};
+};
+
+}  // namespace rt
