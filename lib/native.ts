@@ -184,6 +184,7 @@ export interface NativeBinding {
   Model: new (spec: NativeNetSpec) => NativeModel;
   createModel(spec: NativeNetSpec, device: string): Promise<NativeModel>;
   info(): NativeInfo;
+  scheduleValues(config: object, ops: ({ iteration: number } | { trainError: number } | { metric: number })[]): number[];
   setNumThreads(n: number): void;
   getNumThreads(): number;
   checkDevice(device: string): string;

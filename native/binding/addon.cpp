@@ -11,7 +11,9 @@
 #include "binding/convert.h"
 #include "binding/errors.h"
 #include "binding/model_wrap.h"
+#include "binding/train_convert.h"
 #include "device/runtime.h"
+#include "train/schedule.h"
 
 namespace rt::js {
 
@@ -62,6 +64,25 @@ Napi::Value CheckDevice(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, guard(env, [&] { return check_device(device); }));
 }
 
+// scheduleValues(trainConfig, ops): runs the native LrSchedule through ops, in order:
+// { iteration } -> its rate is appended to the result; { trainError } / { metric } -> observed.
+Napi::Value ScheduleValues(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TrainConfig config = train_config_from_js(info[0].As<Napi::Object>());
+  LrSchedule schedule(config.schedule, config.schedule_state);
+  Napi::Array ops = info[1].As<Napi::Array>();
+  std::vector<double> out;
+  for (uint32_t i = 0; i < ops.Length(); ++i) {
+    Napi::Object op = ops.Get(i).As<Napi::Object>();
+    if (op.Has("iteration")) out.push_back(schedule.lr(op.Get("iteration").As<Napi::Number>().Int64Value()));
+    else if (op.Has("trainError")) schedule.observe_train_error(op.Get("trainError").As<Napi::Number>().DoubleValue());
+    else if (op.Has("metric")) schedule.observe_metric(op.Get("metric").As<Napi::Number>().DoubleValue());
+  }
+  Napi::Array result = Napi::Array::New(env, out.size());
+  for (size_t i = 0; i < out.size(); ++i) result.Set(static_cast<uint32_t>(i), out[i]);
+  return result;
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -86,6 +107,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // A worker that exits while training: stop its runs and wait for their threads.
   napi_add_env_cleanup_hook(env, [](void* arg) { TrainingRunWrap::StopAll(Napi::Env(static_cast<napi_env>(arg))); }, env);
   exports.Set("createModel", Napi::Function::New(env, ModelWrap::CreateAsync, "createModel"));
+  exports.Set("scheduleValues", Napi::Function::New(env, ScheduleValues, "scheduleValues"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));

@@ -1,0 +1,42 @@
+"""PyTorch's own training steps on the same weights and batches: torch.optim.SGD / AdamW, cross-entropy
+(with label smoothing), batches taken in order, pixels / 255 and the given per-channel normalisation.
+usage: train_steps.py WEIGHTS DATA OUT JSON"""
+import json
+import sys
+
+import torch
+import torch.nn.functional as F
+
+from common import load_safetensors, save_safetensors
+from reference_nets import Net
+
+weights_file, data_file, out_file, cfg = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+torch.set_num_threads(2)
+spec = cfg["spec"]
+model = Net(spec["block"], spec["depths"], spec["widths"], spec["stem"], spec["shortcut"], spec.get("preact", False),
+            spec.get("inChannels", 3), spec.get("numClasses", 10))
+state, _ = load_safetensors(weights_file)
+model.load_state_dict(state, strict=True)
+if cfg.get("channelsLast"):
+    model = model.to(memory_format=torch.channels_last)
+data, _ = load_safetensors(data_file)
+images, labels = data["images"], data["labels"]
+mean = torch.tensor(cfg["mean"]).view(1, -1, 1, 1)
+std = torch.tensor(cfg["std"]).view(1, -1, 1, 1)
+o = cfg["optimizer"]
+if o["type"] == "sgd":
+    opt = torch.optim.SGD(model.parameters(), lr=o["lr"], momentum=o.get("momentum", 0), nesterov=o.get("nesterov", False),
+                          weight_decay=o.get("weightDecay", 0))
+else:
+    opt = torch.optim.AdamW(model.parameters(), lr=o["lr"], betas=tuple(o.get("betas", (0.9, 0.999))), eps=o.get("eps", 1e-8),
+                            weight_decay=o.get("weightDecay", 0.01))
+model.train()
+b = cfg["batch"]
+for step in range(cfg["steps"]):
+    x = (images[step * b : (step + 1) * b].float() / 255 - mean) / std
+    y = labels[step * b : (step + 1) * b]
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x), y, label_smoothing=cfg.get("labelSmoothing", 0.0))
+    loss.backward()
+    opt.step()
+save_safetensors(out_file, {k: v.contiguous() for k, v in model.state_dict().items()})
