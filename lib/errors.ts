@@ -105,6 +105,8 @@ export function fromNative(error: unknown, context?: string): Error {
     case 'ERR_OUT_OF_MEMORY': typed = new OutOfMemoryError(message); break;
     case 'ERR_DISPOSED': typed = new DisposedError(context ?? 'the object'); break;
     case 'ERR_ABORTED': typed = new AbortError(message); break;
+    case 'ERR_DATASET': typed = new DatasetError(context ?? 'dataset', error.message); break;
+    case 'ERR_STATE': typed = new CheckpointError(context ?? 'state', error.message); break;
     default:
       if (error instanceof TypeError) return error;
       typed = new NativeError(message);

@@ -18,5 +18,5 @@ export type {
   SgdOptions, TrainOptions, TrainResult,
 } from './train';
 export * as datasets from './datasets';
-export { Dataset, fromArrays } from './datasets';
+export { Dataset, StreamingDataset, fromArrays } from './datasets';
 export type { DatasetStats } from './datasets';

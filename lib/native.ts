@@ -147,6 +147,7 @@ export interface NativeEvent {
   loss?: number;
   trainError?: number;
   imagesPerSecond?: number;
+  dataWaitSeconds?: number;
   lossScale?: number;
   evaluations?: Record<string, NativeEvalMetrics>;
   diagnostics?: { gradNorms: number[]; responseStds: number[] };

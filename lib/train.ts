@@ -2,6 +2,7 @@
 // resolved here (iterations, schedule, normalisation statistics) before one call starts the native
 // thread; progress comes back as events (callbacks and an async iterator), the result as a Promise.
 import { Dataset } from './datasets/dataset';
+import { StreamingDataset } from './datasets/image-folder';
 import { ValidationError, fromNative } from './errors';
 import type { Model } from './model';
 import { NativeAugment, NativeEvalMetrics, NativeEvent, NativeResult, NativeRun, NativeTrainState, native } from './native';
@@ -65,8 +66,9 @@ export interface TrainOptions {
   /** Input normalisation: the per-pixel mean image (the paper's CIFAR), per-channel mean/std (default),
    *  explicit values, or none. Statistics come from the training set. */
   normalize?: NormalizeOption;
-  validation?: Dataset;
-  test?: Dataset;
+  /** Held-out sets (a streamed folder is loaded into memory for evaluation). */
+  validation?: Dataset | StreamingDataset;
+  test?: Dataset | StreamingDataset;
   evalEvery?: { epochs: number } | { iterations: number };
   evalBatchSize?: number;
   /** Progress event every this many iterations. */
@@ -110,6 +112,8 @@ export interface ProgressEvent {
   loss?: number;
   trainError?: number;
   imagesPerSecond?: number;
+  /** Seconds the loop waited for data over the same window (a streamed source that cannot keep up). */
+  dataWaitSeconds?: number;
   etaSeconds: number;
   elapsedSeconds: number;
   lossScale?: number;
@@ -293,7 +297,7 @@ export function nativeNormalization(p: Preprocessing): NativeAugment {
   };
 }
 
-export async function resolvePreprocessing(option: NormalizeOption, data: Dataset): Promise<Preprocessing> {
+export async function resolvePreprocessing(option: NormalizeOption, data: TrainData): Promise<Preprocessing> {
   if (option === 'none') return { normalize: 'none' };
   if (typeof option === 'object') {
     const c = data.shape[0];
@@ -307,11 +311,14 @@ export async function resolvePreprocessing(option: NormalizeOption, data: Datase
     std: stats.channelStd.map((v) => (v > 0 ? v : 1)) };
 }
 
-export async function resolveRun(model: Model, data: Dataset, options: TrainOptions, hooks: RunHooks = {}): Promise<ResolvedRun> {
+export type TrainData = Dataset | StreamingDataset;
+
+export async function resolveRun(model: Model, data: TrainData, options: TrainOptions, hooks: RunHooks = {}): Promise<ResolvedRun> {
   const o = optionsSchema.parse(options, '');
-  if (!(data instanceof Dataset)) throw new ValidationError('data', data, 'a Dataset (from the datasets readers or fromArrays)');
+  if (!(data instanceof Dataset) && !(data instanceof StreamingDataset))
+    throw new ValidationError('data', data, 'a Dataset (from the datasets readers or fromArrays) or a StreamingDataset');
   for (const key of ['validation', 'test'] as const)
-    if (o[key] !== undefined && !(o[key] instanceof Dataset)) throw new ValidationError(key, o[key], 'a Dataset');
+    if (o[key] !== undefined && !(o[key] instanceof Dataset) && !(o[key] instanceof StreamingDataset)) throw new ValidationError(key, o[key], 'a Dataset');
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new ValidationError('signal', o.signal, 'an AbortSignal');
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new ValidationError('onProgress', o.onProgress, 'a function');
   if ((o.epochs === undefined) === (o.iterations === undefined))
@@ -493,11 +500,18 @@ export class TrainingRun implements AsyncIterable<ProgressEvent>, PromiseLike<Tr
 }
 
 /** @internal starts a resolved run on its native thread. */
-export function startRun(model: Model, data: Dataset, options: TrainOptions, resolved: ResolvedRun, hooks: RunHooks = {},
-  source?: unknown): TrainingRun {
+export function startRun(model: Model, data: TrainData, options: TrainOptions, resolved: ResolvedRun, hooks: RunHooks = {}): TrainingRun {
   const { signal, onProgress } = options;
   return new TrainingRun(async (emit, setCancel) => {
     const total = resolved.totalIterations;
+    const inMemory = async (d: TrainData | undefined) => (d instanceof StreamingDataset ? d.load() : d);
+    const validation = await inMemory(options.validation);
+    const test = await inMemory(options.test);
+    const c = resolved.config as { batchSize: number; startIteration: number; seed: number; shuffle: boolean; dropLast: boolean };
+    const stream = data instanceof StreamingDataset
+      ? data.openStream({ batchSize: c.batchSize, startIteration: c.startIteration, totalIterations: total, seed: c.seed, shuffle: c.shuffle,
+        dropLast: c.dropLast })
+      : undefined;
     let callbackError: unknown;
     const toEvent = (e: NativeEvent): ProgressEvent => {
       const { state: _state, evaluations: evals, ...rest } = e;
@@ -505,8 +519,8 @@ export function startRun(model: Model, data: Dataset, options: TrainOptions, res
     };
     let handle: NativeRun | undefined;
     try {
-      handle = native().startTraining(model.handle(), (source ?? data.handle()) as never, options.validation?.handle(),
-        options.test?.handle(), resolved.config, (e: NativeEvent) => {
+      handle = native().startTraining(model.handle(), stream ? stream.queue : (data as Dataset).handle(), validation?.handle(),
+        test?.handle(), resolved.config, (e: NativeEvent) => {
           const event = toEvent(e);
           if (e.state && hooks.onState) hooks.onState(e.state, event);
           if (e.kind !== 'checkpoint') emit(event);
@@ -518,6 +532,7 @@ export function startRun(model: Model, data: Dataset, options: TrainOptions, res
           }
         });
     } catch (e) {
+      stream?.stop();
       throw fromNative(e);
     }
     const run = handle;
@@ -529,9 +544,11 @@ export function startRun(model: Model, data: Dataset, options: TrainOptions, res
     try {
       result = await run.done;
     } catch (e) {
-      throw fromNative(e);
+      // A streamed source that failed (an undecodable image) explains the failure better than the trainer.
+      throw stream?.error() ?? fromNative(e);
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      stream?.stop();
     }
     if (callbackError) throw callbackError;
     model.preprocessing = resolved.preprocessing;
@@ -548,7 +565,7 @@ export function startRun(model: Model, data: Dataset, options: TrainOptions, res
  * Trains `model` on `data` on a native thread. Resolves (never rejects) with `aborted: true` when the
  * signal stops it: the model and optimizer are then as after the last complete iteration.
  */
-export function train(model: Model, data: Dataset, options: TrainOptions): TrainingRun {
+export function train(model: Model, data: TrainData, options: TrainOptions): TrainingRun {
   if (!isPlainObject(options)) throw new ValidationError('options', options, 'an object');
   const userCallback = (options as TrainOptions).onProgress;
   let run: TrainingRun | undefined;

@@ -29,6 +29,8 @@ export class Dataset {
   readonly classNames: string[];
   readonly dtype: 'uint8' | 'float32';
   readonly source?: string;
+  /** Files left out because they could not be decoded (image folders with onBadImage: 'skip'). */
+  skipped: string[] = [];
   #handle: NativeDataset;
   #stats?: Promise<DatasetStats>;
 

@@ -3,3 +3,7 @@ export type { ArraysInput, DatasetInfo, DatasetStats } from './dataset';
 export { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, MNIST_CLASSES, fashionMnist, idxFolder, mnist } from './mnist';
 export type { IdxFolderOptions } from './mnist';
 export { parseIdx, readIdx, readIdxImages, readIdxLabels } from './idx';
+export { cifar10, cifar100, parseCifarRecords } from './cifar';
+export type { CifarOptions } from './cifar';
+export { IMAGE_EXTENSIONS, StreamingDataset, decodeImage, imageFolder, scanImageFolder, streamImageFolder } from './image-folder';
+export type { ImageFile, ImageFolderOptions, StreamParams } from './image-folder';

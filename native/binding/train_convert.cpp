@@ -209,6 +209,7 @@ Napi::Object event_to_js(Napi::Env env, const TrainEvent& e) {
     o.Set("loss", e.loss);
     o.Set("trainError", e.train_error);
     o.Set("imagesPerSecond", e.images_per_second);
+    o.Set("dataWaitSeconds", e.data_wait_seconds);
   }
   if (e.loss_scale > 0) o.Set("lossScale", e.loss_scale);
   if (!e.evaluations.empty()) {

@@ -117,6 +117,7 @@ TrainResult Trainer::run() {
   const auto started = Clock::now();
   auto window_started = started;
   int64_t window_images = 0, images_done = 0;
+  double window_wait = 0, epoch_wait = 0;
   double lr = schedule.lr(first);
   int64_t it = first;
   std::vector<EvalMetrics> last_evals;
@@ -148,8 +149,11 @@ TrainResult Trainer::run() {
   for (; it < end; ++it) {
     if (cancel_) break;
     PreparedBatch batch;
+    const auto wait_started = Clock::now();
     try {
       batch = prefetch.next();
+      window_wait += seconds_since(wait_started);
+      epoch_wait += seconds_since(wait_started);
     } catch (const Error& e) {
       if (cancel_ && e.code() == "ERR_ABORTED") break;
       throw;
@@ -192,8 +196,10 @@ TrainResult Trainer::run() {
         e.grad_norms = net->input_grad_norms();
         e.response_stds = net->response_stds();
       }
+      e.data_wait_seconds = window_wait;
       window_started = Clock::now();
       window_images = 0;
+      window_wait = 0;
       emit_(std::move(e));
     }
     const bool epoch_end = done % per_epoch == 0;
@@ -204,6 +210,8 @@ TrainResult Trainer::run() {
       e.loss = w.loss;
       e.train_error = w.error;
       e.images_per_second = static_cast<double>(images_done) / std::max(1e-9, e.elapsed_seconds);
+      e.data_wait_seconds = epoch_wait;
+      epoch_wait = 0;
       const int64_t epochs_done = done / per_epoch;
       if (config_.plateau_metric == "train_loss") schedule.observe_metric(w.loss);
       if (config_.eval_every_iterations == 0 && config_.eval_every_epochs > 0 && epochs_done % config_.eval_every_epochs == 0 &&

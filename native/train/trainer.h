@@ -39,6 +39,7 @@ struct TrainEvent {
   double lr = 0;
   double loss = 0, train_error = 0;  // over the window since the last event of this kind
   double images_per_second = 0, eta_seconds = 0, elapsed_seconds = 0;
+  double data_wait_seconds = 0;  // time the loop waited for batches, over the same window
   double loss_scale = 0;
   std::vector<EvalMetrics> evaluations;
   std::vector<double> grad_norms, response_stds;  // diagnostics, per block
