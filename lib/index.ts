@@ -12,7 +12,13 @@ export {
   AbortError, BusyError, CheckpointError, DatasetError, DeviceError, DisposedError, NativeError, OutOfMemoryError,
   ResnetError, ShapeError, ValidationError,
 } from './errors';
-export { train, TrainingRun } from './train';
+export { TrainingRun } from './train';
+export { resumeTraining, train } from './run';
+export type { ResumeOptions } from './run';
+export { CHECKPOINT_FORMAT, loadCheckpoint, readCheckpoint } from './checkpoint';
+export type { Checkpoint, CheckpointPolicy, CheckpointState } from './checkpoint';
+export type { LoadOptions, LoadReport } from './io/weights';
+export type { OnnxOptions } from './io/onnx';
 export type {
   AdamWOptions, AugmentOptions, EvalMetrics, NormalizeOption, PlateauMetric, Preprocessing, ProgressEvent, ScheduleOptions,
   SgdOptions, TrainOptions, TrainResult,

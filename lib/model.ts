@@ -1,6 +1,6 @@
 // The Model facade: a typed, validated handle on a native network.
 import { ResolvedModelSpec, ModelSpec, defaultInputSize, resolveSpec } from './spec';
-import { DisposedError, ShapeError, fromNative } from './errors';
+import { DisposedError, ShapeError, ValidationError, fromNative } from './errors';
 import { NativeModel, NativeStateEntry, native } from './native';
 import { Tensor, checkImageBatch } from './tensor';
 import { s } from './validate';
@@ -8,6 +8,8 @@ import type { Preprocessing, EvalMetrics } from './train';
 import { nativeNormalization } from './train';
 import type { Dataset } from './datasets/dataset';
 import { LoadOptions, LoadReport, loadWeights, saveWeights } from './io/weights';
+import { loadPytorchWeights } from './io/pth';
+import { OnnxOptions, exportOnnx } from './io/onnx';
 
 export interface Prediction {
   index: number;
@@ -227,6 +229,58 @@ export class Model {
     } catch (e) {
       throw fromNative(e);
     }
+  }
+
+  /** Loads a PyTorch state dict (`torch.save(model.state_dict())`, .pth/.pt zip format) with torchvision's
+   *  names, checked like loadWeights. */
+  async loadPytorch(file: string, options: LoadOptions = {}): Promise<LoadReport> {
+    s.string().parse(file, 'path');
+    s.object({ strict: s.optional(s.boolean()) }).parse(options, 'options');
+    return loadPytorchWeights(this, file, options);
+  }
+
+  /** Writes an ONNX file (eval-mode network, dynamic batch dimension, opset 13 or later). */
+  async exportOnnx(file: string, options: OnnxOptions = {}): Promise<void> {
+    await exportOnnx(this, file, options);
+  }
+
+  /** Stops training the parameters under these module names ('conv1', 'bn1', 'layer1', 'layer2.0', ...). */
+  freeze(modules: string[]): this {
+    return this.#setTrainable(modules, false, 'freeze');
+  }
+
+  /** Trains them again. */
+  unfreeze(modules: string[]): this {
+    return this.#setTrainable(modules, true, 'unfreeze');
+  }
+
+  #setTrainable(modules: string[], on: boolean, verb: string): this {
+    s.array(s.string(), { minLength: 1 }).parse(modules, 'modules');
+    const names = this.stateDict().filter((e) => e.kind === 'parameter').map((e) => e.name);
+    for (const m of modules)
+      if (!names.some((n) => n === m || n.startsWith(`${m}.`)))
+        throw new ValidationError('modules', m, 'a module name of this model', `${verb}: no parameter under "${m}" (modules are named like conv1, bn1, layer1, layer2.0, fc)`);
+    try {
+      this.handle().setRequiresGrad(modules, on);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    return this;
+  }
+
+  /** A new classifier for `numClasses` (fine-tuning): fc is re-initialised; the rest is kept. */
+  replaceHead(numClasses: number, options: { classNames?: string[]; seed?: number } = {}): this {
+    s.integer({ min: 1, max: 1_000_000 }).parse(numClasses, 'numClasses');
+    if (options.classNames && options.classNames.length !== numClasses)
+      throw new ValidationError('classNames', options.classNames, `${numClasses} names, one per class`);
+    try {
+      this.handle().replaceHead(numClasses, options.seed ?? this.spec.seed + 1);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    (this as { spec: ResolvedModelSpec }).spec = { ...this.spec, numClasses, ...(options.classNames ? { classNames: options.classNames } : {}) };
+    this.classNames = options.classNames;
+    return this;
   }
 
   /** Frees the native network now (otherwise when the Model is collected). */

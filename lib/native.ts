@@ -185,6 +185,7 @@ export interface NativeBinding {
   Model: new (spec: NativeNetSpec) => NativeModel;
   createModel(spec: NativeNetSpec, device: string): Promise<NativeModel>;
   info(): NativeInfo;
+  importPth(pickle: Uint8Array, records: Record<string, Uint8Array>): Promise<NativeTensorData[]>;
   scheduleValues(config: object, ops: ({ iteration: number } | { trainError: number } | { metric: number })[]): number[];
   setNumThreads(n: number): void;
   getNumThreads(): number;

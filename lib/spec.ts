@@ -79,10 +79,11 @@ export function resolveSpec(input: unknown): ResolvedModelSpec {
   if (spec.arch !== undefined) {
     const found = resolveArch(spec.arch);
     if (!found) throw new ValidationError('arch', spec.arch, `one of ${ARCH_PATTERNS.join(', ')}`);
+    // A resolved spec (as checkpoints store it) names both; they must then agree.
     for (const key of ['block', 'depths', 'widths', 'stem', 'preact'] as const) {
-      if (spec[key] !== undefined)
-        throw new ValidationError(key, spec[key], 'nothing when arch is given',
-          `${key}: give either arch or an explicit structure (block, depths, ...), not both`);
+      if (spec[key] !== undefined && JSON.stringify(spec[key]) !== JSON.stringify(found[key]))
+        throw new ValidationError(key, spec[key], `nothing, or ${JSON.stringify(found[key])} as ${spec.arch} has`,
+          `${key}: give either arch or an explicit structure (block, depths, ...), not both (${spec.arch} has ${key} ${JSON.stringify(found[key])})`);
     }
     arch = found;
   } else {

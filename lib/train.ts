@@ -6,7 +6,7 @@ import { StreamingDataset } from './datasets/image-folder';
 import { ValidationError, fromNative } from './errors';
 import type { Model } from './model';
 import { NativeAugment, NativeEvalMetrics, NativeEvent, NativeResult, NativeRun, NativeTrainState, native } from './native';
-import { Fields, ObjectSchema, Schema, isPlainObject, s } from './validate';
+import { Fields, ObjectSchema, Schema, s } from './validate';
 
 // ---- options ----------------------------------------------------------------------------------------
 
@@ -259,6 +259,7 @@ export interface ResumeState {
   lossScale?: number;
   schedule: NativeTrainState['schedule'];
   optimizer: { name: string; shape: number[]; data: Float32Array }[];
+  epochMeter?: { lossSum: number; wrong: number; images: number };
 }
 
 /** @internal hooks the checkpoint layer uses */
@@ -266,7 +267,12 @@ export interface RunHooks {
   resume?: ResumeState;
   checkpointEveryIterations?: number;
   stateAtEnd?: boolean;
+  /** Also hand over the state with each evaluation (to keep the best checkpoint). */
+  stateOnEvaluation?: boolean;
+  /** States taken during the run: periodic checkpoints, and evaluations when asked. */
   onState?: (state: NativeTrainState, event: ProgressEvent) => void;
+  /** The state when the run stopped (with stateAtEnd), before the run's promise settles. */
+  onFinalState?: (state: NativeTrainState, aborted: boolean) => void;
 }
 
 export interface ResolvedRun {
@@ -431,6 +437,8 @@ export async function resolveRun(model: Model, data: TrainData, options: TrainOp
     threads: o.threads ?? 0,
     checkpointEveryIterations: hooks.checkpointEveryIterations ?? 0,
     stateAtEnd: hooks.stateAtEnd ?? false,
+    stateOnEvaluation: hooks.stateOnEvaluation ?? false,
+    ...(resume?.epochMeter ? { epochMeter: resume.epochMeter } : {}),
     channelsLast,
     precision,
     optimizerState: resume?.optimizer ?? [],
@@ -552,34 +560,10 @@ export function startRun(model: Model, data: TrainData, options: TrainOptions, r
     }
     if (callbackError) throw callbackError;
     model.preprocessing = resolved.preprocessing;
-    if (result.state && hooks.onState) hooks.onState(result.state, { kind: 'checkpoint', iteration: result.iteration, epoch: result.epoch,
-      totalIterations: total, lr: result.lr, etaSeconds: 0, elapsedSeconds: result.elapsedSeconds });
+    if (result.state) hooks.onFinalState?.(result.state, result.aborted);
     return {
       aborted: result.aborted, iteration: result.iteration, epoch: result.epoch, totalIterations: total, elapsedSeconds: result.elapsedSeconds,
       imagesPerSecond: result.imagesPerSecond, lr: result.lr, evaluations: evaluations(result.evaluations) ?? {}, history: [],
     };
   });
-}
-
-/**
- * Trains `model` on `data` on a native thread. Resolves (never rejects) with `aborted: true` when the
- * signal stops it: the model and optimizer are then as after the last complete iteration.
- */
-export function train(model: Model, data: TrainData, options: TrainOptions): TrainingRun {
-  if (!isPlainObject(options)) throw new ValidationError('options', options, 'an object');
-  const userCallback = (options as TrainOptions).onProgress;
-  let run: TrainingRun | undefined;
-  let cancelled = false;
-  const outer = new TrainingRun(async (emit, setCancel) => {
-    setCancel(() => {
-      cancelled = true;
-      run?.cancel();
-    });
-    const resolved = await resolveRun(model, data, options);
-    run = startRun(model, data, { ...options, onProgress: (e) => { emit(e); userCallback?.(e); } }, resolved);
-    if (cancelled) run.cancel();
-    const result = await run.done;
-    return { ...result, history: run.history };
-  });
-  return outer;
 }

@@ -1,41 +1,19 @@
 // The training engine against independent references: PyTorch's own optimizer steps, hand-computed
 // learning rates, and behaviour (overfitting, determinism, cancellation, concurrency, validation).
 import { strict as assert } from 'assert';
-import { createHash } from 'crypto';
 import * as path from 'path';
 import { describe, it } from 'node:test';
 import { Worker } from 'worker_threads';
 
-import { Dataset, Model, ProgressEvent, ValidationError, createModel, datasets, fromArrays, resolveArch, train } from '../lib';
+import { ProgressEvent, ValidationError, createModel, datasets, fromArrays, resolveArch, train } from '../lib';
 import { readSafetensors, typedArrayOf, writeSafetensors } from '../lib/io/safetensors';
 import { native } from '../lib/native';
 import { resolveRun } from '../lib/train';
 import { tempDir } from './helpers/files';
+import { syntheticDataset, weightsHash } from './helpers/synthetic';
 import { runPython } from './helpers/python';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-
-function pseudoRandomBytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-async function syntheticDataset(n: number, shape: [number, number, number], classes: number, seed = 1): Promise<Dataset> {
-  const images = pseudoRandomBytes(n * shape[0] * shape[1] * shape[2], seed);
-  const labels = Array.from({ length: n }, (_, i) => (i * 7 + seed) % classes);
-  return fromArrays({ images, shape: [n, ...shape], labels, numClasses: classes });
-}
-
-async function weightsHash(model: Model): Promise<string> {
-  const h = createHash('sha256');
-  for (const t of await model.handle().exportState()) h.update(t.name).update(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  return h.digest('hex');
-}
 
 describe('agreement with PyTorch', () => {
   const cases = [

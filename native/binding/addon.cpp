@@ -12,7 +12,9 @@
 #include "binding/errors.h"
 #include "binding/model_wrap.h"
 #include "binding/train_convert.h"
+#include "binding/async.h"
 #include "device/runtime.h"
+#include "io/pth_import.h"
 #include "train/schedule.h"
 
 namespace rt::js {
@@ -83,6 +85,31 @@ Napi::Value ScheduleValues(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// importPth(pickle: Uint8Array, records: { [key]: Uint8Array }): Promise<[{ name, dtype, shape, data }]>
+Napi::Value ImportPth(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || !info[1].IsObject()) throw Napi::TypeError::New(env, "importPth(pickle, records)");
+  auto view = [](const Napi::TypedArray& a) {
+    return c10::ArrayRef<char>(static_cast<const char*>(a.ArrayBuffer().Data()) + a.ByteOffset(), a.ByteLength());
+  };
+  auto archive = std::make_shared<PickleArchive>();
+  auto pickle = view(info[0].As<Napi::TypedArray>());
+  archive->pickle.assign(pickle.begin(), pickle.end());
+  std::vector<Napi::Value> keep;
+  Napi::Object records = info[1].As<Napi::Object>();
+  Napi::Array keys = records.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const std::string key = keys.Get(i).As<Napi::String>().Utf8Value();
+    Napi::Value v = records.Get(key);
+    if (!v.IsTypedArray()) throw Napi::TypeError::New(env, "importPth: each record must be a Uint8Array");
+    archive->records[key] = view(v.As<Napi::TypedArray>());
+    keep.push_back(v);  // the worker reads the records in place
+  }
+  return run_async<std::vector<NamedTensor>>(
+      env, [archive] { return import_pytorch_state(*archive); },
+      [](Napi::Env env, std::vector<NamedTensor>& tensors) -> Napi::Value { return named_tensors_to_js(env, tensors); }, keep);
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -108,6 +135,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   napi_add_env_cleanup_hook(env, [](void* arg) { TrainingRunWrap::StopAll(Napi::Env(static_cast<napi_env>(arg))); }, env);
   exports.Set("createModel", Napi::Function::New(env, ModelWrap::CreateAsync, "createModel"));
   exports.Set("scheduleValues", Napi::Function::New(env, ScheduleValues, "scheduleValues"));
+  exports.Set("importPth", Napi::Function::New(env, ImportPth, "importPth"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));

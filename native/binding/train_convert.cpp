@@ -84,6 +84,7 @@ TrainConfig train_config_from_js(const Napi::Object& js) {
   c.threads = static_cast<int>(int_or(js, "threads", 0));
   c.checkpoint_every_iterations = int_or(js, "checkpointEveryIterations", 0);
   c.state_at_end = bool_or(js, "stateAtEnd", false);
+  c.state_on_evaluation = bool_or(js, "stateOnEvaluation", false);
   c.channels_last = bool_or(js, "channelsLast", false);
   const std::string precision = string_or(js, "precision", "float32");
   c.precision = precision == "bfloat16" ? Precision::BFloat16 : precision == "float16" ? Precision::Float16 : Precision::Float32;
@@ -136,6 +137,10 @@ TrainConfig train_config_from_js(const Napi::Object& js) {
   c.schedule_state.plateau_bad = int_or(st, "plateauBad", 0);
   c.schedule_state.plateau_cooldown_left = int_or(st, "plateauCooldownLeft", 0);
 
+  Napi::Object em = object_or_empty(js, "epochMeter");
+  c.epoch_meter.loss_sum = number_or(em, "lossSum", 0);
+  c.epoch_meter.wrong = int_or(em, "wrong", 0);
+  c.epoch_meter.images = int_or(em, "images", 0);
   c.augment = augment_from_js(object_or_empty(js, "augment"));
   c.augment.channels_last = c.channels_last;
   std::vector<Napi::Value> keep;  // cloned above: nothing to keep alive past this call
@@ -186,6 +191,11 @@ Napi::Object state_to_js(Napi::Env env, const TrainState& s) {
   sched.Set("plateauCooldownLeft", static_cast<double>(s.schedule.plateau_cooldown_left));
   o.Set("schedule", sched);
   o.Set("optimizerSteps", static_cast<double>(s.optimizer_steps));
+  Napi::Object meter = Napi::Object::New(env);
+  meter.Set("lossSum", s.epoch_meter.loss_sum);
+  meter.Set("wrong", static_cast<double>(s.epoch_meter.wrong));
+  meter.Set("images", static_cast<double>(s.epoch_meter.images));
+  o.Set("epochMeter", meter);
   o.Set("lossScale", s.loss_scale);
   o.Set("model", named_tensors_to_js(env, s.model));
   o.Set("optimizer", named_tensors_to_js(env, s.optimizer));

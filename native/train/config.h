@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "train/augment.h"
+#include "train/metrics.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
 
@@ -37,6 +38,7 @@ struct TrainConfig {
   int threads = 0;  // 0: keep the process setting
   int64_t checkpoint_every_iterations = 0;
   bool state_at_end = false;  // hand the full state over when the run stops (final / on-cancel checkpoint)
+  bool state_on_evaluation = false;  // and with every evaluation (to keep the best checkpoint)
   bool channels_last = false;
   Precision precision = Precision::Float32;
   bool data_on_device = true;  // copy an in-memory training set to the device once
@@ -45,6 +47,7 @@ struct TrainConfig {
   std::vector<std::pair<std::string, torch::Tensor>> optimizer_state;
   int64_t optimizer_steps = 0;
   double loss_scale = 65536.0;  // fp16 dynamic loss scale (resumed from the checkpoint)
+  MeterSums epoch_meter;  // resumed mid-epoch: the sums so far
 };
 
 }  // namespace rt

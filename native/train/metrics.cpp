@@ -83,3 +83,28 @@ TrainMeter::Window TrainMeter::take() {
 }
 
 }  // namespace rt
+
+namespace rt {
+
+MeterSums TrainMeter::peek() const {
+  MeterSums s;
+  s.images = images_;
+  if (images_ > 0) {
+    s.loss_sum = loss_sum_.item<double>();
+    s.wrong = wrong_sum_.item<int64_t>();
+  }
+  return s;
+}
+
+void TrainMeter::restore(const MeterSums& sums) {
+  images_ = sums.images;
+  if (sums.images > 0) {
+    loss_sum_ = torch::tensor(sums.loss_sum, torch::kFloat64);
+    wrong_sum_ = torch::tensor(sums.wrong, torch::kInt64);
+  } else {
+    loss_sum_ = torch::Tensor();
+    wrong_sum_ = torch::Tensor();
+  }
+}
+
+}  // namespace rt

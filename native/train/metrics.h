@@ -25,6 +25,11 @@ struct EvalMetrics {
 EvalMetrics evaluate(ResNet& net, const TensorDataset& data, const AugmentConfig& augment, int64_t batch_size,
                      const torch::Device& device, const std::string& split, const std::atomic<bool>* cancel = nullptr);
 
+struct MeterSums {
+  double loss_sum = 0;
+  int64_t wrong = 0, images = 0;
+};
+
 // Running sums of training loss and errors kept on the device (no sync per iteration).
 class TrainMeter {
  public:
@@ -35,6 +40,8 @@ class TrainMeter {
     int64_t images = 0;
   };
   Window take();
+  MeterSums peek() const;  // syncs; leaves the sums in place
+  void restore(const MeterSums& sums);
 
  private:
   torch::Tensor loss_sum_, wrong_sum_;

@@ -113,6 +113,7 @@ TrainResult Trainer::run() {
   net->train();
 
   TrainMeter window, epoch_meter, warmup_meter;
+  epoch_meter.restore(config_.epoch_meter);
   TrainResult result;
   const auto started = Clock::now();
   auto window_started = started;
@@ -144,6 +145,10 @@ TrainResult Trainer::run() {
     }
     if (auto v = plateau_value(config_.plateau_metric, event.evaluations)) schedule.observe_metric(*v);
     last_evals = event.evaluations;
+    if (config_.state_on_evaluation) {
+      event.state = capture(event.iteration, optimizer, schedule, scaler.value());
+      event.state->epoch_meter = epoch_meter.peek();
+    }
   };
 
   for (; it < end; ++it) {
@@ -181,8 +186,9 @@ TrainResult Trainer::run() {
     images_done += b;
     window_images += b;
     if (!schedule.state().warmed_up) {
+      // Checked on every batch while warming up (a few hundred iterations): a resumed run decides alike.
       warmup_meter.add(logits.detach(), batch.y, loss);
-      if ((it + 1) % 10 == 0) schedule.observe_train_error(warmup_meter.take().error);
+      schedule.observe_train_error(warmup_meter.take().error);
     }
     const int64_t done = it + 1;
 
@@ -227,6 +233,7 @@ TrainResult Trainer::run() {
     if (config_.checkpoint_every_iterations > 0 && done % config_.checkpoint_every_iterations == 0 && done != end) {
       TrainEvent e = make_event(TrainEvent::Kind::Checkpoint, done);
       e.state = capture(done, optimizer, schedule, scaler.value());
+      e.state->epoch_meter = epoch_meter.peek();
       emit_(std::move(e));
     }
   }
@@ -248,7 +255,10 @@ TrainResult Trainer::run() {
   } else {
     result.evaluations = last_evals;
   }
-  if (config_.state_at_end) result.state = capture(it, optimizer, schedule, scaler.value());
+  if (config_.state_at_end) {
+    result.state = capture(it, optimizer, schedule, scaler.value());
+    result.state->epoch_meter = epoch_meter.peek();
+  }
   return result;
 }
 

@@ -27,6 +27,7 @@ struct TrainState {
   double loss_scale = 0;
   std::vector<NamedTensor> model;
   std::vector<NamedTensor> optimizer;
+  MeterSums epoch_meter;  // the current epoch's running sums, so a resumed epoch reports the same loss
   torch::Tensor cpu_rng;  // libtorch's default CPU generator
   std::vector<torch::Tensor> cuda_rng;
 };

@@ -1,0 +1,196 @@
+// Full-state checkpoints: one safetensors file holding the weights and BN buffers (model.*), the optimizer
+// state (optim.*) and the RNG states (rng.*), with the spec, the validated options, the schedule position,
+// the metrics history and the versions in its metadata. Loading never executes anything from the file.
+import { CheckpointError, ValidationError } from './errors';
+import { info, packageVersion } from './info';
+import { DType, SafetensorsFile, StoredTensor, TO_SAFETENSORS, TensorToWrite, readSafetensors, writeSafetensors } from './io/safetensors';
+import { applyState } from './io/weights';
+import { Model, createModel } from './model';
+import { NativeTensorData, NativeTrainState } from './native';
+import { ModelSpec, ResolvedModelSpec } from './spec';
+import { Preprocessing, ProgressEvent, TrainData, TrainOptions, trainFields } from './train';
+import { Schema, isPlainObject, s } from './validate';
+
+export const CHECKPOINT_FORMAT = 'resnet-torch/checkpoint';
+
+export interface CheckpointPolicy {
+  /** Folder for checkpoint-<iteration>.safetensors, last.safetensors and best.safetensors. */
+  dir: string;
+  everyIterations?: number;
+  everyEpochs?: number;
+  /** Write one when the run is cancelled (default true) and when it ends (default true). */
+  onCancel?: boolean;
+  atEnd?: boolean;
+  /** Periodic checkpoints kept (default 3); older ones are deleted after a newer one is safely written. */
+  keepLast?: number;
+  /** Also keep best.safetensors, by this evaluation metric (lower is better). */
+  keepBest?: 'val_error' | 'val_loss' | 'test_error' | 'test_loss';
+  /** Extra metadata strings saved in every checkpoint (the CLI stores its resolved config). */
+  metadata?: Record<string, string>;
+  /** Called after each checkpoint is on disk. */
+  onSaved?: (file: string, kind: 'periodic' | 'best' | 'final' | 'cancel') => void;
+}
+
+export interface CheckpointState {
+  iteration: number;
+  epoch: number;
+  totalIterations: number;
+  optimizerSteps: number;
+  lossScale: number;
+  schedule: NativeTrainState['schedule'];
+  epochMeter: { lossSum: number; wrong: number; images: number };
+}
+
+export interface Checkpoint {
+  file: string;
+  spec: ResolvedModelSpec;
+  options: TrainOptions;
+  state: CheckpointState;
+  history: ProgressEvent[];
+  preprocessing?: Preprocessing;
+  data?: { name: string; length: number; shape: number[]; numClasses: number };
+  versions: { package: string; libtorch: string };
+  metadata: Record<string, string>;
+  /** model.* tensors (by state_dict name) and optim.* tensors (by "<param>.<slot>"). */
+  model: Map<string, StoredTensor>;
+  optimizer: Map<string, StoredTensor>;
+}
+
+export const checkpointPolicySchema: Schema<CheckpointPolicy> = s.object<CheckpointPolicy>({
+  dir: s.string(),
+  everyIterations: s.optional(s.integer({ min: 1 })),
+  everyEpochs: s.optional(s.integer({ min: 1 })),
+  onCancel: s.optional(s.boolean()),
+  atEnd: s.optional(s.boolean()),
+  keepLast: s.optional(s.integer({ min: 1, max: 1_000_000 })),
+  keepBest: s.optional(s.enum(['val_error', 'val_loss', 'test_error', 'test_loss'] as const)),
+  metadata: s.optional(s.union(new (class extends Schema<unknown> {
+    parse(v: unknown, p: string) {
+      if (!isPlainObject(v) || Object.values(v).some((x) => typeof x !== 'string')) this.fail(p, v);
+      return v;
+    }
+    describe() { return 'an object of strings'; }
+    protected json() { return { type: 'object', additionalProperties: { type: 'string' } }; }
+  })())),
+  onSaved: s.optional(new (class extends Schema<unknown> {
+    parse(v: unknown, p: string) {
+      if (typeof v !== 'function') this.fail(p, v);
+      return v;
+    }
+    describe() { return 'a function'; }
+    protected json() { return {}; }
+  })()),
+});
+
+/** The options a checkpoint stores: everything serialisable (no datasets, signal or callbacks). */
+export function storableOptions(options: TrainOptions): TrainOptions {
+  const { validation: _v, test: _t, signal: _s, onProgress: _p, ...rest } = options;
+  return JSON.parse(JSON.stringify(rest));
+}
+
+function tensorsOf(prefix: string, list: NativeTensorData[]): TensorToWrite[] {
+  return list.map((t) => ({ name: `${prefix}${t.name}`, dtype: TO_SAFETENSORS[t.dtype], shape: t.shape, data: t.data }));
+}
+
+export interface SaveContext {
+  model: Model;
+  options: TrainOptions;
+  totalIterations: number;
+  history: ProgressEvent[];
+  preprocessing: Preprocessing;
+  data: TrainData;
+  extra: Record<string, string>;
+}
+
+export async function writeCheckpoint(file: string, state: NativeTrainState, ctx: SaveContext): Promise<void> {
+  const tensors = [
+    ...tensorsOf('model.', state.model),
+    ...tensorsOf('optim.', state.optimizer),
+    { name: 'rng.cpu', dtype: 'U8' as DType, shape: [state.cpuRng.length], data: state.cpuRng },
+    ...state.cudaRng.map((r, i) => ({ name: `rng.cuda.${i}`, dtype: 'U8' as DType, shape: [r.length], data: r })),
+  ];
+  const cs: CheckpointState = { iteration: state.iteration, epoch: state.epoch, totalIterations: ctx.totalIterations, optimizerSteps: state.optimizerSteps,
+    lossScale: state.lossScale, schedule: { ...state.schedule, plateauBest: Number.isFinite(state.schedule.plateauBest) ? state.schedule.plateauBest : 1e308 },
+    epochMeter: (state as NativeTrainState & { epochMeter: CheckpointState['epochMeter'] }).epochMeter };
+  const { device: _d, ...spec } = ctx.model.spec;
+  await writeSafetensors(file, tensors, {
+    ...ctx.extra,
+    format: CHECKPOINT_FORMAT,
+    formatVersion: '1',
+    'resnet-torch.version': packageVersion(),
+    'libtorch.version': info().libtorchVersion,
+    spec: JSON.stringify({ ...spec, ...(ctx.model.classNames ? { classNames: ctx.model.classNames } : {}) }),
+    options: JSON.stringify(storableOptions(ctx.options)),
+    state: JSON.stringify(cs),
+    history: JSON.stringify(ctx.history.filter((e) => e.iteration <= state.iteration)),
+    preprocessing: JSON.stringify(ctx.preprocessing),
+    data: JSON.stringify({ name: ctx.data.name, length: ctx.data.length, shape: ctx.data.shape, numClasses: ctx.data.numClasses }),
+  });
+}
+
+function parseJson<T>(file: string, metadata: Record<string, string>, key: string, schema?: Schema<T>): T {
+  const text = metadata[key];
+  if (text === undefined) throw new CheckpointError(file, `metadata "${key}" is missing: not a resnet-torch checkpoint, or a damaged one`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new CheckpointError(file, `metadata "${key}" is not valid JSON`);
+  }
+  if (!schema) return value as T;
+  try {
+    return schema.parse(value, key);
+  } catch (e) {
+    throw new CheckpointError(file, `metadata ${(e as Error).message}`);
+  }
+}
+
+const stateSchema: Schema<CheckpointState> = s.object<CheckpointState>({
+  iteration: s.integer({ min: 0 }), epoch: s.integer({ min: 0 }), totalIterations: s.integer({ min: 1 }), optimizerSteps: s.integer({ min: 0 }),
+  lossScale: s.number({ min: 0 }),
+  schedule: s.object({ warmedUp: s.boolean(), plateauScale: s.number({ min: 0 }), plateauBest: s.number(), plateauBad: s.integer({ min: 0 }),
+    plateauCooldownLeft: s.integer({ min: 0 }) }),
+  epochMeter: s.object({ lossSum: s.number(), wrong: s.integer({ min: 0 }), images: s.integer({ min: 0 }) }),
+});
+
+const storedOptionsSchema: Schema<TrainOptions> = s.object<TrainOptions>(trainFields);
+
+/** Reads and checks a checkpoint (header, every tensor's bounds, every metadata field). */
+export async function readCheckpoint(file: string): Promise<Checkpoint> {
+  const st: SafetensorsFile = await readSafetensors(file);
+  const md = st.metadata;
+  if (md.format !== CHECKPOINT_FORMAT)
+    throw new CheckpointError(file, md.format === 'pt' ? 'holds weights only (use loadWeights), not a full training checkpoint' : 'not a resnet-torch checkpoint');
+  const spec = parseJson<ResolvedModelSpec>(file, md, 'spec');
+  const options = parseJson(file, md, 'options', storedOptionsSchema);
+  const state = parseJson(file, md, 'state', stateSchema);
+  const history = parseJson<ProgressEvent[]>(file, md, 'history');
+  if (!Array.isArray(history)) throw new CheckpointError(file, 'metadata "history" is not a list');
+  const preprocessing = parseJson<Preprocessing>(file, md, 'preprocessing');
+  const data = parseJson<Checkpoint['data']>(file, md, 'data');
+  if (state.iteration > state.totalIterations) throw new CheckpointError(file, `state.iteration ${state.iteration} is past the run's ${state.totalIterations}`);
+  const model = new Map<string, StoredTensor>(), optimizer = new Map<string, StoredTensor>();
+  for (const [name, t] of st.tensors) {
+    if (name.startsWith('model.')) model.set(name.slice(6), t);
+    else if (name.startsWith('optim.')) optimizer.set(name.slice(6), t);
+  }
+  if (model.size === 0) throw new CheckpointError(file, 'holds no model.* tensors');
+  return { file, spec, options, state, history, preprocessing, data, metadata: md, model, optimizer,
+    versions: { package: md['resnet-torch.version'] ?? 'unknown', libtorch: md['libtorch.version'] ?? 'unknown' } };
+}
+
+/** A model rebuilt from a checkpoint (weights, BN buffers, preprocessing, class names). */
+export async function loadCheckpoint(file: string, options: { device?: string } = {}): Promise<{ model: Model; checkpoint: Checkpoint }> {
+  const checkpoint = await readCheckpoint(file);
+  let model: Model;
+  try {
+    model = await createModel({ ...(checkpoint.spec as ModelSpec), device: options.device ?? 'cpu' });
+  } catch (e) {
+    if (e instanceof ValidationError) throw new CheckpointError(file, `metadata spec is invalid: ${e.message}`);
+    throw e;
+  }
+  await applyState(model, checkpoint.model, file, { strict: true });
+  model.preprocessing = checkpoint.preprocessing;
+  return { model, checkpoint };
+}
+
