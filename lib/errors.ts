@@ -106,7 +106,7 @@ export function fromNative(error: unknown, context?: string): Error {
     case 'ERR_DISPOSED': typed = new DisposedError(context ?? 'the object'); break;
     case 'ERR_ABORTED': typed = new AbortError(message); break;
     case 'ERR_DATASET': typed = new DatasetError(context ?? 'dataset', error.message); break;
-    case 'ERR_STATE': typed = new CheckpointError(context ?? 'state', error.message); break;
+    case 'ERR_STATE': case 'ERR_CHECKPOINT': typed = new CheckpointError(context ?? 'state', error.message); break;
     default:
       if (error instanceof TypeError) return error;
       typed = new NativeError(message);

@@ -22,6 +22,8 @@ export async function readPytorchStateDict(file: string): Promise<Map<string, St
   }
   if (size > MAX_FILE) throw new CheckpointError(file, `${size} bytes exceeds the limit of ${MAX_FILE}`);
   const buffer = await fsp.readFile(file);
+  if (buffer.length > 0 && buffer[0] === 0x80)
+    throw new CheckpointError(file, 'the legacy torch.save format (PyTorch < 1.6, or _use_new_zipfile_serialization=False), which is not supported: re-save it with a current PyTorch');
   const entries = readZip(buffer, file);
   const pickles = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pickles.length !== 1) throw new CheckpointError(file, `expected one <archive>/data.pkl, found ${pickles.length}: not a torch.save file`);
