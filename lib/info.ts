@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { addonPath, native } from './native';
+import { packageRoot } from './paths';
 import { fromNative } from './errors';
 import { s } from './validate';
 
@@ -24,16 +25,11 @@ export interface RuntimeInfo {
 }
 
 export function packageVersion(): string {
-  let dir = __dirname;
-  for (let i = 0; i < 4; i++) {
-    const file = path.join(dir, 'package.json');
-    if (fs.existsSync(file)) {
-      const pkg = JSON.parse(fs.readFileSync(file, 'utf8'));
-      if (pkg.name === 'resnet-torch') return pkg.version;
-    }
-    dir = path.dirname(dir);
+  try {
+    return JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')).version;
+  } catch {
+    return 'unknown';
   }
-  return 'unknown';
 }
 
 export function info(): RuntimeInfo {

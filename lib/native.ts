@@ -3,6 +3,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
+import { packageRoot } from './paths';
+
 export interface NativeTensor {
   data: Float32Array;
   shape: number[];
@@ -197,15 +199,7 @@ const ADDON = 'resnet_torch.node';
 /** Where the addon is: $RESNET_TORCH_ADDON, or build/Release under the package root. */
 export function addonPath(): string {
   if (process.env.RESNET_TORCH_ADDON) return path.resolve(process.env.RESNET_TORCH_ADDON);
-  let dir = __dirname;
-  for (;;) {
-    const candidate = path.join(dir, 'build', 'Release', ADDON);
-    if (fs.existsSync(candidate)) return candidate;
-    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'native'))) return candidate;
-    const parent = path.dirname(dir);
-    if (parent === dir) return path.join(__dirname, '..', 'build', 'Release', ADDON);
-    dir = parent;
-  }
+  return path.join(packageRoot(), 'build', 'Release', ADDON);
 }
 
 let binding: NativeBinding | undefined;

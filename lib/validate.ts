@@ -112,6 +112,22 @@ class EnumSchema<T extends string | number> extends Schema<T> {
   }
 }
 
+class LiteralSchema<T extends string | number | boolean | null> extends Schema<T> {
+  constructor(private readonly value: T) {
+    super();
+  }
+  parse(value: unknown, path: string): T {
+    if (value !== this.value) this.fail(path, value);
+    return value as T;
+  }
+  describe(): string {
+    return JSON.stringify(this.value);
+  }
+  protected json(): JsonSchema {
+    return { const: this.value };
+  }
+}
+
 class ArraySchema<T> extends Schema<T[]> {
   constructor(
     private readonly item: Schema<T>,
@@ -295,6 +311,7 @@ export const s = {
   string: (opts: { nonEmpty?: boolean } = {}) => new StringSchema(opts.nonEmpty ?? true),
   boolean: () => new BooleanSchema(),
   enum: <T extends string | number>(values: readonly T[]) => new EnumSchema<T>(values),
+  literal: <T extends string | number | boolean | null>(value: T) => new LiteralSchema<T>(value),
   array: <T>(item: Schema<T>, opts: { minLength?: number; maxLength?: number } = {}) =>
     new ArraySchema<T>(item, opts.minLength, opts.maxLength),
   object: <T>(fields: Fields) => new ObjectSchema<T>(fields),

@@ -1,0 +1,24 @@
+// What every CLI command declares: its usage, flags and the function that runs it (returns the exit code).
+import { FlagSpec, Parsed } from './args';
+
+export interface CommandContext {
+  /** Aborted on the first Ctrl-C / SIGTERM: long work stops after the current iteration. */
+  signal: AbortSignal;
+  out: NodeJS.WriteStream;
+  err: NodeJS.WriteStream;
+}
+
+export interface Command {
+  name: string;
+  usage: string;
+  summary: string;
+  flags: Record<string, FlagSpec>;
+  run(args: Parsed, ctx: CommandContext): Promise<number>;
+}
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
+
+export const OUTPUT_FLAGS: Record<string, FlagSpec> = {
+  quiet: { type: 'boolean', description: 'print only the result', alias: 'q' },
+  json: { type: 'boolean', description: 'machine-readable JSON lines on stdout' },
+};

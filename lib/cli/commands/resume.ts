@@ -1,0 +1,24 @@
+import { UsageError } from '../args';
+import { Command, EXIT, OUTPUT_FLAGS } from '../command';
+import { Reporter, reportMode } from '../progress';
+import { resumeFolder } from '../session';
+import { printInterrupted, printResult } from './train';
+
+export const resumeCommand: Command = {
+  name: 'resume',
+  usage: 'resnet resume <run folder | checkpoint.safetensors> [--device cpu|cuda] [--quiet|--json]',
+  summary: 'Continues a stopped run exactly where its last checkpoint left it.',
+  flags: { device: { type: 'string', description: 'cpu, cuda or cuda:N' }, ...OUTPUT_FLAGS },
+  async run(args, ctx) {
+    const target = args.positional[0];
+    if (!target) throw new UsageError('resume needs a run folder or a checkpoint file');
+    const reporter = new Reporter(reportMode(args.flags as { quiet?: boolean; json?: boolean }, ctx.out), ctx.out);
+    const summary = await resumeFolder(target, { reporter, signal: ctx.signal, device: args.flags.device as string | undefined });
+    if (summary.aborted) {
+      printInterrupted(summary, reporter);
+      return EXIT.interrupted;
+    }
+    printResult(summary, reporter);
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,99 @@
+// One folder per run: the resolved config, metrics.jsonl and metrics.csv, checkpoints/, weights, summary.json,
+// and the error-curve plots (SVG and PNG).
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { RunConfig } from '../config/schema';
+import { configToYaml } from '../config/load';
+import { writeFileAtomic } from '../io/atomic';
+import { Series, colorFor, writeChart } from '../plot/chart';
+import type { ProgressEvent } from '../train';
+
+const CSV_COLUMNS = ['kind', 'iteration', 'epoch', 'lr', 'loss', 'train_error', 'images_per_second', 'val_loss', 'val_error', 'val_top5_error',
+  'test_loss', 'test_error', 'test_top5_error', 'elapsed_seconds'];
+
+function csvRow(e: ProgressEvent): string {
+  const v = e.evaluations?.val, t = e.evaluations?.test;
+  const cells = [e.kind, e.iteration, e.epoch, e.lr, e.loss, e.trainError, e.imagesPerSecond, v?.loss, v?.top1Error, v?.top5Error, t?.loss, t?.top1Error,
+    t?.top5Error, e.elapsedSeconds];
+  return cells.map((c) => (c === undefined ? '' : typeof c === 'number' ? String(Number(c.toPrecision(8))) : c)).join(',');
+}
+
+export function timestamp(date = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}${p(date.getMonth() + 1)}${p(date.getDate())}-${p(date.getHours())}${p(date.getMinutes())}${p(date.getSeconds())}`;
+}
+
+export class RunFolder {
+  readonly metricsJsonl: string;
+  readonly metricsCsv: string;
+  readonly checkpoints: string;
+  readonly weights: string;
+  readonly summary: string;
+  readonly config: string;
+
+  constructor(readonly dir: string) {
+    this.metricsJsonl = path.join(dir, 'metrics.jsonl');
+    this.metricsCsv = path.join(dir, 'metrics.csv');
+    this.checkpoints = path.join(dir, 'checkpoints');
+    this.weights = path.join(dir, 'weights.safetensors');
+    this.summary = path.join(dir, 'summary.json');
+    this.config = path.join(dir, 'config.yaml');
+  }
+
+  static async create(base: string, name: string): Promise<RunFolder> {
+    let dir = path.join(base, `${name}-${timestamp()}`);
+    for (let k = 2; fs.existsSync(dir); k++) dir = path.join(base, `${name}-${timestamp()}-${k}`);
+    await fs.promises.mkdir(dir, { recursive: true });
+    return new RunFolder(dir);
+  }
+
+  async writeConfig(config: RunConfig): Promise<void> {
+    await writeFileAtomic(this.config, [`# resnet-torch run configuration (resolved)\n${configToYaml(config)}`]);
+    await writeFileAtomic(path.join(this.dir, 'config.json'), [`${JSON.stringify(config, null, 2)}\n`]);
+  }
+
+  /** Starts the metrics files, or (resuming) drops what was recorded after `afterIteration`. */
+  async startMetrics(afterIteration?: number): Promise<void> {
+    const kept = afterIteration === undefined ? [] : this.events().filter((e) => e.iteration <= afterIteration);
+    await writeFileAtomic(this.metricsJsonl, kept.map((e) => `${JSON.stringify(e)}\n`));
+    await writeFileAtomic(this.metricsCsv, [`${CSV_COLUMNS.join(',')}\n`, ...kept.map((e) => `${csvRow(e)}\n`)]);
+  }
+
+  record(e: ProgressEvent): void {
+    fs.appendFileSync(this.metricsJsonl, `${JSON.stringify(e)}\n`);
+    fs.appendFileSync(this.metricsCsv, `${csvRow(e)}\n`);
+  }
+
+  events(): ProgressEvent[] {
+    try {
+      return fs.readFileSync(this.metricsJsonl, 'utf8').split('\n').filter((l) => l.trim()).flatMap((l) => {
+        try {
+          return [JSON.parse(l) as ProgressEvent];
+        } catch {
+          return []; // a line cut by a killed process
+        }
+      });
+    } catch {
+      return [];
+    }
+  }
+
+  /** Training error (dashed) and validation/test error (solid) against iterations, like the paper's Fig. 6. */
+  async plot(title: string): Promise<{ svg: string; png: string }> {
+    return writeChart(path.join(this.dir, 'error'), errorSeries(this.events(), '', 0), { title, xLabel: 'iterations', yLabel: 'error', yPercent: true });
+  }
+}
+
+/** The error curves of one run, in one colour: training dashed, test (and validation) solid. */
+export function errorSeries(events: ProgressEvent[], label: string, colorIndex: number): Series[] {
+  const color = colorFor(colorIndex);
+  const name = (s: string) => (label ? `${label} ${s}` : s);
+  const train = events.filter((e) => e.kind === 'iteration' && e.trainError !== undefined).map((e) => [e.iteration, e.trainError!] as [number, number]);
+  const test = events.filter((e) => e.evaluations?.test).map((e) => [e.iteration, e.evaluations!.test!.top1Error] as [number, number]);
+  const val = events.filter((e) => e.evaluations?.val).map((e) => [e.iteration, e.evaluations!.val!.top1Error] as [number, number]);
+  const out: Series[] = [{ label: name('train'), points: train, dashed: true, color }];
+  if (test.length) out.push({ label: name('test'), points: test, color });
+  if (val.length && !test.length) out.push({ label: name('val'), points: val, color });
+  return out;
+}

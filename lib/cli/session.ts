@@ -1,0 +1,205 @@
+// One training run of a config into a run folder: used by `resnet train`, `resnet resume` and each network
+// of `resnet experiment`.
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { loadCheckpoint } from '../checkpoint';
+import { LoadedData, defaultTest, loadDataset } from '../config/data';
+import { readConfigFile, resolveConfig } from '../config/load';
+import { RunConfig } from '../config/schema';
+import { Dataset } from '../datasets/dataset';
+import { ValidationError } from '../errors';
+import { info, packageVersion } from '../info';
+import { Model, createModel } from '../model';
+import { resumeTraining, train } from '../run';
+import type { EvalMetrics, ProgressEvent, TrainResult } from '../train';
+import { parseConfigText } from '../config/load';
+import { Reporter } from './progress';
+import { RunFolder } from './run-folder';
+
+export interface RunSummary {
+  name: string;
+  arch?: string;
+  dir: string;
+  aborted: boolean;
+  iteration: number;
+  totalIterations: number;
+  epochs: number;
+  elapsedSeconds: number;
+  imagesPerSecond: number;
+  parameters: number;
+  final: { val?: Metrics; test?: Metrics };
+  best: { val?: Metrics & { iteration: number }; test?: Metrics & { iteration: number } };
+  finalTrainError?: number;
+  versions: { package: string; libtorch: string };
+  files: Record<string, string>;
+}
+
+interface Metrics {
+  accuracy: number;
+  error: number;
+  top5Error: number;
+  loss: number;
+}
+
+const metrics = (m: EvalMetrics): Metrics => ({ accuracy: m.accuracy, error: m.top1Error, top5Error: m.top5Error, loss: m.loss });
+
+export interface SessionData {
+  train: LoadedData;
+  validation?: LoadedData;
+  test?: LoadedData;
+}
+
+export async function loadRunData(config: RunConfig): Promise<SessionData> {
+  const seed = config.seed ?? 0;
+  let train = await loadDataset(config.data.train, 'data.train', seed);
+  let validation: LoadedData | undefined;
+  const v = config.data.validation;
+  if (v && 'fromTrain' in v) {
+    const parts = train instanceof Dataset ? await train.split({ validation: v.fromTrain, seed }) : train.split({ validation: v.fromTrain, seed });
+    train = parts.train;
+    validation = parts.validation;
+  } else if (v) {
+    validation = await loadDataset(v, 'data.validation', seed);
+  }
+  const testConfig = config.data.test === false ? undefined : config.data.test ?? defaultTest(config.data.train);
+  const test = testConfig ? await loadDataset(testConfig, 'data.test', seed) : undefined;
+  return { train, validation, test };
+}
+
+export interface SessionOptions {
+  reporter: Reporter;
+  signal?: AbortSignal;
+  /** Output folder of this run (default: <config.output.dir or runs>/<name>-<timestamp>). */
+  dir?: string;
+  device?: string;
+  data?: SessionData;
+}
+
+function policy(config: RunConfig, folder: RunFolder, yaml: string) {
+  const c = config.checkpoint ?? {};
+  return { dir: folder.checkpoints, everyIterations: c.everyIterations, everyEpochs: c.everyIterations ? undefined : c.everyEpochs ?? 1,
+    keepLast: c.keepLast ?? 2, keepBest: c.keepBest ?? (config.data.validation ? 'val_error' as const : undefined), metadata: { config: yaml } };
+}
+
+async function finish(model: Model, result: TrainResult, config: RunConfig, folder: RunFolder, reporter: Reporter): Promise<RunSummary> {
+  await model.saveWeights(folder.weights);
+  // The run's last evaluation, recorded like the others so that the curves reach the end.
+  if (Object.keys(result.evaluations).length > 0 && !result.history.some((e) => e.iteration === result.iteration && e.evaluations))
+    folder.record({ kind: 'evaluation', iteration: result.iteration, epoch: result.epoch, totalIterations: result.totalIterations, lr: result.lr,
+      etaSeconds: 0, elapsedSeconds: result.elapsedSeconds, evaluations: result.evaluations });
+  const plot = await folder.plot(`${config.name}: training (dashed) and ${result.evaluations.test ? 'test' : 'validation'} error`);
+  const best: RunSummary['best'] = {};
+  for (const split of ['val', 'test'] as const) {
+    for (const e of result.history) {
+      const m = e.evaluations?.[split];
+      if (m && (!best[split] || m.top1Error < best[split]!.error)) best[split] = { ...metrics(m), iteration: e.iteration };
+    }
+    const last = result.evaluations[split];
+    if (last && (!best[split] || last.top1Error < best[split]!.error)) best[split] = { ...metrics(last), iteration: result.iteration };
+  }
+  const trainEvents = folder.events().filter((e) => e.kind === 'epoch');
+  const summary: RunSummary = {
+    name: config.name,
+    ...(config.model.arch ? { arch: config.model.arch } : {}),
+    dir: folder.dir,
+    aborted: result.aborted,
+    iteration: result.iteration,
+    totalIterations: result.totalIterations,
+    epochs: result.epoch,
+    elapsedSeconds: result.elapsedSeconds,
+    imagesPerSecond: result.imagesPerSecond,
+    parameters: model.parameterCount(),
+    final: {
+      ...(result.evaluations.val ? { val: metrics(result.evaluations.val) } : {}),
+      ...(result.evaluations.test ? { test: metrics(result.evaluations.test) } : {}),
+    },
+    best,
+    ...(trainEvents.length ? { finalTrainError: trainEvents[trainEvents.length - 1].trainError } : {}),
+    versions: { package: packageVersion(), libtorch: info().libtorchVersion },
+    files: { config: folder.config, metricsJsonl: folder.metricsJsonl, metricsCsv: folder.metricsCsv, weights: folder.weights, checkpoints: folder.checkpoints,
+      plotSvg: plot.svg, plotPng: plot.png },
+  };
+  fs.writeFileSync(folder.summary, `${JSON.stringify(summary, null, 2)}\n`);
+  reporter.json({ type: 'summary', ...summary });
+  return summary;
+}
+
+/** Trains a config from scratch into a new run folder. */
+export async function trainConfig(config: RunConfig, options: SessionOptions): Promise<RunSummary> {
+  const { reporter } = options;
+  const data = options.data ?? (await loadRunData(config));
+  const folder = options.dir ? new RunFolder(options.dir) : await RunFolder.create(config.output?.dir ?? 'runs', config.name);
+  fs.mkdirSync(folder.dir, { recursive: true });
+  await folder.writeConfig(config);
+  await folder.startMetrics();
+  const yaml = fs.readFileSync(folder.config, 'utf8');
+  const model = await createModel({
+    ...config.model,
+    inChannels: config.model.inChannels ?? data.train.shape[0],
+    numClasses: config.model.numClasses ?? data.train.numClasses,
+    classNames: (config.model.numClasses ?? data.train.numClasses) === data.train.numClasses ? data.train.classNames : undefined,
+    device: options.device ?? config.model.device ?? 'cpu',
+    seed: config.seed ?? 0,
+  });
+  reporter.line(`run folder: ${folder.dir}`);
+  reporter.line(`model: ${config.model.arch ?? 'custom'}, ${model.parameterCount().toLocaleString('en-US')} parameters, on ${model.device}; ` +
+    `data: ${data.train.name} (${data.train.length} images of [${data.train.shape.join(', ')}])` +
+    `${data.validation ? `, validation ${data.validation.length}` : ''}${data.test ? `, test ${data.test.length}` : ''}`);
+  const perEpoch = Math.floor(data.train.length / (config.train.batchSize ?? 128)) || 1;
+  const run = train(model, data.train, {
+    ...structuredClone(config.train as object),
+    seed: config.train.seed ?? config.seed ?? 0,
+    validation: data.validation,
+    test: data.test,
+    signal: options.signal,
+    checkpoint: policy(config, folder, yaml),
+    onProgress: (e: ProgressEvent) => {
+      folder.record(e);
+      reporter.event(e, perEpoch);
+    },
+  });
+  return finish(model, await run, config, folder, reporter);
+}
+
+/** Continues a run from its run folder (its last checkpoint) or from a checkpoint file. */
+export async function resumeFolder(target: string, options: SessionOptions): Promise<RunSummary> {
+  const { reporter } = options;
+  let last: string;
+  let folder: RunFolder;
+  let config: RunConfig;
+  if (fs.existsSync(target) && fs.statSync(target).isFile()) {
+    last = target;
+    const { checkpoint } = await loadCheckpoint(target);
+    if (!checkpoint.metadata.config) throw new ValidationError('checkpoint', target, 'a checkpoint written by the CLI', `${target}: holds no run configuration; resume it with the API (resumeTraining)`);
+    config = resolveConfig(parseConfigText(checkpoint.metadata.config, `${target} (config)`));
+    const home = path.dirname(path.dirname(path.resolve(target)));
+    folder = fs.existsSync(path.join(home, 'config.yaml')) ? new RunFolder(home) : await RunFolder.create(config.output?.dir ?? 'runs', config.name);
+    if (!fs.existsSync(folder.config)) await folder.writeConfig(config);
+  } else {
+    folder = new RunFolder(target);
+    if (!fs.existsSync(folder.config)) throw new ValidationError('run', target, 'a run folder', `${target}: not a run folder (no config.yaml) and not a checkpoint file`);
+    config = resolveConfig(await readConfigFile(folder.config));
+    last = path.join(folder.checkpoints, 'last.safetensors');
+    if (!fs.existsSync(last)) throw new ValidationError('run', target, 'a run with a checkpoint', `${target}: no checkpoint to resume from (checkpoints/last.safetensors)`);
+  }
+  const dir = folder.dir;
+  const data = options.data ?? (await loadRunData(config));
+  const { checkpoint } = await loadCheckpoint(last);
+  await folder.startMetrics(checkpoint.state.iteration);
+  const yaml = fs.readFileSync(folder.config, 'utf8');
+  const perEpoch = Math.floor(data.train.length / (config.train.batchSize ?? 128)) || 1;
+  reporter.line(`resuming ${dir} at iteration ${checkpoint.state.iteration} of ${checkpoint.state.totalIterations}`);
+  const { model, run } = await resumeTraining(last, data.train, {
+    validation: data.validation,
+    test: data.test,
+    signal: options.signal,
+    device: options.device ?? config.model.device,
+    checkpoint: policy(config, folder, yaml),
+    onProgress: (e: ProgressEvent) => {
+      folder.record(e);
+      reporter.event(e, perEpoch);
+    },
+  });
+  return finish(model, await run, config, folder, reporter);
+}

@@ -1,0 +1,110 @@
+// The run configuration: one schema for JSON and YAML files (published as configs/schema.json), checked
+// with the same validator as the API, so a bad value is refused with its path:
+//   train.optimizer.momentum: expected a number in [0, 1), got "x"
+import { ModelSpec } from '../spec';
+import { TrainOptions, trainFields } from '../train';
+import { JsonSchema, Schema, s } from '../validate';
+
+export type DatasetKind = 'fashion-mnist' | 'mnist' | 'idx' | 'cifar10' | 'cifar100' | 'image-folder' | 'synthetic';
+
+export interface DatasetConfig {
+  type: DatasetKind;
+  /** Folder of the files (Fashion-MNIST defaults to Debian's /usr/share/datasets/fashion-mnist). */
+  path?: string;
+  split?: 'train' | 'test';
+  /** CIFAR-100: 'fine' (100 classes) or 'coarse' (20). */
+  labels?: 'fine' | 'coarse';
+  /** Image folders: output size, channels, streaming (for folders larger than memory), bad images. */
+  size?: number | [number, number];
+  channels?: 1 | 3;
+  stream?: boolean;
+  onBadImage?: 'fail' | 'skip';
+  /** Use only this many images (a seeded random subset), for short runs. */
+  limit?: number;
+  /** synthetic: random images of this shape and class count (benchmarks, smoke tests). */
+  shape?: [number, number, number];
+  classes?: number;
+  count?: number;
+}
+
+export interface RunConfig {
+  name: string;
+  description?: string;
+  seed?: number;
+  model: Omit<ModelSpec, 'seed' | 'classNames'>;
+  data: {
+    train: DatasetConfig;
+    /** A held-out part of the training set (the paper's 45k/5k: 5000), or its own dataset. */
+    validation?: { fromTrain: number } | DatasetConfig;
+    /** The test set (default: the training dataset's test split, when it has one). */
+    test?: DatasetConfig | false;
+  };
+  train: TrainOptions;
+  checkpoint?: { everyIterations?: number; everyEpochs?: number; keepLast?: number; keepBest?: 'val_error' | 'val_loss' | 'test_error' | 'test_loss' };
+  /** Where runs go (default: runs/). */
+  output?: { dir?: string };
+}
+
+const size = s.union(s.integer({ min: 1, max: 16384 }), s.array(s.integer({ min: 1, max: 16384 }), { minLength: 2, maxLength: 2 }));
+
+export const datasetSchema: Schema<DatasetConfig> = s.object<DatasetConfig>({
+  type: s.enum(['fashion-mnist', 'mnist', 'idx', 'cifar10', 'cifar100', 'image-folder', 'synthetic'] as const)
+    .doc('fashion-mnist (Debian\'s package by default), mnist/idx (an MNIST-layout folder), cifar10, cifar100 (binary versions), image-folder, synthetic'),
+  path: s.optional(s.string()),
+  split: s.optional(s.enum(['train', 'test'] as const)),
+  labels: s.optional(s.enum(['fine', 'coarse'] as const)),
+  size: s.optional(size),
+  channels: s.optional(s.enum([1, 3] as const)),
+  stream: s.optional(s.boolean()),
+  onBadImage: s.optional(s.enum(['fail', 'skip'] as const)),
+  limit: s.optional(s.integer({ min: 1 })),
+  shape: s.optional(s.array(s.integer({ min: 1, max: 4096 }), { minLength: 3, maxLength: 3 })),
+  classes: s.optional(s.integer({ min: 1 })),
+  count: s.optional(s.integer({ min: 1 })),
+});
+
+const modelSchema = s.object({
+  arch: s.optional(s.string().doc('resnet18..152, plain18/34, cifar-resnetN (6n+2), cifar-plainN, cifar-preact-resnetN, preact-resnetN (9n+2)')),
+  block: s.optional(s.enum(['basic', 'bottleneck'] as const)),
+  depths: s.optional(s.array(s.integer({ min: 1 }), { minLength: 1, maxLength: 8 })),
+  widths: s.optional(s.array(s.integer({ min: 1 }), { minLength: 1, maxLength: 8 })),
+  stem: s.optional(s.enum(['imagenet', 'cifar'] as const)),
+  preact: s.optional(s.boolean()),
+  shortcut: s.optional(s.enum(['A', 'B', 'C', 'none'] as const)),
+  numClasses: s.optional(s.integer({ min: 1 })),
+  inChannels: s.optional(s.integer({ min: 1 })),
+  stride: s.optional(s.enum(['conv3x3', 'conv1x1'] as const)),
+  zeroInitResidual: s.optional(s.boolean()),
+  shortcutScale: s.optional(s.number({ min: 0, minExclusive: true, max: 100 })),
+  device: s.optional(s.string()),
+});
+
+export const runConfigSchema: Schema<RunConfig> = s.object<RunConfig>({
+  name: s.string().doc('names the run folder'),
+  description: s.optional(s.string({ nonEmpty: false })),
+  seed: s.optional(s.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
+  model: modelSchema,
+  data: s.object({
+    train: datasetSchema,
+    validation: s.optional(s.union(s.object({ fromTrain: s.number({ min: 0, minExclusive: true }) }), datasetSchema)),
+    test: s.optional(s.union(datasetSchema, s.literal(false))),
+  }),
+  train: s.object(trainFields),
+  checkpoint: s.optional(s.object({
+    everyIterations: s.optional(s.integer({ min: 1 })),
+    everyEpochs: s.optional(s.integer({ min: 1 })),
+    keepLast: s.optional(s.integer({ min: 1 })),
+    keepBest: s.optional(s.enum(['val_error', 'val_loss', 'test_error', 'test_loss'] as const)),
+  })),
+  output: s.optional(s.object({ dir: s.optional(s.string()) })),
+});
+
+/** The JSON Schema of a run config (configs/schema.json is this, written by scripts/write-config-schema.js). */
+export function runConfigJsonSchema(): JsonSchema {
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    $id: 'https://github.com/resnet-torch/resnet-torch/configs/schema.json',
+    title: 'resnet-torch run configuration',
+    ...runConfigSchema.jsonSchema(),
+  };
+}

@@ -1,0 +1,157 @@
+#include "infer/fused.h"
+
+#include <torch/nn/functional/pooling.h>
+
+#include <cmath>
+#include <map>
+
+#include "common/error.h"
+
+namespace rt {
+
+namespace {
+
+std::map<std::string, torch::Tensor> named_state(ResNetImpl& net) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : net.named_parameters()) out[p.key()] = p.value().detach();
+  for (const auto& b : net.named_buffers()) out[b.key()] = b.value().detach();
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64_t width, bool channels_last) {
+  torch::NoGradGuard no_grad;
+  GraphBuilder graph = net.trace(height, width);
+  auto state = named_state(net);
+  auto constant = [&](const std::string& name) -> torch::Tensor {
+    for (const auto& c : graph.constants())
+      if (c.first == name) return c.second;
+    throw invalid("fused net: unknown constant " + name);
+  };
+  auto fused = std::make_shared<FusedNet>();
+  fused->channels_last_ = channels_last;
+  std::map<std::string, int> ids{{graph.input(), 0}};
+  int next = 1;
+  std::map<std::string, int> readers;  // how many nodes read each value
+  for (const auto& n : graph.nodes())
+    for (const auto& in : n.inputs) ++readers[in];
+  const auto& nodes = graph.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const GraphNode& n = nodes[i];
+    Op op;
+    op.in0 = ids.at(n.inputs[0]);
+    const auto ints = [&](const char* key) { return n.int_attrs.at(key); };
+    if (n.op == "Conv") {
+      op.kind = Op::Kind::Conv;
+      op.weight = state.at(n.inputs[1]).clone();
+      op.bias = torch::zeros({op.weight.size(0)}, op.weight.options());
+      op.kernel = ints("kernel_shape")[0];
+      op.stride = ints("strides")[0];
+      op.pad = ints("pads")[0];
+      // Fold a BatchNormalization that is this convolution's only reader.
+      if (i + 1 < nodes.size() && nodes[i + 1].op == "BatchNormalization" && nodes[i + 1].inputs[0] == n.output && readers[n.output] == 1) {
+        const GraphNode& bn = nodes[i + 1];
+        const auto gamma = state.at(bn.inputs[1]), beta = state.at(bn.inputs[2]), mean = state.at(bn.inputs[3]), var = state.at(bn.inputs[4]);
+        const auto factor = gamma / (var + bn.float_attrs.at("epsilon")).sqrt();
+        op.weight = op.weight * factor.view({-1, 1, 1, 1});
+        op.bias = beta - mean * factor;
+        ++fused->folded_;
+        ++i;
+      }
+      if (channels_last) op.weight = op.weight.contiguous(torch::MemoryFormat::ChannelsLast);
+    } else if (n.op == "BatchNormalization") {
+      // Not after a convolution (pre-activation nets): a per-channel affine map.
+      op.kind = Op::Kind::Affine;
+      const auto gamma = state.at(n.inputs[1]), beta = state.at(n.inputs[2]), mean = state.at(n.inputs[3]), var = state.at(n.inputs[4]);
+      const auto factor = gamma / (var + n.float_attrs.at("epsilon")).sqrt();
+      op.weight = factor.view({1, -1, 1, 1}).clone();
+      op.bias = (beta - mean * factor).view({1, -1, 1, 1});
+    } else if (n.op == "Relu") {
+      op.kind = Op::Kind::Relu;
+    } else if (n.op == "Add") {
+      op.kind = Op::Kind::Add;
+      op.in1 = ids.at(n.inputs[1]);
+    } else if (n.op == "Mul") {
+      op.kind = Op::Kind::Scale;
+      op.scale = constant(n.inputs[1]).item<double>();
+    } else if (n.op == "Slice") {
+      op.kind = Op::Kind::Subsample;
+      op.stride = constant(n.inputs[4])[0].item<int64_t>();
+    } else if (n.op == "Pad") {
+      op.kind = Op::Kind::PadChannels;
+      op.pad = constant(n.inputs[1])[5].item<int64_t>();
+    } else if (n.op == "MaxPool") {
+      op.kind = Op::Kind::MaxPool;
+      op.kernel = ints("kernel_shape")[0];
+      op.stride = ints("strides")[0];
+      op.pad = ints("pads")[0];
+    } else if (n.op == "GlobalAveragePool") {
+      op.kind = Op::Kind::GlobalAvgPool;
+    } else if (n.op == "Flatten") {
+      ids[n.output] = op.in0;  // GlobalAvgPool below already flattens
+      continue;
+    } else if (n.op == "Gemm") {
+      op.kind = Op::Kind::Linear;
+      op.weight = state.at(n.inputs[1]).clone();
+      op.bias = state.at(n.inputs[2]).clone();
+    } else {
+      throw invalid("fused net: unsupported operator " + n.op);
+    }
+    // A ReLU that is the only reader of a convolution's (or affine's) output runs in place right after it.
+    const std::string& result = nodes[i].output;  // after a folded BN, nodes[i] is that BN
+    if ((op.kind == Op::Kind::Conv || op.kind == Op::Kind::Affine) && i + 1 < nodes.size() && nodes[i + 1].op == "Relu" &&
+        nodes[i + 1].inputs[0] == result && readers[result] == 1) {
+      op.relu = true;
+      ++i;
+    }
+    op.out = next++;
+    ids[nodes[i].output] = op.out;
+    fused->ops_.push_back(std::move(op));
+  }
+  fused->values_ = next;
+  fused->output_ = ids.at(graph.output());
+  fused->last_use_.assign(next, -1);
+  for (size_t k = 0; k < fused->ops_.size(); ++k) {
+    fused->last_use_[fused->ops_[k].in0] = static_cast<int>(k);
+    if (fused->ops_[k].in1 >= 0) fused->last_use_[fused->ops_[k].in1] = static_cast<int>(k);
+  }
+  return fused;
+}
+
+torch::Tensor FusedNet::forward(const torch::Tensor& input) const {
+  namespace F = torch::nn::functional;
+  c10::InferenceMode guard;
+  std::vector<torch::Tensor> v(values_);
+  v[0] = channels_last_ ? input.contiguous(torch::MemoryFormat::ChannelsLast) : input;
+  for (size_t k = 0; k < ops_.size(); ++k) {
+    const Op& op = ops_[k];
+    const torch::Tensor& x = v[op.in0];
+    torch::Tensor y;
+    switch (op.kind) {
+      case Op::Kind::Conv:
+        y = at::conv2d(x, op.weight, op.bias, {op.stride, op.stride}, {op.pad, op.pad});
+        if (op.relu) y.relu_();
+        break;
+      case Op::Kind::Affine:
+        y = x * op.weight + op.bias;
+        if (op.relu) y.relu_();
+        break;
+      case Op::Kind::Relu: y = at::relu(x); break;
+      case Op::Kind::Add: y = x + v[op.in1]; break;
+      case Op::Kind::Scale: y = x * op.scale; break;
+      case Op::Kind::Subsample: y = x.slice(2, 0, c10::nullopt, op.stride).slice(3, 0, c10::nullopt, op.stride); break;
+      case Op::Kind::PadChannels: y = at::constant_pad_nd(x, {0, 0, 0, 0, 0, op.pad}); break;
+      case Op::Kind::MaxPool: y = at::max_pool2d(x, {op.kernel, op.kernel}, {op.stride, op.stride}, {op.pad, op.pad}); break;
+      case Op::Kind::GlobalAvgPool: y = x.mean({2, 3}); break;
+      case Op::Kind::Linear: y = at::linear(x, op.weight, op.bias); break;
+    }
+    v[op.out] = std::move(y);
+    // Free what no later op reads.
+    if (last_use_[op.in0] == static_cast<int>(k) && op.in0 != output_) v[op.in0] = torch::Tensor();
+    if (op.in1 >= 0 && last_use_[op.in1] == static_cast<int>(k) && op.in1 != output_) v[op.in1] = torch::Tensor();
+  }
+  return v[output_];
+}
+
+}  // namespace rt
