@@ -1,6 +1,8 @@
-// Our training against PyTorch's (Python, Debian's python3-torch: the same libtorch) on this machine:
-// the same model, batch, optimizer, threads and memory format, alternating runs, medians.
-//   node .test-build/bench/train-vs-pytorch.js [--repeats 3] [--threads N] [--cases cifar128,cifar16,resnet18]
+// Our training against PyTorch's (Python; on the CPU Debian's python3-torch, the same libtorch) on this
+// machine: the same model, batch, optimizer, threads, device, precision and memory format; alternating
+// runs, medians. On a GPU it adds PyTorch with AMP + channels_last and torch.compile.
+//   node .test-build/bench/train-vs-pytorch.js [--device cpu|cuda] [--repeats 3] [--cases cifar20,cifar20b16,cifar56,resnet18,resnet50]
+//     [--formats channels_last,contiguous] [--precisions float32,bfloat16] [--compile] [--cuda-graph]
 import * as os from 'os';
 
 import { createModel, fromArrays, setNumThreads, train } from '../lib';
@@ -12,58 +14,87 @@ interface Case {
   label: string;
   arch: string;
   batch: number;
+  gpuBatch?: number;
   size: number;
-  channels: number;
   iterations: number;
+  gpuIterations?: number;
 }
 
 const CASES: Case[] = [
-  { id: 'cifar128', label: 'CIFAR ResNet-20, batch 128, 32x32', arch: 'cifar-resnet20', batch: 128, size: 32, channels: 3, iterations: 40 },
-  { id: 'cifar16', label: 'CIFAR ResNet-20, batch 16, 32x32', arch: 'cifar-resnet20', batch: 16, size: 32, channels: 3, iterations: 150 },
-  { id: 'resnet18', label: 'ResNet-18, batch 16, 224x224', arch: 'resnet18', batch: 16, size: 224, channels: 3, iterations: 8 },
+  { id: 'cifar20', label: 'CIFAR ResNet-20, batch 128, 32x32', arch: 'cifar-resnet20', batch: 128, size: 32, iterations: 40, gpuIterations: 300 },
+  { id: 'cifar20b16', label: 'CIFAR ResNet-20, batch 16, 32x32', arch: 'cifar-resnet20', batch: 16, size: 32, iterations: 150, gpuIterations: 500 },
+  { id: 'cifar56', label: 'CIFAR ResNet-56, batch 128, 32x32', arch: 'cifar-resnet56', batch: 128, size: 32, iterations: 15, gpuIterations: 200 },
+  { id: 'resnet18', label: 'ResNet-18, batch 16, 224x224', arch: 'resnet18', batch: 16, size: 224, iterations: 8, gpuIterations: 100 },
+  { id: 'resnet50', label: 'ResNet-50, 224x224 (batch 16 CPU, 256 GPU)', arch: 'resnet50', batch: 16, gpuBatch: 256, size: 224, iterations: 4, gpuIterations: 40 },
 ];
 
-async function ours(c: Case, threads: number, memoryFormat: string): Promise<number> {
-  const count = Math.max(c.batch * 8, 1024);
-  const images = new Uint8Array(count * c.channels * c.size * c.size).map((_, i) => (i * 2654435761) >>> 24);
-  const data = await fromArrays({ images, shape: [count, c.channels, c.size, c.size], labels: Array.from({ length: count }, (_, i) => i % 10) });
-  const model = await createModel({ arch: c.arch, numClasses: 10, inChannels: c.channels, seed: 0 });
+interface Setting {
+  device: string;
+  format: string;
+  precision: string;
+  cudaGraph?: boolean;
+}
+
+async function ours(c: Case, threads: number, s: Setting): Promise<number> {
+  const gpu = s.device.startsWith('cuda');
+  const batch = gpu ? c.gpuBatch ?? c.batch : c.batch;
+  const iterations = gpu ? c.gpuIterations ?? c.iterations : c.iterations;
+  const count = Math.max(batch * 8, 1024);
+  const images = new Uint8Array(count * 3 * c.size * c.size).map((_, i) => (i * 2654435761) >>> 24);
+  const data = await fromArrays({ images, shape: [count, 3, c.size, c.size], labels: Array.from({ length: count }, (_, i) => i % 10) });
+  const model = await createModel({ arch: c.arch, numClasses: 10, seed: 0, device: s.device });
   let rate = 0;
-  // Events at `iterations` (warm-up window) and 2x (the timed window).
-  await train(model, data, { iterations: 2 * c.iterations, batchSize: c.batch, logEvery: c.iterations, threads, normalize: { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
-    optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }, memoryFormat: memoryFormat as 'channels_last',
-    onProgress: (e) => { if (e.kind === 'iteration') rate = e.imagesPerSecond!; } });
+  // Events at `iterations` (the warm-up window) and twice that (the timed window).
+  await train(model, data, { iterations: 2 * iterations, batchSize: batch, logEvery: iterations, threads, normalize: { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
+    optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }, memoryFormat: s.format as 'channels_last', precision: s.precision as 'float32',
+    cudaGraph: s.cudaGraph ?? false, onProgress: (e) => { if (e.kind === 'iteration') rate = e.imagesPerSecond!; } });
   model.dispose();
   return rate;
 }
 
-async function pytorch(c: Case, threads: number, memoryFormat: string): Promise<number> {
-  const out = await runPython('../../bench/python/train_step.py', [c.arch, String(c.batch), String(c.size), String(c.channels), String(c.iterations),
-    String(c.iterations), String(threads), memoryFormat], { OMP_NUM_THREADS: String(threads) });
+async function pytorch(c: Case, threads: number, s: Setting, compile = false): Promise<number> {
+  const gpu = s.device.startsWith('cuda');
+  const iterations = gpu ? c.gpuIterations ?? c.iterations : c.iterations;
+  const config = { arch: c.arch, batch: gpu ? c.gpuBatch ?? c.batch : c.batch, size: c.size, channels: 3, warmup: compile ? iterations + 3 : iterations, iters: iterations,
+    threads, format: s.format, device: s.device, precision: s.precision, compile };
+  const out = await runPython('../../bench/python/train_step.py', [JSON.stringify(config)], { OMP_NUM_THREADS: String(threads) });
   return JSON.parse(out.trim().split('\n').pop()!).imagesPerSecond;
 }
 
 async function main() {
-  const repeats = Number(argValue('repeats', '3'));
+  const device = argValue('device', 'cpu');
+  const gpu = device.startsWith('cuda');
+  const repeats = Number(argValue('repeats', gpu ? '1' : '3'));
   const threads = Number(argValue('threads', String(os.cpus().length)));
-  const formats = argValue('formats', 'channels_last,contiguous').split(',');
+  const formats = argValue('formats', gpu ? 'channels_last' : 'channels_last,contiguous').split(',');
+  const precisions = argValue('precisions', gpu ? 'float32,bfloat16' : 'float32').split(',');
   const wanted = argValue('cases', CASES.map((c) => c.id).join(',')).split(',');
   setNumThreads(threads);
   const rows: (string | number)[][] = [];
   for (const c of CASES.filter((x) => wanted.includes(x.id))) {
     for (const format of formats) {
-      const a: number[] = [], b: number[] = [];
-      for (let r = 0; r < repeats; r++) {
-        a.push(await ours(c, threads, format));
-        b.push(await pytorch(c, threads, format));
+      for (const precision of precisions) {
+        const s: Setting = { device, format, precision };
+        const a: number[] = [], b: number[] = [];
+        for (let r = 0; r < repeats; r++) {
+          a.push(await ours(c, threads, s));
+          b.push(await pytorch(c, threads, s));
+        }
+        rows.push([c.label, `${format}, ${precision}`, median(a), 'PyTorch eager, same settings', median(b), median(a) / median(b)]);
+        console.error(`  ${c.label} ${format} ${precision}: ours ${a.map((x) => x.toFixed(0))} pytorch ${b.map((x) => x.toFixed(0))}`);
+        if (gpu && process.argv.includes('--cuda-graph') && precision === 'float32' && c.arch.startsWith('cifar')) {
+          const g = await ours(c, threads, { ...s, cudaGraph: true });
+          rows.push([c.label, `${format}, ${precision}, CUDA graph`, g, 'PyTorch eager, same settings', median(b), g / median(b)]);
+        }
+        if (gpu && process.argv.includes('--compile')) {
+          const compiled = await pytorch(c, threads, s, true);
+          rows.push([c.label, `${format}, ${precision}`, median(a), 'torch.compile, same settings', compiled, median(a) / compiled]);
+        }
       }
-      const row = [c.label, format, median(a), median(b), median(a) / median(b)];
-      rows.push(row);
-      console.error(`  ${c.label} ${format}: ours ${a.map((x) => x.toFixed(0))} pytorch ${b.map((x) => x.toFixed(0))}`);
     }
   }
-  console.log(`\nTraining throughput, CPU, ${threads} threads, ${os.cpus()[0].model}, median of ${repeats} alternating runs`);
-  console.log(formatTable(['case', 'memory format', 'ours img/s', 'PyTorch img/s', 'ratio'], rows));
+  console.log(`\nTraining throughput, ${device}${gpu ? '' : `, ${threads} threads, ${os.cpus()[0].model}`}, median of ${repeats} alternating run(s)`);
+  console.log(formatTable(['case', 'settings', 'ours img/s', 'against', 'their img/s', 'ratio'], rows));
 }
 
 main().catch((e) => {

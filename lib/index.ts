@@ -26,3 +26,7 @@ export type {
 export * as datasets from './datasets';
 export { Dataset, StreamingDataset, fromArrays } from './datasets';
 export type { DatasetStats } from './datasets';
+export { InferenceModel } from './inference';
+export type { InferenceOptions } from './inference';
+export { cuda, listDevices } from './cuda';
+export type { CudaMemoryStats } from './cuda';

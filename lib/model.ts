@@ -1,6 +1,7 @@
 // The Model facade: a typed, validated handle on a native network.
 import { ResolvedModelSpec, ModelSpec, defaultInputSize, resolveSpec } from './spec';
-import { DisposedError, ShapeError, ValidationError, fromNative } from './errors';
+import { DisposedError, OutOfMemoryError, ShapeError, ValidationError, fromNative } from './errors';
+import { InferenceModel, InferenceOptions, optimizeForInference } from './inference';
 import { NativeModel, NativeStateEntry, native } from './native';
 import { Tensor, checkImageBatch } from './tensor';
 import { s } from './validate';
@@ -133,8 +134,17 @@ export class Model {
     try {
       return await handle.forward(input.data, input.shape, forceEval);
     } catch (e) {
-      throw fromNative(e);
+      const err = fromNative(e);
+      // The model is unchanged and the cache was released: a smaller batch can go on.
+      if (err instanceof OutOfMemoryError) throw new OutOfMemoryError(`${err.message} (forward of a batch of ${input.shape[0]} on ${this.device})`);
+      throw err;
     }
+  }
+
+  /** An eval-only snapshot with BN folded into the convolutions (and channels_last on the CPU), for fast
+   *  inference. Later training of this model does not change the snapshot. */
+  async optimizeForInference(options: InferenceOptions = {}): Promise<InferenceModel> {
+    return optimizeForInference(this, options);
   }
 
   /** Training mode (BN uses batch statistics and updates its running ones). */

@@ -179,6 +179,11 @@ export interface NativeBatchQueue {
   size(): number;
 }
 
+export interface NativeFused {
+  forward(input: Float32Array, shape: number[]): Promise<NativeTensor>;
+  folded(): number;
+}
+
 export interface NativeBinding {
   createDataset(images: Uint8Array | Float32Array, shape: number[], labels: Int32Array | BigInt64Array, numClasses: number): Promise<NativeDataset>;
   startTraining(model: NativeModel, source: NativeDataset | NativeBatchQueue, validation: NativeDataset | undefined,
@@ -187,6 +192,9 @@ export interface NativeBinding {
   Model: new (spec: NativeNetSpec) => NativeModel;
   createModel(spec: NativeNetSpec, device: string): Promise<NativeModel>;
   info(): NativeInfo;
+  fuse(model: NativeModel, height: number, width: number, channelsLast: boolean): Promise<NativeFused>;
+  cudaMemoryStats(device: number): { allocated: number; reserved: number; peakAllocated: number; peakReserved: number; allocRetries: number; ooms: number };
+  cudaEmptyCache(): void;
   importPth(pickle: Uint8Array, records: Record<string, Uint8Array>): Promise<NativeTensorData[]>;
   scheduleValues(config: object, ops: ({ iteration: number } | { trainError: number } | { metric: number })[]): number[];
   setNumThreads(n: number): void;

@@ -84,6 +84,9 @@ export interface TrainOptions {
   precision?: 'float32' | 'bfloat16' | 'float16';
   memoryFormat?: 'auto' | 'channels_last' | 'contiguous';
   cudnnBenchmark?: boolean;
+  /** Capture the whole step in a CUDA graph after 3 eager iterations (CUDA, SGD, float32, static shapes):
+   *  for small networks, where kernel launches dominate. */
+  cudaGraph?: boolean;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
 }
@@ -228,6 +231,7 @@ export const trainFields: Fields = {
   precision: s.optional(s.enum(['float32', 'bfloat16', 'float16'] as const)),
   memoryFormat: s.optional(s.enum(['auto', 'channels_last', 'contiguous'] as const)),
   cudnnBenchmark: s.optional(s.boolean()),
+  cudaGraph: s.optional(s.boolean()),
 };
 
 const anything = new (class extends Schema<unknown> {
@@ -399,6 +403,11 @@ export async function resolveRun(model: Model, data: TrainData, options: TrainOp
   const precision = o.precision ?? 'float32';
   if (precision !== 'float32' && !cuda)
     throw new ValidationError('precision', precision, '"float32" on the CPU', `precision: ${precision} needs the model on a CUDA device (it is on ${model.device})`);
+  if (o.cudaGraph) {
+    const why = !cuda ? `the model on a CUDA device (it is on ${model.device})` : optimizer.type !== 'sgd' ? 'the SGD optimizer'
+      : precision !== 'float32' ? 'precision float32' : o.diagnostics ? 'diagnostics off' : o.dropLast === false ? 'dropLast' : undefined;
+    if (why) throw new ValidationError('cudaGraph', true, why, `cudaGraph: needs ${why}`);
+  }
   const memoryFormat = o.memoryFormat ?? 'auto';
   // channels_last takes oneDNN's fast path on the CPU (about 2x here) and the tensor cores' with AMP on CUDA.
   const channelsLast = memoryFormat === 'channels_last' || (memoryFormat === 'auto' && (!cuda || precision !== 'float32'));
@@ -441,6 +450,7 @@ export async function resolveRun(model: Model, data: TrainData, options: TrainOp
     ...(resume?.epochMeter ? { epochMeter: resume.epochMeter } : {}),
     channelsLast,
     precision,
+    cudaGraph: o.cudaGraph ?? false,
     optimizerState: resume?.optimizer ?? [],
     optimizerSteps: resume?.optimizerSteps ?? 0,
     ...(resume?.lossScale ? { lossScale: resume.lossScale } : {}),

@@ -98,7 +98,9 @@ async function finish(model: Model, result: TrainResult, config: RunConfig, fold
     const last = result.evaluations[split];
     if (last && (!best[split] || last.top1Error < best[split]!.error)) best[split] = { ...metrics(last), iteration: result.iteration };
   }
-  const trainEvents = folder.events().filter((e) => e.kind === 'epoch');
+  const recorded = folder.events();
+  const trainEvents = recorded.filter((e) => e.kind === 'epoch').length > 0 ? recorded.filter((e) => e.kind === 'epoch')
+    : recorded.filter((e) => e.kind === 'iteration');
   const summary: RunSummary = {
     name: config.name,
     ...(config.model.arch ? { arch: config.model.arch } : {}),

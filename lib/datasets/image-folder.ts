@@ -7,8 +7,6 @@ import * as os from 'os';
 import * as path from 'path';
 import { createHash } from 'crypto';
 
-import sharp from 'sharp';
-
 import { DatasetError, ValidationError } from '../errors';
 import { NativeBatchQueue, native } from '../native';
 import { deriveSeed, permutation } from '../random';
@@ -112,6 +110,7 @@ export async function scanImageFolder(root: string, classNames?: string[]): Prom
 export async function decodeImage(file: string, o: Pick<Resolved, 'height' | 'width' | 'channels' | 'fit'>): Promise<Uint8Array> {
   let result;
   try {
+    const sharp = (await import('sharp')).default; // loaded on first use: most runs never decode images
     let p = sharp(file, { failOn: 'warning' }).rotate().resize(o.width, o.height, { fit: o.fit, position: 'centre' });
     p = o.channels === 1 ? p.greyscale() : p.toColourspace('srgb');
     result = await p.removeAlpha().raw().toBuffer({ resolveWithObject: true });

@@ -1,7 +1,5 @@
 // Line charts as SVG (and PNG through sharp's librsvg), enough for the paper's figures: training error
 // dashed and test error solid against iterations (Fig. 6), layer responses by depth (Fig. 7).
-import sharp from 'sharp';
-
 import { writeFileAtomic } from '../io/atomic';
 
 export interface Series {
@@ -104,6 +102,7 @@ export function lineChart(series: Series[], o: ChartOptions): string {
 export async function writeChart(base: string, series: Series[], options: ChartOptions): Promise<{ svg: string; png: string }> {
   const svg = lineChart(series, options);
   await writeFileAtomic(`${base}.svg`, [svg]);
+  const sharp = (await import('sharp')).default;
   const png = await sharp(Buffer.from(svg), { density: 96 }).png().toBuffer();
   await writeFileAtomic(`${base}.png`, [png]);
   return { svg: `${base}.svg`, png: `${base}.png` };

@@ -7,6 +7,8 @@
 #include "binding/addon_data.h"
 #include "binding/batch_queue_wrap.h"
 #include "binding/dataset_wrap.h"
+#include "binding/fused_wrap.h"
+#include "device/cuda.h"
 #include "binding/training_wrap.h"
 #include "binding/convert.h"
 #include "binding/errors.h"
@@ -110,6 +112,28 @@ Napi::Value ImportPth(const Napi::CallbackInfo& info) {
       [](Napi::Env env, std::vector<NamedTensor>& tensors) -> Napi::Value { return named_tensors_to_js(env, tensors); }, keep);
 }
 
+// cudaMemoryStats(device): { allocated, reserved, peakAllocated, peakReserved, allocRetries, ooms } in bytes
+Napi::Value CudaMemoryStatsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int device = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  return guard(env, [&] {
+    const CudaMemoryStats s = cuda_memory_stats(device);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("allocated", static_cast<double>(s.allocated));
+    o.Set("reserved", static_cast<double>(s.reserved));
+    o.Set("peakAllocated", static_cast<double>(s.peak_allocated));
+    o.Set("peakReserved", static_cast<double>(s.peak_reserved));
+    o.Set("allocRetries", static_cast<double>(s.alloc_retries));
+    o.Set("ooms", static_cast<double>(s.ooms));
+    return o;
+  });
+}
+
+Napi::Value CudaEmptyCacheJs(const Napi::CallbackInfo& info) {
+  guard(info.Env(), [] { cuda_empty_cache(); });
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -129,6 +153,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function queue = BatchQueueWrap::Define(env);
   data->queue_class = Napi::Persistent(queue);
   exports.Set("BatchQueue", queue);
+  Napi::Function fused = FusedWrap::Define(env);
+  data->fused_class = Napi::Persistent(fused);
+  exports.Set("fuse", Napi::Function::New(env, FusedWrap::FuseAsync, "fuse"));
+  exports.Set("cudaMemoryStats", Napi::Function::New(env, CudaMemoryStatsJs, "cudaMemoryStats"));
+  exports.Set("cudaEmptyCache", Napi::Function::New(env, CudaEmptyCacheJs, "cudaEmptyCache"));
   exports.Set("createDataset", Napi::Function::New(env, DatasetWrap::CreateAsync, "createDataset"));
   exports.Set("startTraining", Napi::Function::New(env, TrainingRunWrap::Start, "startTraining"));
   // A worker that exits while training: stop its runs and wait for their threads.

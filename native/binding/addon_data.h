@@ -16,6 +16,7 @@ struct AddonData {
   Napi::FunctionReference dataset_class;
   Napi::FunctionReference run_class;
   Napi::FunctionReference queue_class;
+  Napi::FunctionReference fused_class;
   std::mutex runs_mutex;
   std::set<std::shared_ptr<ActiveRun>> runs;
 

@@ -4,6 +4,7 @@
 #include "binding/async.h"
 #include "binding/convert.h"
 #include "binding/errors.h"
+#include "device/cuda.h"
 
 namespace rt::js {
 
@@ -78,7 +79,12 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
       env,
       [model, input, force_eval] {
         auto lock = model->acquire("run forward");
-        return model->forward(input, force_eval);
+        try {
+          return model->forward(input, force_eval);
+        } catch (const c10::Error& e) {
+          if (std::string(e.what()).find("out of memory") != std::string::npos) release_cuda_cache_after_oom();
+          throw;
+        }
       },
       [](Napi::Env env, torch::Tensor& out) {
         Napi::Object result = Napi::Object::New(env);

@@ -86,6 +86,7 @@ TrainConfig train_config_from_js(const Napi::Object& js) {
   c.state_at_end = bool_or(js, "stateAtEnd", false);
   c.state_on_evaluation = bool_or(js, "stateOnEvaluation", false);
   c.channels_last = bool_or(js, "channelsLast", false);
+  c.cuda_graph = bool_or(js, "cudaGraph", false);
   const std::string precision = string_or(js, "precision", "float32");
   c.precision = precision == "bfloat16" ? Precision::BFloat16 : precision == "float16" ? Precision::Float16 : Precision::Float32;
   c.data_on_device = bool_or(js, "dataOnDevice", true);

@@ -38,6 +38,11 @@ void Prefetcher::produce() {
         if (stopping_) break;
       }
       RawBatch raw = source_->get(it / per_epoch, it % per_epoch);
+      // Host batches bound for a GPU go through pinned memory, so the copy below really is asynchronous.
+      if (device_.is_cuda() && raw.images.is_cpu()) {
+        raw.images = raw.images.pin_memory();
+        raw.labels = raw.labels.pin_memory();
+      }
       PreparedBatch batch;
       batch.x = prepare_train_batch(raw.images.to(device_, /*non_blocking=*/true), augment_,
                                     derive_seed(seed_, kAugment, static_cast<uint64_t>(it)));

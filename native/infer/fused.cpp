@@ -140,7 +140,7 @@ torch::Tensor FusedNet::forward(const torch::Tensor& input) const {
       case Op::Kind::Relu: y = at::relu(x); break;
       case Op::Kind::Add: y = x + v[op.in1]; break;
       case Op::Kind::Scale: y = x * op.scale; break;
-      case Op::Kind::Subsample: y = x.slice(2, 0, c10::nullopt, op.stride).slice(3, 0, c10::nullopt, op.stride); break;
+      case Op::Kind::Subsample: y = x.slice(2, 0, x.size(2), op.stride).slice(3, 0, x.size(3), op.stride); break;
       case Op::Kind::PadChannels: y = at::constant_pad_nd(x, {0, 0, 0, 0, 0, op.pad}); break;
       case Op::Kind::MaxPool: y = at::max_pool2d(x, {op.kernel, op.kernel}, {op.stride, op.stride}, {op.pad, op.pad}); break;
       case Op::Kind::GlobalAvgPool: y = x.mean({2, 3}); break;

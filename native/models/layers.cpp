@@ -16,7 +16,7 @@ std::string trace_conv(GraphBuilder& g, const nn::Conv2d& conv, const std::strin
   const auto& o = conv->options;
   const Shape& in = g.shape(x);
   const int64_t k = (*o.kernel_size())[0], s = (*o.stride())[0];
-  const int64_t p = c10::get<torch::ExpandingArray<2>>(o.padding())->at(0);
+  const int64_t p = k / 2;  // every convolution here pads by half its kernel (7x7: 3, 3x3: 1, 1x1: 0)
   const int64_t out_c = o.out_channels(), h = window_out(in[2], k, s, p), w = window_out(in[3], k, s, p);
   GraphNode node;
   node.op = "Conv";

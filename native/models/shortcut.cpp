@@ -34,7 +34,7 @@ torch::Tensor Shortcut::operator()(const torch::Tensor& x) {
     y = conv_(x);
     if (bn_) y = bn_(y);
   } else {
-    if (stride_ > 1) y = y.slice(2, 0, c10::nullopt, stride_).slice(3, 0, c10::nullopt, stride_);
+    if (stride_ > 1) y = y.slice(2, 0, y.size(2), stride_).slice(3, 0, y.size(3), stride_);
     if (pad_channels_ > 0) y = torch::constant_pad_nd(y, {0, 0, 0, 0, 0, pad_channels_});
   }
   return scale_ == 1.0 ? y : y * scale_;

@@ -40,6 +40,7 @@ struct TrainConfig {
   bool state_at_end = false;  // hand the full state over when the run stops (final / on-cancel checkpoint)
   bool state_on_evaluation = false;  // and with every evaluation (to keep the best checkpoint)
   bool channels_last = false;
+  bool cuda_graph = false;  // capture the step in a CUDA graph after `kCudaGraphWarmup` eager iterations
   Precision precision = Precision::Float32;
   bool data_on_device = true;  // copy an in-memory training set to the device once
   size_t prefetch_depth = 2;

@@ -72,6 +72,24 @@ void Optimizer::step_sgd(Group& g, double lr) {
   at::_foreach_add_(params, grads, -lr);
 }
 
+void Optimizer::step_sgd_tensor_lr(const torch::Tensor& lr) {
+  torch::NoGradGuard no_grad;
+  ++steps_;
+  for (auto& g : groups_) {
+    for (size_t i = 0; i < g.params.size(); ++i) {
+      auto& p = g.params[i];
+      if (!p.grad().defined()) continue;
+      torch::Tensor d = g.weight_decay != 0.0 ? p.grad().add(p, g.weight_decay) : p.grad();
+      if (config_.momentum != 0.0) {
+        auto& buf = g.slot_a.at(i);
+        buf.mul_(config_.momentum).add_(d, 1.0 - config_.dampening);
+        d = config_.nesterov ? d.add(buf, config_.momentum) : buf;
+      }
+      p.sub_(d * lr);
+    }
+  }
+}
+
 void Optimizer::step_adamw(Group& g, double lr) {
   // torch.optim.AdamW (amsgrad off): p *= 1 − lr·wd; m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²;
   // p -= lr/(1−β1^t) · m / (√v/√(1−β2^t) + eps)

@@ -26,6 +26,10 @@ class Optimizer {
   Optimizer(const std::vector<NamedTensor>& params, OptimizerConfig config);
   void zero_grad();
   void step(double lr);
+  // SGD with the rate read from a one-element device tensor: the form a captured CUDA graph can replay with
+  // a changing rate. Needs the momentum buffers to exist (one step() first).
+  void step_sgd_tensor_lr(const torch::Tensor& lr);
+  bool is_sgd() const { return config_.kind == OptimizerConfig::Kind::SGD; }
 
   // Momentum buffers (SGD) or moments (AdamW) as "<param>.<slot>", plus the step count.
   std::vector<NamedTensor> state() const;

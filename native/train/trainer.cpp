@@ -7,12 +7,15 @@
 #include <torch/nn/functional/loss.h>
 
 #include <chrono>
+#include <tuple>
 #include <cmath>
 
 #include "common/error.h"
 #include "data/prefetcher.h"
 #include "train/optimizer.h"
 #include "train/precision.h"
+#include "train/graphed_step.h"
+#include "device/cuda.h"
 
 namespace rt {
 
@@ -69,11 +72,26 @@ std::shared_ptr<TrainState> Trainer::capture(int64_t iteration, const Optimizer&
   s->cpu_rng = at::detail::getDefaultCPUGenerator().get_state();
   if (at::globalContext().hasCUDA())
     for (int i = 0; i < at::detail::getCUDAHooks().getNumGPUs(); ++i)
-      s->cuda_rng.push_back(at::detail::getCUDAHooks().getDefaultCUDAGenerator(i).get_state());
+      s->cuda_rng.push_back(at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(i))).get_state());
   return s;
 }
 
 TrainResult Trainer::run() {
+  try {
+    return run_loop();
+  } catch (const c10::Error& e) {
+    const std::string message = e.what_without_backtrace();
+    if (message.find("out of memory") == std::string::npos) throw;
+    // The process survives: cached blocks go back to the device, the model keeps its last complete step.
+    release_cuda_cache_after_oom();
+    throw Error("ERR_OUT_OF_MEMORY", "out of memory on " + model_->device().str() + " training with batch size " +
+                                         std::to_string(config_.batch_size) + ": use a smaller batchSize" +
+                                         (model_->device().is_cuda() ? ", precision bfloat16/float16" : "") + " (" +
+                                         message.substr(0, message.find('\n')) + ")");
+  }
+}
+
+TrainResult Trainer::run_loop() {
   namespace F = torch::nn::functional;
   at::init_num_threads();
   if (config_.threads > 0) at::set_num_threads(config_.threads);
@@ -109,6 +127,15 @@ TrainResult Trainer::run() {
 
   const int64_t per_epoch = train_->batches_per_epoch();
   const int64_t first = config_.start_iteration, end = config_.total_iterations;
+  // Eager steps before capture: they create the momentum buffers and settle cuDNN's choices.
+  constexpr int64_t kCudaGraphWarmup = 3;
+  std::unique_ptr<GraphedStep> graphed;
+  if (config_.cuda_graph) {
+    if (!cuda) throw invalid("cudaGraph needs the model on a CUDA device");
+    if (config_.diagnostics) throw invalid("cudaGraph cannot record diagnostics (they read values inside the step)");
+    if (config_.precision != Precision::Float32) throw invalid("cudaGraph runs in float32");
+    if (!config_.drop_last) throw invalid("cudaGraph needs dropLast: every batch the same shape");
+  }
   Prefetcher prefetch(train_, config_.augment, device, config_.seed, first, end, config_.prefetch_depth);
   net->train();
 
@@ -168,16 +195,23 @@ TrainResult Trainer::run() {
     const bool diagnose = config_.diagnostics && report;
     if (diagnose) net->set_diagnostics(true);
 
-    optimizer.zero_grad();
     torch::Tensor logits, loss;
-    {
-      AutocastScope autocast(config_.precision);
-      logits = net->forward(batch.x);
-      loss = F::cross_entropy(logits.to(torch::kFloat32), batch.y,
-                              F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));
+    if (graphed) {
+      std::tie(logits, loss) = graphed->step(batch.x, batch.y, lr);
+    } else if (config_.cuda_graph && it - first >= kCudaGraphWarmup) {
+      graphed = std::make_unique<GraphedStep>(net, optimizer, config_.label_smoothing, batch.x, batch.y, lr);
+      std::tie(logits, loss) = graphed->outputs();  // capturing ran this iteration's step
+    } else {
+      optimizer.zero_grad();
+      {
+        AutocastScope autocast(config_.precision);
+        logits = net->forward(batch.x);
+        loss = F::cross_entropy(logits.to(torch::kFloat32), batch.y,
+                                F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));
+      }
+      scaler.scale(loss).backward();
+      if (scaler.unscale_and_check(params)) optimizer.step(lr);
     }
-    scaler.scale(loss).backward();
-    if (scaler.unscale_and_check(params)) optimizer.step(lr);
     if (diagnose) net->set_diagnostics(false);
 
     const int64_t b = batch.y.size(0);

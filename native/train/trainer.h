@@ -68,6 +68,7 @@ class Trainer {
   }
 
  private:
+  TrainResult run_loop();
   std::vector<EvalMetrics> evaluate_all(const torch::Device& device);
   std::shared_ptr<TrainState> capture(int64_t iteration, const class Optimizer& optimizer, const LrSchedule& schedule, double loss_scale);
 

@@ -17,12 +17,17 @@ model = Net(spec["block"], spec["depths"], spec["widths"], spec["stem"], spec["s
             spec.get("inChannels", 3), spec.get("numClasses", 10))
 state, _ = load_safetensors(weights_file)
 model.load_state_dict(state, strict=True)
+device = torch.device(cfg.get("device", "cpu"))
+if device.type == "cuda":
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+model = model.to(device)
 if cfg.get("channelsLast"):
     model = model.to(memory_format=torch.channels_last)
 data, _ = load_safetensors(data_file)
-images, labels = data["images"], data["labels"]
-mean = torch.tensor(cfg["mean"]).view(1, -1, 1, 1)
-std = torch.tensor(cfg["std"]).view(1, -1, 1, 1)
+images, labels = data["images"].to(device), data["labels"].to(device)
+mean = torch.tensor(cfg["mean"], device=device).view(1, -1, 1, 1)
+std = torch.tensor(cfg["std"], device=device).view(1, -1, 1, 1)
 o = cfg["optimizer"]
 if o["type"] == "sgd":
     opt = torch.optim.SGD(model.parameters(), lr=o["lr"], momentum=o.get("momentum", 0), nesterov=o.get("nesterov", False),

@@ -1,0 +1,145 @@
+// Correctness on a CUDA device, before any timing (scripts/gpu/run.sh runs it on the GPU machine):
+// CUDA forward = CPU forward (fp32), 3 SGD steps = PyTorch's on the GPU, bf16 and fp16 converge on real
+// Fashion-MNIST images, a CUDA-graph run = an eager run, out-of-memory is survivable, memory stats work.
+//   node .test-build/bench/gpu-checks.js [--data .gpu/fashion-mnist]
+import * as path from 'path';
+
+import { OutOfMemoryError, createModel, cuda, datasets, formatInfo, fromArrays, info, train } from '../lib';
+import { readSafetensors, typedArrayOf, writeSafetensors } from '../lib/io/safetensors';
+import { resolveArch } from '../lib/archs';
+import { maxAbs, maxAbsDiff, randomFloats, tempDir } from '../test/helpers/files';
+import { runPython } from '../test/helpers/python';
+import { syntheticDataset } from '../test/helpers/synthetic';
+import { argValue, formatTable } from './table';
+
+const rows: (string | number)[][] = [];
+let failed = 0;
+
+async function check(name: string, body: () => Promise<string>) {
+  try {
+    const detail = await body();
+    rows.push([name, 'ok', detail]);
+  } catch (e) {
+    failed++;
+    rows.push([name, 'FAILED', (e as Error).message.split('\n')[0].slice(0, 160)]);
+  }
+  console.error(`${rows[rows.length - 1][1]}: ${name}: ${rows[rows.length - 1][2]}`);
+}
+
+function assert(ok: boolean, message: string): void {
+  if (!ok) throw new Error(message);
+}
+
+async function main() {
+  const i = info();
+  console.log(formatInfo(i));
+  if (!i.cuda.available) throw new Error('no CUDA device: these checks need one');
+  const dataDir = argValue('data', path.join('.gpu', 'fashion-mnist'));
+
+  await check('CUDA forward equals CPU forward (fp32, eval and train mode)', async () => {
+    const out: string[] = [];
+    for (const arch of ['resnet18', 'cifar-resnet20', 'preact-resnet47']) {
+      const cpu = await createModel({ arch, seed: 3, numClasses: 10 });
+      const dir = await tempDir();
+      await cpu.saveWeights(path.join(dir, 'w.safetensors'));
+      const gpu = await createModel({ arch, seed: 0, numClasses: 10, device: 'cuda' });
+      await gpu.loadWeights(path.join(dir, 'w.safetensors'));
+      const size = arch === 'resnet18' ? 64 : 32;
+      const x = { data: randomFloats(4 * 3 * size * size, 9), shape: [4, 3, size, size] };
+      for (const mode of ['eval', 'train'] as const) {
+        cpu[mode]();
+        gpu[mode]();
+        const a = await cpu.forward(x), b = await gpu.forward(x);
+        const rel = maxAbsDiff(a.data, b.data) / Math.max(1, maxAbs(a.data));
+        assert(rel < 5e-3, `${arch} ${mode}: relative difference ${rel}`);
+        out.push(`${arch} ${mode} ${rel.toExponential(1)}`);
+      }
+    }
+    return out.join(', ');
+  });
+
+  await check('3 SGD steps on the GPU equal PyTorch\'s (TF32 off on both sides)', async () => {
+    const dir = await tempDir();
+    const batch = 8;
+    const data = await syntheticDataset(3 * batch, [1, 12, 12], 10, 3);
+    const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 42, device: 'cuda' });
+    await model.saveWeights(path.join(dir, 'init.safetensors'));
+    const all = data.get(0, data.length);
+    await writeSafetensors(path.join(dir, 'data.safetensors'), [
+      { name: 'images', dtype: 'U8', shape: all.shape, data: all.images },
+      { name: 'labels', dtype: 'I64', shape: [data.length], data: BigInt64Array.from(all.labels.map(BigInt)) },
+    ]);
+    const optimizer = { type: 'sgd' as const, lr: 0.1, momentum: 0.9, weightDecay: 5e-4 };
+    await train(model, data, { iterations: 3, batchSize: batch, shuffle: false, optimizer, normalize: { mean: [0.4], std: [0.25] }, memoryFormat: 'contiguous',
+      deterministic: true });
+    await runPython('train_steps.py', [path.join(dir, 'init.safetensors'), path.join(dir, 'data.safetensors'), path.join(dir, 'torch.safetensors'),
+      JSON.stringify({ spec: { ...resolveArch('cifar-resnet20'), inChannels: 1, numClasses: 10 }, optimizer, batch, steps: 3, mean: [0.4], std: [0.25], device: 'cuda' })]);
+    const ref = (await readSafetensors(path.join(dir, 'torch.safetensors'))).tensors;
+    let worst = 0;
+    for (const t of await model.handle().exportState()) {
+      const r = ref.get(t.name)!;
+      if (r.dtype === 'F32') worst = Math.max(worst, maxAbsDiff(t.data as Float32Array, typedArrayOf(r) as Float32Array));
+    }
+    assert(worst < 1e-4, `max weight difference ${worst}`);
+    return `max weight difference ${worst.toExponential(2)}`;
+  });
+
+  for (const precision of ['bfloat16', 'float16'] as const) {
+    await check(`${precision} training converges on 10,000 Fashion-MNIST images`, async () => {
+      const all = await datasets.fashionMnist({ path: dataDir, split: 'train' });
+      const subset = await all.take(Math.min(10000, all.length), 1);
+      const { train: tr, validation } = await subset.split({ validation: 2000, seed: 1 });
+      const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 1, device: 'cuda' });
+      const losses: number[] = [];
+      const r = await train(model, tr, { epochs: 4, batchSize: 128, precision, validation, optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
+        schedule: { type: 'cosine' }, augment: { padCrop: 4, flip: true }, onProgress: (e) => { if (e.kind === 'epoch') losses.push(e.loss!); } });
+      const acc = r.evaluations.val!.accuracy;
+      assert(losses[losses.length - 1] < losses[0] * 0.7 && acc > 0.8, `loss ${losses.map((l) => l.toFixed(3))}, accuracy ${acc}`);
+      return `loss ${losses[0].toFixed(3)} -> ${losses[losses.length - 1].toFixed(3)}, validation accuracy ${(acc * 100).toFixed(1)}%`;
+    });
+  }
+
+  await check('a CUDA-graph run equals the eager run', async () => {
+    const data = await syntheticDataset(512, [3, 32, 32], 10, 5);
+    const run = async (cudaGraph: boolean) => {
+      const model = await createModel({ arch: 'cifar-resnet20', seed: 7, device: 'cuda' });
+      await train(model, data, { iterations: 40, batchSize: 128, cudaGraph, deterministic: true, memoryFormat: 'contiguous', augment: { padCrop: 4, flip: true },
+        optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 1e-4 }, schedule: { type: 'cosine' } });
+      return new Map((await model.handle().exportState()).map((t) => [t.name, t.data]));
+    };
+    const eager = await run(false), graphed = await run(true);
+    let worst = 0;
+    for (const [name, v] of eager) if (v instanceof Float32Array) worst = Math.max(worst, maxAbsDiff(v, graphed.get(name) as Float32Array));
+    assert(worst < 1e-3, `max weight difference ${worst}`);
+    return `max weight difference after 40 steps ${worst.toExponential(2)}`;
+  });
+
+  await check('out of memory is a clear error naming the batch size, and the process goes on', async () => {
+    const model = await createModel({ arch: 'resnet152', seed: 0, device: 'cuda' });
+    const big = await fromArrays({ images: new Uint8Array(2 * 3 * 64 * 64), shape: [2, 3, 64, 64], labels: [0, 1] });
+    const before = cuda.memoryStats(0);
+    let message = '';
+    try {
+      // Random-resized crops to 8192x8192: ResNet-152's stored activations need terabytes.
+      await train(model, big, { iterations: 1, batchSize: 2, augment: { randomResizedCrop: { size: 8192 } } });
+    } catch (e) {
+      assert(e instanceof OutOfMemoryError, `${(e as Error).name}: ${(e as Error).message}`);
+      message = (e as Error).message;
+    }
+    assert(/batch/.test(message), `no out-of-memory error, or one without the batch size: "${message}"`);
+    const ok = await model.forward({ data: randomFloats(2 * 3 * 64 * 64), shape: [2, 3, 64, 64] });
+    assert(ok.shape[0] === 2, 'no forward after the error');
+    cuda.emptyCache();
+    const after = cuda.memoryStats(0);
+    return `"${message.slice(0, 90)}..."; ooms ${before.ooms} -> ${after.ooms}, reserved after emptyCache ${(after.reserved / 2 ** 20).toFixed(0)} MiB`;
+  });
+
+  console.log('\nGPU correctness checks');
+  console.log(formatTable(['check', 'result', 'detail'], rows));
+  process.exitCode = failed ? 1 : 0;
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

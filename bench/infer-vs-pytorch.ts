@@ -1,0 +1,65 @@
+// Inference latency at batch 1 and 32: our model in eval mode, our BN-folded inference model, PyTorch eager
+// (Python, same threads and memory format) and onnxruntime-node running our ONNX export.
+//   node .test-build/bench/infer-vs-pytorch.js [--device cpu|cuda] [--cases cifar-resnet20,resnet18,resnet50] [--repeats 10]
+import * as os from 'os';
+import * as path from 'path';
+
+import { createModel, setNumThreads } from '../lib';
+import { runPython } from '../test/helpers/python';
+import { tempDir } from '../test/helpers/files';
+import { argValue, formatTable, median } from './table';
+
+async function time(fn: () => Promise<unknown>, repeats: number): Promise<number> {
+  for (let i = 0; i < 3; i++) await fn();
+  const t: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const start = performance.now();
+    await fn();
+    t.push(performance.now() - start);
+  }
+  return median(t);
+}
+
+async function main() {
+  const device = argValue('device', 'cpu');
+  const threads = Number(argValue('threads', String(os.cpus().length)));
+  const repeats = Number(argValue('repeats', '10'));
+  const archs = argValue('cases', 'cifar-resnet20,resnet18,resnet50').split(',');
+  setNumThreads(threads);
+  const dir = await tempDir('resnet-torch-bench-');
+  const rows: (string | number)[][] = [];
+  for (const arch of archs) {
+    const size = arch.startsWith('cifar') ? 32 : 224;
+    const model = await createModel({ arch, seed: 0, device, numClasses: arch.startsWith('cifar') ? 10 : 1000 });
+    model.eval();
+    const fused = await model.optimizeForInference({ inputSize: size });
+    const file = path.join(dir, `${arch}.onnx`);
+    await model.exportOnnx(file, { inputSize: size });
+    // onnxruntime-node runs on the CPU: compared only there.
+    const ort = device === 'cpu' ? await import('onnxruntime-node') : undefined;
+    const session = ort ? await ort.InferenceSession.create(file, { intraOpNumThreads: threads }) : undefined;
+    for (const batch of [1, 32]) {
+      const x = { data: new Float32Array(batch * 3 * size * size).map((_, i) => Math.sin(i)), shape: [batch, 3, size, size] };
+      const eager = await time(() => model.forward(x), repeats);
+      const folded = await time(() => fused.forward(x), repeats);
+      const onnx = session && ort ? await time(() => session.run({ input: new ort.Tensor('float32', x.data, x.shape) }), repeats) : NaN;
+      const py: Record<string, number> = {};
+      for (const format of ['contiguous', 'channels_last']) {
+        const out = await runPython('../../bench/python/infer_latency.py', [JSON.stringify({ arch, batch, size, threads, format, repeats, device })],
+          { OMP_NUM_THREADS: String(threads) });
+        py[format] = JSON.parse(out.trim().split('\n').pop()!).ms;
+      }
+      const bestPy = Math.min(py.contiguous, py.channels_last);
+      rows.push([arch, batch, eager, folded, bestPy, onnx, bestPy / folded]);
+      console.error(`  ${arch} batch ${batch}: ours ${eager.toFixed(2)} folded ${folded.toFixed(2)} pytorch ${py.contiguous.toFixed(2)}/${py.channels_last.toFixed(2)} ort ${onnx.toFixed(2)}`);
+    }
+    model.dispose();
+  }
+  console.log(`\nInference latency (ms per batch, median of ${repeats}), ${device}, ${threads} threads, ${os.cpus()[0].model}`);
+  console.log(formatTable(['network', 'batch', 'ours eval', 'ours BN-folded', 'PyTorch eager (best format)', 'onnxruntime-node', 'PyTorch / folded'], rows));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,41 @@
+// CUDA devices and memory: what is there, how much the caching allocator holds, and giving it back.
+import { DeviceError, fromNative } from './errors';
+import { CudaDeviceInfo, info } from './info';
+import { native } from './native';
+import { s } from './validate';
+
+/** The CUDA devices this build of libtorch sees (empty without CUDA). */
+export function listDevices(): CudaDeviceInfo[] {
+  return info().cuda.devices;
+}
+
+export interface CudaMemoryStats {
+  /** Bytes held by live tensors, now and at the peak. */
+  allocated: number;
+  peakAllocated: number;
+  /** Bytes the caching allocator reserved from the driver, now and at the peak. */
+  reserved: number;
+  peakReserved: number;
+  allocRetries: number;
+  ooms: number;
+}
+
+export const cuda = {
+  isAvailable(): boolean {
+    return info().cuda.available;
+  },
+  memoryStats(device = 0): CudaMemoryStats {
+    s.integer({ min: 0 }).parse(device, 'device');
+    if (!info().cuda.available) throw new DeviceError('CUDA is not available in this build of libtorch');
+    try {
+      return native().cudaMemoryStats(device);
+    } catch (e) {
+      throw fromNative(e);
+    }
+  },
+  /** Returns the allocator's unused cached blocks to the driver. */
+  emptyCache(): void {
+    if (!info().cuda.available) throw new DeviceError('CUDA is not available in this build of libtorch');
+    native().cudaEmptyCache();
+  },
+};

@@ -1,0 +1,72 @@
+#include "binding/fused_wrap.h"
+
+#include "binding/addon_data.h"
+#include "binding/async.h"
+#include "binding/convert.h"
+#include "binding/model_wrap.h"
+
+namespace rt::js {
+
+namespace {
+
+struct Built {
+  std::shared_ptr<const FusedNet> net;
+  torch::Device device{torch::kCPU};
+};
+
+}  // namespace
+
+Napi::Function FusedWrap::Define(Napi::Env env) {
+  return DefineClass(env, "FusedModel", {InstanceMethod<&FusedWrap::Forward>("forward"), InstanceMethod<&FusedWrap::Folded>("folded")});
+}
+
+FusedWrap::FusedWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FusedWrap>(info) {
+  if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "FusedModel objects come from fuse()");
+  auto* built = info[0].As<Napi::External<Built>>().Data();
+  net_ = built->net;
+  device_ = built->device;
+}
+
+Napi::Value FusedWrap::FuseAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto model = ModelWrap::unwrap(info[0]);
+  const int64_t h = info[1].As<Napi::Number>().Int64Value(), w = info[2].As<Napi::Number>().Int64Value();
+  const bool channels_last = info[3].ToBoolean().Value();
+  return run_async<std::shared_ptr<Built>>(
+      env,
+      [model, h, w, channels_last] {
+        auto lock = model->acquire("fuse the model for inference");
+        auto built = std::make_shared<Built>();
+        built->net = FusedNet::build(*model->net(), h, w, channels_last);
+        built->device = model->device();
+        return built;
+      },
+      [](Napi::Env env, std::shared_ptr<Built>& built) -> Napi::Value {
+        auto external = Napi::External<Built>::New(env, new Built(*built), [](Napi::Env, Built* b) { delete b; });
+        return AddonData::of(env).fused_class.New({external});
+      });
+}
+
+// forward(input: Float32Array, shape): Promise<{ data, shape }>
+Napi::Value FusedWrap::Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto shape = shape_from_js(info[1], "shape");
+  torch::Tensor input = view_of(info[0], shape, "input");
+  auto net = net_;
+  const auto device = device_;
+  return run_async<torch::Tensor>(
+      env, [net, input, device] { return net->forward(input.to(device, torch::kFloat32)).to(torch::kCPU).contiguous(); },
+      [](Napi::Env env, torch::Tensor& out) {
+        Napi::Object result = Napi::Object::New(env);
+        result.Set("shape", shape_to_js(env, out.sizes()));
+        result.Set("data", typed_array_of(env, out));
+        return result;
+      },
+      {info[0]});
+}
+
+Napi::Value FusedWrap::Folded(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(net_->folded()));
+}
+
+}  // namespace rt::js

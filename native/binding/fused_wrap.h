@@ -1,0 +1,26 @@
+#pragma once
+// JS class `FusedModel`: an eval-only BN-folded snapshot of a model (rt::FusedNet) for fast inference.
+#include <napi.h>
+
+#include <memory>
+
+#include "infer/fused.h"
+#include "models/model.h"
+
+namespace rt::js {
+
+class FusedWrap : public Napi::ObjectWrap<FusedWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  // fuse(model, height, width, channelsLast): Promise<FusedModel>
+  static Napi::Value FuseAsync(const Napi::CallbackInfo& info);
+  explicit FusedWrap(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value Folded(const Napi::CallbackInfo& info);
+  std::shared_ptr<const FusedNet> net_;
+  torch::Device device_{torch::kCPU};
+};
+
+}  // namespace rt::js

@@ -1,0 +1,85 @@
+#include "train/graphed_step.h"
+
+#include <torch/nn/functional/loss.h>
+
+#include "common/error.h"
+
+#ifdef RESNET_WITH_CUDA
+#include <ATen/cuda/CUDAEvent.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace rt {
+
+#ifdef RESNET_WITH_CUDA
+
+struct GraphedStep::State {
+  at::cuda::CUDAGraph graph;
+  torch::Tensor x, y, lr, logits, loss;
+};
+
+GraphedStep::GraphedStep(ResNet& net, Optimizer& optimizer, double label_smoothing, const torch::Tensor& x, const torch::Tensor& y, double lr)
+    : state_(std::make_unique<State>()) {
+  namespace F = torch::nn::functional;
+  if (!x.is_cuda()) throw invalid("a CUDA graph needs the model on a CUDA device");
+  if (!optimizer.is_sgd()) throw invalid("a CUDA graph step supports SGD (AdamW's bias correction changes every step)");
+  auto& s = *state_;
+  s.x = x.clone();
+  s.y = y.clone();
+  s.lr = torch::full({}, lr, x.options().dtype(torch::kFloat32));
+  auto current = c10::cuda::getCurrentCUDAStream();
+  auto side = c10::cuda::getStreamFromPool();
+  at::cuda::CUDAEvent ready;
+  ready.record(current);
+  ready.block(side);
+  {
+    c10::cuda::CUDAStreamGuard guard(side);
+    optimizer.zero_grad();  // the captured backward allocates the gradients from the graph's pool
+    s.graph.capture_begin();
+    s.logits = net->forward(s.x);
+    s.loss = F::cross_entropy(s.logits, s.y, F::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
+    s.loss.backward();
+    optimizer.step_sgd_tensor_lr(s.lr);
+    s.graph.capture_end();
+  }
+  at::cuda::CUDAEvent captured;
+  captured.record(side);
+  captured.block(current);
+  s.graph.replay();  // capture records without running: this is the step itself
+}
+
+GraphedStep::~GraphedStep() = default;
+
+std::pair<torch::Tensor, torch::Tensor> GraphedStep::step(const torch::Tensor& x, const torch::Tensor& y, double lr) {
+  auto& s = *state_;
+  if (x.sizes() != s.x.sizes()) throw invalid("a CUDA graph replays one batch shape; use dropLast");
+  s.x.copy_(x, /*non_blocking=*/true);
+  s.y.copy_(y, true);
+  s.lr.fill_(lr);
+  s.graph.replay();
+  return {s.logits, s.loss};
+}
+
+std::pair<torch::Tensor, torch::Tensor> GraphedStep::outputs() const { return {state_->logits, state_->loss}; }
+
+#else
+
+struct GraphedStep::State {};
+
+std::pair<torch::Tensor, torch::Tensor> GraphedStep::outputs() const { return {}; }
+
+GraphedStep::GraphedStep(ResNet&, Optimizer&, double, const torch::Tensor&, const torch::Tensor&, double) {
+  throw Error("ERR_DEVICE", "CUDA graphs need a CUDA build of libtorch");
+}
+
+GraphedStep::~GraphedStep() = default;
+
+std::pair<torch::Tensor, torch::Tensor> GraphedStep::step(const torch::Tensor&, const torch::Tensor&, double) {
+  throw Error("ERR_DEVICE", "CUDA graphs need a CUDA build of libtorch");
+}
+
+#endif
+
+}  // namespace rt

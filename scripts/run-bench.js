@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+'use strict';
+// npm run bench [-- NAME [args]]: compiles the benchmarks and runs one (or, with no name, the CPU set).
+const { spawnSync } = require('child_process');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+const BENCHES = ['train-vs-pytorch', 'infer-vs-pytorch', 'fmnist-epoch', 'event-loop-lag', 'image-folder-stream'];
+const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc', { paths: [root] }), '-p', 'tsconfig.test.json'], { cwd: root, stdio: 'inherit' });
+if (tsc.status !== 0) process.exit(tsc.status || 1);
+const [name, ...args] = process.argv.slice(2);
+if (name && !BENCHES.includes(name)) {
+  console.error(`unknown benchmark ${name}; one of ${BENCHES.join(', ')}`);
+  process.exit(2);
+}
+for (const bench of name ? [name] : BENCHES) {
+  const run = spawnSync(process.execPath, [path.join(root, '.test-build', 'bench', `${bench}.js`), ...args], { cwd: root, stdio: 'inherit' });
+  if (run.status !== 0) process.exit(run.status || 1);
+}
