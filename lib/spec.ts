@@ -101,7 +101,7 @@ export function resolveSpec(input: unknown): ResolvedModelSpec {
     throw new ValidationError('shortcut', spec.shortcut, '"none" for a plain network',
       `shortcut: ${spec.arch} is a plain network and has no shortcut; use the resnet of the same depth for "${spec.shortcut}"`);
   const shortcut = spec.shortcut ?? arch.shortcut;
-  if (spec.shortcutScale !== undefined && shortcut === 'none')
+  if (spec.shortcutScale !== undefined && spec.shortcutScale !== 1 && shortcut === 'none')
     throw new ValidationError('shortcutScale', spec.shortcutScale, 'nothing for a plain network',
       'shortcutScale: a plain network has no shortcut to scale');
   const numClasses = spec.numClasses ?? (arch.stem === 'imagenet' ? 1000 : 10);

@@ -541,7 +541,8 @@ export function startRun(model: Model, data: TrainData, options: TrainOptions, r
         test?.handle(), resolved.config, (e: NativeEvent) => {
           const event = toEvent(e);
           if (e.state && hooks.onState) hooks.onState(e.state, event);
-          if (e.kind !== 'checkpoint') emit(event);
+          if (e.kind === 'checkpoint') return; // a state for the checkpoint writer, not progress
+          emit(event);
           try {
             onProgress?.(event);
           } catch (err) {

@@ -1,6 +1,7 @@
 // Module entry: registers the classes and the free functions. Context-aware, so it loads in worker_threads.
 #include <napi.h>
 
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -9,6 +10,7 @@
 #include "binding/dataset_wrap.h"
 #include "binding/fused_wrap.h"
 #include "device/cuda.h"
+#include "device/cpu_allocator.h"
 #include "binding/training_wrap.h"
 #include "binding/convert.h"
 #include "binding/errors.h"
@@ -140,6 +142,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Debian's libtorch starts with one intra-op thread; default to every core, once per process.
   static std::once_flag threads_set;
   std::call_once(threads_set, [] { set_intra_op_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))); });
+  // Reuse freed CPU blocks instead of giving them back to the kernel each iteration (device/cpu_allocator.h).
+  // RESNET_TORCH_CPU_CACHE_MB sets the bound (default 4096; 0 turns the cache off).
+  const char* cache_mb = std::getenv("RESNET_TORCH_CPU_CACHE_MB");
+  install_caching_cpu_allocator(static_cast<std::size_t>(cache_mb ? std::strtoull(cache_mb, nullptr, 10) : 4096) << 20);
 
   auto* data = new AddonData();
   env.SetInstanceData(data);
