@@ -188,6 +188,17 @@ describe('training behaviour', () => {
     confusion.forEach((r, i) => assert.ok(Math.abs(m.perClassAccuracy[i] - r[i] / r.reduce((a, b) => a + b, 0)) < 1e-12));
   });
 
+  it('random-resized-crop trains at its own size; evaluation resizes the stored images to it', async () => {
+    const data = await syntheticDataset(64, [3, 40, 40], 3);
+    const model = await createModel({ arch: 'cifar-resnet20', numClasses: 3, seed: 1 });
+    const result = await train(model, data, { epochs: 2, batchSize: 16, validation: data, augment: { randomResizedCrop: { size: 24, scale: [0.3, 1] }, flip: true } });
+    assert.equal(result.iteration, 8);
+    assert.deepEqual(model.preprocessing?.size, [24, 24]);
+    assert.equal(result.evaluations.val!.count, 64);
+    await assert.rejects(train(model, data, { epochs: 1, batchSize: 16, augment: { randomResizedCrop: { size: 2 } } }).done,
+      /augment.randomResizedCrop.size: inputs of 2x2 are too small for the model \(minimum 4x4\)/);
+  });
+
   it('two seeded deterministic runs give identical weights; another seed gives different ones', async () => {
     const data = await syntheticDataset(64, [1, 10, 10], 3);
     const run = async (seed: number) => {

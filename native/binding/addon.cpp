@@ -166,8 +166,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaEmptyCache", Napi::Function::New(env, CudaEmptyCacheJs, "cudaEmptyCache"));
   exports.Set("createDataset", Napi::Function::New(env, DatasetWrap::CreateAsync, "createDataset"));
   exports.Set("startTraining", Napi::Function::New(env, TrainingRunWrap::Start, "startTraining"));
-  // A worker that exits while training: stop its runs and wait for their threads.
-  napi_add_env_cleanup_hook(env, [](void* arg) { TrainingRunWrap::StopAll(Napi::Env(static_cast<napi_env>(arg))); }, env);
   exports.Set("createModel", Napi::Function::New(env, ModelWrap::CreateAsync, "createModel"));
   exports.Set("scheduleValues", Napi::Function::New(env, ScheduleValues, "scheduleValues"));
   exports.Set("importPth", Napi::Function::New(env, ImportPth, "importPth"));

@@ -37,11 +37,6 @@ void deliver(Napi::Env env, Napi::Function on_event, Context* context, Message* 
     if (owned->event) {
       on_event.Call({event_to_js(env, *owned->event)});
     } else {
-      {
-        auto& data = AddonData::of(env);
-        std::lock_guard<std::mutex> lock(data.runs_mutex);
-        data.runs.erase(context->run);
-      }
       if (owned->result) context->deferred.Resolve(result_to_js(env, *owned->result));
       else context->deferred.Reject(to_js_error(env, *owned->failure).Value());
     }
@@ -54,17 +49,6 @@ void deliver(Napi::Env env, Napi::Function on_event, Context* context, Message* 
 using RunTsfn = Napi::TypedThreadSafeFunction<Context, Message, deliver>;
 
 }  // namespace
-
-void ActiveRun::mark_finished() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  finished_ = true;
-  finished_cv_.notify_all();
-}
-
-void ActiveRun::wait_finished() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  finished_cv_.wait(lock, [&] { return finished_; });
-}
 
 Napi::Function TrainingRunWrap::Define(Napi::Env env) {
   return DefineClass(env, "TrainingRun", {InstanceMethod<&TrainingRunWrap::Cancel>("cancel")});
@@ -102,16 +86,15 @@ Napi::Value TrainingRunWrap::Start(const Napi::CallbackInfo& info) {
   auto deferred = Napi::Promise::Deferred::New(env);
   auto* context = new Context{deferred, run};
   RunTsfn tsfn = RunTsfn::New(env, info[5].As<Napi::Function>(), "resnet-torch training", 0, 1, context,
-                              [](Napi::Env, void*, Context* c) { delete c; });
+                              [](Napi::Env, void*, Context* c) {
+                                c->run->trainer->cancel();  // no-op once it ended; stops it at teardown
+                                if (c->run->thread.joinable()) c->run->thread.join();
+                                delete c;
+                              });
   run->trainer = std::make_shared<Trainer>(
       model, source, std::move(validation), std::move(test), std::move(config),
       [tsfn](TrainEvent e) mutable { tsfn.NonBlockingCall(new Message{std::move(e), std::nullopt, std::nullopt}); });
-  {
-    auto& data = AddonData::of(env);
-    std::lock_guard<std::mutex> lock(data.runs_mutex);
-    data.runs.insert(run);
-  }
-  std::thread([run, tsfn]() mutable {
+  run->thread = std::thread([run = run.get(), tsfn]() mutable {
     auto* message = new Message;
     try {
       message->result = run->trainer->run();
@@ -120,25 +103,13 @@ Napi::Value TrainingRunWrap::Start(const Napi::CallbackInfo& info) {
     }
     if (tsfn.NonBlockingCall(message) != napi_ok) delete message;
     tsfn.Release();
-    run->mark_finished();
-  }).detach();
+  });
 
   auto external = Napi::External<std::shared_ptr<ActiveRun>>::New(env, new std::shared_ptr<ActiveRun>(run),
                                                                   [](Napi::Env, std::shared_ptr<ActiveRun>* p) { delete p; });
   Napi::Object handle = AddonData::of(env).run_class.New({external});
   handle.Set("done", deferred.Promise());
   return handle;
-}
-
-void TrainingRunWrap::StopAll(Napi::Env env) {
-  auto& data = AddonData::of(env);
-  std::set<std::shared_ptr<ActiveRun>> runs;
-  {
-    std::lock_guard<std::mutex> lock(data.runs_mutex);
-    runs.swap(data.runs);
-  }
-  for (auto& run : runs) run->trainer->cancel();
-  for (auto& run : runs) run->wait_finished();
 }
 
 }  // namespace rt::js

@@ -3,24 +3,18 @@
 // the run's Promise settles when the thread ends; cancel() stops it after the current iteration.
 #include <napi.h>
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
+#include <thread>
 
 #include "train/trainer.h"
 
 namespace rt::js {
 
-class ActiveRun {
- public:
+struct ActiveRun {
   std::shared_ptr<Trainer> trainer;
-  void mark_finished();
-  void wait_finished();
-
- private:
-  std::mutex mutex_;
-  std::condition_variable finished_cv_;
-  bool finished_ = false;
+  // Joined by the ThreadSafeFunction's finalizer, on the JS thread: after the run released it, or when the
+  // environment goes away (a worker exits), after cancelling the run.
+  std::thread thread;
 };
 
 class TrainingRunWrap : public Napi::ObjectWrap<TrainingRunWrap> {
@@ -28,8 +22,6 @@ class TrainingRunWrap : public Napi::ObjectWrap<TrainingRunWrap> {
   static Napi::Function Define(Napi::Env env);
   // startTraining(model, source, validation?, test?, config, onEvent): TrainingRun { done, cancel() }
   static Napi::Value Start(const Napi::CallbackInfo& info);
-  // Stops every run of an environment that is being torn down (worker exit) and waits for its thread.
-  static void StopAll(Napi::Env env);
   explicit TrainingRunWrap(const Napi::CallbackInfo& info);
 
  private:
