@@ -82,12 +82,12 @@ function policy(config: RunConfig, folder: RunFolder, yaml: string) {
     keepLast: c.keepLast ?? 2, keepBest: c.keepBest ?? (config.data.validation ? 'val_error' as const : undefined), metadata: { config: yaml } };
 }
 
-async function finish(model: Model, result: TrainResult, config: RunConfig, folder: RunFolder, reporter: Reporter): Promise<RunSummary> {
+async function finish(model: Model, result: TrainResult, config: RunConfig, folder: RunFolder, reporter: Reporter, priorSeconds = 0): Promise<RunSummary> {
   await model.saveWeights(folder.weights);
   // The run's last evaluation, recorded like the others so that the curves reach the end.
   if (Object.keys(result.evaluations).length > 0 && !result.history.some((e) => e.iteration === result.iteration && e.evaluations))
     folder.record({ kind: 'evaluation', iteration: result.iteration, epoch: result.epoch, totalIterations: result.totalIterations, lr: result.lr,
-      etaSeconds: 0, elapsedSeconds: result.elapsedSeconds, evaluations: result.evaluations });
+      etaSeconds: 0, elapsedSeconds: priorSeconds + result.elapsedSeconds, evaluations: result.evaluations });
   const plot = await folder.plot(`${config.name}: training (dashed) and ${result.evaluations.test ? 'test' : 'validation'} error`);
   const best: RunSummary['best'] = {};
   for (const split of ['val', 'test'] as const) {
@@ -109,7 +109,7 @@ async function finish(model: Model, result: TrainResult, config: RunConfig, fold
     iteration: result.iteration,
     totalIterations: result.totalIterations,
     epochs: result.epoch,
-    elapsedSeconds: result.elapsedSeconds,
+    elapsedSeconds: priorSeconds + result.elapsedSeconds,
     imagesPerSecond: result.imagesPerSecond,
     parameters: model.parameterCount(),
     final: {
@@ -188,6 +188,8 @@ export async function resumeFolder(target: string, options: SessionOptions): Pro
   const dir = folder.dir;
   const data = options.data ?? (await loadRunData(config));
   const { checkpoint } = await loadCheckpoint(last);
+  // Time already spent, so that the run's clock (metrics and summary) goes on from there.
+  const priorSeconds = Math.max(0, ...folder.events().filter((e) => e.iteration <= checkpoint.state.iteration).map((e) => e.elapsedSeconds));
   await folder.startMetrics(checkpoint.state.iteration);
   const yaml = fs.readFileSync(folder.config, 'utf8');
   const perEpoch = Math.floor(data.train.length / (config.train.batchSize ?? 128)) || 1;
@@ -199,9 +201,9 @@ export async function resumeFolder(target: string, options: SessionOptions): Pro
     device: options.device ?? config.model.device,
     checkpoint: policy(config, folder, yaml),
     onProgress: (e: ProgressEvent) => {
-      folder.record(e);
+      folder.record({ ...e, elapsedSeconds: priorSeconds + e.elapsedSeconds });
       reporter.event(e, perEpoch);
     },
   });
-  return finish(model, await run, config, folder, reporter);
+  return finish(model, await run, config, folder, reporter, priorSeconds);
 }

@@ -103,6 +103,40 @@ Napi::Value typed_array_of(Napi::Env env, torch::Tensor tensor) {
   }
 }
 
+Napi::Object tensor_to_js(Napi::Env env, const torch::Tensor& tensor) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("shape", shape_to_js(env, tensor.sizes()));
+  result.Set("data", typed_array_of(env, tensor));
+  return result;
+}
+
+Napi::Array named_tensors_to_js(Napi::Env env, const std::vector<NamedTensor>& tensors) {
+  Napi::Array out = Napi::Array::New(env, tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    Napi::Object t = Napi::Object::New(env);
+    t.Set("name", tensors[i].name);
+    t.Set("dtype", dtype_name(tensors[i].tensor.scalar_type()));
+    t.Set("shape", shape_to_js(env, tensors[i].tensor.sizes()));
+    t.Set("data", typed_array_of(env, tensors[i].tensor));
+    out.Set(static_cast<uint32_t>(i), t);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> named_tensors_from_js(const Napi::Value& value, std::vector<Napi::Value>& keep) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  if (value.IsUndefined() || value.IsNull()) return out;
+  if (!value.IsArray()) throw Napi::TypeError::New(value.Env(), "expected an array of named tensors");
+  Napi::Array array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Object e = array.Get(i).As<Napi::Object>();
+    Napi::Value data = e.Get("data");
+    keep.push_back(data);
+    out.emplace_back(string_or(e, "name", ""), view_of(data, shape_from_js(e.Get("shape"), "shape"), "data").clone());
+  }
+  return out;
+}
+
 double number_or(const Napi::Object& o, const char* key, double fallback) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() || v.IsNull()) return fallback;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "models/graph.h"
+#include "models/model.h"
 #include "models/spec.h"
 
 namespace rt::js {
@@ -21,6 +22,11 @@ torch::Tensor view_of(const Napi::Value& array, const std::vector<int64_t>& shap
 // A typed array over the tensor's own memory (no copy); the tensor lives until the array is collected.
 Napi::Value typed_array_of(Napi::Env env, torch::Tensor tensor);
 std::string dtype_name(torch::ScalarType type);
+Napi::Array named_tensors_to_js(Napi::Env env, const std::vector<NamedTensor>& tensors);
+// Copies [{ name, shape, data }] into tensors; `keep` collects the arrays read.
+std::vector<std::pair<std::string, torch::Tensor>> named_tensors_from_js(const Napi::Value& value, std::vector<Napi::Value>& keep);
+// { data, shape } for a result tensor.
+Napi::Object tensor_to_js(Napi::Env env, const torch::Tensor& tensor);
 
 NetSpec spec_from_js(const Napi::Object& js);
 Napi::Object graph_to_js(Napi::Env env, const GraphBuilder& graph);

@@ -56,12 +56,7 @@ Napi::Value FusedWrap::Forward(const Napi::CallbackInfo& info) {
   const auto device = device_;
   return run_async<torch::Tensor>(
       env, [net, input, device] { return net->forward(input.to(device, torch::kFloat32)).to(torch::kCPU).contiguous(); },
-      [](Napi::Env env, torch::Tensor& out) {
-        Napi::Object result = Napi::Object::New(env);
-        result.Set("shape", shape_to_js(env, out.sizes()));
-        result.Set("data", typed_array_of(env, out));
-        return result;
-      },
+      [](Napi::Env env, torch::Tensor& out) -> Napi::Value { return tensor_to_js(env, out); },
       {info[0]});
 }
 

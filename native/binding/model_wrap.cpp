@@ -4,6 +4,7 @@
 #include "binding/async.h"
 #include "binding/convert.h"
 #include "binding/errors.h"
+#include "binding/train_convert.h"
 #include "device/cuda.h"
 
 namespace rt::js {
@@ -86,12 +87,7 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
           throw;
         }
       },
-      [](Napi::Env env, torch::Tensor& out) {
-        Napi::Object result = Napi::Object::New(env);
-        result.Set("shape", shape_to_js(env, out.sizes()));
-        result.Set("data", typed_array_of(env, out));
-        return result;
-      },
+      [](Napi::Env env, torch::Tensor& out) -> Napi::Value { return tensor_to_js(env, out); },
       {info[0]});
 }
 
@@ -123,18 +119,7 @@ Napi::Value ModelWrap::ExportState(const Napi::CallbackInfo& info) {
         auto lock = model->acquire("export the state");
         return model->state_on_cpu();
       },
-      [](Napi::Env env, std::vector<NamedTensor>& entries) {
-        Napi::Array out = Napi::Array::New(env, entries.size());
-        for (size_t i = 0; i < entries.size(); ++i) {
-          Napi::Object e = Napi::Object::New(env);
-          e.Set("name", entries[i].name);
-          e.Set("dtype", dtype_name(entries[i].tensor.scalar_type()));
-          e.Set("shape", shape_to_js(env, entries[i].tensor.sizes()));
-          e.Set("data", typed_array_of(env, entries[i].tensor));
-          out.Set(static_cast<uint32_t>(i), e);
-        }
-        return out;
-      });
+      [](Napi::Env env, std::vector<NamedTensor>& entries) -> Napi::Value { return named_tensors_to_js(env, entries); });
 }
 
 // importState(entries: [{ name, shape, data }]): Promise<void>. Names and shapes were matched by the facade.

@@ -14,7 +14,5 @@ Napi::Object metrics_to_js(Napi::Env env, const EvalMetrics& m);
 Napi::Object event_to_js(Napi::Env env, const TrainEvent& e);
 Napi::Object state_to_js(Napi::Env env, const TrainState& s);
 Napi::Object result_to_js(Napi::Env env, const TrainResult& r);
-Napi::Array named_tensors_to_js(Napi::Env env, const std::vector<NamedTensor>& tensors);
-std::vector<std::pair<std::string, torch::Tensor>> named_tensors_from_js(const Napi::Value& value, std::vector<Napi::Value>& keep);
 
 }  // namespace rt::js
