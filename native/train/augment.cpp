@@ -1,6 +1,7 @@
 #include "train/augment.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/functional/upsampling.h>
 #include <torch/nn/functional/vision.h>
 
 #include <cmath>
