@@ -99,7 +99,8 @@ function nets(name: ExperimentName, depths: number[] | undefined): Net[] {
     }
     case 'preact': {
       const ds = depths ?? [20, 56];
-      return ds.flatMap((d) => [{ ...cifar('cifar-resnet', d), family: `${d}` }, { ...cifar('cifar-preact-resnet', d), family: `${d}` }]);
+      // Option A on both sides (the pre-activation arch defaults to B): only the block's order differs.
+      return ds.flatMap((d) => [{ ...cifar('cifar-resnet', d), family: `${d}` }, { ...cifar('cifar-preact-resnet', d, { shortcut: 'A' }), family: `${d}` }]);
     }
   }
 }

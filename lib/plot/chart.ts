@@ -69,7 +69,8 @@ export function lineChart(series: Series[], o: ChartOptions): string {
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Arial, sans-serif" font-size="13">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${m.left + pw / 2}" y="26" text-anchor="middle" font-size="16" font-weight="bold">${escape(o.title)}</text>`,
+    // Centred on the whole image and shrunk to fit: a long title is not cut off at the edges.
+    `<text x="${width / 2}" y="26" text-anchor="middle" font-size="${Math.min(16, (width - 24) / (o.title.length * 0.62)).toFixed(1)}" font-weight="bold">${escape(o.title)}</text>`,
   ];
   for (const t of ticks(yMin, yMax, 6)) {
     out.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${sy(t)}" y2="${sy(t)}" stroke="#e5e5e5"/>`);
