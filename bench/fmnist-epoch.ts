@@ -53,7 +53,7 @@ async function main() {
   rows.push(['resnet-torch (native loader, batched augmentation)', mine.seconds, mine.accuracy, '']);
   for (const t of theirs) rows.push([`PyTorch DataLoader, num_workers=${t.workers}`, t.seconds, t.accuracy, best === t ? 'fastest PyTorch' : '']);
   console.log(`\nOne Fashion-MNIST epoch${iterations ? ` (${iterations} iterations)` : ''}: load + train (pad-crop 4, flip, batch 128, CIFAR ResNet-20, channels_last) + test evaluation, ${threads} threads`);
-  console.log(formatTable(['pipeline', 'seconds', 'test accuracy', ''], rows));
+  console.log(formatTable(['pipeline', 'seconds', 'test accuracy', 'note'], rows));
   console.log(`ratio (fastest PyTorch seconds / ours): ${(best.seconds / mine.seconds).toFixed(2)}`);
 }
 

@@ -1,7 +1,6 @@
 #pragma once
 // Long work off the event loop: `work` runs on the libuv pool and never touches JS; `to_js` builds the
 // result on the main thread. The JS values the work reads (input arrays) are kept alive until it ends.
-#include <ATen/Parallel.h>
 #include <napi.h>
 
 #include <functional>
@@ -9,6 +8,7 @@
 #include <vector>
 
 #include "binding/errors.h"
+#include "device/runtime.h"
 
 namespace rt::js {
 
@@ -29,7 +29,7 @@ class PromiseWorker : public Napi::AsyncWorker {
 
  protected:
   void Execute() override {
-    at::init_num_threads();  // libuv threads start with libtorch's default, not the count we set
+    adopt_intra_op_threads();  // libuv threads start with libtorch's default, not the count we set
     try {
       result_ = work_();
     } catch (...) {

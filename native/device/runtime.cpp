@@ -1,5 +1,7 @@
 #include "device/runtime.h"
 
+#include <atomic>
+
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
@@ -44,9 +46,22 @@ RuntimeInfo runtime_info() {
   return info;
 }
 
+namespace {
+std::atomic<int> threads_generation{0};
+}
+
 void set_intra_op_threads(int n) {
   if (n < 1) throw invalid("threads must be at least 1");
   at::set_num_threads(n);
+  threads_generation.fetch_add(1);
+}
+
+void adopt_intra_op_threads() {
+  thread_local int applied = -1;
+  const int current = threads_generation.load();
+  if (applied == current) return;
+  at::init_num_threads();
+  applied = current;
 }
 
 int intra_op_threads() { return at::get_num_threads(); }
