@@ -10,6 +10,11 @@ export function reportMode(flags: { quiet?: boolean; json?: boolean }, stream: N
   return stream.isTTY ? 'tty' : 'plain';
 }
 
+/** The reporter the --quiet / --json flags ask for, writing to `out`. */
+export function reporterFor(flags: { quiet?: unknown; json?: unknown }, out: NodeJS.WriteStream): Reporter {
+  return new Reporter(reportMode({ quiet: Boolean(flags.quiet), json: Boolean(flags.json) }, out), out);
+}
+
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
   const s = Math.round(seconds);

@@ -1,7 +1,7 @@
 import { EXPERIMENTS, ExperimentName, runExperiment } from '../../experiments';
 import { UsageError } from '../args';
 import { Command, EXIT, OUTPUT_FLAGS } from '../command';
-import { Reporter, reportMode } from '../progress';
+import { reporterFor } from '../progress';
 
 export const experimentCommand: Command = {
   name: 'experiment',
@@ -30,7 +30,7 @@ export const experimentCommand: Command = {
     if (dataset !== 'fashion-mnist' && dataset !== 'cifar10') throw new UsageError('--dataset must be fashion-mnist or cifar10');
     const depths = f.depths ? String(f.depths).split(',').map((d) => Number(d.trim())) : undefined;
     if (depths?.some((d) => !Number.isInteger(d))) throw new UsageError('--depths must be integers, e.g. 20,32');
-    const reporter = new Reporter(reportMode(f as { quiet?: boolean; json?: boolean }, ctx.out), ctx.out);
+    const reporter = reporterFor(f, ctx.out);
     const result = await runExperiment(name, { dataset, dataPath: f['data-path'] as string | undefined, budget: (f.budget as string) ?? '2e',
       limit: f.limit as number | undefined, depths, out: (f.out as string) ?? 'runs/experiments', device: f.device as string | undefined,
       seed: f.seed as number | undefined, batchSize: f['batch-size'] as number | undefined }, reporter, ctx.signal);

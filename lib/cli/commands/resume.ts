@@ -1,6 +1,6 @@
 import { UsageError } from '../args';
 import { Command, EXIT, OUTPUT_FLAGS } from '../command';
-import { Reporter, reportMode } from '../progress';
+import { reporterFor } from '../progress';
 import { resumeFolder } from '../session';
 import { printInterrupted, printResult } from './train';
 
@@ -12,7 +12,7 @@ export const resumeCommand: Command = {
   async run(args, ctx) {
     const target = args.positional[0];
     if (!target) throw new UsageError('resume needs a run folder or a checkpoint file');
-    const reporter = new Reporter(reportMode(args.flags as { quiet?: boolean; json?: boolean }, ctx.out), ctx.out);
+    const reporter = reporterFor(args.flags, ctx.out);
     const summary = await resumeFolder(target, { reporter, signal: ctx.signal, device: args.flags.device as string | undefined });
     if (summary.aborted) {
       printInterrupted(summary, reporter);

@@ -2,7 +2,7 @@ import { listPresets, readConfigFile, readPreset, resolveConfig } from '../../co
 import { configToYaml } from '../../config/load';
 import { UsageError } from '../args';
 import { Command, EXIT, OUTPUT_FLAGS } from '../command';
-import { Reporter, reportMode } from '../progress';
+import { Reporter, reporterFor } from '../progress';
 import { RunSummary, trainConfig } from '../session';
 
 export function printResult(summary: RunSummary, reporter: Reporter): void {
@@ -42,7 +42,7 @@ export const trainCommand: Command = {
     if (!file && !args.flags.preset) throw new UsageError('train needs a config file or --preset NAME (resnet train --list-presets)');
     const raw = file ? await readConfigFile(file) : await readPreset(args.flags.preset as string);
     const config = resolveConfig(raw, (args.flags.set as string[] | undefined) ?? []);
-    const reporter = new Reporter(reportMode(args.flags as { quiet?: boolean; json?: boolean }, ctx.out), ctx.out);
+    const reporter = reporterFor(args.flags, ctx.out);
     reporter.line(`# resolved configuration\n${configToYaml(config).trimEnd()}`);
     reporter.json({ type: 'config', config });
     const summary = await trainConfig(config, { reporter, signal: ctx.signal, dir: args.flags.out as string | undefined, device: args.flags.device as string | undefined });
