@@ -225,18 +225,21 @@ describe('training behaviour', () => {
   });
 
   it('runs two trainings at once in one process, each on its own thread, and refuses to train one model twice', async () => {
-    const data = await syntheticDataset(128, [1, 8, 8], 3);
+    const data = await syntheticDataset(512, [1, 8, 8], 3);
     const a = await createModel({ arch: 'cifar-resnet20', inChannels: 1, numClasses: 3, seed: 1 });
     const b = await createModel({ arch: 'cifar-plain20', inChannels: 1, numClasses: 3, seed: 1 });
-    const runA = train(a, data, { epochs: 2, batchSize: 16 });
+    // Try the second training once the first has reported progress, so it is surely running (not finished) then.
+    let started!: () => void;
+    const firstProgress = new Promise<void>((r) => (started = r));
+    const runA = train(a, data, { epochs: 2, batchSize: 16, logEvery: 1, onProgress: () => started() });
     const runB = train(b, data, { epochs: 2, batchSize: 16 });
-    await new Promise((r) => setTimeout(r, 50));
+    await firstProgress;
     const twice = await train(a, data, { epochs: 1, batchSize: 16 }).then(() => 'trained', (e: unknown) => (e as Error).name);
     assert.equal(twice, 'BusyError');
     await assert.rejects(a.forward({ data: new Float32Array(64), shape: [1, 1, 8, 8] }), (e: Error) => e.name === 'BusyError');
     const [ra, rb] = await Promise.all([runA, runB]);
-    assert.equal(ra.iteration, 16);
-    assert.equal(rb.iteration, 16);
+    assert.equal(ra.iteration, 64);
+    assert.equal(rb.iteration, 64);
   });
 
   it('trains in a worker thread', async () => {

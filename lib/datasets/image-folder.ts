@@ -132,17 +132,28 @@ export async function decodeImage(file: string, o: Pick<Resolved, 'height' | 'wi
   return out;
 }
 
-/** Runs `work` over items with at most `limit` in flight, keeping the order of results. */
+/**
+ * Runs `work` over items with at most `limit` in flight, keeping the order of results. On a failure no new item
+ * starts; the items in flight finish and the failure of the earliest item is thrown, so the error names the same
+ * file on every run whatever order the decodes finish in.
+ */
 async function mapLimited<T, R>(items: T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
+  let failedAt = Infinity;
+  let failure: unknown;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
+    while (next < items.length && failedAt === Infinity) {
       const i = next++;
-      out[i] = await work(items[i], i);
+      try {
+        out[i] = await work(items[i], i);
+      } catch (error) {
+        if (i < failedAt) [failedAt, failure] = [i, error];
+      }
     }
   });
   await Promise.all(workers);
+  if (failedAt !== Infinity) throw failure;
   return out;
 }
 
