@@ -120,6 +120,10 @@ describe('forward equals an independent Python implementation (CIFAR family, opt
     { name: 'plain34', arch: 'plain34', spec: { shortcut: 'none', numClasses: 5 }, size: 64, batch: 2 },
     { name: 'bottleneck stack, option A, paper stride', spec: { block: 'bottleneck', depths: [2, 2], widths: [8, 16], stem: 'cifar', shortcut: 'A', stride: 'conv1x1' } },
     { name: 'bottleneck stack, option C, pre-activation', spec: { block: 'bottleneck', depths: [1, 2], widths: [8, 16], stem: 'cifar', shortcut: 'C', preact: true } },
+    // One image without autograd takes the direct oneDNN route (apply_conv), every conv kind included.
+    { name: 'cifar-resnet20, option B, one image', arch: 'cifar-resnet20', spec: { shortcut: 'B' }, batch: 1 },
+    { name: 'bottleneck stack, option C, paper stride, one image', spec: { block: 'bottleneck', depths: [1, 2], widths: [8, 16], stem: 'cifar', shortcut: 'C', stride: 'conv1x1' }, batch: 1 },
+    { name: 'resnet34 with option B, one image', arch: 'resnet34', spec: { shortcut: 'B', numClasses: 7 }, size: 64, batch: 1 },
   ];
   for (const c of cases) {
     it(c.name, async () => {

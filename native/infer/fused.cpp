@@ -1,13 +1,12 @@
 #include "infer/fused.h"
 
-#include <ATen/Context.h>
-#include <ATen/ops/mkldnn_convolution.h>
 #include <torch/nn/functional/pooling.h>
 
 #include <cmath>
 #include <map>
 
 #include "common/error.h"
+#include "models/layers.h"
 
 namespace rt {
 
@@ -121,11 +120,6 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
   return fused;
 }
 
-bool FusedNet::use_onednn(const torch::Tensor& x) {
-  static const bool available = at::hasMKLDNN();
-  return available && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && !x.requires_grad();
-}
-
 torch::Tensor FusedNet::forward(const torch::Tensor& input) const {
   namespace F = torch::nn::functional;
   c10::InferenceMode guard;
@@ -137,10 +131,7 @@ torch::Tensor FusedNet::forward(const torch::Tensor& input) const {
     torch::Tensor y;
     switch (op.kind) {
       case Op::Kind::Conv:
-        // libtorch routes small single-image convolutions to its im2col path, which runs on the system BLAS
-        // (Debian: the reference BLAS, 10-50x slower than oneDNN); oneDNN is called directly instead.
-        y = use_onednn(x) ? at::mkldnn_convolution(x, op.weight, op.bias, {op.pad, op.pad}, {op.stride, op.stride}, {1, 1}, 1)
-                          : at::conv2d(x, op.weight, op.bias, {op.stride, op.stride}, {op.pad, op.pad});
+        y = fast_conv2d(x, op.weight, op.bias, op.stride, op.pad);
         if (op.relu) y.relu_();
         break;
       case Op::Kind::Affine:

@@ -19,7 +19,6 @@ class FusedNet {
   int64_t folded() const { return folded_; }
 
  private:
-  static bool use_onednn(const torch::Tensor& x);
   struct Op {
     enum class Kind { Conv, Affine, Relu, Add, Scale, Subsample, PadChannels, MaxPool, GlobalAvgPool, Linear };
     Kind kind;

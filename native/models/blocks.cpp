@@ -22,8 +22,8 @@ BasicBlockImpl::BasicBlockImpl(const BlockOptions& o) {
 }
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out = bn1(conv1(x)).relu_();
-  out = observe(bn2(conv2(out)));
+  torch::Tensor out = bn1(apply_conv(conv1, x)).relu_();
+  out = observe(bn2(apply_conv(conv2, out)));
   if (shortcut_.present()) out.add_(shortcut_(x));
   return out.relu_();
 }
@@ -48,9 +48,9 @@ BottleneckImpl::BottleneckImpl(const BlockOptions& o) {
 }
 
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out = bn1(conv1(x)).relu_();
-  out = bn2(conv2(out)).relu_();
-  out = observe(bn3(conv3(out)));
+  torch::Tensor out = bn1(apply_conv(conv1, x)).relu_();
+  out = bn2(apply_conv(conv2, out)).relu_();
+  out = observe(bn3(apply_conv(conv3, out)));
   if (shortcut_.present()) out.add_(shortcut_(x));
   return out.relu_();
 }
@@ -77,8 +77,8 @@ PreActBasicBlockImpl::PreActBasicBlockImpl(const BlockOptions& o) {
 
 torch::Tensor PreActBasicBlockImpl::forward(const torch::Tensor& x) {
   torch::Tensor pre = torch::relu(bn1(x));
-  torch::Tensor out = conv1(pre);
-  out = observe(conv2(bn2(out).relu_()));
+  torch::Tensor out = apply_conv(conv1, pre);
+  out = observe(apply_conv(conv2, bn2(out).relu_()));
   if (shortcut_.present()) out = out + shortcut_(shortcut_.projects() ? pre : x);
   return out;
 }
@@ -105,9 +105,9 @@ PreActBottleneckImpl::PreActBottleneckImpl(const BlockOptions& o) {
 
 torch::Tensor PreActBottleneckImpl::forward(const torch::Tensor& x) {
   torch::Tensor pre = torch::relu(bn1(x));
-  torch::Tensor out = conv1(pre);
-  out = conv2(bn2(out).relu_());
-  out = observe(conv3(bn3(out).relu_()));
+  torch::Tensor out = apply_conv(conv1, pre);
+  out = apply_conv(conv2, bn2(out).relu_());
+  out = observe(apply_conv(conv3, bn3(out).relu_()));
   if (shortcut_.present()) out = out + shortcut_(shortcut_.projects() ? pre : x);
   return out;
 }

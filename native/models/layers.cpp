@@ -1,5 +1,9 @@
 #include "models/layers.h"
 
+#include <ATen/Context.h>
+#include <ATen/ops/mkldnn_convolution.h>
+#include <torch/autograd.h>
+
 namespace rt {
 
 namespace nn = torch::nn;
@@ -10,6 +14,18 @@ nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
 
 nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false));
+}
+
+torch::Tensor fast_conv2d(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride,
+                          int64_t pad) {
+  static const bool onednn = at::hasMKLDNN();
+  if (onednn && !torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32)
+    return at::mkldnn_convolution(x, weight, bias, {pad, pad}, {stride, stride}, {1, 1}, 1);
+  return at::conv2d(x, weight, bias, {stride, stride}, {pad, pad});
+}
+
+torch::Tensor apply_conv(const nn::Conv2d& conv, const torch::Tensor& x) {
+  return fast_conv2d(x, conv->weight, conv->bias, (*conv->options.stride())[0], conv->weight.size(2) / 2);
 }
 
 std::string trace_conv(GraphBuilder& g, const nn::Conv2d& conv, const std::string& name, const std::string& x) {

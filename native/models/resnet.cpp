@@ -75,7 +75,7 @@ void ResNetImpl::check_input(const torch::Tensor& x) const {
 
 torch::Tensor ResNetImpl::forward(torch::Tensor x) {
   check_input(x);
-  x = conv1(x);
+  x = apply_conv(conv1, x);
   if (bn1) x = bn1(x).relu_();
   if (spec_.stem == StemKind::ImageNet) x = F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
   if (diagnostics_) grad_norms_->assign(blocks_.size(), std::numeric_limits<double>::quiet_NaN());

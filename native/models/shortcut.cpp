@@ -31,7 +31,7 @@ Shortcut Shortcut::make(torch::nn::Module& owner, int64_t in, int64_t out, int64
 torch::Tensor Shortcut::operator()(const torch::Tensor& x) {
   torch::Tensor y = x;
   if (conv_) {
-    y = conv_(x);
+    y = apply_conv(conv_, x);
     if (bn_) y = bn_(y);
   } else {
     if (stride_ > 1) y = y.slice(2, 0, y.size(2), stride_).slice(3, 0, y.size(3), stride_);
