@@ -116,7 +116,7 @@ describe('forward', () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
     const started = Date.now();
-    await m.forward({ data: randomFloats(8 * 3 * 160 * 160), shape: [8, 3, 160, 160] });
+    await m.forward({ data: randomFloats(16 * 3 * 224 * 224), shape: [16, 3, 224, 224] });
     const elapsed = Date.now() - started;
     clearInterval(timer);
     assert.ok(elapsed > 50, `forward took ${elapsed} ms: too short to tell`);

@@ -218,7 +218,7 @@ describe('training behaviour', () => {
     const result = await train(model, data, { epochs: 5, batchSize: 16, logEvery: 1, signal: controller.signal,
       onProgress: (e) => { if (e.iteration === 7) controller.abort(); } });
     assert.equal(result.aborted, true);
-    assert.ok(result.iteration >= 7 && result.iteration < 40, String(result.iteration));
+    assert.ok(result.iteration >= 7 && result.iteration < 100, String(result.iteration));
     // The model is usable (and consistent) afterwards.
     const metrics = await model.evaluate(data);
     assert.ok(Number.isFinite(metrics.loss));
