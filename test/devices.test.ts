@@ -40,7 +40,7 @@ describe('BN-folded inference (CPU)', () => {
   for (const arch of ['cifar-resnet20', 'cifar-plain20', 'preact-resnet47', 'resnet18']) {
     it(`${arch}: the folded model equals the model in eval mode, at any batch size`, async () => {
       const model = await createModel({ arch, seed: 4, numClasses: 10, ...(arch === 'cifar-resnet20' ? { shortcutScale: 0.5 } : {}) });
-      const size = arch === 'resnet18' ? 48 : 16;
+      const size = arch === 'resnet18' ? 48 : 16; // resnet18, one image: the blocked oneDNN route
       const data = await syntheticDataset(32, [3, size, size], 10);
       await train(model, data, { iterations: 2, batchSize: 16, normalize: 'none' }); // BN statistics that are not 0/1
       model.eval();

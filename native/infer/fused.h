@@ -1,7 +1,8 @@
 #pragma once
 // An eval-only snapshot of a network for fast inference: the traced operators replayed with ATen calls,
 // each BatchNormalization folded into the convolution before it (w' = w·γ/σ, b' = β − μ·γ/σ), the ReLU
-// after a convolution done in place, and channels_last weights where oneDNN is faster with them.
+// after a convolution done in place, and channels_last weights where oneDNN is faster with them. On the CPU a
+// single large image runs on oneDNN's blocked tensors, with the convolution weights reordered once.
 #include <torch/types.h>
 
 #include <memory>
@@ -24,6 +25,7 @@ class FusedNet {
     Kind kind;
     int in0 = -1, in1 = -1, out = -1;
     torch::Tensor weight, bias;  // conv / linear / affine (scale, shift)
+    torch::Tensor packed;        // conv weight in oneDNN's layout (onednn_single_)
     int64_t stride = 1, pad = 0, kernel = 1;
     double scale = 1.0;
     bool relu = false;  // fused ReLU after a convolution or an affine
@@ -32,6 +34,7 @@ class FusedNet {
   std::vector<int> last_use_;  // per value: index of the last op reading it
   int values_ = 0, output_ = -1;
   bool channels_last_ = false;
+  bool onednn_single_ = false;  // one image at a time runs on oneDNN tensors
   int64_t folded_ = 0;
 };
 
