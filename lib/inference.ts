@@ -1,6 +1,7 @@
 // Fast inference: an eval-only snapshot of a model with every BatchNormalization folded into the
 // convolution before it, channels_last weights on the CPU (oneDNN's fast path), and the model's
-// normalisation applied to raw pixels.
+// normalisation applied to raw pixels. On the CPU one image through a wide net (ResNet-18 and up, option B/C)
+// runs on oneDNN's blocked layout with weights reordered once.
 import { fromNative, OutOfMemoryError } from './errors';
 import type { Model, Prediction } from './model';
 import { NativeFused, native } from './native';
