@@ -1,12 +1,10 @@
 #include "infer/fused.h"
 
 #include <ATen/Context.h>
-#include <ATen/ops/mkldnn_convolution.h>
 #include <ATen/ops/mkldnn_reorder_conv2d_weight.h>
 #include <torch/nn/functional/pooling.h>
 
 #include <algorithm>
-
 #include <cmath>
 #include <map>
 
@@ -157,8 +155,7 @@ torch::Tensor FusedNet::forward(const torch::Tensor& input) const {
     torch::Tensor y;
     switch (op.kind) {
       case Op::Kind::Conv:
-        y = blocked ? at::mkldnn_convolution(x, op.packed, op.bias, {op.pad, op.pad}, {op.stride, op.stride}, {1, 1}, 1)
-                    : fast_conv2d(x, op.weight, op.bias, op.stride, op.pad);
+        y = fast_conv2d(x, blocked ? op.packed : op.weight, op.bias, op.stride, op.pad);
         if (op.relu) y.relu_();
         break;
       case Op::Kind::Affine:
