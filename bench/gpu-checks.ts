@@ -1,7 +1,9 @@
 // Correctness on a CUDA device, before any timing (scripts/gpu/run.sh runs it on the GPU machine):
 // CUDA forward = CPU forward (fp32), 3 SGD steps = PyTorch's on the GPU, bf16 and fp16 converge on real
 // Fashion-MNIST images, a CUDA-graph run = an eager run, out-of-memory is survivable, memory stats work.
-//   node .test-build/bench/gpu-checks.js [--data .gpu/fashion-mnist]
+// With --device cpu (the rehearsal, scripts/gpu/rehearse.sh) the checks that need no CUDA run on the CPU
+// (PyTorch's steps, float32 convergence) and the others are listed as skipped.
+//   node .test-build/bench/gpu-checks.js [--data .gpu/fashion-mnist] [--device cuda|cpu] [--epochs 4]
 import * as path from 'path';
 
 import { OutOfMemoryError, createModel, cuda, datasets, formatInfo, fromArrays, info, train } from '../lib';
@@ -15,7 +17,13 @@ import { argValue, formatTable } from './table';
 const rows: (string | number)[][] = [];
 let failed = 0;
 
-async function check(name: string, body: () => Promise<string>) {
+let device = 'cuda';
+
+async function check(name: string, body: () => Promise<string>, needsCuda = true) {
+  if (needsCuda && device === 'cpu') {
+    rows.push([name, 'skipped', 'needs CUDA']);
+    return;
+  }
   try {
     const detail = await body();
     rows.push([name, 'ok', detail]);
@@ -33,8 +41,10 @@ function assert(ok: boolean, message: string): void {
 async function main() {
   const i = info();
   console.log(formatInfo(i));
-  if (!i.cuda.available) throw new Error('no CUDA device: these checks need one');
+  device = argValue('device', 'cuda');
+  if (device !== 'cpu' && !i.cuda.available) throw new Error('no CUDA device: these checks need one (--device cpu rehearses the rest)');
   const dataDir = argValue('data', path.join('.gpu', 'fashion-mnist'));
+  const epochs = Number(argValue('epochs', '4'));
 
   await check('CUDA forward equals CPU forward (fp32, eval and train mode)', async () => {
     const out: string[] = [];
@@ -58,11 +68,11 @@ async function main() {
     return out.join(', ');
   });
 
-  await check('3 SGD steps on the GPU equal PyTorch\'s (TF32 off on both sides)', async () => {
+  await check(`3 SGD steps on the ${device === 'cpu' ? 'CPU' : 'GPU'} equal PyTorch's (TF32 off on both sides)`, async () => {
     const dir = await tempDir();
     const batch = 8;
     const data = await syntheticDataset(3 * batch, [1, 12, 12], 10, 3);
-    const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 42, device: 'cuda' });
+    const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 42, device });
     await model.saveWeights(path.join(dir, 'init.safetensors'));
     const all = data.get(0, data.length);
     await writeSafetensors(path.join(dir, 'data.safetensors'), [
@@ -73,7 +83,7 @@ async function main() {
     await train(model, data, { iterations: 3, batchSize: batch, shuffle: false, optimizer, normalize: { mean: [0.4], std: [0.25] }, memoryFormat: 'contiguous',
       deterministic: true });
     await runPython('train_steps.py', [path.join(dir, 'init.safetensors'), path.join(dir, 'data.safetensors'), path.join(dir, 'torch.safetensors'),
-      JSON.stringify({ spec: { ...resolveArch('cifar-resnet20'), inChannels: 1, numClasses: 10 }, optimizer, batch, steps: 3, mean: [0.4], std: [0.25], device: 'cuda' })]);
+      JSON.stringify({ spec: { ...resolveArch('cifar-resnet20'), inChannels: 1, numClasses: 10 }, optimizer, batch, steps: 3, mean: [0.4], std: [0.25], device })]);
     const ref = (await readSafetensors(path.join(dir, 'torch.safetensors'))).tensors;
     let worst = 0;
     for (const t of await model.handle().exportState()) {
@@ -82,21 +92,22 @@ async function main() {
     }
     assert(worst < 1e-4, `max weight difference ${worst}`);
     return `max weight difference ${worst.toExponential(2)}`;
-  });
+  }, false);
 
-  for (const precision of ['bfloat16', 'float16'] as const) {
+  // Mixed precision needs CUDA; the rehearsal runs the same check in float32 on the CPU.
+  for (const precision of device === 'cpu' ? (['float32'] as const) : (['bfloat16', 'float16'] as const)) {
     await check(`${precision} training converges on 10,000 Fashion-MNIST images`, async () => {
       const all = await datasets.fashionMnist({ path: dataDir, split: 'train' });
       const subset = await all.take(Math.min(10000, all.length), 1);
       const { train: tr, validation } = await subset.split({ validation: 2000, seed: 1 });
-      const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 1, device: 'cuda' });
+      const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 1, device });
       const losses: number[] = [];
-      const r = await train(model, tr, { epochs: 4, batchSize: 128, precision, validation, optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
+      const r = await train(model, tr, { epochs, batchSize: 128, precision, validation, optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
         schedule: { type: 'cosine' }, augment: { padCrop: 4, flip: true }, onProgress: (e) => { if (e.kind === 'epoch') losses.push(e.loss!); } });
       const acc = r.evaluations.val!.accuracy;
       assert(losses[losses.length - 1] < losses[0] * 0.7 && acc > 0.8, `loss ${losses.map((l) => l.toFixed(3))}, accuracy ${acc}`);
       return `loss ${losses[0].toFixed(3)} -> ${losses[losses.length - 1].toFixed(3)}, validation accuracy ${(acc * 100).toFixed(1)}%`;
-    });
+    }, false);
   }
 
   await check('a CUDA-graph run equals the eager run', async () => {
@@ -134,7 +145,7 @@ async function main() {
     return `"${message.slice(0, 90)}..."; ooms ${before.ooms} -> ${after.ooms}, reserved after emptyCache ${(after.reserved / 2 ** 20).toFixed(0)} MiB`;
   });
 
-  console.log('\nGPU correctness checks');
+  console.log(`\nGPU correctness checks (${device})`);
   console.log(formatTable(['check', 'result', 'detail'], rows));
   process.exitCode = failed ? 1 : 0;
 }

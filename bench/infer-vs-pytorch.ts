@@ -1,6 +1,8 @@
 // Inference latency at batch 1 and 32: our model in eval mode, our BN-folded inference model, PyTorch eager
 // (Python, same threads and memory format) and onnxruntime-node running our ONNX export.
 //   node .test-build/bench/infer-vs-pytorch.js [--device cpu|cuda] [--cases cifar-resnet20,resnet18,resnet50] [--repeats 10]
+//     [--budget-s S] (starts no new network after S seconds; the table shows what was measured)
+// On CUDA our times include copying the input to the device and the logits back, as a caller gets them.
 import * as os from 'os';
 import * as path from 'path';
 
@@ -25,18 +27,24 @@ async function main() {
   const threads = Number(argValue('threads', String(os.cpus().length)));
   const repeats = Number(argValue('repeats', '10'));
   const archs = argValue('cases', 'cifar-resnet20,resnet18,resnet50').split(',');
+  const budgetMs = Number(argValue('budget-s', 'Infinity')) * 1000;
+  const started = Date.now();
   setNumThreads(threads);
   const dir = await tempDir('resnet-torch-bench-');
   const rows: (string | number)[][] = [];
+  const ort = device === 'cpu' ? await loadOnnxRuntime() : undefined;
+  const skipped: string[] = [];
   for (const arch of archs) {
+    if (Date.now() - started > budgetMs) {
+      skipped.push(arch);
+      continue;
+    }
     const size = arch.startsWith('cifar') ? 32 : 224;
     const model = await createModel({ arch, seed: 0, device, numClasses: arch.startsWith('cifar') ? 10 : 1000 });
     model.eval();
     const fused = await model.optimizeForInference({ inputSize: size });
     const file = path.join(dir, `${arch}.onnx`);
-    await model.exportOnnx(file, { inputSize: size });
-    // onnxruntime-node runs on the CPU: compared only there.
-    const ort = device === 'cpu' ? await import('onnxruntime-node') : undefined;
+    if (ort) await model.exportOnnx(file, { inputSize: size });
     const session = ort ? await ort.InferenceSession.create(file, { intraOpNumThreads: threads }) : undefined;
     for (const batch of [1, 32]) {
       const x = { data: new Float32Array(batch * 3 * size * size).map((_, i) => Math.sin(i)), shape: [batch, 3, size, size] };
@@ -57,6 +65,18 @@ async function main() {
   }
   console.log(`\nInference latency (ms per batch, median of ${repeats}), ${device}, ${threads} threads, ${os.cpus()[0].model}`);
   console.log(formatTable(['network', 'batch', 'ours eval', 'ours BN-folded', 'PyTorch eager (best format)', 'onnxruntime-node', 'PyTorch / folded'], rows));
+  if (device === 'cpu' && !ort) console.log('onnxruntime-node is not installed: its column is NaN');
+  if (skipped.length) console.log(`Not run (over --budget-s): ${skipped.join(', ')}`);
+}
+
+// onnxruntime-node runs on the CPU: compared only there, and only where it is installed (it does not travel
+// to the GPU machine, nor to the rehearsal of that run).
+async function loadOnnxRuntime(): Promise<typeof import('onnxruntime-node') | undefined> {
+  try {
+    return await import('onnxruntime-node');
+  } catch {
+    return undefined;
+  }
 }
 
 main().catch((e) => {

@@ -3,6 +3,8 @@
 // runs, medians. On a GPU it adds PyTorch with AMP + channels_last and torch.compile.
 //   node .test-build/bench/train-vs-pytorch.js [--device cpu|cuda] [--repeats 3] [--cases cifar20,cifar20b16,cifar56,resnet18,resnet50]
 //     [--formats channels_last,contiguous] [--precisions float32,bfloat16] [--compile] [--cuda-graph]
+//     [--iterations N] (the warm-up and the timed window, instead of each case's own) [--budget-s S] (starts no
+//     new case after S seconds, so a time-limited GPU call still prints the table of what it measured)
 import * as os from 'os';
 
 import { createModel, fromArrays, setNumThreads, train } from '../lib';
@@ -35,10 +37,16 @@ interface Setting {
   cudaGraph?: boolean;
 }
 
+const iterationsFlag = Number(argValue('iterations', '0'));
+
+function iterationsOf(c: Case, gpu: boolean): number {
+  return iterationsFlag || (gpu ? c.gpuIterations ?? c.iterations : c.iterations);
+}
+
 async function ours(c: Case, threads: number, s: Setting): Promise<number> {
   const gpu = s.device.startsWith('cuda');
   const batch = gpu ? c.gpuBatch ?? c.batch : c.batch;
-  const iterations = gpu ? c.gpuIterations ?? c.iterations : c.iterations;
+  const iterations = iterationsOf(c, gpu);
   const count = Math.max(batch * 8, 1024);
   const images = new Uint8Array(count * 3 * c.size * c.size).map((_, i) => (i * 2654435761) >>> 24);
   const data = await fromArrays({ images, shape: [count, 3, c.size, c.size], labels: Array.from({ length: count }, (_, i) => i % 10) });
@@ -54,7 +62,7 @@ async function ours(c: Case, threads: number, s: Setting): Promise<number> {
 
 async function pytorch(c: Case, threads: number, s: Setting, compile = false): Promise<number> {
   const gpu = s.device.startsWith('cuda');
-  const iterations = gpu ? c.gpuIterations ?? c.iterations : c.iterations;
+  const iterations = iterationsOf(c, gpu);
   const config = { arch: c.arch, batch: gpu ? c.gpuBatch ?? c.batch : c.batch, size: c.size, channels: 3, warmup: compile ? iterations + 3 : iterations, iters: iterations,
     threads, format: s.format, device: s.device, precision: s.precision, compile };
   const out = await runPython('../../bench/python/train_step.py', [JSON.stringify(config)], { OMP_NUM_THREADS: String(threads) });
@@ -69,11 +77,18 @@ async function main() {
   const formats = argValue('formats', gpu ? 'channels_last' : 'channels_last,contiguous').split(',');
   const precisions = argValue('precisions', gpu ? 'float32,bfloat16' : 'float32').split(',');
   const wanted = argValue('cases', CASES.map((c) => c.id).join(',')).split(',');
+  const budgetMs = Number(argValue('budget-s', 'Infinity')) * 1000;
+  const started = Date.now();
   setNumThreads(threads);
   const rows: (string | number)[][] = [];
+  const skipped: string[] = [];
   for (const c of CASES.filter((x) => wanted.includes(x.id))) {
     for (const format of formats) {
       for (const precision of precisions) {
+        if (Date.now() - started > budgetMs) {
+          skipped.push(`${c.id} ${format} ${precision}`);
+          continue;
+        }
         const s: Setting = { device, format, precision };
         const a: number[] = [], b: number[] = [];
         for (let r = 0; r < repeats; r++) {
@@ -95,6 +110,7 @@ async function main() {
   }
   console.log(`\nTraining throughput, ${device}${gpu ? '' : `, ${threads} threads, ${os.cpus()[0].model}`}, median of ${repeats} alternating run(s)`);
   console.log(formatTable(['case', 'settings', 'ours img/s', 'against', 'their img/s', 'ratio'], rows));
+  if (skipped.length) console.log(`Not run (over --budget-s): ${skipped.join('; ')}`);
 }
 
 main().catch((e) => {

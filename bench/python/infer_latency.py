@@ -8,10 +8,9 @@ import sys
 import time
 
 import torch
-import torchvision
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "test", "python"))
-from reference_nets import Net  # noqa: E402
+from reference_nets import Net, imagenet_model  # noqa: E402
 
 c = json.loads(sys.argv[1])
 torch.set_num_threads(c["threads"])
@@ -21,7 +20,7 @@ if arch.startswith("cifar-resnet"):
     n = (int(arch[len("cifar-resnet"):]) - 2) // 6
     model = Net("basic", [n, n, n], [16, 32, 64], "cifar", "A", classes=10)
 else:
-    model = getattr(torchvision.models, arch)(num_classes=1000)
+    model = imagenet_model(arch, 1000)
 model = model.to(device).eval()
 x = torch.randn(c["batch"], 3, c["size"], c["size"], device=device)
 if c["format"] == "channels_last":

@@ -10,10 +10,9 @@ import time
 
 import torch
 import torch.nn.functional as F
-import torchvision
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "test", "python"))
-from reference_nets import Net  # noqa: E402
+from reference_nets import Net, imagenet_model  # noqa: E402
 
 c = json.loads(sys.argv[1])
 torch.set_num_threads(c["threads"])
@@ -24,7 +23,7 @@ if arch.startswith("cifar-resnet"):
     n = (int(arch[len("cifar-resnet"):]) - 2) // 6
     model = Net("basic", [n, n, n], [16, 32, 64], "cifar", "A", in_ch=c["channels"], classes=10)
 else:
-    model = getattr(torchvision.models, arch)(num_classes=10)
+    model = imagenet_model(arch, 10)
 model = model.to(device)
 channels_last = c["format"] == "channels_last"
 if channels_last:

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Packs what the GPU machine needs but lacks (it has CUDA, PyTorch, cmake, ninja and g++, but no Node and no
-# network) into the git-ignored .gpu/: Node, the npm packages the build and the checks load, a small real
-# Fashion-MNIST subset. The compiled dist/ and .test-build/ travel as they are. Run here, then carry
-# .gpu, dist and .test-build to the GPU machine and run scripts/gpu/run.sh there.
+# Packs what the GPU machine needs but lacks into the git-ignored .gpu/. The machine has CUDA, PyTorch (with
+# its libtorch), cmake, ninja and g++, but no Node and no network. It gets: Node (stripped, xz), the npm
+# packages the plain cmake build and the checks load (node-addon-api, node-api-headers: the Node-API headers;
+# yaml), a real Fashion-MNIST subset. dist/ and .test-build/ travel as they are.
+# Not packed: /usr/include/node (54 MB; the plain cmake build takes Node-API's headers from node-api-headers),
+# sharp and onnxruntime-node (no GPU check decodes images, and onnxruntime-node is compared on the CPU only).
+# The device tool refuses a call whose working tree plus carried folders exceed 64 MiB: this script prints
+# what will travel and fails above 60 MiB.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-npx tsc -p tsconfig.json && node scripts/write-esm-entry.js && npx tsc -p tsconfig.test.json
-rm -rf .gpu && mkdir -p .gpu/node_modules .gpu/include
+npx tsc -p tsconfig.json && node scripts/write-esm-entry.js && npx tsc -p tsconfig.bench.json
+rm -rf .gpu && mkdir -p .gpu/node_modules
 cp "$(command -v node)" .gpu/node && strip .gpu/node && xz -T2 -f .gpu/node
-cp -r /usr/include/node .gpu/include/node
 for p in node-addon-api node-api-headers yaml; do cp -r "node_modules/$p" .gpu/node_modules/; done
 # 10,000 training images and their labels (IDX, gzipped), for the mixed-precision convergence checks.
 node -e '
@@ -22,4 +25,4 @@ node -e '
     cut.writeUInt32BE(n, 4);
     fs.writeFileSync(`${out}/${name}.gz`, zlib.gzipSync(cut));
   }'
-du -sh .gpu dist .test-build
+bash scripts/gpu/travel-size.sh

@@ -1,5 +1,7 @@
 // The independent reference: PyTorch and torchvision in Python (Debian's python3-torch and
-// python3-torchvision, or $RESNET_TORCH_PYTHON). Tests fail, never skip, when it is missing.
+// python3-torchvision, or $RESNET_TORCH_PYTHON). Tests fail, never skip, when it is missing. A Python with
+// torch alone is taken when none has both (the GPU machine's PyTorch comes without torchvision; the scripts
+// it runs build torchvision's networks themselves then).
 import { execFileSync, spawn } from 'child_process';
 import * as path from 'path';
 
@@ -8,13 +10,15 @@ let found: string | undefined;
 export function torchPython(): string {
   if (found) return found;
   const candidates = [process.env.RESNET_TORCH_PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean) as string[];
-  for (const python of candidates) {
-    try {
-      execFileSync(python, ['-c', 'import torch, torchvision'], { stdio: 'ignore', timeout: 60000 });
-      found = python;
-      return python;
-    } catch {
-      // try the next one
+  for (const modules of ['torch, torchvision', 'torch']) {
+    for (const python of candidates) {
+      try {
+        execFileSync(python, ['-c', `import ${modules}`], { stdio: 'ignore', timeout: 60000 });
+        found = python;
+        return python;
+      } catch {
+        // try the next one
+      }
     }
   }
   throw new Error('no python3 with torch and torchvision: install python3-torch python3-torchvision (Debian) or set RESNET_TORCH_PYTHON');

@@ -135,3 +135,24 @@ class Net(nn.Module):
         if self.preact:
             x = F.relu(self.bn_final(x))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+# torchvision's ImageNet ResNets as (block, depths): the same structure (projection shortcuts, stride in the 3x3
+# of a bottleneck) and parameter names, for a PyTorch that comes without torchvision (the GPU machine's).
+IMAGENET = {
+    "resnet18": ("basic", [2, 2, 2, 2]),
+    "resnet34": ("basic", [3, 4, 6, 3]),
+    "resnet50": ("bottleneck", [3, 4, 6, 3]),
+    "resnet101": ("bottleneck", [3, 4, 23, 3]),
+    "resnet152": ("bottleneck", [3, 8, 36, 3]),
+}
+
+
+def imagenet_model(arch, classes):
+    """torchvision's model where torchvision is installed, otherwise the same network built here."""
+    try:
+        import torchvision
+    except ImportError:
+        block, depths = IMAGENET[arch]
+        return Net(block, depths, [64, 128, 256, 512], "imagenet", "B", classes=classes)
+    return getattr(torchvision.models, arch)(num_classes=classes)
