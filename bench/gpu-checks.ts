@@ -8,7 +8,7 @@ import * as path from 'path';
 
 import { OutOfMemoryError, createModel, cuda, datasets, formatInfo, fromArrays, info, train } from '../lib';
 import { readSafetensors, typedArrayOf, writeSafetensors } from '../lib/io/safetensors';
-import { resolveArch } from '../lib/archs';
+import { resolveArch } from '../lib/model/archs';
 import { maxAbs, maxAbsDiff, randomFloats, tempDir } from '../test/helpers/files';
 import { runPython } from '../test/helpers/python';
 import { syntheticDataset } from '../test/helpers/synthetic';

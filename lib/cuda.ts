@@ -1,5 +1,5 @@
 // CUDA devices and memory: what is there, how much the caching allocator holds, and giving it back.
-import { DeviceError, fromNative } from './errors';
+import { DeviceError } from './errors';
 import { CudaDeviceInfo, info } from './info';
 import { native } from './native';
 import { s } from './validate';
@@ -27,11 +27,7 @@ export const cuda = {
   memoryStats(device = 0): CudaMemoryStats {
     s.integer({ min: 0 }).parse(device, 'device');
     if (!info().cuda.available) throw new DeviceError('CUDA is not available in this build of libtorch');
-    try {
-      return native().cudaMemoryStats(device);
-    } catch (e) {
-      throw fromNative(e);
-    }
+    return native().cudaMemoryStats(device);
   },
   /** Returns the allocator's unused cached blocks to the driver. */
   emptyCache(): void {

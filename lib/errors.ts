@@ -92,9 +92,10 @@ export class NativeError extends ResnetError {
   }
 }
 
-/** Turns an error thrown by the addon (a plain Error with `code`) into the matching typed error. */
+/** Turns an error thrown by the addon (a plain Error with `code`) into the matching typed error, which keeps
+ *  the addon's error as its `cause`. lib/native.ts applies it to every call. */
 export function fromNative(error: unknown, context?: string): Error {
-  if (error instanceof ResnetError || !(error instanceof Error)) return error as Error;
+  if (error instanceof ResnetError || !isError(error)) return error as Error;
   const code = (error as { code?: string }).code;
   const message = context ? `${context}: ${error.message}` : error.message;
   let typed: ResnetError;
@@ -108,11 +109,24 @@ export function fromNative(error: unknown, context?: string): Error {
     case 'ERR_DATASET': typed = new DatasetError(context ?? 'dataset', error.message); break;
     case 'ERR_STATE': case 'ERR_CHECKPOINT': typed = new CheckpointError(context ?? 'state', error.message); break;
     default:
-      if (error instanceof TypeError) return error;
+      if (error.name === 'TypeError') return error;
       typed = new NativeError(message);
   }
+  Object.defineProperty(typed, 'cause', { value: error, enumerable: false, configurable: true, writable: true });
   if (error.stack) typed.stack = `${typed.name}: ${typed.message}\n${error.stack.split('\n').slice(1).join('\n')}`;
   return typed;
+}
+
+/** The same native failure, told with `context` (the file or dataset it concerns), where `error` came from the
+ *  addon untold; any other error as it is. */
+export function inContext(error: unknown, context: string): unknown {
+  const cause = error instanceof ResnetError ? error.cause : undefined;
+  return isError(cause) && typeof (cause as { code?: unknown }).code === 'string' ? fromNative(cause, context) : error;
+}
+
+// Errors from the addon and from jest's test realm are not `instanceof` this realm's Error.
+function isError(value: unknown): value is Error {
+  return value instanceof Error || Object.prototype.toString.call(value) === '[object Error]';
 }
 
 export function formatValue(value: unknown): string {

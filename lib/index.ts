@@ -1,10 +1,13 @@
-// resnet-torch: build and train residual networks from Node.js on libtorch.
-export { createModel, formatSummary, Model } from './model';
-export type { LayerSummary, ModelSummary, Prediction, StateEntry } from './model';
-export { resolveSpec } from './spec';
-export type { ModelSpec, ResolvedModelSpec } from './spec';
-export { ARCH_PATTERNS, layerCount, resolveArch } from './archs';
-export type { Architecture, BlockKind, ShortcutOption, StemKind } from './archs';
+// resnet-torch: build and train residual networks from Node.js on libtorch. The public surface, nothing else.
+export { createModel, Model } from './model/model';
+export type { EvaluationData, StateEntry } from './model/model';
+export { formatSummary } from './model/summary';
+export type { LayerSummary, ModelSummary } from './model/summary';
+export type { Prediction } from './predictions';
+export { resolveSpec } from './model/spec';
+export type { ModelSpec, ResolvedModelSpec } from './model/spec';
+export { ARCH_PATTERNS, layerCount, resolveArch } from './model/archs';
+export type { Architecture, BlockKind, ShortcutOption, StemKind } from './model/archs';
 export type { Tensor } from './tensor';
 export { formatInfo, getNumThreads, info, setNumThreads } from './info';
 export type { CudaDeviceInfo, RuntimeInfo } from './info';
@@ -12,17 +15,15 @@ export {
   AbortError, BusyError, CheckpointError, DatasetError, DeviceError, DisposedError, NativeError, OutOfMemoryError,
   ResnetError, ShapeError, ValidationError,
 } from './errors';
-export { TrainingRun } from './train';
-export { resumeTraining, train } from './run';
-export type { ResumeOptions } from './run';
-export { CHECKPOINT_FORMAT, loadCheckpoint, readCheckpoint } from './checkpoint';
-export type { Checkpoint, CheckpointPolicy, CheckpointState } from './checkpoint';
+export { CHECKPOINT_FORMAT, TrainingRun, loadCheckpoint, readCheckpoint, resumeTraining, train } from './train';
+export type {
+  AdamWOptions, AugmentOptions, Checkpoint, CheckpointPolicy, CheckpointState, PlateauMetric, ProgressEvent, ResumeOptions,
+  ScheduleOptions, SgdOptions, TrainOptions, TrainResult,
+} from './train';
+export type { EvalMetrics } from './metrics';
+export type { NormalizeOption, Preprocessing } from './preprocess';
 export type { LoadOptions, LoadReport } from './io/weights';
 export type { OnnxOptions } from './io/onnx';
-export type {
-  AdamWOptions, AugmentOptions, EvalMetrics, NormalizeOption, PlateauMetric, Preprocessing, ProgressEvent, ScheduleOptions,
-  SgdOptions, TrainOptions, TrainResult,
-} from './train';
 export * as datasets from './datasets';
 export { Dataset, StreamingDataset, fromArrays } from './datasets';
 export type { DatasetStats } from './datasets';

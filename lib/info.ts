@@ -4,7 +4,6 @@ import * as path from 'path';
 
 import { addonPath, native } from './native';
 import { packageRoot } from './paths';
-import { fromNative } from './errors';
 import { s } from './validate';
 
 export interface CudaDeviceInfo {
@@ -49,11 +48,7 @@ export function info(): RuntimeInfo {
 /** Intra-op threads libtorch uses for every later operation (default: the number of cores). */
 export function setNumThreads(n: number): void {
   s.integer({ min: 1, max: 1024 }).parse(n, 'threads');
-  try {
-    native().setNumThreads(n);
-  } catch (e) {
-    throw fromNative(e);
-  }
+  native().setNumThreads(n);
 }
 
 export function getNumThreads(): number {

@@ -1,8 +1,10 @@
-// The only file that loads the compiled addon, and the types of what it exports. Everything else in lib/
-// goes through the typed facade; nothing outside lib/ should need this.
+// The only file that loads the compiled addon, the types of what it exports (the one contract with C++),
+// and the one place native errors become typed ones: every call, every returned promise and every method of
+// a returned native object passes through fromNative. Nothing outside lib/ should need this.
 import * as fs from 'fs';
 import * as path from 'path';
 
+import { fromNative } from './errors';
 import { packageRoot } from './paths';
 
 export interface NativeTensor {
@@ -110,28 +112,131 @@ export interface NativeDataset {
   evaluate(model: NativeModel, augment: NativeAugment, batchSize: number, split: string): Promise<NativeEvalMetrics>;
 }
 
-export interface NativeAugment {
-  pad?: number;
-  flip?: boolean;
-  randomResizedCrop?: boolean;
-  scaleMin?: number;
-  scaleMax?: number;
-  ratioMin?: number;
-  ratioMax?: number;
-  outHeight?: number;
-  outWidth?: number;
-  norm?: 'none' | 'per-pixel' | 'per-channel';
+/** Augmentation and normalisation as C++ applies them (training, and evaluation with everything random off). */
+export interface NativeAugment extends NativeNormalization {
+  pad: number;
+  flip: boolean;
+  randomResizedCrop: boolean;
+  scaleMin: number;
+  scaleMax: number;
+  ratioMin: number;
+  ratioMax: number;
+  /** The crop's output size (randomResizedCrop), 0 otherwise. */
+  outHeight: number;
+  outWidth: number;
+  channelsLast: boolean;
+}
+
+/** mean (with meanShape) for 'per-pixel' and 'per-channel', std for 'per-channel'. */
+export interface NativeNormalization {
+  norm: 'none' | 'per-pixel' | 'per-channel';
   mean?: Float32Array;
   meanShape?: number[];
   std?: Float32Array;
-  channelsLast?: boolean;
+}
+
+/** The learning-rate schedule as C++ runs it (lib/train/resolve.ts fills every key). */
+export interface NativeScheduleConfig {
+  type: 'constant' | 'multistep' | 'cosine' | 'onecycle' | 'plateau';
+  baseLr: number;
+  totalIterations: number;
+  iterationsPerEpoch: number;
+  milestones: number[];
+  milestonesInEpochs: boolean;
+  gamma: number;
+  minLr: number;
+  maxLr: number;
+  pctStart: number;
+  divFactor: number;
+  finalDivFactor: number;
+  factor: number;
+  patience: number;
+  threshold: number;
+  cooldown: number;
+  warmupIterations: number;
+  warmupStartFactor: number;
+  errorWarmup: boolean;
+  errorWarmupLr: number;
+  errorWarmupThreshold: number;
+}
+
+export interface NativeOptimizerConfig {
+  type: 'sgd' | 'adamw';
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  noDecayBnBias: boolean;
+}
+
+export interface NativeScheduleState {
+  warmedUp: boolean;
+  plateauScale: number;
+  plateauBest: number;
+  plateauBad: number;
+  plateauCooldownLeft: number;
+}
+
+/** The running sums of the epoch in progress (a run resumed mid-epoch continues them). */
+export interface NativeEpochMeter {
+  lossSum: number;
+  wrong: number;
+  images: number;
+}
+
+/** A training run's settings, every key required: C++ (native/binding/train_convert.cpp) reads each one and
+ *  rejects a missing key or an unknown enum value by name; the defaults live in lib/train/options.ts. */
+export interface NativeTrainConfig {
+  batchSize: number;
+  totalIterations: number;
+  startIteration: number;
+  seed: number;
+  shuffle: boolean;
+  dropLast: boolean;
+  deterministic: boolean;
+  cudnnBenchmark: boolean;
+  optimizer: NativeOptimizerConfig;
+  schedule: NativeScheduleConfig;
+  scheduleState: NativeScheduleState;
+  augment: NativeAugment;
+  labelSmoothing: number;
+  logEvery: number;
+  evalEveryIterations: number;
+  evalEveryEpochs: number;
+  evalBatchSize: number;
+  plateauMetric: 'val_loss' | 'val_error' | 'test_loss' | 'test_error' | 'train_loss';
+  diagnostics: boolean;
+  threads: number;
+  checkpointEveryIterations: number;
+  stateAtEnd: boolean;
+  stateOnEvaluation: boolean;
+  epochMeter: NativeEpochMeter;
+  channelsLast: boolean;
+  precision: 'float32' | 'bfloat16' | 'float16';
+  cudaGraph: boolean;
+  optimizerState: { name: string; shape: number[]; data: Float32Array | BigInt64Array }[];
+  optimizerSteps: number;
+  lossScale: number;
+}
+
+/** What a resumed run starts from (read from a checkpoint). */
+export interface NativeResumeState {
+  startIteration: number;
+  optimizerSteps: number;
+  lossScale: number;
+  schedule: NativeScheduleState;
+  optimizer: NativeTrainConfig['optimizerState'];
+  epochMeter: NativeEpochMeter;
 }
 
 export interface NativeTrainState {
   iteration: number;
   epoch: number;
-  schedule: { warmedUp: boolean; plateauScale: number; plateauBest: number; plateauBad: number; plateauCooldownLeft: number };
+  schedule: NativeScheduleState;
   optimizerSteps: number;
+  epochMeter: NativeEpochMeter;
   lossScale: number;
   model: NativeTensorData[];
   optimizer: NativeTensorData[];
@@ -187,7 +292,7 @@ export interface NativeFused {
 export interface NativeBinding {
   createDataset(images: Uint8Array | Float32Array, shape: number[], labels: Int32Array | BigInt64Array, numClasses: number): Promise<NativeDataset>;
   startTraining(model: NativeModel, source: NativeDataset | NativeBatchQueue, validation: NativeDataset | undefined,
-    test: NativeDataset | undefined, config: object, onEvent: (e: NativeEvent) => void): NativeRun;
+    test: NativeDataset | undefined, config: NativeTrainConfig, onEvent: (e: NativeEvent) => void): NativeRun;
   BatchQueue: new (capacity: number, batchesPerEpoch: number) => NativeBatchQueue;
   Model: new (spec: NativeNetSpec) => NativeModel;
   createModel(spec: NativeNetSpec, device: string): Promise<NativeModel>;
@@ -196,7 +301,7 @@ export interface NativeBinding {
   cudaMemoryStats(device: number): { allocated: number; reserved: number; peakAllocated: number; peakReserved: number; allocRetries: number; ooms: number };
   cudaEmptyCache(): void;
   importPth(pickle: Uint8Array, records: Record<string, Uint8Array>): Promise<NativeTensorData[]>;
-  scheduleValues(config: object, ops: ({ iteration: number } | { trainError: number } | { metric: number })[]): number[];
+  scheduleValues(config: NativeTrainConfig, ops: ({ iteration: number } | { trainError: number } | { metric: number })[]): number[];
   setNumThreads(n: number): void;
   getNumThreads(): number;
   checkDevice(device: string): string;
@@ -212,11 +317,13 @@ export function addonPath(): string {
 
 let binding: NativeBinding | undefined;
 
+/** The addon, loaded on first use, with every error it raises typed (lib/errors.ts). */
 export function native(): NativeBinding {
   if (binding) return binding;
   const file = addonPath();
+  let raw: NativeBinding;
   try {
-    binding = require(file) as NativeBinding;
+    raw = require(file) as NativeBinding;
   } catch (e) {
     const reason = (e as Error).message;
     const hint = fs.existsSync(file)
@@ -224,5 +331,66 @@ export function native(): NativeBinding {
       : 'it is not built yet: run `npm run build:native` (see the README for libtorch)';
     throw new Error(`resnet-torch: cannot load the native addon ${file}: ${hint}\n${reason}`);
   }
+  binding = guarded(raw);
   return binding;
+}
+
+// ---- typed errors at the boundary -------------------------------------------------------------------
+
+// Proxies of native objects -> the objects themselves: the addon unwraps only its own objects.
+const targets = new WeakMap<object, object>();
+const NATIVE_CLASSES = new Set(['Model', 'Dataset', 'TrainingRun', 'BatchQueue', 'FusedModel']);
+
+function isNativeObject(value: object): boolean {
+  return NATIVE_CLASSES.has(Object.getPrototypeOf(value)?.constructor?.name);
+}
+
+function unwrap(value: unknown): unknown {
+  return typeof value === 'object' && value !== null ? targets.get(value) ?? value : value;
+}
+
+// Duck-typed: under jest the addon's promises and the caller's Promise come from different realms.
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/** Results as they come back: promises settle through fromNative, native objects come back guarded. */
+function guardResult(value: unknown): unknown {
+  if (isThenable(value)) return Promise.resolve(value).then(guardResult, (e) => Promise.reject(fromNative(e)));
+  if (typeof value === 'object' && value !== null && isNativeObject(value)) return guarded(value);
+  return value;
+}
+
+function guardCall(fn: (...args: unknown[]) => unknown, self: unknown, args: unknown[]): unknown {
+  try {
+    return guardResult(fn.apply(self, args.map(unwrap)));
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+function guarded<T extends object>(target: T): T {
+  const proxy = new Proxy(target, {
+    get(obj, key) {
+      const value = Reflect.get(obj, key, obj);
+      if (typeof value === 'function') {
+        // Classes (Model, BatchQueue) are constructed; everything else is called on the native object.
+        if (/^[A-Z]/.test(String(key))) {
+          return new Proxy(value, {
+            construct: (cls, args) => {
+              try {
+                return guarded(Reflect.construct(cls, args.map(unwrap)) as object);
+              } catch (e) {
+                throw fromNative(e);
+              }
+            },
+          });
+        }
+        return (...args: unknown[]) => guardCall(value as (...a: unknown[]) => unknown, obj, args);
+      }
+      return isThenable(value) ? guardResult(value) : value;
+    },
+  });
+  targets.set(proxy, target);
+  return proxy;
 }

@@ -1,13 +1,72 @@
-// The model's input normalisation applied in JS, for predictions from decoded image files (training and
-// evaluation apply the same in C++).
-import type { Preprocessing } from './train';
+// Input normalisation, one definition for every path: training resolves it from the options and the
+// training set, stores it on the model and in checkpoints; evaluation hands it to C++; predictions from
+// decoded image files apply it here in JS.
+import { ValidationError } from './errors';
+import type { NativeAugment, NativeNormalization } from './native';
+import { Schema, s } from './validate';
+
+/** How inputs are normalised; kept on the model after training so evaluation and prediction match. */
+export interface Preprocessing {
+  normalize: 'none' | 'per-pixel' | 'per-channel';
+  mean?: number[];
+  meanShape?: number[];
+  std?: number[];
+  /** Training crop size when random-resized-crop trains at another size than the stored images. */
+  size?: [number, number];
+}
+
+/** The `normalize` training option: the per-pixel mean image (the paper's CIFAR), per-channel mean/std
+ *  from the training set (default), explicit values, or none. */
+export type NormalizeOption = 'none' | 'per-pixel' | 'per-channel' | { mean: number[]; std: number[] };
+
+export const normalizeSchema: Schema<NormalizeOption> = s.union<NormalizeOption>(
+  s.enum(['none', 'per-pixel', 'per-channel'] as const),
+  s.object({ mean: s.array(s.number(), { minLength: 1 }), std: s.array(s.number({ min: 0, minExclusive: true }), { minLength: 1 }) }),
+);
+
+/** What resolving the option needs of a training set. */
+export interface StatsSource {
+  shape: readonly number[];
+  stats(): Promise<{ meanImage: Float32Array; channelMean: number[]; channelStd: number[] }>;
+}
+
+export async function resolvePreprocessing(option: NormalizeOption, data: StatsSource): Promise<Preprocessing> {
+  if (option === 'none') return { normalize: 'none' };
+  if (typeof option === 'object') {
+    const c = data.shape[0];
+    if (option.mean.length !== c || option.std.length !== c)
+      throw new ValidationError('normalize', option, `mean and std of ${c} values, one per channel`);
+    return { normalize: 'per-channel', mean: [...option.mean], meanShape: [c], std: [...option.std] };
+  }
+  const stats = await data.stats();
+  if (option === 'per-pixel') return { normalize: 'per-pixel', mean: Array.from(stats.meanImage), meanShape: [...data.shape] };
+  return { normalize: 'per-channel', mean: stats.channelMean, meanShape: [data.shape[0]], std: stats.channelStd.map((v) => (v > 0 ? v : 1)) };
+}
+
+/** Normalisation settings as the native side takes them (training and evaluation). */
+export function nativeNormalization(p: Preprocessing): NativeNormalization {
+  if (p.normalize === 'none') return { norm: 'none' };
+  return {
+    norm: p.normalize,
+    mean: Float32Array.from(p.mean ?? []),
+    meanShape: p.meanShape ?? [p.mean?.length ?? 0],
+    ...(p.std ? { std: Float32Array.from(p.std) } : {}),
+  };
+}
+
+/** What evaluation hands to C++: the normalisation, and the training crop size when it differs. */
+export function evaluationAugment(p: Preprocessing): NativeAugment {
+  // With randomResizedCrop evaluation resizes the whole image to the training crop: scale and ratio are unused.
+  return { ...nativeNormalization(p), pad: 0, flip: false, randomResizedCrop: p.size !== undefined, scaleMin: 1, scaleMax: 1, ratioMin: 1, ratioMax: 1,
+    outHeight: p.size?.[0] ?? 0, outWidth: p.size?.[1] ?? 0, channelsLast: false };
+}
 
 /** uint8 pixels N×C×H×W -> the float input the model was trained on. */
 export function normalizeImages(images: Uint8Array | Float32Array, shape: number[], p: Preprocessing | undefined): Float32Array {
   const [n, c, h, w] = shape;
   const plane = h * w;
   const out = new Float32Array(images.length);
-  const scale = images instanceof Uint8Array ? 1 / 255 : 1;
+  const scale = images instanceof Float32Array ? 1 : 1 / 255;
   for (let i = 0; i < images.length; i++) out[i] = images[i] * scale;
   if (!p || p.normalize === 'none') return out;
   const mean = p.mean ?? [];

@@ -285,6 +285,51 @@ class RefinedSchema<T> extends Schema<T> {
   }
 }
 
+/** Any value (options the schema carries through to a check elsewhere: datasets, callbacks). */
+class AnySchema extends Schema<unknown> {
+  parse(value: unknown): unknown {
+    return value;
+  }
+  describe(): string {
+    return 'any value';
+  }
+  protected json(): JsonSchema {
+    return {};
+  }
+}
+
+class FunctionSchema extends Schema<(...args: never[]) => unknown> {
+  parse(value: unknown, path: string): (...args: never[]) => unknown {
+    if (typeof value !== 'function') this.fail(path, value);
+    return value as (...args: never[]) => unknown;
+  }
+  describe(): string {
+    return 'a function';
+  }
+  protected json(): JsonSchema {
+    return {};
+  }
+}
+
+/** An object whose every value passes `item` (metadata maps). */
+class RecordSchema<T> extends Schema<Record<string, T>> {
+  constructor(private readonly item: Schema<T>) {
+    super();
+  }
+  parse(value: unknown, path: string): Record<string, T> {
+    if (!isPlainObject(value)) this.fail(path, value);
+    const out: Record<string, T> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = this.item.parse(v, join(path, k));
+    return out;
+  }
+  describe(): string {
+    return `an object of ${this.item.describe().replace(/^an? /, '')} values`;
+  }
+  protected json(): JsonSchema {
+    return { type: 'object', additionalProperties: this.item.jsonSchema() };
+  }
+}
+
 function suggest(key: string, keys: string[]): string {
   const lower = key.toLowerCase();
   const close = keys.find((k) => k.toLowerCase() === lower || editDistance(k.toLowerCase(), lower) <= 2);
@@ -318,6 +363,9 @@ export const s = {
   tagged: <T>(tag: string, variants: Record<string, ObjectSchema<unknown>>) => new TaggedSchema<T>(tag, variants),
   union: <T>(...options: Schema<unknown>[]) => new UnionSchema<T>(options),
   refine: <T>(base: Schema<T>, check: (value: T, path: string) => string | undefined) => new RefinedSchema<T>(base, check),
+  any: () => new AnySchema(),
+  func: () => new FunctionSchema(),
+  record: <T>(item: Schema<T>) => new RecordSchema<T>(item),
   optional: (schema: Schema<unknown>): Field => ({ schema, optional: true }),
   withDefault: (schema: Schema<unknown>, value: unknown): Field => ({ schema, default: value }),
 };

@@ -8,7 +8,7 @@ import { Worker } from 'worker_threads';
 import { ProgressEvent, ValidationError, createModel, datasets, fromArrays, resolveArch, train } from '../lib';
 import { readSafetensors, typedArrayOf, writeSafetensors } from '../lib/io/safetensors';
 import { native } from '../lib/native';
-import { resolveRun } from '../lib/train';
+import { resolveRun } from '../lib/train/resolve';
 import { tempDir } from './helpers/files';
 import { syntheticDataset, weightsHash } from './helpers/synthetic';
 import { runPython } from './helpers/python';

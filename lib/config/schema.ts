@@ -1,8 +1,8 @@
 // The run configuration: one schema for JSON and YAML files (published as configs/schema.json), checked
 // with the same validator as the API, so a bad value is refused with its path:
 //   train.optimizer.momentum: expected a number in [0, 1), got "x"
-import { ModelSpec } from '../spec';
-import { TrainOptions, trainFields } from '../train';
+import { ModelSpec } from '../model/spec';
+import { TrainOptions, trainFields } from '../train/options';
 import { JsonSchema, Schema, s } from '../validate';
 
 export type DatasetKind = 'fashion-mnist' | 'mnist' | 'idx' | 'cifar10' | 'cifar100' | 'image-folder' | 'synthetic';

@@ -6,7 +6,7 @@ import * as path from 'path';
 import { DatasetError } from '../errors';
 import { s } from '../validate';
 import { Dataset, fromArrays } from './dataset';
-import { loadCachedStats, saveCachedStats } from './stats-cache';
+import { useStatsCache } from './stats-cache';
 
 const PIXELS = 3 * 32 * 32;
 
@@ -56,9 +56,7 @@ async function assemble(files: string[], labelBytes: number, labelIndex: number,
     offset += p.labels.length;
   }
   const dataset = await fromArrays({ images, shape: [n, 3, 32, 32], labels, numClasses, classNames, name }, files[0]);
-  const cached = await loadCachedStats(files[0], dataset);
-  if (cached) dataset.setStats(cached);
-  else void dataset.stats().then((st) => saveCachedStats(files[0], st, dataset.shape)).catch(() => undefined);
+  await useStatsCache(files[0], dataset);
   return dataset;
 }
 

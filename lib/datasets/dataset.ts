@@ -1,5 +1,5 @@
 // A labelled image set held in native memory (uint8 pixels or float32 values, N×C×H×W, int64 labels).
-import { DatasetError, ValidationError, fromNative } from '../errors';
+import { DatasetError, ValidationError, inContext } from '../errors';
 import { NativeDataset, native } from '../native';
 import { permutation } from '../random';
 import { s } from '../validate';
@@ -78,11 +78,7 @@ export class Dataset {
     for (let i = 0; i < idx.length; i++)
       if (idx[i] < 0 || idx[i] >= this.length || idx[i] !== indices[i])
         throw new ValidationError(`indices[${i}]`, indices[i], `an integer in [0, ${this.length - 1}]`);
-    try {
-      return new Dataset(await this.#handle.subset(idx), { name, numClasses: this.numClasses, classNames: this.classNames, source: this.source });
-    } catch (e) {
-      throw fromNative(e);
-    }
+    return new Dataset(await this.#handle.subset(idx), { name, numClasses: this.numClasses, classNames: this.classNames, source: this.source });
   }
 
   /** `count` images drawn at random (seeded), or the first `count` without a seed. */
@@ -154,6 +150,6 @@ export async function fromArrays(input: ArraysInput, source = 'arrays'): Promise
     const handle = await native().createDataset(images, shape, label32, numClasses);
     return new Dataset(handle, { name: input.name ?? source, numClasses, classNames: input.classNames, source });
   } catch (e) {
-    throw fromNative(e, source);
+    throw inContext(e, source);
   }
 }

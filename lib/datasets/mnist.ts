@@ -6,7 +6,7 @@ import { DatasetError } from '../errors';
 import { s } from '../validate';
 import { Dataset, fromArrays } from './dataset';
 import { readIdxImages, readIdxLabels } from './idx';
-import { loadCachedStats, saveCachedStats } from './stats-cache';
+import { useStatsCache } from './stats-cache';
 
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
@@ -53,9 +53,7 @@ export async function idxFolder(options: IdxFolderOptions & { path: string }): P
     if (labels[i] < 0 || labels[i] >= numClasses) throw new DatasetError(labelsFile, `label ${labels[i]} of image ${i} is out of range for ${numClasses} classes`);
   const name = `${options.name ?? path.basename(options.path)} ${split}`;
   const dataset = await fromArrays({ images, shape, labels, numClasses, classNames: options.classNames, name }, imagesFile);
-  const cached = await loadCachedStats(imagesFile, dataset);
-  if (cached) dataset.setStats(cached);
-  else void dataset.stats().then((st) => saveCachedStats(imagesFile, st, dataset.shape)).catch(() => undefined);
+  await useStatsCache(imagesFile, dataset);
   return dataset;
 }
 

@@ -1,9 +1,8 @@
 // ONNX export from the network's own operator trace (the same walk that gives summary()): BatchNormalization
 // in inference form, weights as initializers, the batch dimension dynamic. Verified with onnxruntime.
-import type { Model } from '../model';
-import { ValidationError, fromNative } from '../errors';
+import { ValidationError } from '../errors';
 import { packageVersion } from '../info';
-import { s } from '../validate';
+import type { NativeModel } from '../native';
 import { writeFileAtomic } from './atomic';
 import { ProtoWriter } from './protobuf';
 
@@ -36,19 +35,17 @@ function valueInfo(w: ProtoWriter, name: string, dims: (number | string)[]) {
       })));
 }
 
-/** Encodes the model (eval-mode semantics) as an ONNX ModelProto. */
-export async function encodeOnnx(model: Model, options: OnnxOptions = {}): Promise<Buffer> {
-  const opset = s.integer({ min: 13, max: 21 }).parse(options.opset ?? 17, 'opset');
-  const size = options.inputSize ?? model.preprocessing?.size ?? (model.spec.stem === 'imagenet' ? 224 : 32);
-  const [h, w] = typeof size === 'number' ? [size, size] : size;
-  for (const v of [h, w]) s.integer({ min: model.minInputSize, max: 16384 }).parse(v, 'inputSize');
-  let graph, state;
-  try {
-    graph = model.handle().trace(h, w);
-    state = new Map((await model.handle().exportState()).map((t) => [t.name, t]));
-  } catch (e) {
-    throw fromNative(e);
-  }
+/** What the file says of the network besides its trace. */
+export interface OnnxHead {
+  arch?: string;
+  inChannels: number;
+  numClasses: number;
+}
+
+/** Encodes the network (eval-mode semantics) for inputs of `size` as an ONNX ModelProto. */
+export async function encodeOnnx(handle: NativeModel, head: OnnxHead, opset: number, [h, w]: [number, number]): Promise<Buffer> {
+  const graph = handle.trace(h, w);
+  const state = new Map((await handle.exportState()).map((t) => [t.name, t]));
   const finalOutput = graph.output;
   const rename = (v: string) => (v === finalOutput ? 'logits' : v);
   const body = new ProtoWriter();
@@ -63,22 +60,20 @@ export async function encodeOnnx(model: Model, options: OnnxOptions = {}): Promi
           for (const [name, f] of Object.entries(n.floatAttrs)) node.message(5, (a) => a.string(1, name).float(2, f).int(20, 1));
         });
       }
-      g.string(2, model.spec.arch ?? 'resnet');
+      g.string(2, head.arch ?? 'resnet');
       for (const name of graph.weights) {
         const t = state.get(name);
         if (!t) throw new ValidationError('model', name, 'a traced weight', `the trace names ${name}, which the model lacks`);
         g.message(5, (init) => tensorProto(init, name, t.dtype, t.shape, t.data));
       }
       for (const c of graph.constants) g.message(5, (init) => tensorProto(init, c.name, c.dtype, c.shape, c.data));
-      g.message(11, (v) => valueInfo(v, 'input', ['batch', model.inChannels, h, w]));
-      g.message(12, (v) => valueInfo(v, 'logits', ['batch', model.numClasses]));
+      g.message(11, (v) => valueInfo(v, 'input', ['batch', head.inChannels, h, w]));
+      g.message(12, (v) => valueInfo(v, 'logits', ['batch', head.numClasses]));
     });
   return body.finish();
 }
 
-export async function exportOnnx(model: Model, file: string, options: OnnxOptions = {}): Promise<void> {
-  s.string().parse(file, 'path');
-  s.object({ opset: s.optional(s.integer()), inputSize: s.optional(s.union(s.integer(), s.array(s.integer(), { minLength: 2, maxLength: 2 }))) })
-    .parse(options, 'options');
-  await writeFileAtomic(file, [await encodeOnnx(model, options)]);
+/** Writes the file atomically; `model` resolved the options (lib/model/model.ts). */
+export async function exportOnnx(handle: NativeModel, head: OnnxHead, file: string, o: { opset: number; size: [number, number] }): Promise<void> {
+  await writeFileAtomic(file, [await encodeOnnx(handle, head, o.opset, o.size)]);
 }

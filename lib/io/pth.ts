@@ -2,9 +2,8 @@
 // unpickler after the zip and the pickle have been checked here.
 import { promises as fsp } from 'fs';
 
-import { CheckpointError, fromNative } from '../errors';
-import type { Model } from '../model';
-import { native } from '../native';
+import { CheckpointError, inContext } from '../errors';
+import { NativeModel, native } from '../native';
 import { applyEdits, scanPickle } from './pickle';
 import { StoredTensor, TO_SAFETENSORS } from './safetensors';
 import { LoadOptions, LoadReport, applyState } from './weights';
@@ -39,7 +38,7 @@ export async function readPytorchStateDict(file: string): Promise<Map<string, St
   try {
     tensors = await native().importPth(applyEdits(pickle, scan.edits), records);
   } catch (e) {
-    throw fromNative(e, file);
+    throw inContext(e, file);
   }
   const out = new Map<string, StoredTensor>();
   for (const t of tensors) {
@@ -51,6 +50,6 @@ export async function readPytorchStateDict(file: string): Promise<Map<string, St
 }
 
 /** Loads a PyTorch state dict into the model (torchvision's names), with the same checks as loadWeights. */
-export async function loadPytorchWeights(model: Model, file: string, options: LoadOptions = {}): Promise<LoadReport> {
-  return applyState(model, await readPytorchStateDict(file), file, options);
+export async function loadPytorchWeights(handle: NativeModel, file: string, options: LoadOptions = {}): Promise<LoadReport> {
+  return applyState(handle, await readPytorchStateDict(file), file, options);
 }

@@ -1,6 +1,6 @@
 // Weights in safetensors with torchvision's key names: what moves between PyTorch and us.
-import type { Model } from '../model';
-import { CheckpointError, fromNative } from '../errors';
+import { CheckpointError, inContext } from '../errors';
+import type { NativeModel } from '../native';
 import { DType, StoredTensor, TO_SAFETENSORS, TensorToWrite, readSafetensors, toFloat32, typedArrayOf, writeSafetensors } from './safetensors';
 import { packageVersion } from '../info';
 
@@ -23,11 +23,11 @@ export interface LoadOptions {
 const FLOAT = new Set<DType>(['F32', 'F64', 'F16', 'BF16']);
 
 /** Matches stored tensors against the model and copies those that fit; `file` names the source in errors. */
-export async function applyState(model: Model, tensors: Map<string, StoredTensor>, file: string, options: LoadOptions = {}): Promise<LoadReport> {
+export async function applyState(handle: NativeModel, tensors: Map<string, StoredTensor>, file: string, options: LoadOptions = {}): Promise<LoadReport> {
   const strict = options.strict ?? true;
   const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
   const entries: { name: string; shape: number[]; data: Float32Array | BigInt64Array }[] = [];
-  const wanted = new Map(model.stateDict().map((e) => [e.name, e]));
+  const wanted = new Map(handle.stateEntries().map((e) => [e.name, e]));
   for (const [name, stored] of tensors) {
     const target = wanted.get(name);
     if (!target) {
@@ -58,31 +58,27 @@ export async function applyState(model: Model, tensors: Map<string, StoredTensor
   if (strict && problems.length > 0)
     throw new CheckpointError(file, `does not fit the model (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`);
   try {
-    await model.handle().importState(entries);
+    await handle.importState(entries);
   } catch (e) {
-    throw fromNative(e, file);
+    throw inContext(e, file);
   }
   return report;
 }
 
-/** The model's parameters and buffers as safetensors entries, in state_dict order. */
-export async function stateTensors(model: Model): Promise<TensorToWrite[]> {
-  let state;
-  try {
-    state = await model.handle().exportState();
-  } catch (e) {
-    throw fromNative(e);
-  }
+/** The network's parameters and buffers as safetensors entries, in state_dict order. */
+export async function stateTensors(handle: NativeModel): Promise<TensorToWrite[]> {
+  const state = await handle.exportState();
   return state.map((t) => ({ name: t.name, dtype: TO_SAFETENSORS[t.dtype], shape: t.shape, data: t.data }));
 }
 
-export async function saveWeights(model: Model, file: string): Promise<void> {
-  const tensors = await stateTensors(model);
-  const { seed: _seed, device: _device, ...spec } = model.spec;
-  await writeSafetensors(file, tensors, { format: 'pt', 'resnet-torch.version': packageVersion(), 'resnet-torch.spec': JSON.stringify(spec) });
+/** Weights with the spec that rebuilds the network (without its seed and device) in the metadata. */
+export async function saveWeights(handle: NativeModel, spec: { seed?: number; device?: string }, file: string): Promise<void> {
+  const tensors = await stateTensors(handle);
+  const { seed: _seed, device: _device, ...rest } = spec;
+  await writeSafetensors(file, tensors, { format: 'pt', 'resnet-torch.version': packageVersion(), 'resnet-torch.spec': JSON.stringify(rest) });
 }
 
-export async function loadWeights(model: Model, file: string, options: LoadOptions = {}): Promise<LoadReport> {
+export async function loadWeights(handle: NativeModel, file: string, options: LoadOptions = {}): Promise<LoadReport> {
   const { tensors } = await readSafetensors(file);
-  return applyState(model, tensors, file, options);
+  return applyState(handle, tensors, file, options);
 }

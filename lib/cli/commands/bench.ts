@@ -1,8 +1,8 @@
 import * as os from 'os';
 
 import { fromArrays } from '../../datasets/dataset';
-import { createModel } from '../../model';
-import { train } from '../../run';
+import { createModel } from '../../model/model';
+import { train } from '../../train/train';
 import { Command, EXIT } from '../command';
 
 export const benchCommand: Command = {

@@ -1,7 +1,7 @@
-import { EXPERIMENTS, ExperimentName, runExperiment } from '../../experiments';
+import { EXPERIMENTS, ExperimentName, runExperiment } from '../../runs/experiments';
 import { UsageError } from '../args';
 import { Command, EXIT, OUTPUT_FLAGS } from '../command';
-import { reporterFor } from '../progress';
+import { reporterFor } from '../../runs/progress';
 
 export const experimentCommand: Command = {
   name: 'experiment',

@@ -3,12 +3,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { loadCheckpoint } from '../../checkpoint';
+import { loadCheckpoint } from '../../train/checkpoint';
 import { readConfigFile, resolveConfig } from '../../config/load';
 import { RunConfig } from '../../config/schema';
 import { readSafetensors } from '../../io/safetensors';
-import { Model, createModel } from '../../model';
-import { ModelSpec } from '../../spec';
+import { Model, createModel } from '../../model/model';
+import { ModelSpec } from '../../model/spec';
 import { UsageError } from '../args';
 
 export const MODEL_FLAGS = {

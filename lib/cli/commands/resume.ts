@@ -1,7 +1,7 @@
 import { UsageError } from '../args';
 import { Command, EXIT, OUTPUT_FLAGS } from '../command';
-import { reporterFor } from '../progress';
-import { resumeFolder } from '../session';
+import { reporterFor } from '../../runs/progress';
+import { resumeFolder } from '../../runs/session';
 import { printInterrupted, printResult } from './train';
 
 export const resumeCommand: Command = {

@@ -1,4 +1,5 @@
-import { createModel, formatSummary } from '../../model';
+import { createModel } from '../../model/model';
+import { formatSummary } from '../../model/summary';
 import { UsageError } from '../args';
 import { Command } from '../command';
 

@@ -2,8 +2,8 @@ import { listPresets, readConfigFile, readPreset, resolveConfig } from '../../co
 import { configToYaml } from '../../config/load';
 import { UsageError } from '../args';
 import { Command, EXIT, OUTPUT_FLAGS } from '../command';
-import { Reporter, reporterFor } from '../progress';
-import { RunSummary, trainConfig } from '../session';
+import { Reporter, reporterFor } from '../../runs/progress';
+import { RunSummary, trainConfig } from '../../runs/session';
 
 export function printResult(summary: RunSummary, reporter: Reporter): void {
   const test = summary.final.test ?? summary.final.val;

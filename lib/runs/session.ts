@@ -3,16 +3,17 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { loadCheckpoint } from '../checkpoint';
 import { LoadedData, defaultTest, loadDataset } from '../config/data';
 import { readConfigFile, resolveConfig } from '../config/load';
 import { RunConfig } from '../config/schema';
 import { Dataset } from '../datasets/dataset';
 import { ValidationError } from '../errors';
 import { info, packageVersion } from '../info';
-import { Model, createModel } from '../model';
-import { resumeTraining, train } from '../run';
-import type { EvalMetrics, ProgressEvent, TrainResult } from '../train';
+import type { EvalMetrics } from '../metrics';
+import { Model, createModel } from '../model/model';
+import { loadCheckpoint } from '../train/checkpoint';
+import { ProgressEvent, TRAIN_DEFAULTS, TrainResult, iterationsPerEpoch } from '../train/options';
+import { resumeTraining, train } from '../train/train';
 import { parseConfigText } from '../config/load';
 import { Reporter } from './progress';
 import { RunFolder } from './run-folder';
@@ -148,7 +149,7 @@ export async function trainConfig(config: RunConfig, options: SessionOptions): P
   reporter.line(`model: ${config.model.arch ?? 'custom'}, ${model.parameterCount().toLocaleString('en-US')} parameters, on ${model.device}; ` +
     `data: ${data.train.name} (${data.train.length} images of [${data.train.shape.join(', ')}])` +
     `${data.validation ? `, validation ${data.validation.length}` : ''}${data.test ? `, test ${data.test.length}` : ''}`);
-  const perEpoch = Math.floor(data.train.length / (config.train.batchSize ?? 128)) || 1;
+  const perEpoch = epochLength(config, data.train.length);
   const run = train(model, data.train, {
     ...structuredClone(config.train as object),
     seed: config.train.seed ?? config.seed ?? 0,
@@ -162,6 +163,12 @@ export async function trainConfig(config: RunConfig, options: SessionOptions): P
     },
   });
   return finish(model, await run, config, folder, reporter);
+}
+
+/** Iterations per epoch as the run counts them (the reporter's epoch numbers and ETA). */
+function epochLength(config: RunConfig, length: number): number {
+  const t = config.train;
+  return Math.max(1, iterationsPerEpoch(length, t.batchSize ?? TRAIN_DEFAULTS.batchSize, t.dropLast ?? TRAIN_DEFAULTS.dropLast));
 }
 
 /** Continues a run from its run folder (its last checkpoint) or from a checkpoint file. */
@@ -192,7 +199,7 @@ export async function resumeFolder(target: string, options: SessionOptions): Pro
   const priorSeconds = Math.max(0, ...folder.events().filter((e) => e.iteration <= checkpoint.state.iteration).map((e) => e.elapsedSeconds));
   await folder.startMetrics(checkpoint.state.iteration);
   const yaml = fs.readFileSync(folder.config, 'utf8');
-  const perEpoch = Math.floor(data.train.length / (config.train.batchSize ?? 128)) || 1;
+  const perEpoch = epochLength(config, data.train.length);
   reporter.line(`resuming ${dir} at iteration ${checkpoint.state.iteration} of ${checkpoint.state.totalIterations}`);
   const { model, run } = await resumeTraining(last, data.train, {
     validation: data.validation,

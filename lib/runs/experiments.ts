@@ -4,15 +4,15 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { resolveConfig } from './config/load';
-import { DatasetConfig, RunConfig } from './config/schema';
-import { ValidationError } from './errors';
-import { layerCount, resolveArch } from './archs';
-import { Series, colorFor, writeChart } from './plot/chart';
-import { RunFolder, errorSeries } from './cli/run-folder';
-import { Reporter } from './cli/progress';
-import { RunSummary, loadRunData, resumeFolder, trainConfig } from './cli/session';
-import type { ProgressEvent } from './train';
+import { resolveConfig } from '../config/load';
+import { DatasetConfig, RunConfig } from '../config/schema';
+import { ValidationError } from '../errors';
+import { layerCount, resolveArch } from '../model/archs';
+import { Series, colorFor, writeChart } from '../plot/chart';
+import type { ProgressEvent } from '../train/options';
+import { Reporter } from './progress';
+import { RunFolder, errorSeries } from './run-folder';
+import { RunSummary, loadRunData, resumeFolder, trainConfig } from './session';
 
 export const EXPERIMENTS = ['degradation', 'shortcuts', 'identity', 'preact'] as const;
 export type ExperimentName = (typeof EXPERIMENTS)[number];

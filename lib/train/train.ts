@@ -1,78 +1,17 @@
-// Training runs with checkpoints: train() (with an optional checkpoint policy) and resumeTraining().
-import { promises as fsp } from 'fs';
-import * as path from 'path';
-
-import { CheckpointPolicy, Checkpoint, checkpointPolicySchema, loadCheckpoint, writeCheckpoint, SaveContext } from './checkpoint';
-import { Dataset } from './datasets/dataset';
-import { StreamingDataset } from './datasets/image-folder';
-import { CheckpointError, ValidationError } from './errors';
-import { toFloat32, typedArrayOf } from './io/safetensors';
-import type { Model } from './model';
-import { NativeTrainState } from './native';
-import { ProgressEvent, ResumeState, RunHooks, TrainData, TrainOptions, TrainingRun, resolveRun, startRun } from './train';
-import { isPlainObject } from './validate';
-
-/** Writes checkpoints as the policy asks, in order, never deleting one before its successor is on disk. */
-class CheckpointWriter {
-  #queue: Promise<void> = Promise.resolve();
-  #periodic: string[] = [];
-  #best = Infinity;
-  #error: unknown;
-
-  constructor(private readonly policy: CheckpointPolicy, private readonly ctx: SaveContext) {}
-
-  async prepare(history: ProgressEvent[]): Promise<void> {
-    const dir = this.policy.dir;
-    await fsp.mkdir(dir, { recursive: true });
-    // Temporary files left by a writer that was killed mid-write (the checkpoints themselves are intact).
-    for (const f of await fsp.readdir(dir)) if (/^\..+\.safetensors\.\d+\.[0-9a-f]+\.tmp$/.test(f)) await fsp.rm(path.join(dir, f), { force: true });
-    this.#periodic = (await fsp.readdir(dir)).filter((f) => /^checkpoint-\d+\.safetensors$/.test(f))
-      .sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0])).map((f) => path.join(dir, f));
-    for (const e of history) this.#improves(e);
-  }
-
-  /** A periodic checkpoint (kind 'checkpoint') or an evaluation that may be the best so far. */
-  during(state: NativeTrainState, event: ProgressEvent): void {
-    if (event.kind === 'checkpoint') this.#write(state, `checkpoint-${state.iteration}.safetensors`, 'periodic');
-    else if (this.#improves(event)) this.#write(state, 'best.safetensors', 'best');
-  }
-
-  atEnd(state: NativeTrainState, aborted: boolean): void {
-    if (aborted ? this.policy.onCancel ?? true : this.policy.atEnd ?? true)
-      this.#write(state, `checkpoint-${state.iteration}.safetensors`, aborted ? 'cancel' : 'final');
-  }
-
-  #improves(event: ProgressEvent): boolean {
-    if (!this.policy.keepBest || !event.evaluations) return false;
-    const [split, metric] = this.policy.keepBest.split('_') as ['val' | 'test', 'error' | 'loss'];
-    const m = event.evaluations[split];
-    const value = m ? (metric === 'error' ? m.top1Error : m.loss) : undefined;
-    if (value === undefined || !(value < this.#best)) return false;
-    this.#best = value;
-    return true;
-  }
-
-  #write(state: NativeTrainState, name: string, kind: 'periodic' | 'best' | 'final' | 'cancel'): void {
-    const p = this.policy;
-    const file = path.join(p.dir, name);
-    this.#queue = this.#queue.then(async () => {
-      await writeCheckpoint(file, state, this.ctx);
-      if (kind !== 'best') {
-        await writeCheckpoint(path.join(p.dir, 'last.safetensors'), state, this.ctx);
-        if (!this.#periodic.includes(file)) this.#periodic.push(file);
-        while (this.#periodic.length > (p.keepLast ?? 3)) await fsp.rm(this.#periodic.shift()!, { force: true });
-      }
-      p.onSaved?.(file, kind);
-    }).catch((e) => {
-      this.#error ??= e;
-    });
-  }
-
-  async flush(): Promise<void> {
-    await this.#queue;
-    if (this.#error) throw this.#error;
-  }
-}
+// train() and resumeTraining(): a run (lib/train/run.ts) with an optional checkpoint policy, and a run
+// continued from a checkpoint.
+import type { Dataset } from '../datasets/dataset';
+import type { StreamingDataset } from '../datasets/image-folder';
+import { CheckpointError, ValidationError } from '../errors';
+import { toFloat32, typedArrayOf } from '../io/safetensors';
+import type { Model } from '../model/model';
+import type { NativeResumeState } from '../native';
+import { isPlainObject } from '../validate';
+import { Checkpoint, CheckpointPolicy, checkpointPolicySchema, loadCheckpoint } from './checkpoint';
+import { CheckpointWriter } from './checkpoint-writer';
+import { ProgressEvent, TrainOptions } from './options';
+import { RunHooks, TrainData, resolveRun } from './resolve';
+import { TrainingRun, startRun } from './run';
 
 function checkSameData(file: string, stored: Checkpoint['data'], data: TrainData): void {
   if (!stored) return;
@@ -83,7 +22,7 @@ function checkSameData(file: string, stored: Checkpoint['data'], data: TrainData
 
 /** @internal train() with a checkpoint policy and optionally a resume state. */
 export function trainWithCheckpoints(model: Model, data: TrainData, options: TrainOptions, policy: CheckpointPolicy | undefined,
-  resume?: { checkpoint: Checkpoint; state: ResumeState }): TrainingRun {
+  resume?: { checkpoint: Checkpoint; state: NativeResumeState }): TrainingRun {
   let inner: TrainingRun | undefined;
   let cancelled = false;
   return new TrainingRun(async (emit, setCancel) => {
@@ -140,7 +79,7 @@ export async function resumeTraining(file: string, data: TrainData, extra: Resum
   checkSameData(file, checkpoint.data, data);
   const optimizer = [...checkpoint.optimizer].map(([name, t]) => ({ name, shape: t.shape, data: t.dtype === 'I64' ? (typedArrayOf(t) as never) : toFloat32(t) }));
   const st = checkpoint.state;
-  const state: ResumeState = { startIteration: st.iteration, optimizerSteps: st.optimizerSteps, lossScale: st.lossScale, schedule: st.schedule, optimizer,
+  const state: NativeResumeState = { startIteration: st.iteration, optimizerSteps: st.optimizerSteps, lossScale: st.lossScale, schedule: st.schedule, optimizer,
     epochMeter: st.epochMeter };
   const options: TrainOptions = { ...checkpoint.options, validation: extra.validation, test: extra.test, signal: extra.signal, onProgress: extra.onProgress };
   for (const k of ['validation', 'test', 'signal', 'onProgress'] as const) if (options[k] === undefined) delete options[k];

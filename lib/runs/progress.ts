@@ -1,6 +1,6 @@
 // Progress on the terminal: a redrawn bar on a TTY, one plain line per interval otherwise, nothing but the
 // result with --quiet, JSON lines with --json.
-import type { ProgressEvent } from '../train';
+import type { ProgressEvent } from '../train/options';
 
 export type ReportMode = 'tty' | 'plain' | 'quiet' | 'json';
 

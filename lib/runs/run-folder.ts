@@ -7,7 +7,7 @@ import { RunConfig } from '../config/schema';
 import { configToYaml } from '../config/load';
 import { writeFileAtomic } from '../io/atomic';
 import { Series, colorFor, writeChart } from '../plot/chart';
-import type { ProgressEvent } from '../train';
+import type { ProgressEvent } from '../train/options';
 
 const CSV_COLUMNS = ['kind', 'iteration', 'epoch', 'lr', 'loss', 'train_error', 'images_per_second', 'val_loss', 'val_error', 'val_top5_error',
   'test_loss', 'test_error', 'test_top5_error', 'elapsed_seconds'];

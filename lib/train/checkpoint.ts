@@ -1,15 +1,17 @@
 // Full-state checkpoints: one safetensors file holding the weights and BN buffers (model.*), the optimizer
 // state (optim.*) and the RNG states (rng.*), with the spec, the validated options, the schedule position,
 // the metrics history and the versions in its metadata. Loading never executes anything from the file.
-import { CheckpointError, ValidationError } from './errors';
-import { info, packageVersion } from './info';
-import { DType, SafetensorsFile, StoredTensor, TO_SAFETENSORS, TensorToWrite, readSafetensors, writeSafetensors } from './io/safetensors';
-import { applyState } from './io/weights';
-import { Model, createModel } from './model';
-import { NativeTensorData, NativeTrainState } from './native';
-import { ModelSpec, ResolvedModelSpec } from './spec';
-import { Preprocessing, ProgressEvent, TrainData, TrainOptions, trainFields } from './train';
-import { Schema, isPlainObject, s } from './validate';
+import { CheckpointError, ValidationError } from '../errors';
+import { info, packageVersion } from '../info';
+import { DType, SafetensorsFile, StoredTensor, TO_SAFETENSORS, TensorToWrite, readSafetensors, writeSafetensors } from '../io/safetensors';
+import { applyState } from '../io/weights';
+import { Model, createModel } from '../model/model';
+import { ModelSpec, ResolvedModelSpec } from '../model/spec';
+import type { NativeEpochMeter, NativeScheduleState, NativeTensorData, NativeTrainState } from '../native';
+import type { Preprocessing } from '../preprocess';
+import { Schema, s } from '../validate';
+import { ProgressEvent, TrainOptions, trainFields } from './options';
+import type { TrainData } from './resolve';
 
 export const CHECKPOINT_FORMAT = 'resnet-torch/checkpoint';
 
@@ -37,8 +39,8 @@ export interface CheckpointState {
   totalIterations: number;
   optimizerSteps: number;
   lossScale: number;
-  schedule: NativeTrainState['schedule'];
-  epochMeter: { lossSum: number; wrong: number; images: number };
+  schedule: NativeScheduleState;
+  epochMeter: NativeEpochMeter;
 }
 
 export interface Checkpoint {
@@ -64,22 +66,8 @@ export const checkpointPolicySchema: Schema<CheckpointPolicy> = s.object<Checkpo
   atEnd: s.optional(s.boolean()),
   keepLast: s.optional(s.integer({ min: 1, max: 1_000_000 })),
   keepBest: s.optional(s.enum(['val_error', 'val_loss', 'test_error', 'test_loss'] as const)),
-  metadata: s.optional(s.union(new (class extends Schema<unknown> {
-    parse(v: unknown, p: string) {
-      if (!isPlainObject(v) || Object.values(v).some((x) => typeof x !== 'string')) this.fail(p, v);
-      return v;
-    }
-    describe() { return 'an object of strings'; }
-    protected json() { return { type: 'object', additionalProperties: { type: 'string' } }; }
-  })())),
-  onSaved: s.optional(new (class extends Schema<unknown> {
-    parse(v: unknown, p: string) {
-      if (typeof v !== 'function') this.fail(p, v);
-      return v;
-    }
-    describe() { return 'a function'; }
-    protected json() { return {}; }
-  })()),
+  metadata: s.optional(s.record(s.string({ nonEmpty: false }))),
+  onSaved: s.optional(s.func()),
 });
 
 /** The options a checkpoint stores: everything serialisable (no datasets, signal or callbacks). */
@@ -111,7 +99,7 @@ export async function writeCheckpoint(file: string, state: NativeTrainState, ctx
   ];
   const cs: CheckpointState = { iteration: state.iteration, epoch: state.epoch, totalIterations: ctx.totalIterations, optimizerSteps: state.optimizerSteps,
     lossScale: state.lossScale, schedule: { ...state.schedule, plateauBest: Number.isFinite(state.schedule.plateauBest) ? state.schedule.plateauBest : 1e308 },
-    epochMeter: (state as NativeTrainState & { epochMeter: CheckpointState['epochMeter'] }).epochMeter };
+    epochMeter: state.epochMeter };
   const { device: _d, ...spec } = ctx.model.spec;
   await writeSafetensors(file, tensors, {
     ...ctx.extra,
@@ -189,7 +177,7 @@ export async function loadCheckpoint(file: string, options: { device?: string } 
     if (e instanceof ValidationError) throw new CheckpointError(file, `metadata spec is invalid: ${e.message}`);
     throw e;
   }
-  await applyState(model, checkpoint.model, file, { strict: true });
+  await applyState(model.handle(), checkpoint.model, file, { strict: true });
   model.preprocessing = checkpoint.preprocessing;
   return { model, checkpoint };
 }

@@ -2,8 +2,8 @@
 import { randomInt } from 'crypto';
 
 import { ARCH_PATTERNS, Architecture, BlockKind, ShortcutOption, StemKind, resolveArch } from './archs';
-import { ValidationError } from './errors';
-import { Schema, s } from './validate';
+import { ValidationError } from '../errors';
+import { Fields, Schema, s } from '../validate';
 
 export interface ModelSpec {
   /** A named network: 'resnet50', 'plain34', 'cifar-resnet56', 'cifar-plain20', 'preact-resnet164', ... */
@@ -54,8 +54,9 @@ export interface ResolvedModelSpec {
 
 const positiveInts = s.array(s.integer({ min: 1 }), { minLength: 1, maxLength: 8 });
 
-const specSchema: Schema<ModelSpec> = s.object<ModelSpec>({
-  arch: s.optional(s.string()),
+/** The spec's fields, shared with the run config's `model` section (lib/config/schema.ts). */
+export const modelSpecFields: Fields = {
+  arch: s.optional(s.string().doc('resnet18..152, plain18/34, cifar-resnetN (6n+2), cifar-plainN, cifar-preact-resnetN, preact-resnetN (9n+2)')),
   block: s.optional(s.enum(['basic', 'bottleneck'] as const)),
   depths: s.optional(positiveInts),
   widths: s.optional(s.array(s.integer({ min: 1, max: 65536 }), { minLength: 1, maxLength: 8 })),
@@ -70,7 +71,9 @@ const specSchema: Schema<ModelSpec> = s.object<ModelSpec>({
   device: s.optional(s.string()),
   seed: s.optional(s.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
   classNames: s.optional(s.array(s.string({ nonEmpty: false }))),
-});
+};
+
+const specSchema: Schema<ModelSpec> = s.object<ModelSpec>(modelSpecFields);
 
 /** Validates a spec and fills every default; throws ValidationError naming the field. */
 export function resolveSpec(input: unknown): ResolvedModelSpec {
@@ -129,7 +132,18 @@ export function resolveSpec(input: unknown): ResolvedModelSpec {
   };
 }
 
-/** Default input side for summaries: 224 for the ImageNet family, 32 for the CIFAR one. */
-export function defaultInputSize(spec: Pick<ResolvedModelSpec, 'stem'>): number {
-  return spec.stem === 'imagenet' ? 224 : 32;
+/** The `inputSize` option of summary(), exportOnnx() and optimizeForInference(): a side or [height, width]. */
+export const inputSizeSchema: Schema<number | [number, number]> = s.union<number | [number, number]>(s.integer({ min: 1, max: 16384 }),
+  s.array(s.integer({ min: 1, max: 16384 }), { minLength: 2, maxLength: 2 }));
+
+/**
+ * The input [height, width] that traces, exports and the folded model use: the option, else the training
+ * crop, else 224 for the ImageNet family and 32 for the CIFAR one. Checked against the net's minimum side.
+ */
+export function resolveInputSize(spec: Pick<ResolvedModelSpec, 'stem'>, option: unknown, trainedSize: [number, number] | undefined,
+  minSide: number): [number, number] {
+  const size = option === undefined ? trainedSize ?? (spec.stem === 'imagenet' ? 224 : 32) : inputSizeSchema.parse(option, 'inputSize');
+  const [h, w] = typeof size === 'number' ? [size, size] : size;
+  for (const v of [h, w]) s.integer({ min: minSide, max: 16384 }).parse(v, 'inputSize');
+  return [h, w];
 }

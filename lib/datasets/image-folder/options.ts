@@ -1,0 +1,55 @@
+// The options of imageFolder() and streamImageFolder(), validated and resolved once.
+import * as os from 'os';
+import * as path from 'path';
+
+import { Schema, s } from '../../validate';
+
+export interface ImageFolderOptions {
+  path: string;
+  /** Output size: a side (square) or [height, width]. */
+  size: number | [number, number];
+  /** 1 (grayscale) or 3 (RGB, the default). */
+  channels?: 1 | 3;
+  /** 'cover' (default): resize the shorter side, centre-crop the rest; 'fill': stretch. */
+  fit?: 'cover' | 'fill';
+  /** 'fail' (default): an undecodable image stops with its path; 'skip': warn, leave it out, count it. */
+  onBadImage?: 'fail' | 'skip';
+  /** Decodes in flight at once (default: 2 per core). */
+  concurrency?: number;
+  /** Class names in label order (default: the sub-folder names, sorted). */
+  classNames?: string[];
+  onWarning?: (message: string) => void;
+}
+
+export interface FolderSettings {
+  root: string;
+  height: number;
+  width: number;
+  channels: 1 | 3;
+  fit: 'cover' | 'fill';
+  onBadImage: 'fail' | 'skip';
+  concurrency: number;
+  classNames?: string[];
+  warn: (message: string) => void;
+}
+
+const optionsSchema: Schema<ImageFolderOptions> = s.object<ImageFolderOptions>({
+  path: s.string(),
+  size: s.union(s.integer({ min: 1, max: 16384 }), s.array(s.integer({ min: 1, max: 16384 }), { minLength: 2, maxLength: 2 })),
+  channels: s.optional(s.enum([1, 3] as const)),
+  fit: s.optional(s.enum(['cover', 'fill'] as const)),
+  onBadImage: s.optional(s.enum(['fail', 'skip'] as const)),
+  concurrency: s.optional(s.integer({ min: 1, max: 1024 })),
+  classNames: s.optional(s.array(s.string(), { minLength: 1 })),
+  onWarning: s.optional(s.func()),
+});
+
+export function resolveFolderOptions(options: ImageFolderOptions): FolderSettings {
+  const o = optionsSchema.parse(options, 'options');
+  const [height, width] = typeof o.size === 'number' ? [o.size, o.size] : o.size;
+  return {
+    root: path.resolve(o.path), height, width, channels: o.channels ?? 3, fit: o.fit ?? 'cover', onBadImage: o.onBadImage ?? 'fail',
+    concurrency: o.concurrency ?? 2 * os.cpus().length, classNames: o.classNames,
+    warn: o.onWarning ?? ((m: string) => process.emitWarning(m, 'ResnetTorchWarning')),
+  };
+}

@@ -1,0 +1,150 @@
+// An image folder too large for memory: decoded batch by batch, in the trainer's order, into the native
+// bounded queue while the trainer runs.
+
+import { DatasetError, ValidationError } from '../../errors';
+import { NativeBatchQueue, native } from '../../native';
+import { deriveSeed, permutation } from '../../random';
+import { Dataset, DatasetStats, fromArrays } from '../dataset';
+import { iterationsPerEpoch } from '../epochs';
+import { decodeAll } from './decode';
+import type { FolderSettings } from './options';
+import type { ImageFile } from './scan';
+import { folderStats } from './stats';
+
+export interface StreamParams {
+  batchSize: number;
+  startIteration: number;
+  totalIterations: number;
+  seed: number;
+  shuffle: boolean;
+  dropLast: boolean;
+  /** Batches decoded ahead of the trainer (the bounded queue's size). */
+  ahead?: number;
+}
+
+export class StreamingDataset {
+  readonly name: string;
+  readonly shape: [number, number, number];
+  readonly length: number;
+  readonly numClasses: number;
+  readonly classNames: string[];
+  readonly source: string;
+  /** Images left out so far because they could not be decoded (onBadImage: 'skip'). */
+  readonly skipped: string[] = [];
+  readonly #files: ImageFile[];
+  readonly #options: FolderSettings;
+  #stats?: Promise<DatasetStats>;
+
+  /** @internal */
+  constructor(files: ImageFile[], classNames: string[], options: FolderSettings, name: string) {
+    this.#files = files;
+    this.#options = options;
+    this.name = name;
+    this.source = options.root;
+    this.shape = [options.channels, options.height, options.width];
+    this.length = files.length;
+    this.numClasses = classNames.length;
+    this.classNames = classNames;
+  }
+
+  get files(): readonly ImageFile[] {
+    return this.#files;
+  }
+
+  labelCounts(): number[] {
+    const counts = new Array(this.numClasses).fill(0);
+    for (const f of this.#files) counts[f.label]++;
+    return counts;
+  }
+
+  subset(indices: ArrayLike<number>, name = `${this.name} (subset)`): StreamingDataset {
+    const files = Array.from(indices, (i, k) => {
+      if (!Number.isInteger(i) || i < 0 || i >= this.length) throw new ValidationError(`indices[${k}]`, i, `an integer in [0, ${this.length - 1}]`);
+      return this.#files[i];
+    });
+    return new StreamingDataset(files, this.classNames, this.#options, name);
+  }
+
+  split(options: { validation: number; seed?: number }): { train: StreamingDataset; validation: StreamingDataset } {
+    const v = options.validation;
+    const count = v < 1 ? Math.round(v * this.length) : v;
+    if (!Number.isInteger(count) || count < 1 || count >= this.length)
+      throw new ValidationError('split.validation', v, `a count in [1, ${this.length - 1}] or a fraction in (0, 1)`);
+    const order = permutation(this.length, options.seed ?? 0);
+    return { validation: this.subset(order.subarray(0, count), `${this.name} (validation)`), train: this.subset(order.subarray(count), `${this.name} (train)`) };
+  }
+
+  /** Decodes every image into memory (for evaluation sets). */
+  async load(): Promise<Dataset> {
+    const { images, labels, skipped } = await decodeAll(this.#files, this.#options);
+    this.skipped.push(...skipped);
+    const d = await fromArrays({ images, shape: [labels.length, ...this.shape], labels, numClasses: this.numClasses, classNames: this.classNames,
+      name: this.name }, this.source);
+    d.skipped = skipped;
+    return d;
+  }
+
+  /** Per-pixel mean and per-channel mean/std: one decoding pass, cached under the user's cache folder. */
+  stats(): Promise<DatasetStats> {
+    this.#stats ??= folderStats(this.#files, this.#options, this.shape);
+    return this.#stats;
+  }
+
+  /**
+   * @internal Opens the native queue and decodes the batches of iterations [start, total) into it, in the
+   * trainer's order: epoch e is shuffled with a seed derived from (seed, e), so a resumed run sees the
+   * same batches. Decoding runs ahead of the trainer by up to `ahead` batches.
+   */
+  openStream(p: StreamParams): { queue: NativeBatchQueue; stop: () => void; error: () => Error | undefined; finished: Promise<void> } {
+    const perEpoch = iterationsPerEpoch(this.length, p.batchSize, p.dropLast);
+    const ahead = p.ahead ?? 4;
+    const queue = new (native().BatchQueue)(ahead, perEpoch);
+    let stopped = false;
+    let failure: Error | undefined;
+    let wake: (() => void) | undefined;
+    queue.onSpace(() => wake?.());
+    const orders = new Map<number, Int32Array>();
+    const orderOf = (epoch: number) => {
+      let order = orders.get(epoch);
+      if (!order) {
+        order = p.shuffle ? permutation(this.length, deriveSeed(p.seed, epoch)) : Int32Array.from({ length: this.length }, (_, i) => i);
+        orders.clear();
+        orders.set(epoch, order);
+      }
+      return order;
+    };
+    const decodeBatch = async (it: number) => {
+      const epoch = Math.floor(it / perEpoch), index = it % perEpoch;
+      const order = orderOf(epoch);
+      const files = Array.from(order.subarray(index * p.batchSize, Math.min(this.length, (index + 1) * p.batchSize)), (i) => this.#files[i]);
+      const { images, labels, skipped } = await decodeAll(files, this.#options);
+      this.skipped.push(...skipped);
+      if (labels.length === 0) throw new DatasetError(this.source, `every image of epoch ${epoch} batch ${index} failed to decode`);
+      return { epoch, index, images, labels: Int32Array.from(labels) };
+    };
+    const finished = (async () => {
+      const pending: Promise<Awaited<ReturnType<typeof decodeBatch>>>[] = [];
+      let nextToDecode = p.startIteration;
+      try {
+        for (let it = p.startIteration; it < p.totalIterations && !stopped; it++) {
+          while (nextToDecode < p.totalIterations && pending.length < ahead) pending.push(decodeBatch(nextToDecode++));
+          const batch = await pending.shift()!;
+          const shape = [batch.labels.length, ...this.shape];
+          while (!stopped && !queue.push(batch.epoch, batch.index, batch.images, shape, batch.labels))
+            await new Promise<void>((r) => {
+              wake = r;
+              setTimeout(r, 50); // also re-check now and then: a space signal may have come before `wake` was set
+            });
+        }
+      } catch (e) {
+        failure = e as Error;
+        queue.close((e as Error).message);
+        await Promise.allSettled(pending);
+        return;
+      }
+      await Promise.allSettled(pending);
+      queue.close();
+    })();
+    return { queue, stop: () => { stopped = true; queue.close('the stream was stopped'); wake?.(); }, error: () => failure, finished };
+  }
+}

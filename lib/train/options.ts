@@ -1,0 +1,253 @@
+// The options of train(): their types, their schemas (shared with run config files) and their defaults,
+// each default written once, here.
+import type { Dataset } from '../datasets/dataset';
+import type { StreamingDataset } from '../datasets/image-folder';
+export { iterationsPerEpoch } from '../datasets/epochs';
+import type { EvalMetrics } from '../metrics';
+import { NormalizeOption, normalizeSchema } from '../preprocess';
+import { Fields, ObjectSchema, Schema, s } from '../validate';
+
+// ---- options ----------------------------------------------------------------------------------------
+
+export interface SgdOptions {
+  type: 'sgd';
+  lr: number;
+  momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  /** No weight decay on BN parameters and biases. */
+  noDecayOnBnAndBias?: boolean;
+}
+
+export interface AdamWOptions {
+  type: 'adamw';
+  lr: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+  noDecayOnBnAndBias?: boolean;
+}
+
+export type ScheduleOptions =
+  | { type: 'constant' }
+  /** ÷gamma at each milestone (iterations, or epochs with unit 'epoch'): the paper's 32k/48k. */
+  | { type: 'multistep'; milestones: number[]; unit?: 'iteration' | 'epoch'; gamma?: number }
+  | { type: 'cosine'; minLr?: number }
+  | { type: 'onecycle'; maxLr?: number; pctStart?: number; divFactor?: number; finalDivFactor?: number }
+  | { type: 'plateau'; metric?: PlateauMetric; factor?: number; patience?: number; threshold?: number; cooldown?: number; minLr?: number };
+
+export type PlateauMetric = 'val_loss' | 'val_error' | 'test_loss' | 'test_error' | 'train_loss';
+
+export interface AugmentOptions {
+  /** Pad with zeros by this many pixels and crop back at a random offset (the paper: 4). */
+  padCrop?: number;
+  /** Random horizontal flip. */
+  flip?: boolean;
+  /** ImageNet-style random-resized-crop to `size`. */
+  randomResizedCrop?: { size?: number | [number, number]; scale?: [number, number]; ratio?: [number, number] };
+}
+
+export interface TrainOptions {
+  /** Length of the run: exactly one of epochs and iterations. */
+  epochs?: number;
+  iterations?: number;
+  batchSize?: number;
+  optimizer?: SgdOptions | AdamWOptions;
+  schedule?: ScheduleOptions;
+  /** Linear warm-up of the rate over the first iterations. */
+  warmup?: { iterations: number; startFactor?: number };
+  /** The paper's ResNet-110 warm-up: `lr` until the training error falls below `untilTrainError`. */
+  errorWarmup?: { lr?: number; untilTrainError?: number };
+  labelSmoothing?: number;
+  augment?: AugmentOptions;
+  /** Input normalisation: the per-pixel mean image (the paper's CIFAR), per-channel mean/std (default),
+   *  explicit values, or none. Statistics come from the training set. */
+  normalize?: NormalizeOption;
+  /** Held-out sets (a streamed folder is loaded into memory for evaluation). */
+  validation?: Dataset | StreamingDataset;
+  test?: Dataset | StreamingDataset;
+  evalEvery?: { epochs: number } | { iterations: number };
+  evalBatchSize?: number;
+  /** Progress event every this many iterations. */
+  logEvery?: number;
+  seed?: number;
+  /** Bit-identical CPU runs; deterministic algorithms and no cuDNN benchmark on CUDA. */
+  deterministic?: boolean;
+  /** Gradient norm at each block's input and each block's response std, in iteration events. */
+  diagnostics?: boolean;
+  threads?: number;
+  shuffle?: boolean;
+  dropLast?: boolean;
+  precision?: 'float32' | 'bfloat16' | 'float16';
+  memoryFormat?: 'auto' | 'channels_last' | 'contiguous';
+  cudnnBenchmark?: boolean;
+  /** Capture the whole step in a CUDA graph after 3 eager iterations (CUDA, SGD, float32, static shapes):
+   *  for small networks, where kernel launches dominate. */
+  cudaGraph?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+// ---- results ----------------------------------------------------------------------------------------
+
+export interface ProgressEvent {
+  kind: 'iteration' | 'epoch' | 'evaluation' | 'checkpoint';
+  /** Iterations done. */
+  iteration: number;
+  epoch: number;
+  totalIterations: number;
+  lr: number;
+  loss?: number;
+  trainError?: number;
+  imagesPerSecond?: number;
+  /** Seconds the loop waited for data over the same window (a streamed source that cannot keep up). */
+  dataWaitSeconds?: number;
+  etaSeconds: number;
+  elapsedSeconds: number;
+  lossScale?: number;
+  evaluations?: { val?: EvalMetrics; test?: EvalMetrics };
+  diagnostics?: { gradNorms: number[]; responseStds: number[] };
+}
+
+export interface TrainResult {
+  /** The run was stopped by its AbortSignal (after a complete iteration) rather than finishing. */
+  aborted: boolean;
+  iteration: number;
+  epoch: number;
+  totalIterations: number;
+  elapsedSeconds: number;
+  imagesPerSecond: number;
+  lr: number;
+  evaluations: { val?: EvalMetrics; test?: EvalMetrics };
+  /** Epoch and evaluation events, in order. */
+  history: ProgressEvent[];
+}
+
+// ---- schema -----------------------------------------------------------------------------------------
+
+const lr = s.number({ min: 0, minExclusive: true, max: 100 });
+const rate01 = s.number({ min: 0, max: 1, maxExclusive: true });
+const pair = (item: Schema<number>) => s.array(item, { minLength: 2, maxLength: 2 }) as unknown as Schema<[number, number]>;
+
+const optimizerSchema = s.tagged('type', {
+  sgd: s.object({
+    type: s.enum(['sgd'] as const), lr, momentum: s.optional(rate01), nesterov: s.optional(s.boolean()),
+    weightDecay: s.optional(s.number({ min: 0, max: 1 })), noDecayOnBnAndBias: s.optional(s.boolean()),
+  }),
+  adamw: s.object({
+    type: s.enum(['adamw'] as const), lr, betas: s.optional(pair(rate01)), eps: s.optional(s.number({ min: 0, minExclusive: true, max: 1 })),
+    weightDecay: s.optional(s.number({ min: 0, max: 10 })), noDecayOnBnAndBias: s.optional(s.boolean()),
+  }),
+});
+
+const increasing = (values: number[]) =>
+  values.every((v, i) => i === 0 || v > values[i - 1]) ? undefined : `milestones must be strictly increasing, got [${values.join(', ')}]`;
+
+const plateauMetric = s.enum(['val_loss', 'val_error', 'test_loss', 'test_error', 'train_loss'] as const);
+
+export const scheduleSchema: Schema<ScheduleOptions> = s.tagged<ScheduleOptions>('type', {
+  constant: s.object({ type: s.enum(['constant'] as const) }),
+  multistep: s.object({
+    type: s.enum(['multistep'] as const),
+    milestones: s.refine(s.array(s.integer({ min: 1 }), { minLength: 1 }), increasing),
+    unit: s.optional(s.enum(['iteration', 'epoch'] as const)),
+    gamma: s.optional(s.number({ min: 0, minExclusive: true, max: 1 })),
+  }),
+  cosine: s.object({ type: s.enum(['cosine'] as const), minLr: s.optional(s.number({ min: 0 })) }),
+  onecycle: s.object({
+    type: s.enum(['onecycle'] as const), maxLr: s.optional(lr), pctStart: s.optional(s.number({ min: 0, max: 1, minExclusive: true, maxExclusive: true })),
+    divFactor: s.optional(s.number({ min: 1 })), finalDivFactor: s.optional(s.number({ min: 1 })),
+  }),
+  plateau: s.object({
+    type: s.enum(['plateau'] as const), metric: s.optional(plateauMetric), factor: s.optional(s.number({ min: 0, max: 1, minExclusive: true, maxExclusive: true })),
+    patience: s.optional(s.integer({ min: 0 })), threshold: s.optional(s.number({ min: 0 })), cooldown: s.optional(s.integer({ min: 0 })),
+    minLr: s.optional(s.number({ min: 0 })),
+  }),
+});
+
+const sizeSchema = s.union<number | [number, number]>(s.integer({ min: 1, max: 16384 }), pair(s.integer({ min: 1, max: 16384 })));
+
+export const augmentSchema: Schema<AugmentOptions> = s.object<AugmentOptions>({
+  padCrop: s.optional(s.integer({ min: 0, max: 512 })),
+  flip: s.optional(s.boolean()),
+  randomResizedCrop: s.optional(s.object({
+    size: s.optional(sizeSchema),
+    scale: s.optional(s.refine(pair(s.number({ min: 0, minExclusive: true, max: 1 })), (v) => (v[0] <= v[1] ? undefined : 'scale must be [min, max] with min ≤ max'))),
+    ratio: s.optional(s.refine(pair(s.number({ min: 0, minExclusive: true, max: 100 })), (v) => (v[0] <= v[1] ? undefined : 'ratio must be [min, max] with min ≤ max'))),
+  })),
+});
+
+/** The options a config file can hold (everything but datasets, signal and callbacks). */
+export const trainFields: Fields = {
+  epochs: s.optional(s.integer({ min: 1, max: 1_000_000 })),
+  iterations: s.optional(s.integer({ min: 1, max: 1_000_000_000 })),
+  batchSize: s.optional(s.integer({ min: 1, max: 1_000_000 })),
+  optimizer: s.optional(optimizerSchema),
+  schedule: s.optional(scheduleSchema),
+  warmup: s.optional(s.object({ iterations: s.integer({ min: 1 }), startFactor: s.optional(s.number({ min: 0, max: 1 })) })),
+  errorWarmup: s.optional(s.object({ lr: s.optional(lr), untilTrainError: s.optional(s.number({ min: 0, max: 1, minExclusive: true })) })),
+  labelSmoothing: s.optional(rate01),
+  augment: s.optional(augmentSchema),
+  normalize: s.optional(normalizeSchema),
+  evalEvery: s.optional(s.union(s.object({ epochs: s.integer({ min: 1 }) }), s.object({ iterations: s.integer({ min: 1 }) }))),
+  evalBatchSize: s.optional(s.integer({ min: 1, max: 1_000_000 })),
+  logEvery: s.optional(s.integer({ min: 1 })),
+  seed: s.optional(s.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
+  deterministic: s.optional(s.boolean()),
+  diagnostics: s.optional(s.boolean()),
+  threads: s.optional(s.integer({ min: 1, max: 1024 })),
+  shuffle: s.optional(s.boolean()),
+  dropLast: s.optional(s.boolean()),
+  precision: s.optional(s.enum(['float32', 'bfloat16', 'float16'] as const)),
+  memoryFormat: s.optional(s.enum(['auto', 'channels_last', 'contiguous'] as const)),
+  cudnnBenchmark: s.optional(s.boolean()),
+  cudaGraph: s.optional(s.boolean()),
+};
+
+/** Every option of train(): the config fields, and the values only code can pass (checked in resolve.ts). */
+export const optionsSchema: ObjectSchema<TrainOptions> = s.object<TrainOptions>({
+  ...trainFields,
+  validation: s.optional(s.any()),
+  test: s.optional(s.any()),
+  signal: s.optional(s.any()),
+  onProgress: s.optional(s.func()),
+});
+
+// ---- defaults ---------------------------------------------------------------------------------------
+
+/** Every default of the options above, once (lib/train/resolve.ts applies them; C++ has none). */
+export const TRAIN_DEFAULTS = {
+  batchSize: 128,
+  shuffle: true,
+  dropLast: true,
+  /** Without an optimizer option: the paper's SGD. */
+  optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4 } as SgdOptions,
+  sgd: { momentum: 0.9, nesterov: false, weightDecay: 0 },
+  adamw: { betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0.01 },
+  noDecayOnBnAndBias: false,
+  schedule: { type: 'constant' } as ScheduleOptions,
+  multistep: { unit: 'iteration' as const, gamma: 0.1 },
+  cosine: { minLr: 0 },
+  /** maxLr defaults to the optimizer's lr. */
+  onecycle: { pctStart: 0.3, divFactor: 25, finalDivFactor: 1e4 },
+  /** metric defaults to val_loss with a validation set, else train_loss. */
+  plateau: { factor: 0.1, patience: 10, threshold: 1e-4, cooldown: 0, minLr: 0 },
+  warmupStartFactor: 0.1,
+  errorWarmup: { lr: 0.01, untilTrainError: 0.8 },
+  labelSmoothing: 0,
+  augment: { padCrop: 0, flip: false },
+  randomResizedCrop: { scale: [0.08, 1] as [number, number], ratio: [3 / 4, 4 / 3] as [number, number] },
+  normalize: 'per-channel' as NormalizeOption,
+  evalEvery: { epochs: 1 } as { epochs: number } | { iterations: number },
+  evalBatchSize: 500,
+  logEvery: 50,
+  deterministic: false,
+  diagnostics: false,
+  /** 0: keep the process setting (setNumThreads). */
+  threads: 0,
+  precision: 'float32' as const,
+  memoryFormat: 'auto' as const,
+  cudaGraph: false,
+};
+
+

@@ -1,0 +1,133 @@
+// A training run on its native thread: await it for the result, iterate it for progress events, cancel it.
+import { Dataset } from '../datasets/dataset';
+import { StreamingDataset } from '../datasets/image-folder';
+import { toEvalMetrics } from '../metrics';
+import type { Model } from '../model/model';
+import { NativeEvalMetrics, NativeEvent, NativeResult, NativeRun, native } from '../native';
+import type { ProgressEvent, TrainOptions, TrainResult } from './options';
+import type { ResolvedRun, RunHooks, TrainData } from './resolve';
+
+function evaluations(e: Record<string, NativeEvalMetrics> | undefined): ProgressEvent['evaluations'] {
+  const out: ProgressEvent['evaluations'] = {};
+  for (const [k, v] of Object.entries(e ?? {})) (out as Record<string, ReturnType<typeof toEvalMetrics>>)[k] = toEvalMetrics(v);
+  return out;
+}
+
+/** A training run: await it (or `done`) for the result, iterate it for progress events, cancel() it. */
+export class TrainingRun implements AsyncIterable<ProgressEvent>, PromiseLike<TrainResult> {
+  readonly done: Promise<TrainResult>;
+  readonly history: ProgressEvent[] = [];
+  #listeners = new Set<(e: ProgressEvent | null) => void>();
+  #cancel: () => void = () => undefined;
+  #finished = false;
+
+  /** @internal */
+  constructor(start: (emit: (e: ProgressEvent) => void, setCancel: (c: () => void) => void) => Promise<TrainResult>) {
+    this.done = start((e) => this.#emit(e), (c) => (this.#cancel = c)).finally(() => {
+      this.#finished = true;
+      for (const l of this.#listeners) l(null);
+    });
+  }
+
+  /** Stops after the current iteration; `done` then resolves with `aborted: true`. */
+  cancel(): void {
+    this.#cancel();
+  }
+
+  then<A = TrainResult, B = never>(onFulfilled?: ((r: TrainResult) => A | PromiseLike<A>) | null, onRejected?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+    return this.done.then(onFulfilled, onRejected);
+  }
+
+  #emit(e: ProgressEvent): void {
+    if (e.kind === 'epoch' || e.kind === 'evaluation') this.history.push(e);
+    for (const l of this.#listeners) l(e);
+  }
+
+  /** Events from now until the run ends. */
+  async *[Symbol.asyncIterator](): AsyncIterator<ProgressEvent> {
+    const queue: (ProgressEvent | null)[] = [];
+    let wake: (() => void) | undefined;
+    const listener = (e: ProgressEvent | null) => {
+      queue.push(e);
+      wake?.();
+    };
+    if (this.#finished) return;
+    this.#listeners.add(listener);
+    try {
+      for (;;) {
+        if (queue.length === 0) await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+        const e = queue.shift();
+        if (e === null || e === undefined) {
+          await this.done.catch(() => undefined);
+          return;
+        }
+        yield e;
+      }
+    } finally {
+      this.#listeners.delete(listener);
+    }
+  }
+}
+
+/** @internal starts a resolved run on its native thread. */
+export function startRun(model: Model, data: TrainData, options: TrainOptions, resolved: ResolvedRun, hooks: RunHooks = {}): TrainingRun {
+  const { signal, onProgress } = options;
+  return new TrainingRun(async (emit, setCancel) => {
+    const total = resolved.totalIterations;
+    const inMemory = async (d: TrainData | undefined) => (d instanceof StreamingDataset ? d.load() : d);
+    const validation = await inMemory(options.validation);
+    const test = await inMemory(options.test);
+    const c = resolved.config;
+    const stream = data instanceof StreamingDataset
+      ? data.openStream({ batchSize: c.batchSize, startIteration: c.startIteration, totalIterations: total, seed: c.seed, shuffle: c.shuffle,
+        dropLast: c.dropLast })
+      : undefined;
+    let callbackError: unknown;
+    const toEvent = (e: NativeEvent): ProgressEvent => {
+      const { state: _state, evaluations: evals, ...rest } = e;
+      return { ...rest, totalIterations: total, ...(evals ? { evaluations: evaluations(evals) } : {}) };
+    };
+    let handle: NativeRun | undefined;
+    try {
+      handle = native().startTraining(model.handle(), stream ? stream.queue : (data as Dataset).handle(), validation?.handle(),
+        test?.handle(), resolved.config, (e: NativeEvent) => {
+          const event = toEvent(e);
+          if (e.state && hooks.onState) hooks.onState(e.state, event);
+          if (e.kind === 'checkpoint') return; // a state for the checkpoint writer, not progress
+          emit(event);
+          try {
+            onProgress?.(event);
+          } catch (err) {
+            callbackError ??= err;
+            handle?.cancel();
+          }
+        });
+    } catch (e) {
+      stream?.stop();
+      throw e;
+    }
+    const run = handle;
+    setCancel(() => run.cancel());
+    const onAbort = () => run.cancel();
+    if (signal?.aborted) run.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let result: NativeResult;
+    try {
+      result = await run.done;
+    } catch (e) {
+      // A streamed source that failed (an undecodable image) explains the failure better than the trainer.
+      throw stream?.error() ?? e;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      stream?.stop();
+    }
+    if (callbackError) throw callbackError;
+    model.preprocessing = resolved.preprocessing;
+    if (result.state) hooks.onFinalState?.(result.state, result.aborted);
+    return {
+      aborted: result.aborted, iteration: result.iteration, epoch: result.epoch, totalIterations: total, elapsedSeconds: result.elapsedSeconds,
+      imagesPerSecond: result.imagesPerSecond, lr: result.lr, evaluations: evaluations(result.evaluations) ?? {}, history: [],
+    };
+  });
+}
