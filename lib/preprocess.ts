@@ -3,6 +3,7 @@
 // decoded image files apply it here in JS.
 import { ValidationError } from './errors';
 import type { NativeAugment, NativeNormalization } from './native';
+import { isTypedArray } from './tensor';
 import { Schema, s } from './validate';
 
 /** How inputs are normalised; kept on the model after training so evaluation and prediction match. */
@@ -66,7 +67,7 @@ export function normalizeImages(images: Uint8Array | Float32Array, shape: number
   const [n, c, h, w] = shape;
   const plane = h * w;
   const out = new Float32Array(images.length);
-  const scale = images instanceof Float32Array ? 1 : 1 / 255;
+  const scale = isTypedArray(images, 'Float32Array') ? 1 : 1 / 255;
   for (let i = 0; i < images.length; i++) out[i] = images[i] * scale;
   if (!p || p.normalize === 'none') return out;
   const mean = p.mean ?? [];

@@ -1,7 +1,7 @@
 // The run configuration: one schema for JSON and YAML files (published as configs/schema.json), checked
 // with the same validator as the API, so a bad value is refused with its path:
 //   train.optimizer.momentum: expected a number in [0, 1), got "x"
-import { ModelSpec } from '../model/spec';
+import { ModelSpec, modelSpecFields } from '../model/spec';
 import { TrainOptions, trainFields } from '../train/options';
 import { JsonSchema, Schema, s } from '../validate';
 
@@ -63,21 +63,9 @@ export const datasetSchema: Schema<DatasetConfig> = s.object<DatasetConfig>({
   count: s.optional(s.integer({ min: 1 })),
 });
 
-const modelSchema = s.object({
-  arch: s.optional(s.string().doc('resnet18..152, plain18/34, cifar-resnetN (6n+2), cifar-plainN, cifar-preact-resnetN, preact-resnetN (9n+2)')),
-  block: s.optional(s.enum(['basic', 'bottleneck'] as const)),
-  depths: s.optional(s.array(s.integer({ min: 1 }), { minLength: 1, maxLength: 8 })),
-  widths: s.optional(s.array(s.integer({ min: 1 }), { minLength: 1, maxLength: 8 })),
-  stem: s.optional(s.enum(['imagenet', 'cifar'] as const)),
-  preact: s.optional(s.boolean()),
-  shortcut: s.optional(s.enum(['A', 'B', 'C', 'none'] as const)),
-  numClasses: s.optional(s.integer({ min: 1 })),
-  inChannels: s.optional(s.integer({ min: 1 })),
-  stride: s.optional(s.enum(['conv3x3', 'conv1x1'] as const)),
-  zeroInitResidual: s.optional(s.boolean()),
-  shortcutScale: s.optional(s.number({ min: 0, minExclusive: true, max: 100 })),
-  device: s.optional(s.string()),
-});
+// The model section is the API's spec without the seed (the run's) and class names (the data's).
+const { seed: _seed, classNames: _classNames, ...modelFields } = modelSpecFields;
+const modelSchema = s.object(modelFields);
 
 export const runConfigSchema: Schema<RunConfig> = s.object<RunConfig>({
   name: s.string().doc('names the run folder'),
@@ -99,7 +87,7 @@ export const runConfigSchema: Schema<RunConfig> = s.object<RunConfig>({
   output: s.optional(s.object({ dir: s.optional(s.string()) })),
 });
 
-/** The JSON Schema of a run config (configs/schema.json is this, written by scripts/write-config-schema.js). */
+/** The JSON Schema of a run config (configs/schema.json is this, written by scripts/write-presets.js). */
 export function runConfigJsonSchema(): JsonSchema {
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',

@@ -2,6 +2,7 @@
 import { DatasetError, ValidationError, inContext } from '../errors';
 import { NativeDataset, native } from '../native';
 import { permutation } from '../random';
+import { isTypedArray } from '../tensor';
 import { s } from '../validate';
 
 export interface DatasetStats {
@@ -124,7 +125,7 @@ export interface ArraysInput {
 /** A dataset from arrays already in memory; they are copied once into native memory. */
 export async function fromArrays(input: ArraysInput, source = 'arrays'): Promise<Dataset> {
   const { images, shape, labels } = input;
-  if (!(images instanceof Uint8Array) && !(images instanceof Float32Array))
+  if (!isTypedArray(images, 'Uint8Array') && !isTypedArray(images, 'Float32Array'))
     throw new ValidationError('images', images, 'a Uint8Array (pixels 0-255) or a Float32Array');
   s.array(s.integer({ min: 1 }), { minLength: 4, maxLength: 4 }).parse(shape, 'shape');
   const [n] = shape;

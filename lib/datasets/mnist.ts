@@ -2,7 +2,7 @@
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 
-import { DatasetError } from '../errors';
+import { DatasetError, ValidationError } from '../errors';
 import { s } from '../validate';
 import { Dataset, fromArrays } from './dataset';
 import { readIdxImages, readIdxLabels } from './idx';
@@ -38,9 +38,22 @@ async function findFile(dir: string, base: string): Promise<string> {
   throw new DatasetError(path.join(dir, `${base}.gz`), `missing (looked for ${base}.gz and ${base})`);
 }
 
+const optionsSchema = s.object<IdxFolderOptions>({
+  path: s.optional(s.string()), split: s.optional(s.enum(['train', 'test'] as const)), classNames: s.optional(s.array(s.string(), { minLength: 1 })),
+  name: s.optional(s.string()),
+});
+
+/** The options object (a bare path is the usual slip: it would otherwise load the default folder). */
+function parseOptions<T extends IdxFolderOptions>(options: T, reader: string): T {
+  if (typeof options === 'string')
+    throw new ValidationError('options', options, 'an object', `${reader}(options): expected an object such as { path: ${JSON.stringify(options)} }, got a string`);
+  return optionsSchema.parse(options ?? {}, 'options') as T;
+}
+
 /** Reads one split of an MNIST-layout IDX folder into native memory. */
 export async function idxFolder(options: IdxFolderOptions & { path: string }): Promise<Dataset> {
-  s.enum(['train', 'test'] as const).parse(options.split ?? 'train', 'split');
+  parseOptions(options, 'idxFolder');
+  s.string().parse(options.path, 'path');
   const split = options.split ?? 'train';
   const prefix = split === 'train' ? 'train' : 't10k';
   const imagesFile = await findFile(options.path, `${prefix}-images-idx3-ubyte`);
@@ -58,12 +71,14 @@ export async function idxFolder(options: IdxFolderOptions & { path: string }): P
 }
 
 /** Fashion-MNIST: 60,000 training and 10,000 test images of 28x28, 10 classes. */
-export function fashionMnist(options: IdxFolderOptions = {}): Promise<Dataset> {
+export async function fashionMnist(options: IdxFolderOptions = {}): Promise<Dataset> {
+  parseOptions(options, 'fashionMnist');
   return idxFolder({ ...options, path: options.path ?? FASHION_MNIST_DIR, classNames: options.classNames ?? FASHION_MNIST_CLASSES,
     name: options.name ?? 'fashion-mnist' });
 }
 
 /** MNIST (or KMNIST, any MNIST-layout folder): pass its path. */
-export function mnist(options: IdxFolderOptions & { path: string }): Promise<Dataset> {
+export async function mnist(options: IdxFolderOptions & { path: string }): Promise<Dataset> {
+  parseOptions(options, 'mnist');
   return idxFolder({ ...options, classNames: options.classNames ?? MNIST_CLASSES, name: options.name ?? 'mnist' });
 }

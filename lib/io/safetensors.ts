@@ -46,6 +46,10 @@ export function parseSafetensors(buffer: Uint8Array, file: string, limits: ReadL
     throw new CheckpointError(file, problem);
   };
   if (buffer.length < 8) fail(`truncated: ${buffer.length} bytes, a safetensors file starts with an 8-byte header length`);
+  // torch.save writes a zip (PK\x03\x04), or a bare pickle (\x80) before PyTorch 1.6: say so rather than "bad header".
+  if (buffer[0] === 0x50 && buffer[1] === 0x4b && buffer[2] === 0x03 && buffer[3] === 0x04)
+    fail('is a PyTorch file (torch.save, zip format), not safetensors: load it with model.loadPytorch(file)');
+  if (buffer[0] === 0x80 && buffer[1] >= 2 && buffer[1] <= 5) fail('is a pickle (torch.save before PyTorch 1.6?), not safetensors');
   const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   const headerLength = view.getBigUint64(0, true);
   const maxHeader = limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER;

@@ -49,7 +49,12 @@ export async function applyState(handle: NativeModel, tensors: Map<string, Store
     entries.push({ name, shape: stored.shape, data: target.dtype === 'int64' ? (typedArrayOf(stored) as BigInt64Array) : toFloat32(stored) });
     report.loaded.push(name);
   }
-  for (const name of wanted.keys()) if (!tensors.has(name)) report.missing.push(name);
+  for (const [name, target] of wanted) {
+    if (tensors.has(name)) continue;
+    // PyTorch's BatchNorm loads a state without num_batches_tracked (Hugging Face and timm files omit it) as 0.
+    if (name.endsWith('.num_batches_tracked') && target.dtype === 'int64') entries.push({ name, shape: target.shape, data: new BigInt64Array(1) });
+    else report.missing.push(name);
+  }
   const problems = [
     ...report.missing.map((n) => `missing ${n}`),
     ...report.unexpected.map((n) => `unexpected ${n}`),

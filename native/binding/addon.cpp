@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "binding/addon_data.h"
+#include "binding/args.h"
 #include "binding/batch_queue_wrap.h"
 #include "binding/dataset_wrap.h"
 #include "binding/fused_wrap.h"
@@ -55,8 +56,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsNumber()) throw Napi::TypeError::New(env, "setNumThreads(n): n must be a number");
-  const int n = info[0].As<Napi::Number>().Int32Value();
+  const int n = static_cast<int>(Args(info, "setNumThreads(n)").integer(0, "n"));
   guard(env, [&] { set_intra_op_threads(n); });
   return env.Undefined();
 }
@@ -65,8 +65,7 @@ Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number:
 
 Napi::Value CheckDevice(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString()) throw Napi::TypeError::New(env, "checkDevice(device): device must be a string");
-  const std::string device = info[0].As<Napi::String>().Utf8Value();
+  const std::string device = Args(info, "checkDevice(device)").string(0, "device");
   return Napi::String::New(env, guard(env, [&] { return check_device(device); }));
 }
 
@@ -74,15 +73,19 @@ Napi::Value CheckDevice(const Napi::CallbackInfo& info) {
 // { iteration } -> its rate is appended to the result; { trainError } / { metric } -> observed.
 Napi::Value ScheduleValues(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  TrainConfig config = train_config_from_js(info[0].As<Napi::Object>());
+  const Args args(info, "scheduleValues(config, ops)");
+  TrainConfig config = train_config_from_js(Fields(args.object(0, "config"), ""));
   LrSchedule schedule(config.schedule, config.schedule_state);
-  Napi::Array ops = info[1].As<Napi::Array>();
+  Napi::Array ops = args.array(1, "ops");
   std::vector<double> out;
   for (uint32_t i = 0; i < ops.Length(); ++i) {
-    Napi::Object op = ops.Get(i).As<Napi::Object>();
-    if (op.Has("iteration")) out.push_back(schedule.lr(op.Get("iteration").As<Napi::Number>().Int64Value()));
-    else if (op.Has("trainError")) schedule.observe_train_error(op.Get("trainError").As<Napi::Number>().DoubleValue());
-    else if (op.Has("metric")) schedule.observe_metric(op.Get("metric").As<Napi::Number>().DoubleValue());
+    Napi::Value v = ops.Get(i);
+    if (!v.IsObject()) throw Napi::TypeError::New(env, "scheduleValues: each op must be an object");
+    const Fields op(v.As<Napi::Object>(), "ops[" + std::to_string(i) + "]");
+    if (op.has("iteration")) out.push_back(schedule.lr(op.integer("iteration")));
+    else if (op.has("trainError")) schedule.observe_train_error(op.number("trainError"));
+    else if (op.has("metric")) schedule.observe_metric(op.number("metric"));
+    else throw Napi::TypeError::New(env, "scheduleValues: ops[" + std::to_string(i) + "] needs iteration, trainError or metric");
   }
   Napi::Array result = Napi::Array::New(env, out.size());
   for (size_t i = 0; i < out.size(); ++i) result.Set(static_cast<uint32_t>(i), out[i]);
@@ -92,15 +95,16 @@ Napi::Value ScheduleValues(const Napi::CallbackInfo& info) {
 // importPth(pickle: Uint8Array, records: { [key]: Uint8Array }): Promise<[{ name, dtype, shape, data }]>
 Napi::Value ImportPth(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsTypedArray() || !info[1].IsObject()) throw Napi::TypeError::New(env, "importPth(pickle, records)");
+  const Args args(info, "importPth(pickle, records)");
+  Napi::TypedArray pickle_array = args.typed_array(0, "pickle");
+  Napi::Object records = args.object(1, "records");
   auto view = [](const Napi::TypedArray& a) {
     return c10::ArrayRef<char>(static_cast<const char*>(a.ArrayBuffer().Data()) + a.ByteOffset(), a.ByteLength());
   };
   auto archive = std::make_shared<PickleArchive>();
-  auto pickle = view(info[0].As<Napi::TypedArray>());
+  auto pickle = view(pickle_array);
   archive->pickle.assign(pickle.begin(), pickle.end());
   std::vector<Napi::Value> keep;
-  Napi::Object records = info[1].As<Napi::Object>();
   Napi::Array keys = records.GetPropertyNames();
   for (uint32_t i = 0; i < keys.Length(); ++i) {
     const std::string key = keys.Get(i).As<Napi::String>().Utf8Value();
@@ -117,7 +121,7 @@ Napi::Value ImportPth(const Napi::CallbackInfo& info) {
 // cudaMemoryStats(device): { allocated, reserved, peakAllocated, peakReserved, allocRetries, ooms } in bytes
 Napi::Value CudaMemoryStatsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const int device = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  const int device = static_cast<int>(Args(info, "cudaMemoryStats(device)").integer(0, "device"));
   return guard(env, [&] {
     const CudaMemoryStats s = cuda_memory_stats(device);
     Napi::Object o = Napi::Object::New(env);

@@ -1,8 +1,10 @@
 #include "binding/batch_queue_wrap.h"
 
 #include "binding/addon_data.h"
+#include "binding/args.h"
 #include "binding/convert.h"
 #include "binding/errors.h"
+#include "binding/shared_object.h"
 
 namespace rt::js {
 
@@ -13,8 +15,9 @@ Napi::Function BatchQueueWrap::Define(Napi::Env env) {
 }
 
 BatchQueueWrap::BatchQueueWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BatchQueueWrap>(info) {
-  const int64_t capacity = info[0].As<Napi::Number>().Int64Value();
-  const int64_t per_epoch = info[1].As<Napi::Number>().Int64Value();
+  const Args args(info, "BatchQueue(capacity, batchesPerEpoch)");
+  const int64_t capacity = args.integer(0, "capacity");
+  const int64_t per_epoch = args.integer(1, "batchesPerEpoch");
   if (capacity < 1 || per_epoch < 1) throw Napi::RangeError::New(info.Env(), "capacity and batchesPerEpoch must be positive");
   queue_ = std::make_shared<BatchQueue>(capacity, per_epoch);
 }
@@ -25,16 +28,14 @@ BatchQueueWrap::~BatchQueueWrap() {
 }
 
 std::shared_ptr<BatchQueue> BatchQueueWrap::unwrap(const Napi::Value& value) {
-  Napi::Env env = value.Env();
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(AddonData::of(env).queue_class.Value()))
-    throw Napi::TypeError::New(env, "expected a native Dataset or BatchQueue");
-  return Unwrap(value.As<Napi::Object>())->queue_;
+  return unwrap_instance<BatchQueueWrap>(value, AddonData::of(value.Env()).queue_class, "Dataset or BatchQueue")->queue_;
 }
 
 // push(epoch, index, images, shape, labels): false while the queue is full
 Napi::Value BatchQueueWrap::Push(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const int64_t epoch = info[0].As<Napi::Number>().Int64Value(), index = info[1].As<Napi::Number>().Int64Value();
+  const Args args(info, "push(epoch, index, images, shape, labels)");
+  const int64_t epoch = args.integer(0, "epoch"), index = args.integer(1, "index");
   const auto shape = shape_from_js(info[3], "shape");
   if (shape.size() != 4) throw Napi::TypeError::New(env, "shape must be [B, C, H, W]");
   RawBatch batch{view_of(info[2], shape, "images").clone(), view_of(info[4], {shape[0]}, "labels").to(torch::kInt64)};
@@ -45,7 +46,7 @@ Napi::Value BatchQueueWrap::Push(const Napi::CallbackInfo& info) {
 Napi::Value BatchQueueWrap::OnSpace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   release_listener();
-  auto tsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "resnet-torch batch queue", 0, 1);
+  auto tsfn = Napi::ThreadSafeFunction::New(env, Args(info, "onSpace(callback)").function(0, "callback"), "resnet-torch batch queue", 0, 1);
   tsfn.Unref(env);  // a waiting producer must not keep the process alive on its own
   listener_ = std::make_shared<Napi::ThreadSafeFunction>(tsfn);
   std::weak_ptr<Napi::ThreadSafeFunction> weak = listener_;

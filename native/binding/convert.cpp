@@ -132,56 +132,25 @@ std::vector<std::pair<std::string, torch::Tensor>> named_tensors_from_js(const N
     Napi::Object e = array.Get(i).As<Napi::Object>();
     Napi::Value data = e.Get("data");
     keep.push_back(data);
-    out.emplace_back(string_or(e, "name", ""), view_of(data, shape_from_js(e.Get("shape"), "shape"), "data").clone());
+    out.emplace_back(Fields(e, "optimizerState").string("name"), view_of(data, shape_from_js(e.Get("shape"), "shape"), "data").clone());
   }
   return out;
 }
 
-double number_or(const Napi::Object& o, const char* key, double fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return fallback;
-  if (!v.IsNumber()) throw type_error(o.Env(), std::string(key) + " must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
-
-bool bool_or(const Napi::Object& o, const char* key, bool fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return fallback;
-  if (!v.IsBoolean()) throw type_error(o.Env(), std::string(key) + " must be a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
-
-std::string string_or(const Napi::Object& o, const char* key, const std::string& fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return fallback;
-  if (!v.IsString()) throw type_error(o.Env(), std::string(key) + " must be a string");
-  return v.As<Napi::String>().Utf8Value();
-}
-
-NetSpec spec_from_js(const Napi::Object& js) {
-  Napi::Env env = js.Env();
+NetSpec spec_from_js(const Fields& js) {
   NetSpec s;
-  const std::string block = string_or(js, "block", "basic");
-  if (block != "basic" && block != "bottleneck") throw type_error(env, "block must be \"basic\" or \"bottleneck\"");
-  s.block = block == "basic" ? BlockKind::Basic : BlockKind::Bottleneck;
-  s.preact = bool_or(js, "preact", false);
-  const std::string shortcut = string_or(js, "shortcut", "B");
-  if (shortcut == "A") s.shortcut = ShortcutKind::A;
-  else if (shortcut == "B") s.shortcut = ShortcutKind::B;
-  else if (shortcut == "C") s.shortcut = ShortcutKind::C;
-  else if (shortcut == "none") s.shortcut = ShortcutKind::None;
-  else throw type_error(env, "shortcut must be \"A\", \"B\", \"C\" or \"none\"");
-  const std::string stem = string_or(js, "stem", "imagenet");
-  if (stem != "imagenet" && stem != "cifar") throw type_error(env, "stem must be \"imagenet\" or \"cifar\"");
-  s.stem = stem == "imagenet" ? StemKind::ImageNet : StemKind::Cifar;
-  s.depths = shape_from_js(js.Get("depths"), "depths");
-  s.widths = shape_from_js(js.Get("widths"), "widths");
-  s.in_channels = static_cast<int64_t>(number_or(js, "inChannels", 3));
-  s.num_classes = static_cast<int64_t>(number_or(js, "numClasses", 1000));
-  s.stride_on_3x3 = string_or(js, "stride", "conv3x3") == "conv3x3";
-  s.shortcut_scale = number_or(js, "shortcutScale", 1.0);
-  s.zero_init_residual = bool_or(js, "zeroInitResidual", false);
-  s.seed = static_cast<uint64_t>(number_or(js, "seed", 0));
+  s.block = js.choice<BlockKind>("block", {{"basic", BlockKind::Basic}, {"bottleneck", BlockKind::Bottleneck}});
+  s.preact = js.boolean("preact");
+  s.shortcut = js.choice<ShortcutKind>("shortcut", {{"A", ShortcutKind::A}, {"B", ShortcutKind::B}, {"C", ShortcutKind::C}, {"none", ShortcutKind::None}});
+  s.stem = js.choice<StemKind>("stem", {{"imagenet", StemKind::ImageNet}, {"cifar", StemKind::Cifar}});
+  s.depths = shape_from_js(js.value("depths"), "depths");
+  s.widths = shape_from_js(js.value("widths"), "widths");
+  s.in_channels = js.integer("inChannels");
+  s.num_classes = js.integer("numClasses");
+  s.stride_on_3x3 = js.choice<bool>("stride", {{"conv3x3", true}, {"conv1x1", false}});
+  s.shortcut_scale = js.number("shortcutScale");
+  s.zero_init_residual = js.boolean("zeroInitResidual");
+  s.seed = static_cast<uint64_t>(js.integer("seed"));
   return s;
 }
 

@@ -10,6 +10,7 @@
 #include "models/graph.h"
 #include "models/model.h"
 #include "models/spec.h"
+#include "binding/args.h"
 
 namespace rt::js {
 
@@ -28,12 +29,7 @@ std::vector<std::pair<std::string, torch::Tensor>> named_tensors_from_js(const N
 // { data, shape } for a result tensor.
 Napi::Object tensor_to_js(Napi::Env env, const torch::Tensor& tensor);
 
-NetSpec spec_from_js(const Napi::Object& js);
+NetSpec spec_from_js(const Fields& js);
 Napi::Object graph_to_js(Napi::Env env, const GraphBuilder& graph);
-
-// Typed readers for option objects: a wrong type throws a TypeError naming the key.
-double number_or(const Napi::Object& o, const char* key, double fallback);
-bool bool_or(const Napi::Object& o, const char* key, bool fallback);
-std::string string_or(const Napi::Object& o, const char* key, const std::string& fallback);
 
 }  // namespace rt::js

@@ -1,9 +1,11 @@
 #include "binding/dataset_wrap.h"
 
 #include "binding/addon_data.h"
+#include "binding/args.h"
 #include "binding/async.h"
 #include "binding/convert.h"
 #include "binding/model_wrap.h"
+#include "binding/shared_object.h"
 #include "binding/train_convert.h"
 #include "train/metrics.h"
 
@@ -18,14 +20,11 @@ Napi::Function DatasetWrap::Define(Napi::Env env) {
 }
 
 DatasetWrap::DatasetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DatasetWrap>(info) {
-  if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "Dataset objects come from createDataset()");
-  data_ = *info[0].As<Napi::External<std::shared_ptr<const TensorDataset>>>().Data();
+  data_ = adopt_shared<const TensorDataset>(info, "Dataset objects come from createDataset()");
 }
 
 Napi::Value DatasetWrap::wrap(Napi::Env env, std::shared_ptr<const TensorDataset> data) {
-  auto external = Napi::External<std::shared_ptr<const TensorDataset>>::New(
-      env, new std::shared_ptr<const TensorDataset>(std::move(data)), [](Napi::Env, std::shared_ptr<const TensorDataset>* p) { delete p; });
-  return AddonData::of(env).dataset_class.New({external});
+  return wrap_shared(env, AddonData::of(env).dataset_class, std::move(data));
 }
 
 bool DatasetWrap::is(const Napi::Value& value) {
@@ -33,17 +32,17 @@ bool DatasetWrap::is(const Napi::Value& value) {
 }
 
 std::shared_ptr<const TensorDataset> DatasetWrap::unwrap(const Napi::Value& value) {
-  if (!is(value)) throw Napi::TypeError::New(value.Env(), "expected a native Dataset");
-  return Unwrap(value.As<Napi::Object>())->data_;
+  return unwrap_instance<DatasetWrap>(value, AddonData::of(value.Env()).dataset_class, "Dataset")->data_;
 }
 
 Napi::Value DatasetWrap::CreateAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const Args args(info, "createDataset(images, shape, labels, numClasses)");
   const auto shape = shape_from_js(info[1], "shape");
   if (shape.size() != 4) throw Napi::TypeError::New(env, "shape must be [N, C, H, W]");
   torch::Tensor images = view_of(info[0], shape, "images");
   torch::Tensor labels = view_of(info[2], {shape[0]}, "labels");
-  const int64_t classes = info[3].As<Napi::Number>().Int64Value();
+  const int64_t classes = args.integer(3, "numClasses");
   return run_async<std::shared_ptr<const TensorDataset>>(
       env,
       [images, labels, classes] {
@@ -66,7 +65,8 @@ Napi::Value DatasetWrap::Dtype(const Napi::CallbackInfo& info) {
 // subset(indices: Int32Array): Promise<Dataset>
 Napi::Value DatasetWrap::Subset(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  torch::Tensor indices = view_of(info[0], {static_cast<int64_t>(info[0].As<Napi::TypedArray>().ElementLength())}, "indices");
+  const auto length = static_cast<int64_t>(Args(info, "subset(indices)").typed_array(0, "indices").ElementLength());
+  torch::Tensor indices = view_of(info[0], {length}, "indices");
   auto data = data_;
   return run_async<std::shared_ptr<const TensorDataset>>(
       env, [data, indices] { return std::make_shared<const TensorDataset>(data->subset(indices)); },
@@ -94,7 +94,8 @@ Napi::Value DatasetWrap::LabelCounts(const Napi::CallbackInfo& info) {
 // slice(start, count): { images, labels } copies of a range (for predictions and inspection)
 Napi::Value DatasetWrap::Slice(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const int64_t start = info[0].As<Napi::Number>().Int64Value(), count = info[1].As<Napi::Number>().Int64Value();
+  const Args args(info, "slice(start, count)");
+  const int64_t start = args.integer(0, "start"), count = args.integer(1, "count");
   if (start < 0 || count < 0 || start + count > data_->size()) throw Napi::RangeError::New(env, "slice out of range");
   Napi::Object out = Napi::Object::New(env);
   out.Set("images", typed_array_of(env, data_->images.narrow(0, start, count).clone()));
@@ -105,10 +106,11 @@ Napi::Value DatasetWrap::Slice(const Napi::CallbackInfo& info) {
 // evaluate(model, augment, batchSize, split): Promise<EvalMetrics>
 Napi::Value DatasetWrap::Evaluate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const Args args(info, "evaluate(model, augment, batchSize, split)");
   auto model = ModelWrap::unwrap(info[0]);
-  AugmentConfig augment = augment_from_js(info[1].As<Napi::Object>());
-  const int64_t batch = info[2].As<Napi::Number>().Int64Value();
-  const std::string split = info[3].As<Napi::String>().Utf8Value();
+  AugmentConfig augment = augment_from_js(Fields(args.object(1, "augment"), "augment"));
+  const int64_t batch = args.integer(2, "batchSize");
+  const std::string split = args.string(3, "split");
   auto data = data_;
   return run_async<EvalMetrics>(
       env,

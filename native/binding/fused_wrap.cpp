@@ -1,9 +1,11 @@
 #include "binding/fused_wrap.h"
 
 #include "binding/addon_data.h"
+#include "binding/args.h"
 #include "binding/async.h"
 #include "binding/convert.h"
 #include "binding/model_wrap.h"
+#include "binding/shared_object.h"
 
 namespace rt::js {
 
@@ -21,17 +23,17 @@ Napi::Function FusedWrap::Define(Napi::Env env) {
 }
 
 FusedWrap::FusedWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FusedWrap>(info) {
-  if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "FusedModel objects come from fuse()");
-  auto* built = info[0].As<Napi::External<Built>>().Data();
+  auto built = adopt_shared<Built>(info, "FusedModel objects come from fuse()");
   net_ = built->net;
   device_ = built->device;
 }
 
 Napi::Value FusedWrap::FuseAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const Args args(info, "fuse(model, height, width, channelsLast)");
   auto model = ModelWrap::unwrap(info[0]);
-  const int64_t h = info[1].As<Napi::Number>().Int64Value(), w = info[2].As<Napi::Number>().Int64Value();
-  const bool channels_last = info[3].ToBoolean().Value();
+  const int64_t h = args.integer(1, "height"), w = args.integer(2, "width");
+  const bool channels_last = args.boolean(3, "channelsLast");
   return run_async<std::shared_ptr<Built>>(
       env,
       [model, h, w, channels_last] {
@@ -41,10 +43,7 @@ Napi::Value FusedWrap::FuseAsync(const Napi::CallbackInfo& info) {
         built->device = model->device();
         return built;
       },
-      [](Napi::Env env, std::shared_ptr<Built>& built) -> Napi::Value {
-        auto external = Napi::External<Built>::New(env, new Built(*built), [](Napi::Env, Built* b) { delete b; });
-        return AddonData::of(env).fused_class.New({external});
-      });
+      [](Napi::Env env, std::shared_ptr<Built>& built) -> Napi::Value { return wrap_shared(env, AddonData::of(env).fused_class, built); });
 }
 
 // forward(input: Float32Array, shape): Promise<{ data, shape }>

@@ -1,11 +1,11 @@
 #include "binding/model_wrap.h"
 
 #include "binding/addon_data.h"
+#include "binding/args.h"
 #include "binding/async.h"
 #include "binding/convert.h"
 #include "binding/errors.h"
-#include "binding/train_convert.h"
-#include "device/cuda.h"
+#include "binding/shared_object.h"
 
 namespace rt::js {
 
@@ -24,21 +24,19 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
 }
 
 ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
-  Napi::Env env = info.Env();
   if (info[0].IsExternal()) {  // from CreateAsync: the model is already built
-    model_ = *info[0].As<Napi::External<std::shared_ptr<Model>>>().Data();
+    model_ = adopt_shared<Model>(info, "");
     return;
   }
-  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "Model(spec): spec must be an object");
-  NetSpec spec = spec_from_js(info[0].As<Napi::Object>());
-  model_ = guard(env, [&] { return std::make_shared<Model>(std::move(spec)); });
+  NetSpec spec = spec_from_js(Fields(Args(info, "Model(spec)").object(0, "spec"), "spec"));
+  model_ = guard(info.Env(), [&] { return std::make_shared<Model>(std::move(spec)); });
 }
 
 Napi::Value ModelWrap::CreateAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "createModel(spec, device): spec must be an object");
-  NetSpec spec = spec_from_js(info[0].As<Napi::Object>());
-  const std::string device = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "cpu";
+  const Args args(info, "createModel(spec, device)");
+  NetSpec spec = spec_from_js(Fields(args.object(0, "spec"), "spec"));
+  const std::string device = args.string(1, "device");
   return run_async<std::shared_ptr<Model>>(
       env,
       [spec, device] {
@@ -46,46 +44,31 @@ Napi::Value ModelWrap::CreateAsync(const Napi::CallbackInfo& info) {
         if (device != "cpu") model->to(device);
         return model;
       },
-      [](Napi::Env env, std::shared_ptr<Model>& model) -> Napi::Value {
-        auto external = Napi::External<std::shared_ptr<Model>>::New(
-            env, new std::shared_ptr<Model>(model), [](Napi::Env, std::shared_ptr<Model>* p) { delete p; });
-        return AddonData::of(env).model_class.New({external});
-      });
+      [](Napi::Env env, std::shared_ptr<Model>& model) -> Napi::Value { return wrap_shared(env, AddonData::of(env).model_class, model); });
 }
 
 std::shared_ptr<Model> ModelWrap::live(Napi::Env env) const {
-  if (!model_) {
-    Napi::Error e = Napi::Error::New(env, "the model was disposed");
-    e.Set("code", Napi::String::New(env, "ERR_DISPOSED"));
-    throw e;
-  }
+  if (!model_) throw to_js_error(env, Failure{"ERR_DISPOSED", "the model was disposed"});
   return model_;
 }
 
 std::shared_ptr<Model> ModelWrap::unwrap(const Napi::Value& value) {
-  Napi::Env env = value.Env();
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(AddonData::of(env).model_class.Value()))
-    throw Napi::TypeError::New(env, "expected a native Model");
-  return Unwrap(value.As<Napi::Object>())->live(env);
+  return unwrap_instance<ModelWrap>(value, AddonData::of(value.Env()).model_class, "Model")->live(value.Env());
 }
 
 // forward(input: TypedArray, shape: number[], forceEval: boolean): Promise<{ data, shape }>
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto model = live(env);
+  const Args args(info, "forward(input, shape, forceEval)");
   const auto shape = shape_from_js(info[1], "shape");
   torch::Tensor input = view_of(info[0], shape, "input");
-  const bool force_eval = info[2].ToBoolean().Value();
+  const bool force_eval = args.boolean(2, "forceEval");
   return run_async<torch::Tensor>(
       env,
       [model, input, force_eval] {
         auto lock = model->acquire("run forward");
-        try {
-          return model->forward(input, force_eval);
-        } catch (const c10::Error& e) {
-          if (std::string(e.what()).find("out of memory") != std::string::npos) release_cuda_cache_after_oom();
-          throw;
-        }
+        return model->forward(input, force_eval);
       },
       [](Napi::Env env, torch::Tensor& out) -> Napi::Value { return tensor_to_js(env, out); },
       {info[0]});
@@ -126,8 +109,7 @@ Napi::Value ModelWrap::ExportState(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::ImportState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto model = live(env);
-  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "importState(entries): entries must be an array");
-  Napi::Array array = info[0].As<Napi::Array>();
+  Napi::Array array = Args(info, "importState(entries)").array(0, "entries");
   std::vector<std::pair<std::string, torch::Tensor>> entries;
   std::vector<Napi::Value> keep;
   for (uint32_t i = 0; i < array.Length(); ++i) {
@@ -135,7 +117,7 @@ Napi::Value ModelWrap::ImportState(const Napi::CallbackInfo& info) {
     if (!v.IsObject()) throw Napi::TypeError::New(env, "importState: each entry must be an object");
     Napi::Object e = v.As<Napi::Object>();
     Napi::Value data = e.Get("data");
-    entries.emplace_back(string_or(e, "name", ""), view_of(data, shape_from_js(e.Get("shape"), "shape"), "data"));
+    entries.emplace_back(Fields(e, "entries[" + std::to_string(i) + "]").string("name"), view_of(data, shape_from_js(e.Get("shape"), "shape"), "data"));
     keep.push_back(data);
   }
   return run_async<bool>(
@@ -151,7 +133,7 @@ Napi::Value ModelWrap::ImportState(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::SetTraining(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto model = live(env);
-  const bool on = info[0].ToBoolean().Value();
+  const bool on = Args(info, "setTraining(on)").boolean(0, "on");
   guard(env, [&] {
     auto lock = model->acquire("switch train/eval mode");
     model->net()->train(on);
@@ -166,8 +148,7 @@ Napi::Value ModelWrap::IsTraining(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::To(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto model = live(env);
-  if (!info[0].IsString()) throw Napi::TypeError::New(env, "to(device): device must be a string");
-  const std::string device = info[0].As<Napi::String>().Utf8Value();
+  const std::string device = Args(info, "to(device)").string(0, "device");
   return run_async<bool>(
       env,
       [model, device] {
@@ -186,7 +167,8 @@ Napi::Value ModelWrap::Device(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::Trace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto model = live(env);
-  const int64_t h = info[0].As<Napi::Number>().Int64Value(), w = info[1].As<Napi::Number>().Int64Value();
+  const Args args(info, "trace(height, width)");
+  const int64_t h = args.integer(0, "height"), w = args.integer(1, "width");
   return guard(env, [&] {
     auto lock = model->acquire("trace");
     GraphBuilder graph = model->net()->trace(h, w);
@@ -203,7 +185,7 @@ Napi::Value ModelWrap::SetRequiresGrad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto model = live(env);
   const auto prefixes = strings_from_js(info[0], "prefixes");
-  const bool on = info[1].ToBoolean().Value();
+  const bool on = Args(info, "setRequiresGrad(prefixes, on)").boolean(1, "on");
   return guard(env, [&] {
     auto lock = model->acquire("freeze or unfreeze");
     return Napi::Number::New(env, static_cast<double>(model->set_requires_grad(prefixes, on)));
@@ -214,8 +196,9 @@ Napi::Value ModelWrap::SetRequiresGrad(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::ReplaceHead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto model = live(env);
-  const int64_t classes = info[0].As<Napi::Number>().Int64Value();
-  const auto seed = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
+  const Args args(info, "replaceHead(numClasses, seed)");
+  const int64_t classes = args.integer(0, "numClasses");
+  const auto seed = static_cast<uint64_t>(args.integer(1, "seed"));
   guard(env, [&] {
     auto lock = model->acquire("replace the classifier");
     model->net()->replace_head(classes, seed);

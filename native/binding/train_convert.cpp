@@ -6,133 +6,123 @@ namespace rt::js {
 
 namespace {
 
-Napi::Object object_or_empty(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return Napi::Object::New(o.Env());
-  if (!v.IsObject()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be an object");
-  return v.As<Napi::Object>();
-}
-
-int64_t int_or(const Napi::Object& o, const char* key, int64_t fallback) {
-  return static_cast<int64_t>(number_or(o, key, static_cast<double>(fallback)));
-}
-
 Napi::Array doubles_to_js(Napi::Env env, const std::vector<double>& values) {
   Napi::Array out = Napi::Array::New(env, values.size());
   for (size_t i = 0; i < values.size(); ++i) out.Set(static_cast<uint32_t>(i), values[i]);
   return out;
 }
 
+OptimizerConfig optimizer_from_js(const Fields& o) {
+  OptimizerConfig c;
+  c.kind = o.choice<OptimizerConfig::Kind>("type", {{"sgd", OptimizerConfig::Kind::SGD}, {"adamw", OptimizerConfig::Kind::AdamW}});
+  c.momentum = o.number("momentum");
+  c.nesterov = o.boolean("nesterov");
+  c.weight_decay = o.number("weightDecay");
+  c.beta1 = o.number("beta1");
+  c.beta2 = o.number("beta2");
+  c.eps = o.number("eps");
+  c.no_decay_bn_bias = o.boolean("noDecayBnBias");
+  return c;
+}
+
+ScheduleConfig schedule_from_js(const Fields& s) {
+  using K = ScheduleConfig::Kind;
+  ScheduleConfig c;
+  c.kind = s.choice<K>("type", {{"constant", K::Constant}, {"multistep", K::MultiStep}, {"cosine", K::Cosine}, {"onecycle", K::OneCycle},
+                                {"plateau", K::Plateau}});
+  c.base_lr = s.number("baseLr");
+  c.total_iterations = s.integer("totalIterations");
+  c.iterations_per_epoch = s.integer("iterationsPerEpoch");
+  c.milestones = shape_from_js(s.value("milestones"), "schedule.milestones");
+  c.milestones_in_epochs = s.boolean("milestonesInEpochs");
+  c.gamma = s.number("gamma");
+  c.min_lr = s.number("minLr");
+  c.max_lr = s.number("maxLr");
+  c.pct_start = s.number("pctStart");
+  c.div_factor = s.number("divFactor");
+  c.final_div_factor = s.number("finalDivFactor");
+  c.plateau_factor = s.number("factor");
+  c.plateau_patience = s.integer("patience");
+  c.plateau_threshold = s.number("threshold");
+  c.plateau_cooldown = s.integer("cooldown");
+  c.warmup_iterations = s.integer("warmupIterations");
+  c.warmup_start_factor = s.number("warmupStartFactor");
+  c.error_warmup = s.boolean("errorWarmup");
+  c.error_warmup_lr = s.number("errorWarmupLr");
+  c.error_warmup_threshold = s.number("errorWarmupThreshold");
+  return c;
+}
+
+ScheduleState schedule_state_from_js(const Fields& st) {
+  ScheduleState c;
+  c.warmed_up = st.boolean("warmedUp");
+  c.plateau_scale = st.number("plateauScale");
+  c.plateau_best = st.number("plateauBest");
+  c.plateau_bad = st.integer("plateauBad");
+  c.plateau_cooldown_left = st.integer("plateauCooldownLeft");
+  return c;
+}
+
 }  // namespace
 
-AugmentConfig augment_from_js(const Napi::Object& js) {
+AugmentConfig augment_from_js(const Fields& js) {
   AugmentConfig a;
-  a.pad = int_or(js, "pad", 0);
-  a.flip = bool_or(js, "flip", false);
-  a.random_resized_crop = bool_or(js, "randomResizedCrop", false);
-  a.scale_min = number_or(js, "scaleMin", a.scale_min);
-  a.scale_max = number_or(js, "scaleMax", a.scale_max);
-  a.ratio_min = number_or(js, "ratioMin", a.ratio_min);
-  a.ratio_max = number_or(js, "ratioMax", a.ratio_max);
-  a.out_height = int_or(js, "outHeight", 0);
-  a.out_width = int_or(js, "outWidth", 0);
-  const std::string norm = string_or(js, "norm", "none");
-  a.norm = norm == "per-pixel" ? NormKind::PerPixel : norm == "per-channel" ? NormKind::PerChannel : NormKind::None;
+  a.pad = js.integer("pad");
+  a.flip = js.boolean("flip");
+  a.random_resized_crop = js.boolean("randomResizedCrop");
+  a.scale_min = js.number("scaleMin");
+  a.scale_max = js.number("scaleMax");
+  a.ratio_min = js.number("ratioMin");
+  a.ratio_max = js.number("ratioMax");
+  a.out_height = js.integer("outHeight");
+  a.out_width = js.integer("outWidth");
+  a.norm = js.choice<NormKind>("norm", {{"none", NormKind::None}, {"per-pixel", NormKind::PerPixel}, {"per-channel", NormKind::PerChannel}});
   if (a.norm != NormKind::None) {
-    Napi::Value mean = js.Get("mean");
-    a.mean = view_of(mean, shape_from_js(js.Get("meanShape"), "meanShape"), "mean").clone();
-    if (a.norm == NormKind::PerChannel) {
-      Napi::Value std = js.Get("std");
-      a.std = view_of(std, {a.mean.numel()}, "std").clone();
-    }
+    a.mean = view_of(js.value("mean"), shape_from_js(js.value("meanShape"), "augment.meanShape"), "augment.mean").clone();
+    if (a.norm == NormKind::PerChannel) a.std = view_of(js.value("std"), {a.mean.numel()}, "augment.std").clone();
   }
-  a.channels_last = bool_or(js, "channelsLast", false);
+  a.channels_last = js.boolean("channelsLast");
   return a;
 }
 
-
-TrainConfig train_config_from_js(const Napi::Object& js) {
+TrainConfig train_config_from_js(const Fields& js) {
   TrainConfig c;
-  c.batch_size = int_or(js, "batchSize", c.batch_size);
-  c.total_iterations = int_or(js, "totalIterations", 0);
-  c.start_iteration = int_or(js, "startIteration", 0);
-  c.seed = static_cast<uint64_t>(number_or(js, "seed", 0));
-  c.shuffle = bool_or(js, "shuffle", true);
-  c.drop_last = bool_or(js, "dropLast", true);
-  c.deterministic = bool_or(js, "deterministic", false);
-  c.cudnn_benchmark = bool_or(js, "cudnnBenchmark", true);
-  c.label_smoothing = number_or(js, "labelSmoothing", 0);
-  c.log_every = int_or(js, "logEvery", c.log_every);
-  c.eval_every_iterations = int_or(js, "evalEveryIterations", 0);
-  c.eval_every_epochs = int_or(js, "evalEveryEpochs", 1);
-  c.eval_batch_size = int_or(js, "evalBatchSize", c.eval_batch_size);
-  c.plateau_metric = string_or(js, "plateauMetric", c.plateau_metric);
-  c.diagnostics = bool_or(js, "diagnostics", false);
-  c.threads = static_cast<int>(int_or(js, "threads", 0));
-  c.checkpoint_every_iterations = int_or(js, "checkpointEveryIterations", 0);
-  c.state_at_end = bool_or(js, "stateAtEnd", false);
-  c.state_on_evaluation = bool_or(js, "stateOnEvaluation", false);
-  c.channels_last = bool_or(js, "channelsLast", false);
-  c.cuda_graph = bool_or(js, "cudaGraph", false);
-  const std::string precision = string_or(js, "precision", "float32");
-  c.precision = precision == "bfloat16" ? Precision::BFloat16 : precision == "float16" ? Precision::Float16 : Precision::Float32;
-  c.data_on_device = bool_or(js, "dataOnDevice", true);
-  c.prefetch_depth = static_cast<size_t>(int_or(js, "prefetchDepth", 2));
-  c.optimizer_steps = int_or(js, "optimizerSteps", 0);
-  c.loss_scale = number_or(js, "lossScale", c.loss_scale);
-
-  Napi::Object o = object_or_empty(js, "optimizer");
-  c.optimizer.kind = string_or(o, "type", "sgd") == "adamw" ? OptimizerConfig::Kind::AdamW : OptimizerConfig::Kind::SGD;
-  c.optimizer.momentum = number_or(o, "momentum", c.optimizer.kind == OptimizerConfig::Kind::SGD ? 0.9 : 0.0);
-  c.optimizer.dampening = number_or(o, "dampening", 0);
-  c.optimizer.weight_decay = number_or(o, "weightDecay", 0);
-  c.optimizer.nesterov = bool_or(o, "nesterov", false);
-  c.optimizer.beta1 = number_or(o, "beta1", 0.9);
-  c.optimizer.beta2 = number_or(o, "beta2", 0.999);
-  c.optimizer.eps = number_or(o, "eps", 1e-8);
-  c.optimizer.no_decay_bn_bias = bool_or(o, "noDecayBnBias", false);
-
-  Napi::Object s = object_or_empty(js, "schedule");
-  const std::string kind = string_or(s, "type", "constant");
-  using K = ScheduleConfig::Kind;
-  c.schedule.kind = kind == "multistep" ? K::MultiStep : kind == "cosine" ? K::Cosine : kind == "onecycle" ? K::OneCycle
-                  : kind == "plateau" ? K::Plateau : K::Constant;
-  c.schedule.base_lr = number_or(s, "baseLr", 0.1);
-  c.schedule.total_iterations = int_or(s, "totalIterations", c.total_iterations);
-  c.schedule.iterations_per_epoch = int_or(s, "iterationsPerEpoch", 1);
-  if (s.Has("milestones")) c.schedule.milestones = shape_from_js(s.Get("milestones"), "milestones");
-  c.schedule.milestones_in_epochs = bool_or(s, "milestonesInEpochs", false);
-  c.schedule.gamma = number_or(s, "gamma", 0.1);
-  c.schedule.min_lr = number_or(s, "minLr", 0);
-  c.schedule.max_lr = number_or(s, "maxLr", c.schedule.base_lr);
-  c.schedule.pct_start = number_or(s, "pctStart", 0.3);
-  c.schedule.div_factor = number_or(s, "divFactor", 25);
-  c.schedule.final_div_factor = number_or(s, "finalDivFactor", 1e4);
-  c.schedule.plateau_factor = number_or(s, "factor", 0.1);
-  c.schedule.plateau_patience = int_or(s, "patience", 10);
-  c.schedule.plateau_threshold = number_or(s, "threshold", 1e-4);
-  c.schedule.plateau_cooldown = int_or(s, "cooldown", 0);
-  c.schedule.warmup_iterations = int_or(s, "warmupIterations", 0);
-  c.schedule.warmup_start_factor = number_or(s, "warmupStartFactor", 0.1);
-  c.schedule.error_warmup = bool_or(s, "errorWarmup", false);
-  c.schedule.error_warmup_lr = number_or(s, "errorWarmupLr", 0.01);
-  c.schedule.error_warmup_threshold = number_or(s, "errorWarmupThreshold", 0.8);
-
-  Napi::Object st = object_or_empty(js, "scheduleState");
-  c.schedule_state.warmed_up = bool_or(st, "warmedUp", false);
-  c.schedule_state.plateau_scale = number_or(st, "plateauScale", 1.0);
-  c.schedule_state.plateau_best = number_or(st, "plateauBest", std::numeric_limits<double>::infinity());
-  c.schedule_state.plateau_bad = int_or(st, "plateauBad", 0);
-  c.schedule_state.plateau_cooldown_left = int_or(st, "plateauCooldownLeft", 0);
-
-  Napi::Object em = object_or_empty(js, "epochMeter");
-  c.epoch_meter.loss_sum = number_or(em, "lossSum", 0);
-  c.epoch_meter.wrong = int_or(em, "wrong", 0);
-  c.epoch_meter.images = int_or(em, "images", 0);
-  c.augment = augment_from_js(object_or_empty(js, "augment"));
+  c.batch_size = js.integer("batchSize");
+  c.total_iterations = js.integer("totalIterations");
+  c.start_iteration = js.integer("startIteration");
+  c.seed = static_cast<uint64_t>(js.integer("seed"));
+  c.shuffle = js.boolean("shuffle");
+  c.drop_last = js.boolean("dropLast");
+  c.deterministic = js.boolean("deterministic");
+  c.cudnn_benchmark = js.boolean("cudnnBenchmark");
+  c.optimizer = optimizer_from_js(js.object("optimizer"));
+  c.schedule = schedule_from_js(js.object("schedule"));
+  c.schedule_state = schedule_state_from_js(js.object("scheduleState"));
+  c.augment = augment_from_js(js.object("augment"));
+  c.label_smoothing = js.number("labelSmoothing");
+  c.log_every = js.integer("logEvery");
+  c.eval_every_iterations = js.integer("evalEveryIterations");
+  c.eval_every_epochs = js.integer("evalEveryEpochs");
+  c.eval_batch_size = js.integer("evalBatchSize");
+  c.plateau_metric = js.choice<std::string>("plateauMetric", {{"val_loss", "val_loss"}, {"val_error", "val_error"}, {"test_loss", "test_loss"},
+                                                              {"test_error", "test_error"}, {"train_loss", "train_loss"}});
+  c.diagnostics = js.boolean("diagnostics");
+  c.threads = static_cast<int>(js.integer("threads"));
+  c.checkpoint_every_iterations = js.integer("checkpointEveryIterations");
+  c.state_at_end = js.boolean("stateAtEnd");
+  c.state_on_evaluation = js.boolean("stateOnEvaluation");
+  const Fields meter = js.object("epochMeter");
+  c.epoch_meter.loss_sum = meter.number("lossSum");
+  c.epoch_meter.wrong = meter.integer("wrong");
+  c.epoch_meter.images = meter.integer("images");
+  c.channels_last = js.boolean("channelsLast");
   c.augment.channels_last = c.channels_last;
-  std::vector<Napi::Value> keep;  // cloned above: nothing to keep alive past this call
-  c.optimizer_state = named_tensors_from_js(js.Get("optimizerState"), keep);
+  c.cuda_graph = js.boolean("cudaGraph");
+  c.precision = js.choice<Precision>("precision", {{"float32", Precision::Float32}, {"bfloat16", Precision::BFloat16}, {"float16", Precision::Float16}});
+  std::vector<Napi::Value> keep;  // cloned: nothing to keep alive past this call
+  c.optimizer_state = named_tensors_from_js(js.value("optimizerState"), keep);
+  c.optimizer_steps = js.integer("optimizerSteps");
+  c.loss_scale = js.number("lossScale");
   return c;
 }
 

@@ -2,14 +2,17 @@
 // Training settings from JS, and events, metrics and states back to JS.
 #include <napi.h>
 
+#include "binding/args.h"
+
 #include "train/config.h"
 #include "train/metrics.h"
 #include "train/trainer.h"
 
 namespace rt::js {
 
-AugmentConfig augment_from_js(const Napi::Object& js);
-TrainConfig train_config_from_js(const Napi::Object& js);
+// Every key required (lib/native.ts: NativeTrainConfig, NativeAugment); an unknown enum value names its key.
+AugmentConfig augment_from_js(const Fields& js);
+TrainConfig train_config_from_js(const Fields& js);
 Napi::Object metrics_to_js(Napi::Env env, const EvalMetrics& m);
 Napi::Object event_to_js(Napi::Env env, const TrainEvent& e);
 Napi::Object state_to_js(Napi::Env env, const TrainState& s);

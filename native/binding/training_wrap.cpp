@@ -6,11 +6,13 @@
 #include <thread>
 
 #include "binding/addon_data.h"
+#include "binding/args.h"
 #include "binding/batch_queue_wrap.h"
 #include "binding/convert.h"
 #include "binding/dataset_wrap.h"
 #include "binding/errors.h"
 #include "binding/model_wrap.h"
+#include "binding/shared_object.h"
 #include "binding/train_convert.h"
 #include "data/batch_source.h"
 
@@ -55,8 +57,7 @@ Napi::Function TrainingRunWrap::Define(Napi::Env env) {
 }
 
 TrainingRunWrap::TrainingRunWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainingRunWrap>(info) {
-  if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "TrainingRun objects come from startTraining()");
-  run_ = *info[0].As<Napi::External<std::shared_ptr<ActiveRun>>>().Data();
+  run_ = adopt_shared<ActiveRun>(info, "TrainingRun objects come from startTraining()");
 }
 
 Napi::Value TrainingRunWrap::Cancel(const Napi::CallbackInfo& info) {
@@ -66,13 +67,15 @@ Napi::Value TrainingRunWrap::Cancel(const Napi::CallbackInfo& info) {
 
 Napi::Value TrainingRunWrap::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const Args args(info, "startTraining(model, source, validation, test, config, onEvent)");
   auto model = ModelWrap::unwrap(info[0]);
   std::shared_ptr<BatchSource> source;
-  TrainConfig config = train_config_from_js(info[4].As<Napi::Object>());
+  TrainConfig config = train_config_from_js(Fields(args.object(4, "config"), ""));
+  Napi::Function on_event = args.function(5, "onEvent");
   if (DatasetWrap::is(info[1])) {
     auto data = DatasetWrap::unwrap(info[1]);
-    TensorDataset train = *data;
-    if (config.data_on_device) train = train.to(model->device());
+    // An in-memory training set is copied to the training device once.
+    TensorDataset train = data->to(model->device());
     source = std::make_shared<InMemorySource>(std::move(train), config.batch_size, config.shuffle, config.drop_last, config.seed);
   } else {
     source = BatchQueueWrap::unwrap(info[1]);
@@ -80,12 +83,11 @@ Napi::Value TrainingRunWrap::Start(const Napi::CallbackInfo& info) {
   std::optional<TensorDataset> validation, test;
   if (DatasetWrap::is(info[2])) validation = *DatasetWrap::unwrap(info[2]);
   if (DatasetWrap::is(info[3])) test = *DatasetWrap::unwrap(info[3]);
-  if (!info[5].IsFunction()) throw Napi::TypeError::New(env, "onEvent must be a function");
 
   auto run = std::make_shared<ActiveRun>();
   auto deferred = Napi::Promise::Deferred::New(env);
   auto* context = new Context{deferred, run};
-  RunTsfn tsfn = RunTsfn::New(env, info[5].As<Napi::Function>(), "resnet-torch training", 0, 1, context,
+  RunTsfn tsfn = RunTsfn::New(env, on_event, "resnet-torch training", 0, 1, context,
                               [](Napi::Env, void*, Context* c) {
                                 c->run->trainer->cancel();  // no-op once it ended; stops it at teardown
                                 if (c->run->thread.joinable()) c->run->thread.join();
@@ -105,9 +107,7 @@ Napi::Value TrainingRunWrap::Start(const Napi::CallbackInfo& info) {
     tsfn.Release();
   });
 
-  auto external = Napi::External<std::shared_ptr<ActiveRun>>::New(env, new std::shared_ptr<ActiveRun>(run),
-                                                                  [](Napi::Env, std::shared_ptr<ActiveRun>* p) { delete p; });
-  Napi::Object handle = AddonData::of(env).run_class.New({external});
+  Napi::Object handle = wrap_shared(env, AddonData::of(env).run_class, run);
   handle.Set("done", deferred.Promise());
   return handle;
 }

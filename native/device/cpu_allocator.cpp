@@ -4,7 +4,10 @@
 #include <c10/core/CPUAllocator.h>
 #include <torch/version.h>
 
+#include <c10/util/Exception.h>
+
 #include <cstdlib>
+#include <string>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -67,7 +70,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     }
     // A header in front of the block remembers its size class for release().
     void* raw = nullptr;
-    if (posix_memalign(&raw, kAlignment, c + kAlignment) != 0 || raw == nullptr) throw c10::Error({__func__, __FILE__, __LINE__}, "DefaultCPUAllocator: can't allocate memory: out of memory");
+    if (posix_memalign(&raw, kAlignment, c + kAlignment) != 0 || raw == nullptr) C10_THROW_ERROR(OutOfMemoryError, "CPU allocator: out of host memory for " + std::to_string(c) + " bytes");
     static_cast<Block*>(raw)->size_class = c;
     return static_cast<char*>(raw) + kAlignment;
   }

@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/oom.h"
+#include "device/cuda.h"
 #include "device/runtime.h"
 
 namespace rt {
@@ -42,8 +44,10 @@ torch::Tensor Model::forward(const torch::Tensor& input, bool force_eval) {
     torch::Tensor out = net_->forward(input.to(device_, torch::kFloat32));
     if (force_eval && was_training) net_->train();
     return out.to(torch::kCPU).contiguous();
-  } catch (...) {
+  } catch (const std::exception& e) {
     if (force_eval && was_training) net_->train();
+    // The model is unchanged: give the cached blocks back so that a smaller batch can go on.
+    if (is_out_of_memory(e)) release_cuda_cache_after_oom();
     throw;
   }
 }

@@ -9,12 +9,13 @@ namespace rt {
 
 enum class NormKind { None, PerPixel, PerChannel };
 
+// Every value comes from the facade; none is chosen here.
 struct AugmentConfig {
   int64_t pad = 0;    // pad with zeros and crop back at a random offset (the paper's 4 pixels)
   bool flip = false;  // random horizontal flip
   bool random_resized_crop = false;  // ImageNet-style scale and aspect augmentation
-  double scale_min = 0.08, scale_max = 1.0;
-  double ratio_min = 3.0 / 4.0, ratio_max = 4.0 / 3.0;
+  double scale_min = 0, scale_max = 0;
+  double ratio_min = 0, ratio_max = 0;
   int64_t out_height = 0, out_width = 0;  // size after random-resized-crop (0: the input's)
   NormKind norm = NormKind::None;
   torch::Tensor mean;  // C×H×W (per pixel) or C (per channel), in [0, 1] units

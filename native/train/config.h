@@ -1,5 +1,6 @@
 #pragma once
-// A training run's settings as plain C++ (the facade validated and resolved them).
+// A training run's settings as plain C++: the facade validated and resolved every one (lib/native.ts,
+// NativeTrainConfig, is the contract; lib/train/options.ts holds the defaults; none is chosen here).
 #include <torch/types.h>
 
 #include <cstdint>
@@ -17,23 +18,23 @@ namespace rt {
 enum class Precision { Float32, BFloat16, Float16 };
 
 struct TrainConfig {
-  int64_t batch_size = 128;
+  int64_t batch_size = 0;
   int64_t total_iterations = 0;
   int64_t start_iteration = 0;  // > 0 when resuming
   uint64_t seed = 0;
-  bool shuffle = true, drop_last = true;
+  bool shuffle = false, drop_last = false;
   bool deterministic = false;
-  bool cudnn_benchmark = true;  // forced off when deterministic
+  bool cudnn_benchmark = false;  // forced off when deterministic
   OptimizerConfig optimizer;
   ScheduleConfig schedule;
   ScheduleState schedule_state;
   AugmentConfig augment;
   double label_smoothing = 0.0;
-  int64_t log_every = 50;
+  int64_t log_every = 0;
   int64_t eval_every_iterations = 0;
-  int64_t eval_every_epochs = 1;
-  int64_t eval_batch_size = 500;
-  std::string plateau_metric = "val_loss";  // {val,test}_{loss,error} or train_loss
+  int64_t eval_every_epochs = 0;
+  int64_t eval_batch_size = 0;
+  std::string plateau_metric;  // {val,test}_{loss,error} or train_loss
   bool diagnostics = false;
   int threads = 0;  // 0: keep the process setting
   int64_t checkpoint_every_iterations = 0;
@@ -42,12 +43,10 @@ struct TrainConfig {
   bool channels_last = false;
   bool cuda_graph = false;  // capture the step in a CUDA graph after `kCudaGraphWarmup` eager iterations
   Precision precision = Precision::Float32;
-  bool data_on_device = true;  // copy an in-memory training set to the device once
-  size_t prefetch_depth = 2;
   // Resume: the optimizer's buffers and step count (model weights are loaded into the model itself).
   std::vector<std::pair<std::string, torch::Tensor>> optimizer_state;
   int64_t optimizer_steps = 0;
-  double loss_scale = 65536.0;  // fp16 dynamic loss scale (resumed from the checkpoint)
+  double loss_scale = 0;  // fp16 dynamic loss scale (its start, or where the checkpoint left it)
   MeterSums epoch_meter;  // resumed mid-epoch: the sums so far
 };
 

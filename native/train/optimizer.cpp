@@ -46,7 +46,7 @@ void Optimizer::step(double lr) {
 }
 
 void Optimizer::step_sgd(Group& g, double lr) {
-  // torch.optim.SGD: d = grad + wd·p; buf = momentum·buf + (1 − dampening)·d (buf = d at first);
+  // torch.optim.SGD (dampening 0): d = grad + wd·p; buf = momentum·buf + d (buf = d at first);
   // d = d + momentum·buf (Nesterov) or buf; p -= lr·d
   std::vector<torch::Tensor> params, grads, bufs;
   std::vector<size_t> where;
@@ -63,7 +63,7 @@ void Optimizer::step_sgd(Group& g, double lr) {
     for (size_t k = 0; k < where.size(); ++k) {
       auto& buf = g.slot_a[where[k]];
       if (!buf.defined()) buf = grads[k].clone().detach();
-      else buf.mul_(config_.momentum).add_(grads[k], 1.0 - config_.dampening);
+      else buf.mul_(config_.momentum).add_(grads[k]);
       bufs.push_back(buf);
     }
     if (config_.nesterov) grads = at::_foreach_add(grads, bufs, config_.momentum);
@@ -82,7 +82,7 @@ void Optimizer::step_sgd_tensor_lr(const torch::Tensor& lr) {
       torch::Tensor d = g.weight_decay != 0.0 ? p.grad().add(p, g.weight_decay) : p.grad();
       if (config_.momentum != 0.0) {
         auto& buf = g.slot_a.at(i);
-        buf.mul_(config_.momentum).add_(d, 1.0 - config_.dampening);
+        buf.mul_(config_.momentum).add_(d);
         d = config_.nesterov ? d.add(buf, config_.momentum) : buf;
       }
       p.sub_(d * lr);

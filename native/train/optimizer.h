@@ -11,12 +11,13 @@
 
 namespace rt {
 
+// Every value comes from the facade (lib/train/options.ts holds the defaults); none is chosen here.
 struct OptimizerConfig {
   enum class Kind { SGD, AdamW };
   Kind kind = Kind::SGD;
-  double momentum = 0.9, dampening = 0.0, weight_decay = 0.0;
+  double momentum = 0, weight_decay = 0;
   bool nesterov = false;
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double beta1 = 0, beta2 = 0, eps = 0;
   bool no_decay_bn_bias = false;  // no weight decay on BN parameters and biases (every 1-D parameter)
 };
 

@@ -7,30 +7,31 @@
 
 namespace rt {
 
+// Every value comes from the facade (lib/train/options.ts holds the defaults); none is chosen here.
 struct ScheduleConfig {
   enum class Kind { Constant, MultiStep, Cosine, OneCycle, Plateau };
   Kind kind = Kind::Constant;
-  double base_lr = 0.1;
+  double base_lr = 0;
   int64_t total_iterations = 1;
   int64_t iterations_per_epoch = 1;
   // multistep: lr = base · gamma^(milestones passed); milestones in iterations or epochs
   std::vector<int64_t> milestones;
   bool milestones_in_epochs = false;
-  double gamma = 0.1;
+  double gamma = 0;
   // cosine: from base down to min_lr over the run (after any warm-up); plateau: the floor
   double min_lr = 0.0;
   // one-cycle (PyTorch's OneCycleLR, cosine annealing): from max_lr/div_factor up to max_lr, then down
   // to max_lr/(div_factor·final_div_factor)
-  double max_lr = 0.1, pct_start = 0.3, div_factor = 25.0, final_div_factor = 1e4;
+  double max_lr = 0, pct_start = 0, div_factor = 1, final_div_factor = 1;
   // reduce-on-plateau (mode min, relative threshold), stepped at each evaluation
-  double plateau_factor = 0.1, plateau_threshold = 1e-4;
-  int64_t plateau_patience = 10, plateau_cooldown = 0;
+  double plateau_factor = 0, plateau_threshold = 0;
+  int64_t plateau_patience = 0, plateau_cooldown = 0;
   // linear warm-up: factor from warmup_start_factor to 1 over warmup_iterations
   int64_t warmup_iterations = 0;
-  double warmup_start_factor = 0.1;
+  double warmup_start_factor = 0;
   // the paper's ResNet-110 warm-up: error_warmup_lr until the training error falls below the threshold
   bool error_warmup = false;
-  double error_warmup_lr = 0.01, error_warmup_threshold = 0.8;
+  double error_warmup_lr = 0, error_warmup_threshold = 0;
 };
 
 struct ScheduleState {

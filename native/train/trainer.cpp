@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "common/oom.h"
 #include "data/prefetcher.h"
 #include "train/optimizer.h"
 #include "train/precision.h"
@@ -59,16 +60,42 @@ std::vector<EvalMetrics> Trainer::evaluate_all(const torch::Device& device) {
   return out;
 }
 
-std::shared_ptr<TrainState> Trainer::capture(int64_t iteration, const Optimizer& optimizer, const LrSchedule& schedule,
-                                             double loss_scale) {
+// One run's working state: what the steps below share.
+struct Trainer::Loop {
+  Loop(const torch::Device& d, int64_t per_epoch, int64_t first, int64_t end, Optimizer&& o, LrSchedule&& s, LossScaler&& sc)
+      : device(d), per_epoch(per_epoch), first(first), end(end), optimizer(std::move(o)), schedule(std::move(s)), scaler(std::move(sc)) {}
+  torch::Device device;
+  int64_t per_epoch, first, end;
+  Optimizer optimizer;
+  LrSchedule schedule;
+  LossScaler scaler;
+  std::vector<torch::Tensor> params;  // the trainable ones (loss scaling checks their gradients)
+  std::unique_ptr<GraphedStep> graphed;
+  TrainMeter window, epoch_meter, warmup_meter;
+  Clock::time_point started = Clock::now(), window_started = started;
+  int64_t window_images = 0, images_done = 0;
+  double window_wait = 0, epoch_wait = 0;  // seconds spent waiting for batches
+  double lr = 0;
+  std::vector<EvalMetrics> last_evals;
+};
+
+namespace {
+// Eager steps before a CUDA graph is captured: they create the momentum buffers and settle cuDNN's choices.
+constexpr int64_t kCudaGraphWarmup = 3;
+// Batches prepared ahead of the step.
+constexpr size_t kPrefetchDepth = 2;
+}  // namespace
+
+std::shared_ptr<TrainState> Trainer::snapshot(const Loop& loop, int64_t iteration) {
   auto s = std::make_shared<TrainState>();
   s->iteration = iteration;
   s->epoch = iteration / train_->batches_per_epoch();
-  s->schedule = schedule.state();
-  s->optimizer_steps = optimizer.steps();
-  s->loss_scale = loss_scale;
+  s->schedule = loop.schedule.state();
+  s->optimizer_steps = loop.optimizer.steps();
+  s->loss_scale = loop.scaler.value();
   s->model = model_->state_on_cpu();
-  for (auto& t : optimizer.state()) s->optimizer.push_back({t.name, t.tensor.detach().to(torch::kCPU).contiguous().clone(), false});
+  for (auto& t : loop.optimizer.state()) s->optimizer.push_back({t.name, t.tensor.detach().to(torch::kCPU).contiguous().clone(), false});
+  s->epoch_meter = loop.epoch_meter.peek();
   s->cpu_rng = at::detail::getDefaultCPUGenerator().get_state();
   if (at::globalContext().hasCUDA())
     for (int i = 0; i < at::detail::getCUDAHooks().getNumGPUs(); ++i)
@@ -79,9 +106,10 @@ std::shared_ptr<TrainState> Trainer::capture(int64_t iteration, const Optimizer&
 TrainResult Trainer::run() {
   try {
     return run_loop();
-  } catch (const c10::Error& e) {
-    const std::string message = e.what_without_backtrace();
-    if (message.find("out of memory") == std::string::npos) throw;
+  } catch (const std::exception& e) {
+    if (!is_out_of_memory(e)) throw;
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+    const std::string message = c10_error ? c10_error->what_without_backtrace() : e.what();
     // The process survives: cached blocks go back to the device, the model keeps its last complete step.
     release_cuda_cache_after_oom();
     throw Error("ERR_OUT_OF_MEMORY", "out of memory on " + model_->device().str() + " training with batch size " +
@@ -91,18 +119,9 @@ TrainResult Trainer::run() {
   }
 }
 
-TrainResult Trainer::run_loop() {
-  namespace F = torch::nn::functional;
+void Trainer::configure(const torch::Device& device) {
   at::init_num_threads();
   if (config_.threads > 0) at::set_num_threads(config_.threads);
-  auto lock = model_->acquire_for_training();
-  struct Release {
-    Model& m;
-    ~Release() { m.release_training(); }
-  } release{*model_};
-
-  const torch::Device device = model_->device();
-  ResNet& net = model_->net();
   const bool cuda = device.is_cuda();
   if (config_.deterministic) {
     at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/false);
@@ -111,189 +130,197 @@ TrainResult Trainer::run_loop() {
     at::globalContext().setBenchmarkCuDNN(config_.cudnn_benchmark);
   }
   if (config_.precision != Precision::Float32 && !cuda) throw invalid("mixed precision needs a CUDA device");
-  if (config_.channels_last) set_params_channels_last(net);
-  if (validation_) validation_ = validation_->to(device);
-  if (test_) test_ = test_->to(device);
-
-  Optimizer optimizer(model_->state(), config_.optimizer);
-  if (!config_.optimizer_state.empty()) optimizer.load_state(config_.optimizer_state);
-  optimizer.set_steps(config_.optimizer_steps);
-  config_.optimizer_state.clear();
-  LrSchedule schedule(config_.schedule, config_.schedule_state);
-  LossScaler scaler(config_.precision == Precision::Float16, config_.loss_scale);
-  std::vector<torch::Tensor> params;
-  for (auto& p : net->parameters())
-    if (p.requires_grad()) params.push_back(p);
-
-  const int64_t per_epoch = train_->batches_per_epoch();
-  const int64_t first = config_.start_iteration, end = config_.total_iterations;
-  // Eager steps before capture: they create the momentum buffers and settle cuDNN's choices.
-  constexpr int64_t kCudaGraphWarmup = 3;
-  std::unique_ptr<GraphedStep> graphed;
   if (config_.cuda_graph) {
     if (!cuda) throw invalid("cudaGraph needs the model on a CUDA device");
     if (config_.diagnostics) throw invalid("cudaGraph cannot record diagnostics (they read values inside the step)");
     if (config_.precision != Precision::Float32) throw invalid("cudaGraph runs in float32");
     if (!config_.drop_last) throw invalid("cudaGraph needs dropLast: every batch the same shape");
   }
-  Prefetcher prefetch(train_, config_.augment, device, config_.seed, first, end, config_.prefetch_depth);
-  net->train();
+  if (config_.channels_last) set_params_channels_last(model_->net());
+  if (validation_) validation_ = validation_->to(device);
+  if (test_) test_ = test_->to(device);
+}
 
-  TrainMeter window, epoch_meter, warmup_meter;
-  epoch_meter.restore(config_.epoch_meter);
-  TrainResult result;
-  const auto started = Clock::now();
-  auto window_started = started;
-  int64_t window_images = 0, images_done = 0;
-  double window_wait = 0, epoch_wait = 0;
-  double lr = schedule.lr(first);
-  int64_t it = first;
-  std::vector<EvalMetrics> last_evals;
+std::unique_ptr<Trainer::Loop> Trainer::start_loop(const torch::Device& device) {
+  Optimizer optimizer(model_->state(), config_.optimizer);
+  if (!config_.optimizer_state.empty()) optimizer.load_state(config_.optimizer_state);
+  optimizer.set_steps(config_.optimizer_steps);
+  config_.optimizer_state.clear();
+  auto loop = std::make_unique<Loop>(device, train_->batches_per_epoch(), config_.start_iteration, config_.total_iterations, std::move(optimizer),
+                                     LrSchedule(config_.schedule, config_.schedule_state),
+                                     LossScaler(config_.precision == Precision::Float16, config_.loss_scale));
+  for (auto& p : model_->net()->parameters())
+    if (p.requires_grad()) loop->params.push_back(p);
+  loop->epoch_meter.restore(config_.epoch_meter);
+  loop->lr = loop->schedule.lr(loop->first);
+  return loop;
+}
 
-  auto make_event = [&](TrainEvent::Kind kind, int64_t done) {
-    TrainEvent e;
-    e.kind = kind;
-    e.iteration = done;
-    e.epoch = (done - 1) / per_epoch;
-    e.lr = lr;
-    e.elapsed_seconds = seconds_since(started);
-    const double rate = static_cast<double>(done - first) / std::max(1e-9, e.elapsed_seconds);
-    e.eta_seconds = rate > 0 ? static_cast<double>(end - done) / rate : 0;
-    e.loss_scale = scaler.value();
-    return e;
-  };
-  // Evaluates val/test into `event`; a cancel during evaluation leaves the event without them.
-  auto run_evaluation = [&](TrainEvent& event) {
-    try {
-      event.evaluations = evaluate_all(device);
-    } catch (const Error& e) {
-      if (e.code() != "ERR_ABORTED") throw;
-      return;
-    }
-    if (auto v = plateau_value(config_.plateau_metric, event.evaluations)) schedule.observe_metric(*v);
-    last_evals = event.evaluations;
-    if (config_.state_on_evaluation) {
-      event.state = capture(event.iteration, optimizer, schedule, scaler.value());
-      event.state->epoch_meter = epoch_meter.peek();
-    }
-  };
-
-  for (; it < end; ++it) {
-    if (cancel_) break;
-    PreparedBatch batch;
-    const auto wait_started = Clock::now();
-    try {
-      batch = prefetch.next();
-      window_wait += seconds_since(wait_started);
-      epoch_wait += seconds_since(wait_started);
-    } catch (const Error& e) {
-      if (cancel_ && e.code() == "ERR_ABORTED") break;
-      throw;
-    }
-    lr = schedule.lr(it);
-    const bool report = config_.log_every > 0 && ((it + 1) % config_.log_every == 0 || it + 1 == end);
-    const bool diagnose = config_.diagnostics && report;
-    if (diagnose) net->set_diagnostics(true);
-
-    torch::Tensor logits, loss;
-    if (graphed) {
-      std::tie(logits, loss) = graphed->step(batch.x, batch.y, lr);
-    } else if (config_.cuda_graph && it - first >= kCudaGraphWarmup) {
-      graphed = std::make_unique<GraphedStep>(net, optimizer, config_.label_smoothing, batch.x, batch.y, lr);
-      std::tie(logits, loss) = graphed->outputs();  // capturing ran this iteration's step
-    } else {
-      optimizer.zero_grad();
-      {
-        AutocastScope autocast(config_.precision);
-        logits = net->forward(batch.x);
-        loss = F::cross_entropy(logits.to(torch::kFloat32), batch.y,
-                                F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));
-      }
-      scaler.scale(loss).backward();
-      if (scaler.unscale_and_check(params)) optimizer.step(lr);
-    }
-    if (diagnose) net->set_diagnostics(false);
-
-    const int64_t b = batch.y.size(0);
-    window.add(logits.detach(), batch.y, loss);
-    epoch_meter.add(logits.detach(), batch.y, loss);
-    images_done += b;
-    window_images += b;
-    if (!schedule.state().warmed_up) {
-      // Checked on every batch while warming up (a few hundred iterations): a resumed run decides alike.
-      warmup_meter.add(logits.detach(), batch.y, loss);
-      schedule.observe_train_error(warmup_meter.take().error);
-    }
-    const int64_t done = it + 1;
-
-    if (report) {
-      TrainEvent e = make_event(TrainEvent::Kind::Iteration, done);
-      auto w = window.take();
-      e.loss = w.loss;
-      e.train_error = w.error;
-      e.images_per_second = static_cast<double>(window_images) / std::max(1e-9, seconds_since(window_started));
-      if (diagnose) {
-        e.grad_norms = net->input_grad_norms();
-        e.response_stds = net->response_stds();
-      }
-      e.data_wait_seconds = window_wait;
-      window_started = Clock::now();
-      window_images = 0;
-      window_wait = 0;
-      emit_(std::move(e));
-    }
-    const bool epoch_end = done % per_epoch == 0;
-    const bool eval_now = config_.eval_every_iterations > 0 && done % config_.eval_every_iterations == 0 && done != end;
-    if (epoch_end) {
-      TrainEvent e = make_event(TrainEvent::Kind::Epoch, done);
-      auto w = epoch_meter.take();
-      e.loss = w.loss;
-      e.train_error = w.error;
-      e.images_per_second = static_cast<double>(images_done) / std::max(1e-9, e.elapsed_seconds);
-      e.data_wait_seconds = epoch_wait;
-      epoch_wait = 0;
-      const int64_t epochs_done = done / per_epoch;
-      if (config_.plateau_metric == "train_loss") schedule.observe_metric(w.loss);
-      if (config_.eval_every_iterations == 0 && config_.eval_every_epochs > 0 && epochs_done % config_.eval_every_epochs == 0 &&
-          done != end)
-        run_evaluation(e);
-      emit_(std::move(e));
-    }
-    if (eval_now) {
-      TrainEvent e = make_event(TrainEvent::Kind::Evaluation, done);
-      run_evaluation(e);
-      emit_(std::move(e));
-    }
-    if (config_.checkpoint_every_iterations > 0 && done % config_.checkpoint_every_iterations == 0 && done != end) {
-      TrainEvent e = make_event(TrainEvent::Kind::Checkpoint, done);
-      e.state = capture(done, optimizer, schedule, scaler.value());
-      e.state->epoch_meter = epoch_meter.peek();
-      emit_(std::move(e));
-    }
+std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const PreparedBatch& batch, int64_t it) {
+  namespace F = torch::nn::functional;
+  ResNet& net = model_->net();
+  if (loop.graphed) return loop.graphed->step(batch.x, batch.y, loop.lr);
+  if (config_.cuda_graph && it - loop.first >= kCudaGraphWarmup) {
+    loop.graphed = std::make_unique<GraphedStep>(net, loop.optimizer, config_.label_smoothing, batch.x, batch.y, loop.lr);
+    return loop.graphed->outputs();  // capturing ran this iteration's step
   }
-  prefetch.stop();
+  loop.optimizer.zero_grad();
+  torch::Tensor logits, loss;
+  {
+    AutocastScope autocast(config_.precision);
+    logits = net->forward(batch.x);
+    loss = F::cross_entropy(logits.to(torch::kFloat32), batch.y, F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));
+  }
+  loop.scaler.scale(loss).backward();
+  if (loop.scaler.unscale_and_check(loop.params)) loop.optimizer.step(loop.lr);
+  return {logits, loss};
+}
 
-  result.aborted = it < end;
+void Trainer::record(Loop& loop, const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& loss) {
+  const int64_t b = labels.size(0);
+  loop.window.add(logits.detach(), labels, loss);
+  loop.epoch_meter.add(logits.detach(), labels, loss);
+  loop.images_done += b;
+  loop.window_images += b;
+  if (!loop.schedule.state().warmed_up) {
+    // Checked on every batch while warming up (a few hundred iterations): a resumed run decides alike.
+    loop.warmup_meter.add(logits.detach(), labels, loss);
+    loop.schedule.observe_train_error(loop.warmup_meter.take().error);
+  }
+}
+
+TrainEvent Trainer::event(const Loop& loop, TrainEvent::Kind kind, int64_t done) const {
+  TrainEvent e;
+  e.kind = kind;
+  e.iteration = done;
+  e.epoch = (done - 1) / loop.per_epoch;
+  e.lr = loop.lr;
+  e.elapsed_seconds = seconds_since(loop.started);
+  const double rate = static_cast<double>(done - loop.first) / std::max(1e-9, e.elapsed_seconds);
+  e.eta_seconds = rate > 0 ? static_cast<double>(loop.end - done) / rate : 0;
+  e.loss_scale = loop.scaler.value();
+  return e;
+}
+
+void Trainer::report_iteration(Loop& loop, int64_t done, bool diagnosed) {
+  TrainEvent e = event(loop, TrainEvent::Kind::Iteration, done);
+  auto w = loop.window.take();
+  e.loss = w.loss;
+  e.train_error = w.error;
+  e.images_per_second = static_cast<double>(loop.window_images) / std::max(1e-9, seconds_since(loop.window_started));
+  if (diagnosed) {
+    e.grad_norms = model_->net()->input_grad_norms();
+    e.response_stds = model_->net()->response_stds();
+  }
+  e.data_wait_seconds = loop.window_wait;
+  loop.window_started = Clock::now();
+  loop.window_images = 0;
+  loop.window_wait = 0;
+  emit_(std::move(e));
+}
+
+void Trainer::evaluate_into(Loop& loop, TrainEvent& event) {
+  try {
+    event.evaluations = evaluate_all(loop.device);
+  } catch (const Error& e) {
+    if (e.code() != "ERR_ABORTED") throw;
+    return;  // cancelled during evaluation: the event goes without them
+  }
+  if (auto v = plateau_value(config_.plateau_metric, event.evaluations)) loop.schedule.observe_metric(*v);
+  loop.last_evals = event.evaluations;
+  if (config_.state_on_evaluation) event.state = snapshot(loop, event.iteration);
+}
+
+void Trainer::end_epoch(Loop& loop, int64_t done) {
+  TrainEvent e = event(loop, TrainEvent::Kind::Epoch, done);
+  auto w = loop.epoch_meter.take();
+  e.loss = w.loss;
+  e.train_error = w.error;
+  e.images_per_second = static_cast<double>(loop.images_done) / std::max(1e-9, e.elapsed_seconds);
+  e.data_wait_seconds = loop.epoch_wait;
+  loop.epoch_wait = 0;
+  const int64_t epochs_done = done / loop.per_epoch;
+  if (config_.plateau_metric == "train_loss") loop.schedule.observe_metric(w.loss);
+  if (config_.eval_every_iterations == 0 && config_.eval_every_epochs > 0 && epochs_done % config_.eval_every_epochs == 0 && done != loop.end)
+    evaluate_into(loop, e);
+  emit_(std::move(e));
+}
+
+void Trainer::after_step(Loop& loop, int64_t done, bool report, bool diagnosed) {
+  if (report) report_iteration(loop, done, diagnosed);
+  if (done % loop.per_epoch == 0) end_epoch(loop, done);
+  if (config_.eval_every_iterations > 0 && done % config_.eval_every_iterations == 0 && done != loop.end) {
+    TrainEvent e = event(loop, TrainEvent::Kind::Evaluation, done);
+    evaluate_into(loop, e);
+    emit_(std::move(e));
+  }
+  if (config_.checkpoint_every_iterations > 0 && done % config_.checkpoint_every_iterations == 0 && done != loop.end) {
+    TrainEvent e = event(loop, TrainEvent::Kind::Checkpoint, done);
+    e.state = snapshot(loop, done);
+    emit_(std::move(e));
+  }
+}
+
+TrainResult Trainer::finish(Loop& loop, int64_t it) {
+  TrainResult result;
+  result.aborted = it < loop.end;
   result.iteration = it;
-  result.epoch = it / per_epoch;
-  result.final_lr = lr;
-  result.elapsed_seconds = seconds_since(started);
-  result.images_per_second = static_cast<double>(images_done) / std::max(1e-9, result.elapsed_seconds);
+  result.epoch = it / loop.per_epoch;
+  result.final_lr = loop.lr;
+  result.elapsed_seconds = seconds_since(loop.started);
+  result.images_per_second = static_cast<double>(loop.images_done) / std::max(1e-9, result.elapsed_seconds);
   if (!result.aborted && (validation_ || test_)) {
     try {
-      result.evaluations = evaluate_all(device);
+      result.evaluations = evaluate_all(loop.device);
     } catch (const Error& e) {
       if (e.code() != "ERR_ABORTED") throw;
       result.aborted = true;
     }
   } else {
-    result.evaluations = last_evals;
+    result.evaluations = loop.last_evals;
   }
-  if (config_.state_at_end) {
-    result.state = capture(it, optimizer, schedule, scaler.value());
-    result.state->epoch_meter = epoch_meter.peek();
-  }
+  if (config_.state_at_end) result.state = snapshot(loop, it);
   return result;
+}
+
+TrainResult Trainer::run_loop() {
+  auto lock = model_->acquire_for_training();
+  struct Release {
+    Model& m;
+    ~Release() { m.release_training(); }
+  } release{*model_};
+
+  const torch::Device device = model_->device();
+  configure(device);
+  auto loop = start_loop(device);
+  Prefetcher prefetch(train_, config_.augment, device, config_.seed, loop->first, loop->end, kPrefetchDepth);
+  ResNet& net = model_->net();
+  net->train();
+
+  int64_t it = loop->first;
+  for (; it < loop->end; ++it) {
+    if (cancel_) break;
+    PreparedBatch batch;
+    const auto wait_started = Clock::now();
+    try {
+      batch = prefetch.next();
+    } catch (const Error& e) {
+      if (cancel_ && e.code() == "ERR_ABORTED") break;
+      throw;
+    }
+    loop->window_wait += seconds_since(wait_started);
+    loop->epoch_wait += seconds_since(wait_started);
+    loop->lr = loop->schedule.lr(it);
+    const bool report = config_.log_every > 0 && ((it + 1) % config_.log_every == 0 || it + 1 == loop->end);
+    const bool diagnose = config_.diagnostics && report;
+    if (diagnose) net->set_diagnostics(true);
+    auto [logits, loss] = step(*loop, batch, it);
+    if (diagnose) net->set_diagnostics(false);
+    record(*loop, logits, batch.y, loss);
+    after_step(*loop, it + 1, report, diagnose);
+  }
+  prefetch.stop();
+  return finish(*loop, it);
 }
 
 }  // namespace rt

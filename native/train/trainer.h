@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "data/batch_source.h"
+#include "data/prefetcher.h"
 #include "data/tensor_dataset.h"
 #include "models/model.h"
 #include "train/config.h"
@@ -68,9 +69,22 @@ class Trainer {
   }
 
  private:
+  struct Loop;  // one run's working state (trainer.cpp)
   TrainResult run_loop();
+  // The steps of a run, in order.
+  void configure(const torch::Device& device);  // threads, determinism, cuDNN, memory format, evaluation sets
+  std::unique_ptr<Loop> start_loop(const torch::Device& device);  // optimizer, schedule, loss scaler, meters
+  std::pair<torch::Tensor, torch::Tensor> step(Loop& loop, const PreparedBatch& batch, int64_t it);  // logits, loss
+  void record(Loop& loop, const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& loss);
+  void after_step(Loop& loop, int64_t done, bool report, bool diagnosed);  // events, evaluations, checkpoints
+  void report_iteration(Loop& loop, int64_t done, bool diagnosed);
+  void end_epoch(Loop& loop, int64_t done);
+  void evaluate_into(Loop& loop, TrainEvent& event);
+  TrainResult finish(Loop& loop, int64_t it);
+  TrainEvent event(const Loop& loop, TrainEvent::Kind kind, int64_t done) const;
   std::vector<EvalMetrics> evaluate_all(const torch::Device& device);
-  std::shared_ptr<TrainState> capture(int64_t iteration, const class Optimizer& optimizer, const LrSchedule& schedule, double loss_scale);
+  // Everything a checkpoint holds, at `iteration`, copied to the CPU.
+  std::shared_ptr<TrainState> snapshot(const Loop& loop, int64_t iteration);
 
   std::shared_ptr<Model> model_;
   std::shared_ptr<BatchSource> train_;
