@@ -42,7 +42,8 @@ async function main() {
   const i = info();
   console.log(formatInfo(i));
   device = argValue('device', 'cuda');
-  if (device !== 'cpu' && !i.cuda.available) throw new Error('no CUDA device: these checks need one (--device cpu rehearses the rest)');
+  if (device !== 'cpu' && !i.cuda.available)
+    throw new Error('no CUDA device: these checks need one (--device cpu rehearses the rest)');
   const dataDir = argValue('data', path.join('.gpu', 'fashion-mnist'));
   const epochs = Number(argValue('epochs', '4'));
 
@@ -59,7 +60,8 @@ async function main() {
       for (const mode of ['eval', 'train'] as const) {
         cpu[mode]();
         gpu[mode]();
-        const a = await cpu.forward(x), b = await gpu.forward(x);
+        const a = await cpu.forward(x),
+          b = await gpu.forward(x);
         const rel = maxAbsDiff(a.data, b.data) / Math.max(1, maxAbs(a.data));
         assert(rel < 5e-3, `${arch} ${mode}: relative difference ${rel}`);
         out.push(`${arch} ${mode} ${rel.toExponential(1)}`);
@@ -68,59 +70,110 @@ async function main() {
     return out.join(', ');
   });
 
-  await check(`3 SGD steps on the ${device === 'cpu' ? 'CPU' : 'GPU'} equal PyTorch's (TF32 off on both sides)`, async () => {
-    const dir = await tempDir();
-    const batch = 8;
-    const data = await syntheticDataset(3 * batch, [1, 12, 12], 10, 3);
-    const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 42, device });
-    await model.saveWeights(path.join(dir, 'init.safetensors'));
-    const all = data.get(0, data.length);
-    await writeSafetensors(path.join(dir, 'data.safetensors'), [
-      { name: 'images', dtype: 'U8', shape: all.shape, data: all.images },
-      { name: 'labels', dtype: 'I64', shape: [data.length], data: BigInt64Array.from(all.labels.map(BigInt)) },
-    ]);
-    const optimizer = { type: 'sgd' as const, lr: 0.1, momentum: 0.9, weightDecay: 5e-4 };
-    await train(model, data, { iterations: 3, batchSize: batch, shuffle: false, optimizer, normalize: { mean: [0.4], std: [0.25] }, memoryFormat: 'contiguous',
-      deterministic: true });
-    await runPython('train_steps.py', [path.join(dir, 'init.safetensors'), path.join(dir, 'data.safetensors'), path.join(dir, 'torch.safetensors'),
-      JSON.stringify({ spec: { ...resolveArch('cifar-resnet20'), inChannels: 1, numClasses: 10 }, optimizer, batch, steps: 3, mean: [0.4], std: [0.25], device })]);
-    const ref = (await readSafetensors(path.join(dir, 'torch.safetensors'))).tensors;
-    let worst = 0;
-    for (const t of await model.handle().exportState()) {
-      const r = ref.get(t.name)!;
-      if (r.dtype === 'F32') worst = Math.max(worst, maxAbsDiff(t.data as Float32Array, typedArrayOf(r) as Float32Array));
-    }
-    assert(worst < 1e-4, `max weight difference ${worst}`);
-    return `max weight difference ${worst.toExponential(2)}`;
-  }, false);
+  await check(
+    `3 SGD steps on the ${device === 'cpu' ? 'CPU' : 'GPU'} equal PyTorch's (TF32 off on both sides)`,
+    async () => {
+      const dir = await tempDir();
+      const batch = 8;
+      const data = await syntheticDataset(3 * batch, [1, 12, 12], 10, 3);
+      const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 42, device });
+      await model.saveWeights(path.join(dir, 'init.safetensors'));
+      const all = data.get(0, data.length);
+      await writeSafetensors(path.join(dir, 'data.safetensors'), [
+        { name: 'images', dtype: 'U8', shape: all.shape, data: all.images },
+        { name: 'labels', dtype: 'I64', shape: [data.length], data: BigInt64Array.from(all.labels.map(BigInt)) },
+      ]);
+      const optimizer = { type: 'sgd' as const, lr: 0.1, momentum: 0.9, weightDecay: 5e-4 };
+      await train(model, data, {
+        iterations: 3,
+        batchSize: batch,
+        shuffle: false,
+        optimizer,
+        normalize: { mean: [0.4], std: [0.25] },
+        memoryFormat: 'contiguous',
+        deterministic: true,
+      });
+      await runPython('train_steps.py', [
+        path.join(dir, 'init.safetensors'),
+        path.join(dir, 'data.safetensors'),
+        path.join(dir, 'torch.safetensors'),
+        JSON.stringify({
+          spec: { ...resolveArch('cifar-resnet20'), inChannels: 1, numClasses: 10 },
+          optimizer,
+          batch,
+          steps: 3,
+          mean: [0.4],
+          std: [0.25],
+          device,
+        }),
+      ]);
+      const ref = (await readSafetensors(path.join(dir, 'torch.safetensors'))).tensors;
+      let worst = 0;
+      for (const t of await model.handle().exportState()) {
+        const r = ref.get(t.name)!;
+        if (r.dtype === 'F32')
+          worst = Math.max(worst, maxAbsDiff(t.data as Float32Array, typedArrayOf(r) as Float32Array));
+      }
+      assert(worst < 1e-4, `max weight difference ${worst}`);
+      return `max weight difference ${worst.toExponential(2)}`;
+    },
+    false,
+  );
 
   // Mixed precision needs CUDA; the rehearsal runs the same check in float32 on the CPU.
   for (const precision of device === 'cpu' ? (['float32'] as const) : (['bfloat16', 'float16'] as const)) {
-    await check(`${precision} training converges on 10,000 Fashion-MNIST images`, async () => {
-      const all = await datasets.fashionMnist({ path: dataDir, split: 'train' });
-      const subset = await all.take(Math.min(10000, all.length), 1);
-      const { train: tr, validation } = await subset.split({ validation: 2000, seed: 1 });
-      const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 1, device });
-      const losses: number[] = [];
-      const r = await train(model, tr, { epochs, batchSize: 128, precision, validation, optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
-        schedule: { type: 'cosine' }, augment: { padCrop: 4, flip: true }, onProgress: (e) => { if (e.kind === 'epoch') losses.push(e.loss!); } });
-      const acc = r.evaluations.val!.accuracy;
-      assert(losses[losses.length - 1] < losses[0] * 0.7 && acc > 0.8, `loss ${losses.map((l) => l.toFixed(3))}, accuracy ${acc}`);
-      return `loss ${losses[0].toFixed(3)} -> ${losses[losses.length - 1].toFixed(3)}, validation accuracy ${(acc * 100).toFixed(1)}%`;
-    }, false);
+    await check(
+      `${precision} training converges on 10,000 Fashion-MNIST images`,
+      async () => {
+        const all = await datasets.fashionMnist({ path: dataDir, split: 'train' });
+        const subset = await all.take(Math.min(10000, all.length), 1);
+        const { train: tr, validation } = await subset.split({ validation: 2000, seed: 1 });
+        const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 1, device });
+        const losses: number[] = [];
+        const r = await train(model, tr, {
+          epochs,
+          batchSize: 128,
+          precision,
+          validation,
+          optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
+          schedule: { type: 'cosine' },
+          augment: { padCrop: 4, flip: true },
+          onProgress: (e) => {
+            if (e.kind === 'epoch') losses.push(e.loss!);
+          },
+        });
+        const acc = r.evaluations.val!.accuracy;
+        assert(
+          losses[losses.length - 1] < losses[0] * 0.7 && acc > 0.8,
+          `loss ${losses.map((l) => l.toFixed(3))}, accuracy ${acc}`,
+        );
+        return `loss ${losses[0].toFixed(3)} -> ${losses[losses.length - 1].toFixed(3)}, validation accuracy ${(acc * 100).toFixed(1)}%`;
+      },
+      false,
+    );
   }
 
   await check('a CUDA-graph run equals the eager run', async () => {
     const data = await syntheticDataset(512, [3, 32, 32], 10, 5);
     const run = async (cudaGraph: boolean) => {
       const model = await createModel({ arch: 'cifar-resnet20', seed: 7, device: 'cuda' });
-      await train(model, data, { iterations: 40, batchSize: 128, cudaGraph, deterministic: true, memoryFormat: 'contiguous', augment: { padCrop: 4, flip: true },
-        optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 1e-4 }, schedule: { type: 'cosine' } });
+      await train(model, data, {
+        iterations: 40,
+        batchSize: 128,
+        cudaGraph,
+        deterministic: true,
+        memoryFormat: 'contiguous',
+        augment: { padCrop: 4, flip: true },
+        optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 1e-4 },
+        schedule: { type: 'cosine' },
+      });
       return new Map((await model.handle().exportState()).map((t) => [t.name, t.data]));
     };
-    const eager = await run(false), graphed = await run(true);
+    const eager = await run(false),
+      graphed = await run(true);
     let worst = 0;
-    for (const [name, v] of eager) if (v instanceof Float32Array) worst = Math.max(worst, maxAbsDiff(v, graphed.get(name) as Float32Array));
+    for (const [name, v] of eager)
+      if (v instanceof Float32Array) worst = Math.max(worst, maxAbsDiff(v, graphed.get(name) as Float32Array));
     assert(worst < 1e-3, `max weight difference ${worst}`);
     return `max weight difference after 40 steps ${worst.toExponential(2)}`;
   });

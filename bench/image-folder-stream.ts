@@ -23,7 +23,9 @@ async function makeFolder(count: number, side: number): Promise<string> {
     await fsp.mkdir(path.join(dir, cls), { recursive: true });
     const raw = Buffer.alloc(side * side * 3);
     for (let k = 0; k < raw.length; k++) raw[k] = (k * (i + 3) + (k >> 5) * 13) & 0xff;
-    await sharp(raw, { raw: { width: side, height: side, channels: 3 } }).jpeg({ quality: 90 }).toFile(path.join(dir, cls, `${i}.jpg`));
+    await sharp(raw, { raw: { width: side, height: side, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toFile(path.join(dir, cls, `${i}.jpg`));
   }
   await fsp.writeFile(path.join(dir, 'done'), '');
   return dir;
@@ -45,11 +47,30 @@ async function main() {
 
   const stream = await datasets.streamImageFolder({ path: dir, size });
   let wait = 0;
-  const streamed = await train(model, stream, { epochs: 1, batchSize: 64, logEvery: 1000, normalize: 'none',
-    onProgress: (e) => { if (e.kind === 'epoch') wait += e.dataWaitSeconds ?? 0; } });
-  console.log(`\nImage folder of ${count} JPEGs (${source}x${source}) decoded to ${size}x${size} RGB with sharp; ${arch}, batch 64, ${os.cpus().length} cores`);
-  console.log(formatTable(['decode (img/s)', 'train in memory (img/s)', 'train streamed (img/s)', 'trainer waited for data (s)', 'epoch (s)'],
-    [[decodeRate, inMemory.imagesPerSecond, streamed.imagesPerSecond, wait, streamed.elapsedSeconds]]));
+  const streamed = await train(model, stream, {
+    epochs: 1,
+    batchSize: 64,
+    logEvery: 1000,
+    normalize: 'none',
+    onProgress: (e) => {
+      if (e.kind === 'epoch') wait += e.dataWaitSeconds ?? 0;
+    },
+  });
+  console.log(
+    `\nImage folder of ${count} JPEGs (${source}x${source}) decoded to ${size}x${size} RGB with sharp; ${arch}, batch 64, ${os.cpus().length} cores`,
+  );
+  console.log(
+    formatTable(
+      [
+        'decode (img/s)',
+        'train in memory (img/s)',
+        'train streamed (img/s)',
+        'trainer waited for data (s)',
+        'epoch (s)',
+      ],
+      [[decodeRate, inMemory.imagesPerSecond, streamed.imagesPerSecond, wait, streamed.elapsedSeconds]],
+    ),
+  );
 }
 
 main().catch((e) => {

@@ -47,24 +47,50 @@ async function main() {
     if (ort) await model.exportOnnx(file, { inputSize: size });
     const session = ort ? await ort.InferenceSession.create(file, { intraOpNumThreads: threads }) : undefined;
     for (const batch of [1, 32]) {
-      const x = { data: new Float32Array(batch * 3 * size * size).map((_, i) => Math.sin(i)), shape: [batch, 3, size, size] };
+      const x = {
+        data: new Float32Array(batch * 3 * size * size).map((_, i) => Math.sin(i)),
+        shape: [batch, 3, size, size],
+      };
       const eager = await time(() => model.forward(x), repeats);
       const folded = await time(() => fused.forward(x), repeats);
-      const onnx = session && ort ? await time(() => session.run({ input: new ort.Tensor('float32', x.data, x.shape) }), repeats) : NaN;
+      const onnx =
+        session && ort
+          ? await time(() => session.run({ input: new ort.Tensor('float32', x.data, x.shape) }), repeats)
+          : NaN;
       const py: Record<string, number> = {};
       for (const format of ['contiguous', 'channels_last']) {
-        const out = await runPython('../../bench/python/infer_latency.py', [JSON.stringify({ arch, batch, size, threads, format, repeats, device })],
-          { OMP_NUM_THREADS: String(threads) });
+        const out = await runPython(
+          '../../bench/python/infer_latency.py',
+          [JSON.stringify({ arch, batch, size, threads, format, repeats, device })],
+          { OMP_NUM_THREADS: String(threads) },
+        );
         py[format] = JSON.parse(out.trim().split('\n').pop()!).ms;
       }
       const bestPy = Math.min(py.contiguous, py.channels_last);
       rows.push([arch, batch, eager, folded, bestPy, onnx, bestPy / folded]);
-      console.error(`  ${arch} batch ${batch}: ours ${eager.toFixed(2)} folded ${folded.toFixed(2)} pytorch ${py.contiguous.toFixed(2)}/${py.channels_last.toFixed(2)} ort ${onnx.toFixed(2)}`);
+      console.error(
+        `  ${arch} batch ${batch}: ours ${eager.toFixed(2)} folded ${folded.toFixed(2)} pytorch ${py.contiguous.toFixed(2)}/${py.channels_last.toFixed(2)} ort ${onnx.toFixed(2)}`,
+      );
     }
     model.dispose();
   }
-  console.log(`\nInference latency (ms per batch, median of ${repeats}), ${device}, ${threads} threads, ${os.cpus()[0].model}`);
-  console.log(formatTable(['network', 'batch', 'ours eval', 'ours BN-folded', 'PyTorch eager (best format)', 'onnxruntime-node', 'PyTorch / folded'], rows));
+  console.log(
+    `\nInference latency (ms per batch, median of ${repeats}), ${device}, ${threads} threads, ${os.cpus()[0].model}`,
+  );
+  console.log(
+    formatTable(
+      [
+        'network',
+        'batch',
+        'ours eval',
+        'ours BN-folded',
+        'PyTorch eager (best format)',
+        'onnxruntime-node',
+        'PyTorch / folded',
+      ],
+      rows,
+    ),
+  );
   if (device === 'cpu' && !ort) console.log('onnxruntime-node is not installed: its column is NaN');
   if (skipped.length) console.log(`Not run (over --budget-s): ${skipped.join(', ')}`);
 }

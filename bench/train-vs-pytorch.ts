@@ -23,11 +23,52 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { id: 'cifar20', label: 'CIFAR ResNet-20, batch 128, 32x32', arch: 'cifar-resnet20', batch: 128, size: 32, iterations: 40, gpuIterations: 300 },
-  { id: 'cifar20b16', label: 'CIFAR ResNet-20, batch 16, 32x32', arch: 'cifar-resnet20', batch: 16, size: 32, iterations: 150, gpuIterations: 500 },
-  { id: 'cifar56', label: 'CIFAR ResNet-56, batch 128, 32x32', arch: 'cifar-resnet56', batch: 128, size: 32, iterations: 15, gpuIterations: 200 },
-  { id: 'resnet18', label: 'ResNet-18, batch 16, 224x224', arch: 'resnet18', batch: 16, size: 224, iterations: 8, gpuIterations: 100 },
-  { id: 'resnet50', label: 'ResNet-50, 224x224 (batch 16 CPU, 256 GPU)', arch: 'resnet50', batch: 16, gpuBatch: 256, size: 224, iterations: 4, gpuIterations: 40 },
+  {
+    id: 'cifar20',
+    label: 'CIFAR ResNet-20, batch 128, 32x32',
+    arch: 'cifar-resnet20',
+    batch: 128,
+    size: 32,
+    iterations: 40,
+    gpuIterations: 300,
+  },
+  {
+    id: 'cifar20b16',
+    label: 'CIFAR ResNet-20, batch 16, 32x32',
+    arch: 'cifar-resnet20',
+    batch: 16,
+    size: 32,
+    iterations: 150,
+    gpuIterations: 500,
+  },
+  {
+    id: 'cifar56',
+    label: 'CIFAR ResNet-56, batch 128, 32x32',
+    arch: 'cifar-resnet56',
+    batch: 128,
+    size: 32,
+    iterations: 15,
+    gpuIterations: 200,
+  },
+  {
+    id: 'resnet18',
+    label: 'ResNet-18, batch 16, 224x224',
+    arch: 'resnet18',
+    batch: 16,
+    size: 224,
+    iterations: 8,
+    gpuIterations: 100,
+  },
+  {
+    id: 'resnet50',
+    label: 'ResNet-50, 224x224 (batch 16 CPU, 256 GPU)',
+    arch: 'resnet50',
+    batch: 16,
+    gpuBatch: 256,
+    size: 224,
+    iterations: 4,
+    gpuIterations: 40,
+  },
 ];
 
 interface Setting {
@@ -40,22 +81,37 @@ interface Setting {
 const iterationsFlag = Number(argValue('iterations', '0'));
 
 function iterationsOf(c: Case, gpu: boolean): number {
-  return iterationsFlag || (gpu ? c.gpuIterations ?? c.iterations : c.iterations);
+  return iterationsFlag || (gpu ? (c.gpuIterations ?? c.iterations) : c.iterations);
 }
 
 async function ours(c: Case, threads: number, s: Setting): Promise<number> {
   const gpu = s.device.startsWith('cuda');
-  const batch = gpu ? c.gpuBatch ?? c.batch : c.batch;
+  const batch = gpu ? (c.gpuBatch ?? c.batch) : c.batch;
   const iterations = iterationsOf(c, gpu);
   const count = Math.max(batch * 8, 1024);
   const images = new Uint8Array(count * 3 * c.size * c.size).map((_, i) => (i * 2654435761) >>> 24);
-  const data = await fromArrays({ images, shape: [count, 3, c.size, c.size], labels: Array.from({ length: count }, (_, i) => i % 10) });
+  const data = await fromArrays({
+    images,
+    shape: [count, 3, c.size, c.size],
+    labels: Array.from({ length: count }, (_, i) => i % 10),
+  });
   const model = await createModel({ arch: c.arch, numClasses: 10, seed: 0, device: s.device });
   let rate = 0;
   // Events at `iterations` (the warm-up window) and twice that (the timed window).
-  await train(model, data, { iterations: 2 * iterations, batchSize: batch, logEvery: iterations, threads, normalize: { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
-    optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }, memoryFormat: s.format as 'channels_last', precision: s.precision as 'float32',
-    cudaGraph: s.cudaGraph ?? false, onProgress: (e) => { if (e.kind === 'iteration') rate = e.imagesPerSecond!; } });
+  await train(model, data, {
+    iterations: 2 * iterations,
+    batchSize: batch,
+    logEvery: iterations,
+    threads,
+    normalize: { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
+    optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 1e-4 },
+    memoryFormat: s.format as 'channels_last',
+    precision: s.precision as 'float32',
+    cudaGraph: s.cudaGraph ?? false,
+    onProgress: (e) => {
+      if (e.kind === 'iteration') rate = e.imagesPerSecond!;
+    },
+  });
   model.dispose();
   return rate;
 }
@@ -63,9 +119,22 @@ async function ours(c: Case, threads: number, s: Setting): Promise<number> {
 async function pytorch(c: Case, threads: number, s: Setting, compile = false): Promise<number> {
   const gpu = s.device.startsWith('cuda');
   const iterations = iterationsOf(c, gpu);
-  const config = { arch: c.arch, batch: gpu ? c.gpuBatch ?? c.batch : c.batch, size: c.size, channels: 3, warmup: compile ? iterations + 3 : iterations, iters: iterations,
-    threads, format: s.format, device: s.device, precision: s.precision, compile };
-  const out = await runPython('../../bench/python/train_step.py', [JSON.stringify(config)], { OMP_NUM_THREADS: String(threads) });
+  const config = {
+    arch: c.arch,
+    batch: gpu ? (c.gpuBatch ?? c.batch) : c.batch,
+    size: c.size,
+    channels: 3,
+    warmup: compile ? iterations + 3 : iterations,
+    iters: iterations,
+    threads,
+    format: s.format,
+    device: s.device,
+    precision: s.precision,
+    compile,
+  };
+  const out = await runPython('../../bench/python/train_step.py', [JSON.stringify(config)], {
+    OMP_NUM_THREADS: String(threads),
+  });
   return JSON.parse(out.trim().split('\n').pop()!).imagesPerSecond;
 }
 
@@ -90,25 +159,51 @@ async function main() {
           continue;
         }
         const s: Setting = { device, format, precision };
-        const a: number[] = [], b: number[] = [];
+        const a: number[] = [],
+          b: number[] = [];
         for (let r = 0; r < repeats; r++) {
           a.push(await ours(c, threads, s));
           b.push(await pytorch(c, threads, s));
         }
-        rows.push([c.label, `${format}, ${precision}`, median(a), 'PyTorch eager, same settings', median(b), median(a) / median(b)]);
-        console.error(`  ${c.label} ${format} ${precision}: ours ${a.map((x) => x.toFixed(0))} pytorch ${b.map((x) => x.toFixed(0))}`);
+        rows.push([
+          c.label,
+          `${format}, ${precision}`,
+          median(a),
+          'PyTorch eager, same settings',
+          median(b),
+          median(a) / median(b),
+        ]);
+        console.error(
+          `  ${c.label} ${format} ${precision}: ours ${a.map((x) => x.toFixed(0))} pytorch ${b.map((x) => x.toFixed(0))}`,
+        );
         if (gpu && process.argv.includes('--cuda-graph') && precision === 'float32' && c.arch.startsWith('cifar')) {
           const g = await ours(c, threads, { ...s, cudaGraph: true });
-          rows.push([c.label, `${format}, ${precision}, CUDA graph`, g, 'PyTorch eager, same settings', median(b), g / median(b)]);
+          rows.push([
+            c.label,
+            `${format}, ${precision}, CUDA graph`,
+            g,
+            'PyTorch eager, same settings',
+            median(b),
+            g / median(b),
+          ]);
         }
         if (gpu && process.argv.includes('--compile')) {
           const compiled = await pytorch(c, threads, s, true);
-          rows.push([c.label, `${format}, ${precision}`, median(a), 'torch.compile, same settings', compiled, median(a) / compiled]);
+          rows.push([
+            c.label,
+            `${format}, ${precision}`,
+            median(a),
+            'torch.compile, same settings',
+            compiled,
+            median(a) / compiled,
+          ]);
         }
       }
     }
   }
-  console.log(`\nTraining throughput, ${device}${gpu ? '' : `, ${threads} threads, ${os.cpus()[0].model}`}, median of ${repeats} alternating run(s)`);
+  console.log(
+    `\nTraining throughput, ${device}${gpu ? '' : `, ${threads} threads, ${os.cpus()[0].model}`}, median of ${repeats} alternating run(s)`,
+  );
   console.log(formatTable(['case', 'settings', 'ours img/s', 'against', 'their img/s', 'ratio'], rows));
   if (skipped.length) console.log(`Not run (over --budget-s): ${skipped.join('; ')}`);
 }

@@ -100,14 +100,31 @@ export function fromNative(error: unknown, context?: string): Error {
   const message = context ? `${context}: ${error.message}` : error.message;
   let typed: ResnetError;
   switch (code) {
-    case 'ERR_SHAPE': typed = new ShapeError(message); break;
-    case 'ERR_DEVICE': typed = new DeviceError(message); break;
-    case 'ERR_BUSY': typed = new BusyError(message); break;
-    case 'ERR_OUT_OF_MEMORY': typed = new OutOfMemoryError(message); break;
-    case 'ERR_DISPOSED': typed = new DisposedError(context ?? 'the object'); break;
-    case 'ERR_ABORTED': typed = new AbortError(message); break;
-    case 'ERR_DATASET': typed = new DatasetError(context ?? 'dataset', error.message); break;
-    case 'ERR_STATE': case 'ERR_CHECKPOINT': typed = new CheckpointError(context ?? 'state', error.message); break;
+    case 'ERR_SHAPE':
+      typed = new ShapeError(message);
+      break;
+    case 'ERR_DEVICE':
+      typed = new DeviceError(message);
+      break;
+    case 'ERR_BUSY':
+      typed = new BusyError(message);
+      break;
+    case 'ERR_OUT_OF_MEMORY':
+      typed = new OutOfMemoryError(message);
+      break;
+    case 'ERR_DISPOSED':
+      typed = new DisposedError(context ?? 'the object');
+      break;
+    case 'ERR_ABORTED':
+      typed = new AbortError(message);
+      break;
+    case 'ERR_DATASET':
+      typed = new DatasetError(context ?? 'dataset', error.message);
+      break;
+    case 'ERR_STATE':
+    case 'ERR_CHECKPOINT':
+      typed = new CheckpointError(context ?? 'state', error.message);
+      break;
     default:
       if (error.name === 'TypeError') return error;
       typed = new NativeError(message);

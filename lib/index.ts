@@ -12,13 +12,32 @@ export type { Tensor } from './tensor';
 export { formatInfo, getNumThreads, info, setNumThreads } from './info';
 export type { CudaDeviceInfo, RuntimeInfo } from './info';
 export {
-  AbortError, BusyError, CheckpointError, DatasetError, DeviceError, DisposedError, NativeError, OutOfMemoryError,
-  ResnetError, ShapeError, ValidationError,
+  AbortError,
+  BusyError,
+  CheckpointError,
+  DatasetError,
+  DeviceError,
+  DisposedError,
+  NativeError,
+  OutOfMemoryError,
+  ResnetError,
+  ShapeError,
+  ValidationError,
 } from './errors';
 export { CHECKPOINT_FORMAT, TrainingRun, loadCheckpoint, readCheckpoint, resumeTraining, train } from './train';
 export type {
-  AdamWOptions, AugmentOptions, Checkpoint, CheckpointPolicy, CheckpointState, PlateauMetric, ProgressEvent, ResumeOptions,
-  ScheduleOptions, SgdOptions, TrainOptions, TrainResult,
+  AdamWOptions,
+  AugmentOptions,
+  Checkpoint,
+  CheckpointPolicy,
+  CheckpointState,
+  PlateauMetric,
+  ProgressEvent,
+  ResumeOptions,
+  ScheduleOptions,
+  SgdOptions,
+  TrainOptions,
+  TrainResult,
 } from './train';
 export type { EvalMetrics } from './metrics';
 export type { NormalizeOption, Preprocessing } from './preprocess';

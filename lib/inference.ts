@@ -46,7 +46,8 @@ export class InferenceModel {
     try {
       return await this.#native.forward(input.data, input.shape);
     } catch (err) {
-      if (err instanceof OutOfMemoryError) throw new OutOfMemoryError(`${err.message} (inference batch of ${input.shape[0]})`);
+      if (err instanceof OutOfMemoryError)
+        throw new OutOfMemoryError(`${err.message} (inference batch of ${input.shape[0]})`);
       throw err;
     }
   }
@@ -58,7 +59,11 @@ export class InferenceModel {
 }
 
 /** Folds `handle`'s network for inputs of `size` ([height, width]; any batch). */
-export async function optimizeForInference(handle: NativeModel, head: InferenceHead, size: [number, number],
-  channelsLast: boolean): Promise<InferenceModel> {
+export async function optimizeForInference(
+  handle: NativeModel,
+  head: InferenceHead,
+  size: [number, number],
+  channelsLast: boolean,
+): Promise<InferenceModel> {
   return new InferenceModel(await native().fuse(handle, size[0], size[1], channelsLast), head);
 }

@@ -36,8 +36,12 @@ export function info(): RuntimeInfo {
   return {
     version: packageVersion(),
     libtorchVersion: n.torchVersion,
-    cuda: { available: n.cudaAvailable, builtWithCuda: n.builtWithCuda, devices: n.cudaDevices,
-      cudnnVersion: n.cudnnVersion || null },
+    cuda: {
+      available: n.cudaAvailable,
+      builtWithCuda: n.builtWithCuda,
+      devices: n.cudaDevices,
+      cudnnVersion: n.cudnnVersion || null,
+    },
     threads: { intraOp: n.intraOpThreads, interOp: n.interOpThreads },
     cxx11Abi: n.cxx11Abi,
     mkldnn: n.mkldnn,
@@ -63,7 +67,9 @@ export function formatInfo(i: RuntimeInfo): string {
     `CUDA           ${i.cuda.available ? `available, ${i.cuda.devices.length} device(s)` : i.cuda.builtWithCuda ? 'built in, no device found' : 'not in this build'}`,
   ];
   for (const d of i.cuda.devices)
-    lines.push(`  cuda:${d.index}       ${d.name || '(name unknown)'}, compute ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB`);
+    lines.push(
+      `  cuda:${d.index}       ${d.name || '(name unknown)'}, compute ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB`,
+    );
   lines.push(`cuDNN          ${i.cuda.cudnnVersion ?? 'none'}`);
   lines.push(`addon          ${i.addon}`);
   return lines.join('\n');

@@ -290,18 +290,39 @@ export interface NativeFused {
 }
 
 export interface NativeBinding {
-  createDataset(images: Uint8Array | Float32Array, shape: number[], labels: Int32Array | BigInt64Array, numClasses: number): Promise<NativeDataset>;
-  startTraining(model: NativeModel, source: NativeDataset | NativeBatchQueue, validation: NativeDataset | undefined,
-    test: NativeDataset | undefined, config: NativeTrainConfig, onEvent: (e: NativeEvent) => void): NativeRun;
+  createDataset(
+    images: Uint8Array | Float32Array,
+    shape: number[],
+    labels: Int32Array | BigInt64Array,
+    numClasses: number,
+  ): Promise<NativeDataset>;
+  startTraining(
+    model: NativeModel,
+    source: NativeDataset | NativeBatchQueue,
+    validation: NativeDataset | undefined,
+    test: NativeDataset | undefined,
+    config: NativeTrainConfig,
+    onEvent: (e: NativeEvent) => void,
+  ): NativeRun;
   BatchQueue: new (capacity: number, batchesPerEpoch: number) => NativeBatchQueue;
   Model: new (spec: NativeNetSpec) => NativeModel;
   createModel(spec: NativeNetSpec, device: string): Promise<NativeModel>;
   info(): NativeInfo;
   fuse(model: NativeModel, height: number, width: number, channelsLast: boolean): Promise<NativeFused>;
-  cudaMemoryStats(device: number): { allocated: number; reserved: number; peakAllocated: number; peakReserved: number; allocRetries: number; ooms: number };
+  cudaMemoryStats(device: number): {
+    allocated: number;
+    reserved: number;
+    peakAllocated: number;
+    peakReserved: number;
+    allocRetries: number;
+    ooms: number;
+  };
   cudaEmptyCache(): void;
   importPth(pickle: Uint8Array, records: Record<string, Uint8Array>): Promise<NativeTensorData[]>;
-  scheduleValues(config: NativeTrainConfig, ops: ({ iteration: number } | { trainError: number } | { metric: number })[]): number[];
+  scheduleValues(
+    config: NativeTrainConfig,
+    ops: ({ iteration: number } | { trainError: number } | { metric: number })[],
+  ): number[];
   setNumThreads(n: number): void;
   getNumThreads(): number;
   checkDevice(device: string): string;
@@ -346,7 +367,7 @@ function isNativeObject(value: object): boolean {
 }
 
 function unwrap(value: unknown): unknown {
-  return typeof value === 'object' && value !== null ? targets.get(value) ?? value : value;
+  return typeof value === 'object' && value !== null ? (targets.get(value) ?? value) : value;
 }
 
 // Duck-typed: under jest the addon's promises and the caller's Promise come from different realms.
@@ -354,11 +375,43 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
+const TYPED_ARRAYS: Record<string, new (buffer: ArrayBufferLike, offset: number, length: number) => ArrayBufferView> = {
+  Float32Array,
+  Float64Array,
+  Uint8Array,
+  Int32Array,
+  BigInt64Array,
+};
+
+/**
+ * The addon's typed arrays as this realm's (a view of the same memory, no copy): under jest a test file runs in
+ * its own realm, where `out.data instanceof Float32Array` would otherwise be false (jest issue 2549).
+ */
+function localize(value: unknown): unknown {
+  if (ArrayBuffer.isView(value)) {
+    const local = TYPED_ARRAYS[Object.prototype.toString.call(value).slice(8, -1)];
+    if (!local || value instanceof local) return value;
+    const a = value as unknown as { buffer: ArrayBufferLike; byteOffset: number; length: number };
+    return new local(a.buffer, a.byteOffset, a.length);
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = localize(value[i]);
+  } else if (
+    typeof value === 'object' &&
+    value !== null &&
+    Object.getPrototypeOf(Object.getPrototypeOf(value) ?? {}) === null
+  ) {
+    for (const key of Object.keys(value))
+      (value as Record<string, unknown>)[key] = localize((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
+
 /** Results as they come back: promises settle through fromNative, native objects come back guarded. */
 function guardResult(value: unknown): unknown {
   if (isThenable(value)) return Promise.resolve(value).then(guardResult, (e) => Promise.reject(fromNative(e)));
   if (typeof value === 'object' && value !== null && isNativeObject(value)) return guarded(value);
-  return value;
+  return localize(value);
 }
 
 function guardCall(fn: (...args: unknown[]) => unknown, self: unknown, args: unknown[]): unknown {

@@ -21,7 +21,9 @@ export function topK(logits: Tensor, topK: number, classNames?: readonly string[
       sum += e;
       return e;
     });
-    const ranked = exps.map((e, index) => ({ index, probability: e / sum })).sort((a, b) => b.probability - a.probability);
+    const ranked = exps
+      .map((e, index) => ({ index, probability: e / sum }))
+      .sort((a, b) => b.probability - a.probability);
     out.push(ranked.slice(0, topK).map((p) => (classNames ? { ...p, label: classNames[p.index] } : p)));
   }
   return out;

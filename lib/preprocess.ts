@@ -22,7 +22,10 @@ export type NormalizeOption = 'none' | 'per-pixel' | 'per-channel' | { mean: num
 
 export const normalizeSchema: Schema<NormalizeOption> = s.union<NormalizeOption>(
   s.enum(['none', 'per-pixel', 'per-channel'] as const),
-  s.object({ mean: s.array(s.number(), { minLength: 1 }), std: s.array(s.number({ min: 0, minExclusive: true }), { minLength: 1 }) }),
+  s.object({
+    mean: s.array(s.number(), { minLength: 1 }),
+    std: s.array(s.number({ min: 0, minExclusive: true }), { minLength: 1 }),
+  }),
 );
 
 /** What resolving the option needs of a training set. */
@@ -40,8 +43,14 @@ export async function resolvePreprocessing(option: NormalizeOption, data: StatsS
     return { normalize: 'per-channel', mean: [...option.mean], meanShape: [c], std: [...option.std] };
   }
   const stats = await data.stats();
-  if (option === 'per-pixel') return { normalize: 'per-pixel', mean: Array.from(stats.meanImage), meanShape: [...data.shape] };
-  return { normalize: 'per-channel', mean: stats.channelMean, meanShape: [data.shape[0]], std: stats.channelStd.map((v) => (v > 0 ? v : 1)) };
+  if (option === 'per-pixel')
+    return { normalize: 'per-pixel', mean: Array.from(stats.meanImage), meanShape: [...data.shape] };
+  return {
+    normalize: 'per-channel',
+    mean: stats.channelMean,
+    meanShape: [data.shape[0]],
+    std: stats.channelStd.map((v) => (v > 0 ? v : 1)),
+  };
 }
 
 /** Normalisation settings as the native side takes them (training and evaluation). */
@@ -58,12 +67,27 @@ export function nativeNormalization(p: Preprocessing): NativeNormalization {
 /** What evaluation hands to C++: the normalisation, and the training crop size when it differs. */
 export function evaluationAugment(p: Preprocessing): NativeAugment {
   // With randomResizedCrop evaluation resizes the whole image to the training crop: scale and ratio are unused.
-  return { ...nativeNormalization(p), pad: 0, flip: false, randomResizedCrop: p.size !== undefined, scaleMin: 1, scaleMax: 1, ratioMin: 1, ratioMax: 1,
-    outHeight: p.size?.[0] ?? 0, outWidth: p.size?.[1] ?? 0, channelsLast: false };
+  return {
+    ...nativeNormalization(p),
+    pad: 0,
+    flip: false,
+    randomResizedCrop: p.size !== undefined,
+    scaleMin: 1,
+    scaleMax: 1,
+    ratioMin: 1,
+    ratioMax: 1,
+    outHeight: p.size?.[0] ?? 0,
+    outWidth: p.size?.[1] ?? 0,
+    channelsLast: false,
+  };
 }
 
 /** uint8 pixels N×C×H×W -> the float input the model was trained on. */
-export function normalizeImages(images: Uint8Array | Float32Array, shape: number[], p: Preprocessing | undefined): Float32Array {
+export function normalizeImages(
+  images: Uint8Array | Float32Array,
+  shape: number[],
+  p: Preprocessing | undefined,
+): Float32Array {
   const [n, c, h, w] = shape;
   const plane = h * w;
   const out = new Float32Array(images.length);
@@ -77,7 +101,8 @@ export function normalizeImages(images: Uint8Array | Float32Array, shape: number
       if (p.normalize === 'per-pixel') {
         for (let i = 0; i < plane; i++) out[base + i] -= mean[ch * plane + i];
       } else {
-        const m = mean[ch], s = p.std?.[ch] ?? 1;
+        const m = mean[ch],
+          s = p.std?.[ch] ?? 1;
         for (let i = 0; i < plane; i++) out[base + i] = (out[base + i] - m) / s;
       }
     }

@@ -142,7 +142,11 @@ class ArraySchema<T> extends Schema<T[]> {
   }
   describe(): string {
     const count =
-      this.maxLength === this.minLength ? `${this.minLength} ` : this.minLength > 0 ? `at least ${this.minLength} ` : '';
+      this.maxLength === this.minLength
+        ? `${this.minLength} `
+        : this.minLength > 0
+          ? `at least ${this.minLength} `
+          : '';
     return `an array of ${count}items, each ${this.item.describe()}`;
   }
   protected json(): JsonSchema {
@@ -163,10 +167,15 @@ export type Fields = Record<string, Field | Schema<unknown>>;
 
 const asField = (f: Field | Schema<unknown>): Field => (f instanceof Schema ? { schema: f } : f);
 
+/** An object literal (or JSON/YAML mapping) from any realm: structuredClone and jest's test files make objects
+ *  whose prototype is another realm's Object.prototype. */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
+  return (
+    proto === null ||
+    (Object.getPrototypeOf(proto) === null && Object.prototype.toString.call(value) === '[object Object]')
+  );
 }
 
 const clone = <V>(v: V): V => (v !== null && typeof v === 'object' ? structuredClone(v) : v);
@@ -182,8 +191,12 @@ export class ObjectSchema<T> extends Schema<T> {
     const keys = Object.keys(this.fields);
     for (const key of Object.keys(value)) {
       if (!(key in this.fields) && value[key] !== undefined)
-        throw new ValidationError(join(path, key), value[key], `one of the keys ${keys.join(', ')}`,
-          `${join(path, key)}: unknown key${suggest(key, keys)} (allowed: ${keys.join(', ')})`);
+        throw new ValidationError(
+          join(path, key),
+          value[key],
+          `one of the keys ${keys.join(', ')}`,
+          `${join(path, key)}: unknown key${suggest(key, keys)} (allowed: ${keys.join(', ')})`,
+        );
     }
     const out: Record<string, unknown> = {};
     for (const [key, field] of Object.entries(this.fields)) {
@@ -191,8 +204,12 @@ export class ObjectSchema<T> extends Schema<T> {
       if (v === undefined) {
         if (field.default !== undefined) out[key] = clone(field.default);
         else if (!field.optional)
-          throw new ValidationError(join(path, key), v, field.schema.describe(),
-            `${join(path, key)}: required, expected ${field.schema.describe()}`);
+          throw new ValidationError(
+            join(path, key),
+            v,
+            field.schema.describe(),
+            `${join(path, key)}: required, expected ${field.schema.describe()}`,
+          );
         continue;
       }
       out[key] = field.schema.parse(v, join(path, key));
@@ -227,7 +244,9 @@ class TaggedSchema<T> extends Schema<T> {
     const kind = value[this.tag];
     const variant = typeof kind === 'string' ? this.variants[kind] : undefined;
     if (!variant) {
-      const names = Object.keys(this.variants).map((k) => JSON.stringify(k)).join(', ');
+      const names = Object.keys(this.variants)
+        .map((k) => JSON.stringify(k))
+        .join(', ');
       throw new ValidationError(join(path, this.tag), kind, `one of ${names}`);
     }
     return variant.parse(value, path) as T;
@@ -287,7 +306,7 @@ class RefinedSchema<T> extends Schema<T> {
 
 /** Any value (options the schema carries through to a check elsewhere: datasets, callbacks). */
 class AnySchema extends Schema<unknown> {
-  parse(value: unknown): unknown {
+  parse(value: unknown, _path?: string): unknown {
     return value;
   }
   describe(): string {
@@ -362,7 +381,8 @@ export const s = {
   object: <T>(fields: Fields) => new ObjectSchema<T>(fields),
   tagged: <T>(tag: string, variants: Record<string, ObjectSchema<unknown>>) => new TaggedSchema<T>(tag, variants),
   union: <T>(...options: Schema<unknown>[]) => new UnionSchema<T>(options),
-  refine: <T>(base: Schema<T>, check: (value: T, path: string) => string | undefined) => new RefinedSchema<T>(base, check),
+  refine: <T>(base: Schema<T>, check: (value: T, path: string) => string | undefined) =>
+    new RefinedSchema<T>(base, check),
   any: () => new AnySchema(),
   func: () => new FunctionSchema(),
   record: <T>(item: Schema<T>) => new RecordSchema<T>(item),

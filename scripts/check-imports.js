@@ -35,7 +35,10 @@ for (const file of files) {
 
 // Tarjan's strongly connected components: every component of more than one file is a cycle.
 let index = 0;
-const stack = [], on = new Set(), idx = new Map(), low = new Map();
+const stack = [],
+  on = new Set(),
+  idx = new Map(),
+  low = new Map();
 function strong(v) {
   idx.set(v, index);
   low.set(v, index++);
@@ -55,18 +58,22 @@ function strong(v) {
       on.delete(w);
       component.push(path.relative(root, w));
     } while (w !== v);
-    if (component.length > 1 || (graph.get(v) ?? []).includes(v)) problems.push(`import cycle: ${component.sort().join(' <-> ')}`);
+    if (component.length > 1 || (graph.get(v) ?? []).includes(v))
+      problems.push(`import cycle: ${component.sort().join(' <-> ')}`);
   }
 }
 for (const f of files) if (!idx.has(f)) strong(f);
 
 for (const file of walk(path.join(root, 'native'), '')) {
   if (!/\.(h|cpp)$/.test(file) || file.includes(`${path.sep}binding${path.sep}`)) continue;
-  if (/#include\s*[<"]napi\.h[>"]/.test(fs.readFileSync(file, 'utf8'))) problems.push(`${path.relative(root, file)} includes napi.h: only native/binding/ may`);
+  if (/#include\s*[<"]napi\.h[>"]/.test(fs.readFileSync(file, 'utf8')))
+    problems.push(`${path.relative(root, file)} includes napi.h: only native/binding/ may`);
 }
 
 if (problems.length) {
   console.error(problems.join('\n'));
   process.exit(1);
 }
-console.log(`imports: ${files.length} lib/ files, no cycle; the addon is loaded by lib/native.ts alone; napi.h only in native/binding/`);
+console.log(
+  `imports: ${files.length} lib/ files, no cycle; the addon is loaded by lib/native.ts alone; napi.h only in native/binding/`,
+);

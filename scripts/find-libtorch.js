@@ -10,7 +10,7 @@ const path = require('path');
 const { execFileSync } = require('child_process');
 
 const INSTALL_HINT = [
-  'resnet-torch needs libtorch (PyTorch\'s C++ library) and found none.',
+  "resnet-torch needs libtorch (PyTorch's C++ library) and found none.",
   'Install one of:',
   '  - Debian/Ubuntu (CPU):  sudo apt-get install libtorch-dev',
   '  - PyTorch with CUDA:    pip install torch   (found through `python3 -c "import torch"`)',
@@ -42,9 +42,14 @@ function fromPython() {
   const python = process.env.PYTHON || 'python3';
   let out;
   try {
-    out = execFileSync(python, ['-c',
-      'import os, torch, torch.utils; print(torch.utils.cmake_prefix_path); print(os.path.dirname(torch.__file__))'],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60000 });
+    out = execFileSync(
+      python,
+      [
+        '-c',
+        'import os, torch, torch.utils; print(torch.utils.cmake_prefix_path); print(os.path.dirname(torch.__file__))',
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60000 },
+    );
   } catch {
     return null;
   }
@@ -52,12 +57,23 @@ function fromPython() {
   const torchDir = configIn(path.join(cmakePrefix || '', 'Torch'));
   // Debian's python3-torch points at a folder it does not ship: then the system step finds the same library.
   if (!torchDir) return null;
-  return { source: `${python} (PyTorch)`, torchDir, prefix: torchRoot, includeRoot: path.join(torchRoot, 'include'),
-    libDir: path.join(torchRoot, 'lib') };
+  return {
+    source: `${python} (PyTorch)`,
+    torchDir,
+    prefix: torchRoot,
+    includeRoot: path.join(torchRoot, 'include'),
+    libDir: path.join(torchRoot, 'lib'),
+  };
 }
 
 function fromSystem() {
-  const candidates = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
+  const candidates = [
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/lib/aarch64-linux-gnu',
+    '/usr/lib64',
+    '/usr/lib',
+    '/usr/local/lib',
+  ];
   for (const libDir of candidates) {
     const torchDir = configIn(path.join(libDir, 'cmake', 'Torch'));
     if (torchDir) {

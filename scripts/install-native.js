@@ -15,6 +15,8 @@ const args = [cmakeJs, configured ? 'build' : 'compile'];
 const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 if (result.status !== 0) {
   console.error('\nresnet-torch: building the native addon failed (the messages above say why).');
-  console.error('It needs cmake, a C++17 compiler and libtorch; `node scripts/find-libtorch.js` tells which libtorch it finds.');
+  console.error(
+    'It needs cmake, a C++17 compiler and libtorch; `node scripts/find-libtorch.js` tells which libtorch it finds.',
+  );
   process.exit(result.status || 1);
 }

@@ -6,7 +6,11 @@ const path = require('path');
 
 const root = path.join(__dirname, '..');
 const BENCHES = ['train-vs-pytorch', 'infer-vs-pytorch', 'fmnist-epoch', 'event-loop-lag', 'image-folder-stream'];
-const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc', { paths: [root] }), '-p', 'tsconfig.test.json'], { cwd: root, stdio: 'inherit' });
+const tsc = spawnSync(
+  process.execPath,
+  [require.resolve('typescript/bin/tsc', { paths: [root] }), '-p', 'tsconfig.bench.json'],
+  { cwd: root, stdio: 'inherit' },
+);
 if (tsc.status !== 0) process.exit(tsc.status || 1);
 const [name, ...args] = process.argv.slice(2);
 if (name && !BENCHES.includes(name)) {
@@ -14,6 +18,9 @@ if (name && !BENCHES.includes(name)) {
   process.exit(2);
 }
 for (const bench of name ? [name] : BENCHES) {
-  const run = spawnSync(process.execPath, [path.join(root, '.test-build', 'bench', `${bench}.js`), ...args], { cwd: root, stdio: 'inherit' });
+  const run = spawnSync(process.execPath, [path.join(root, '.test-build', 'bench', `${bench}.js`), ...args], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   if (run.status !== 0) process.exit(run.status || 1);
 }

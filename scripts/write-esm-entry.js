@@ -15,4 +15,7 @@ const lines = [
   '',
 ];
 fs.writeFileSync(path.join(dist, 'index.mjs'), lines.join('\n'));
-fs.writeFileSync(path.join(dist, 'index.d.mts'), "export * from './index.js';\nimport * as all from './index.js';\nexport default all;\n");
+fs.writeFileSync(
+  path.join(dist, 'index.d.mts'),
+  "export * from './index.js';\nimport * as all from './index.js';\nexport default all;\n",
+);

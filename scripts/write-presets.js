@@ -15,57 +15,155 @@ const write = (name, config, comment) => {
 // Section 4.2: batch 128, SGD 0.1 (momentum 0.9, weight decay 1e-4), ÷10 at 32k and 48k, stop at 64k,
 // 45k/5k split, pad 4 + random crop + flip, per-pixel mean subtraction, option A shortcuts.
 const cifarTrain = (extra = {}) => ({
-  iterations: 64000, batchSize: 128, optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4 },
-  schedule: { type: 'multistep', milestones: [32000, 48000] }, augment: { padCrop: 4, flip: true }, normalize: 'per-pixel',
-  evalEvery: { iterations: 2000 }, logEvery: 100, ...extra,
+  iterations: 64000,
+  batchSize: 128,
+  optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4 },
+  schedule: { type: 'multistep', milestones: [32000, 48000] },
+  augment: { padCrop: 4, flip: true },
+  normalize: 'per-pixel',
+  evalEvery: { iterations: 2000 },
+  logEvery: 100,
+  ...extra,
 });
-const cifarData = (type = 'cifar10', extra = {}) => ({ train: { type, path: `data/${type === 'cifar10' ? 'cifar-10-batches-bin' : 'cifar-100-binary'}`, ...extra }, validation: { fromTrain: 5000 } });
+const cifarData = (type = 'cifar10', extra = {}) => ({
+  train: { type, path: `data/${type === 'cifar10' ? 'cifar-10-batches-bin' : 'cifar-100-binary'}`, ...extra },
+  validation: { fromTrain: 5000 },
+});
 for (const depth of [20, 32, 44, 56, 110, 1202]) {
   // ResNet-110 (and 1202): 0.01 until the training error is below 80% (about 400 iterations), then 0.1.
   const warm = depth >= 110 ? { errorWarmup: { lr: 0.01, untilTrainError: 0.8 } } : {};
-  write(`cifar10-resnet${depth}`, { name: `cifar10-resnet${depth}`, description: `CIFAR-10 ResNet-${depth} (option A), the paper's section 4.2 recipe`, seed: 0,
-    model: { arch: `cifar-resnet${depth}`, shortcut: 'A', device: 'cuda' }, data: cifarData(), train: cifarTrain(warm), checkpoint: { everyIterations: 4000, keepLast: 2, keepBest: 'val_error' } },
-  `CIFAR-10 ResNet-${depth}: paper ${({ 20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43, 1202: 7.93 })[depth]}% test error. Needs the binary CIFAR-10 (--set data.train.path=...).`);
+  write(
+    `cifar10-resnet${depth}`,
+    {
+      name: `cifar10-resnet${depth}`,
+      description: `CIFAR-10 ResNet-${depth} (option A), the paper's section 4.2 recipe`,
+      seed: 0,
+      model: { arch: `cifar-resnet${depth}`, shortcut: 'A', device: 'cuda' },
+      data: cifarData(),
+      train: cifarTrain(warm),
+      checkpoint: { everyIterations: 4000, keepLast: 2, keepBest: 'val_error' },
+    },
+    `CIFAR-10 ResNet-${depth}: paper ${{ 20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43, 1202: 7.93 }[depth]}% test error. Needs the binary CIFAR-10 (--set data.train.path=...).`,
+  );
 }
 for (const depth of [20, 32, 44, 56]) {
-  write(`cifar10-plain${depth}`, { name: `cifar10-plain${depth}`, description: `CIFAR-10 plain-${depth}, the degradation experiment's plain net`, seed: 0,
-    model: { arch: `cifar-plain${depth}`, device: 'cuda' }, data: cifarData(), train: cifarTrain(), checkpoint: { everyIterations: 4000, keepLast: 2, keepBest: 'val_error' } },
-  `CIFAR-10 plain-${depth} (Fig. 6): deeper plain nets train worse.`);
+  write(
+    `cifar10-plain${depth}`,
+    {
+      name: `cifar10-plain${depth}`,
+      description: `CIFAR-10 plain-${depth}, the degradation experiment's plain net`,
+      seed: 0,
+      model: { arch: `cifar-plain${depth}`, device: 'cuda' },
+      data: cifarData(),
+      train: cifarTrain(),
+      checkpoint: { everyIterations: 4000, keepLast: 2, keepBest: 'val_error' },
+    },
+    `CIFAR-10 plain-${depth} (Fig. 6): deeper plain nets train worse.`,
+  );
 }
 // Identity Mappings: pre-activation bottleneck nets of 9n+2 layers, same schedule, warm-up at 0.01.
-for (const [type, classes] of [['cifar10', 10], ['cifar100', 100]]) {
+for (const [type, classes] of [
+  ['cifar10', 10],
+  ['cifar100', 100],
+]) {
   for (const depth of [164, 1001]) {
-    write(`${type}-preact-resnet${depth}`, { name: `${type}-preact-resnet${depth}`, description: `${type} pre-activation ResNet-${depth} (Identity Mappings)`, seed: 0,
-      model: { arch: `preact-resnet${depth}`, device: 'cuda' }, data: cifarData(type), train: cifarTrain({ errorWarmup: { lr: 0.01, untilTrainError: 0.8 } }),
-      checkpoint: { everyIterations: 4000, keepLast: 2, keepBest: 'val_error' } },
-    `${type} pre-activation ResNet-${depth}: Identity Mappings paper ${({ '10-164': 5.46, '10-1001': 4.92, '100-164': 24.33, '100-1001': 22.71 })[`${classes}-${depth}`]}% test error.`);
+    write(
+      `${type}-preact-resnet${depth}`,
+      {
+        name: `${type}-preact-resnet${depth}`,
+        description: `${type} pre-activation ResNet-${depth} (Identity Mappings)`,
+        seed: 0,
+        model: { arch: `preact-resnet${depth}`, device: 'cuda' },
+        data: cifarData(type),
+        train: cifarTrain({ errorWarmup: { lr: 0.01, untilTrainError: 0.8 } }),
+        checkpoint: { everyIterations: 4000, keepLast: 2, keepBest: 'val_error' },
+      },
+      `${type} pre-activation ResNet-${depth}: Identity Mappings paper ${{ '10-164': 5.46, '10-1001': 4.92, '100-164': 24.33, '100-1001': 22.71 }[`${classes}-${depth}`]}% test error.`,
+    );
   }
 }
 // ImageNet (Table 1 / section 3.4): batch 256, SGD 0.1 ÷10 on plateau, momentum 0.9, weight decay 1e-4,
 // random-resized crops of 224 and flips, per-channel normalisation. Train and val are image folders.
-const imagenet = (name, model, comment) => write(name, {
-  name, description: comment, seed: 0, model: { ...model, device: 'cuda' },
-  data: { train: { type: 'image-folder', path: 'data/imagenet/train', size: 256, stream: true, onBadImage: 'skip' },
-    validation: { type: 'image-folder', path: 'data/imagenet/val', size: 224 }, test: false },
-  train: { epochs: 90, batchSize: 256, optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4 },
-    schedule: { type: 'plateau', metric: 'val_error', factor: 0.1, patience: 5 }, augment: { randomResizedCrop: { size: 224 }, flip: true },
-    normalize: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }, precision: 'bfloat16', logEvery: 100 },
-  checkpoint: { everyEpochs: 1, keepLast: 2, keepBest: 'val_error' } }, comment);
-for (const depth of [18, 34, 50, 101, 152]) imagenet(`imagenet-resnet${depth}`, { arch: `resnet${depth}` }, `ImageNet ResNet-${depth} (option B); needs data/imagenet/{train,val} as class folders`);
+const imagenet = (name, model, comment) =>
+  write(
+    name,
+    {
+      name,
+      description: comment,
+      seed: 0,
+      model: { ...model, device: 'cuda' },
+      data: {
+        train: { type: 'image-folder', path: 'data/imagenet/train', size: 256, stream: true, onBadImage: 'skip' },
+        validation: { type: 'image-folder', path: 'data/imagenet/val', size: 224 },
+        test: false,
+      },
+      train: {
+        epochs: 90,
+        batchSize: 256,
+        optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4 },
+        schedule: { type: 'plateau', metric: 'val_error', factor: 0.1, patience: 5 },
+        augment: { randomResizedCrop: { size: 224 }, flip: true },
+        normalize: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+        precision: 'bfloat16',
+        logEvery: 100,
+      },
+      checkpoint: { everyEpochs: 1, keepLast: 2, keepBest: 'val_error' },
+    },
+    comment,
+  );
+for (const depth of [18, 34, 50, 101, 152])
+  imagenet(
+    `imagenet-resnet${depth}`,
+    { arch: `resnet${depth}` },
+    `ImageNet ResNet-${depth} (option B); needs data/imagenet/{train,val} as class folders`,
+  );
 for (const depth of [18, 34]) imagenet(`imagenet-plain${depth}`, { arch: `plain${depth}` }, `ImageNet plain-${depth}`);
-for (const option of ['A', 'B', 'C']) imagenet(`imagenet-resnet34-${option}`, { arch: 'resnet34', shortcut: option }, `ImageNet ResNet-34 with shortcut option ${option} (Table 3: 25.03 / 24.52 / 24.19% top-1 error)`);
+for (const option of ['A', 'B', 'C'])
+  imagenet(
+    `imagenet-resnet34-${option}`,
+    { arch: 'resnet34', shortcut: option },
+    `ImageNet ResNet-34 with shortcut option ${option} (Table 3: 25.03 / 24.52 / 24.19% top-1 error)`,
+  );
 
 // Fashion-MNIST on a CPU (Debian's dataset-fashion-mnist): the main job and small companions.
-const fashion = (name, arch, epochs, comment, extra = {}) => write(name, {
-  name, description: comment, seed: 0, model: { arch },
-  data: { train: { type: 'fashion-mnist' } },
-  train: { epochs, batchSize: 128, optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 },
-    warmup: { iterations: 200 }, schedule: { type: 'cosine' }, augment: { padCrop: 4, flip: true }, normalize: 'per-channel', logEvery: 50, ...extra },
-  checkpoint: { everyEpochs: 1, keepLast: 2 } }, comment);
-fashion('fashion-mnist-resnet20', 'cifar-resnet20', 8, 'The main job (npm start): CIFAR-style ResNet-20 on Fashion-MNIST, about 10 minutes on 2 CPU cores');
-fashion('fashion-mnist-resnet20-full', 'cifar-resnet20', 40, 'ResNet-20 on Fashion-MNIST, the full schedule (about 95% test accuracy)');
-fashion('fashion-mnist-plain20', 'cifar-plain20', 8, 'Plain-20 on Fashion-MNIST, the main job\'s plain twin');
-fashion('fashion-mnist-resnet56', 'cifar-resnet56', 8, 'ResNet-56 on Fashion-MNIST (about 3x the main job\'s time)');
+const fashion = (name, arch, epochs, comment, extra = {}) =>
+  write(
+    name,
+    {
+      name,
+      description: comment,
+      seed: 0,
+      model: { arch },
+      data: { train: { type: 'fashion-mnist' } },
+      train: {
+        epochs,
+        batchSize: 128,
+        optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 },
+        warmup: { iterations: 200 },
+        schedule: { type: 'cosine' },
+        augment: { padCrop: 4, flip: true },
+        normalize: 'per-channel',
+        logEvery: 50,
+        ...extra,
+      },
+      checkpoint: { everyEpochs: 1, keepLast: 2 },
+    },
+    comment,
+  );
+fashion(
+  'fashion-mnist-resnet20',
+  'cifar-resnet20',
+  8,
+  'The main job (npm start): CIFAR-style ResNet-20 on Fashion-MNIST, about 10 minutes on 2 CPU cores',
+);
+fashion(
+  'fashion-mnist-resnet20-full',
+  'cifar-resnet20',
+  40,
+  'ResNet-20 on Fashion-MNIST, the full schedule (about 95% test accuracy)',
+);
+fashion('fashion-mnist-plain20', 'cifar-plain20', 8, "Plain-20 on Fashion-MNIST, the main job's plain twin");
+fashion('fashion-mnist-resnet56', 'cifar-resnet56', 8, "ResNet-56 on Fashion-MNIST (about 3x the main job's time)");
 fashion('fashion-mnist-preact-resnet20', 'cifar-preact-resnet20', 8, 'Pre-activation ResNet-20 on Fashion-MNIST');
 
 const { runConfigJsonSchema } = require('../dist/config/schema');

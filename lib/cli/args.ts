@@ -21,7 +21,11 @@ export interface Parsed {
 }
 
 export function parseArgs(argv: string[], specs: Record<string, FlagSpec>): Parsed {
-  const byAlias = new Map(Object.entries(specs).filter(([, s]) => s.alias).map(([name, s]) => [s.alias!, name]));
+  const byAlias = new Map(
+    Object.entries(specs)
+      .filter(([, s]) => s.alias)
+      .map(([name, s]) => [s.alias!, name]),
+  );
   const out: Parsed = { positional: [], flags: {} };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -34,8 +38,10 @@ export function parseArgs(argv: string[], specs: Record<string, FlagSpec>): Pars
       continue;
     }
     const eq = arg.indexOf('=');
-    const rawName = arg.startsWith('--') ? arg.slice(2, eq > 0 ? eq : undefined) : arg.slice(1, eq > 0 ? eq : undefined);
-    const name = arg.startsWith('--') ? rawName : byAlias.get(rawName) ?? rawName;
+    const rawName = arg.startsWith('--')
+      ? arg.slice(2, eq > 0 ? eq : undefined)
+      : arg.slice(1, eq > 0 ? eq : undefined);
+    const name = arg.startsWith('--') ? rawName : (byAlias.get(rawName) ?? rawName);
     const spec = specs[name];
     if (!spec) throw new UsageError(`unknown option ${arg.slice(0, eq > 0 ? eq : undefined)}`);
     if (spec.type === 'boolean') {
@@ -47,7 +53,8 @@ export function parseArgs(argv: string[], specs: Record<string, FlagSpec>): Pars
     if (value === undefined) throw new UsageError(`--${name} needs a value`);
     if (spec.type === 'number') {
       const n = Number(value);
-      if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} needs a number, got ${JSON.stringify(value)}`);
+      if (value.trim() === '' || !Number.isFinite(n))
+        throw new UsageError(`--${name} needs a number, got ${JSON.stringify(value)}`);
       out.flags[name] = n;
     } else if (spec.type === 'list') {
       out.flags[name] = [...((out.flags[name] as string[] | undefined) ?? []), value];

@@ -18,6 +18,10 @@ export interface Command {
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
 
+export const DEVICE_FLAG: Record<string, FlagSpec> = {
+  device: { type: 'string', description: 'cpu, cuda or cuda:N' },
+};
+
 export const OUTPUT_FLAGS: Record<string, FlagSpec> = {
   quiet: { type: 'boolean', description: 'print only the result', alias: 'q' },
   json: { type: 'boolean', description: 'machine-readable JSON lines on stdout' },

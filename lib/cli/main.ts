@@ -15,11 +15,25 @@ import { resumeCommand } from './commands/resume';
 import { summaryCommand } from './commands/summary';
 import { trainCommand } from './commands/train';
 
-const COMMANDS: Command[] = [trainCommand, resumeCommand, evalCommand, predictCommand, exportCommand, infoCommand, summaryCommand, benchCommand, experimentCommand];
+const COMMANDS: Command[] = [
+  trainCommand,
+  resumeCommand,
+  evalCommand,
+  predictCommand,
+  exportCommand,
+  infoCommand,
+  summaryCommand,
+  benchCommand,
+  experimentCommand,
+];
 
 function overview(): string {
-  return ['Usage: resnet <command> [options]   (resnet <command> --help for its options)', '', 'Commands:',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(11)} ${c.summary.split('\n')[0]}`)].join('\n');
+  return [
+    'Usage: resnet <command> [options]   (resnet <command> --help for its options)',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(11)} ${c.summary.split('\n')[0]}`),
+  ].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -46,7 +60,9 @@ export async function main(argv: string[]): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals === 1) {
-      process.stderr.write(`\n${sig}: stopping after the current iteration and writing a checkpoint (again to quit at once)\n`);
+      process.stderr.write(
+        `\n${sig}: stopping after the current iteration and writing a checkpoint (again to quit at once)\n`,
+      );
       controller.abort();
     } else {
       process.stderr.write(`${sig}: quitting now\n`);
@@ -61,14 +77,18 @@ export async function main(argv: string[]): Promise<number> {
     return controller.signal.aborted && code === EXIT.ok ? EXIT.interrupted : code;
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`resnet ${command.name}: ${e.message}\n\n${helpText(command.usage, command.summary, command.flags)}\n`);
+      process.stderr.write(
+        `resnet ${command.name}: ${e.message}\n\n${helpText(command.usage, command.summary, command.flags)}\n`,
+      );
       return EXIT.usage;
     }
     if (e instanceof ValidationError) {
       process.stderr.write(`resnet ${command.name}: ${e.message}\n`);
       return EXIT.usage;
     }
-    process.stderr.write(`resnet ${command.name}: ${e instanceof ResnetError ? `${e.message}` : (e as Error).stack ?? String(e)}\n`);
+    process.stderr.write(
+      `resnet ${command.name}: ${e instanceof ResnetError ? `${e.message}` : ((e as Error).stack ?? String(e))}\n`,
+    );
     return EXIT.failure;
   } finally {
     process.off('SIGINT', onSignal);

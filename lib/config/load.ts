@@ -16,7 +16,10 @@ export class ConfigError extends ValidationError {}
 
 export async function listPresets(): Promise<string[]> {
   try {
-    return (await fsp.readdir(PRESETS_DIR)).filter((f) => /\.ya?ml$/.test(f)).map((f) => f.replace(/\.ya?ml$/, '')).sort();
+    return (await fsp.readdir(PRESETS_DIR))
+      .filter((f) => /\.ya?ml$/.test(f))
+      .map((f) => f.replace(/\.ya?ml$/, ''))
+      .sort();
   } catch {
     return [];
   }
@@ -26,7 +29,12 @@ export function parseConfigText(text: string, file: string): unknown {
   try {
     return file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text, { prettyErrors: true });
   } catch (e) {
-    throw new ValidationError(file, undefined, 'a valid JSON or YAML document', `${file}: ${(e as Error).message.split('\n')[0]}`);
+    throw new ValidationError(
+      file,
+      undefined,
+      'a valid JSON or YAML document',
+      `${file}: ${(e as Error).message.split('\n')[0]}`,
+    );
   }
 }
 
@@ -35,7 +43,12 @@ export async function readConfigFile(file: string): Promise<unknown> {
   try {
     text = await fsp.readFile(file, 'utf8');
   } catch (e) {
-    throw new ValidationError('config', file, 'a readable file', `${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new ValidationError(
+      'config',
+      file,
+      'a readable file',
+      `${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+    );
   }
   return parseConfigText(text, file);
 }
@@ -49,7 +62,13 @@ export async function readPreset(name: string): Promise<unknown> {
 /** Applies "a.b.c=value" (value parsed as YAML: numbers, booleans, lists) to a plain config object. */
 export function applyOverride(config: Record<string, unknown>, assignment: string): void {
   const eq = assignment.indexOf('=');
-  if (eq <= 0) throw new ValidationError('--set', assignment, 'key.path=value', `--set: expected key.path=value, got ${JSON.stringify(assignment)}`);
+  if (eq <= 0)
+    throw new ValidationError(
+      '--set',
+      assignment,
+      'key.path=value',
+      `--set: expected key.path=value, got ${JSON.stringify(assignment)}`,
+    );
   const key = assignment.slice(0, eq).trim();
   const text = assignment.slice(eq + 1);
   let value: unknown;
@@ -64,7 +83,8 @@ export function applyOverride(config: Record<string, unknown>, assignment: strin
   let node: Record<string, unknown> = config;
   for (const part of parts.slice(0, -1)) {
     if (node[part] === undefined) node[part] = {};
-    if (!isPlainObject(node[part])) throw new ValidationError(key, node[part], 'an object', `--set ${key}: ${part} is not an object`);
+    if (!isPlainObject(node[part]))
+      throw new ValidationError(key, node[part], 'an object', `--set ${key}: ${part} is not an object`);
     node = node[part] as Record<string, unknown>;
   }
   node[parts[parts.length - 1]] = value;
@@ -81,13 +101,24 @@ function deepFreeze<T>(value: T): T {
 /** Validates a config object (after overrides) into a frozen RunConfig. */
 export function resolveConfig(raw: unknown, overrides: string[] = []): RunConfig {
   const config = structuredClone(raw);
-  if (!isPlainObject(config)) throw new ValidationError('', raw, 'a config object', 'the config must be an object (a YAML mapping)');
+  if (!isPlainObject(config))
+    throw new ValidationError('', raw, 'a config object', 'the config must be an object (a YAML mapping)');
   for (const o of overrides) applyOverride(config, o);
   const parsed = runConfigSchema.parse(config, '');
   if (parsed.model.arch === undefined && (parsed.model.block === undefined || parsed.model.depths === undefined))
-    throw new ValidationError('model.arch', undefined, 'an arch name, or block and depths', 'model.arch: required (or model.block and model.depths)');
+    throw new ValidationError(
+      'model.arch',
+      undefined,
+      'an arch name, or block and depths',
+      'model.arch: required (or model.block and model.depths)',
+    );
   if (parsed.train.epochs === undefined && parsed.train.iterations === undefined)
-    throw new ValidationError('train.epochs', undefined, 'train.epochs or train.iterations', 'train.epochs: required (or train.iterations)');
+    throw new ValidationError(
+      'train.epochs',
+      undefined,
+      'train.epochs or train.iterations',
+      'train.epochs: required (or train.iterations)',
+    );
   return deepFreeze(parsed);
 }
 

@@ -40,16 +40,27 @@ export interface RunConfig {
     test?: DatasetConfig | false;
   };
   train: TrainOptions;
-  checkpoint?: { everyIterations?: number; everyEpochs?: number; keepLast?: number; keepBest?: 'val_error' | 'val_loss' | 'test_error' | 'test_loss' };
+  checkpoint?: {
+    everyIterations?: number;
+    everyEpochs?: number;
+    keepLast?: number;
+    keepBest?: 'val_error' | 'val_loss' | 'test_error' | 'test_loss';
+  };
   /** Where runs go (default: runs/). */
   output?: { dir?: string };
 }
 
-const size = s.union(s.integer({ min: 1, max: 16384 }), s.array(s.integer({ min: 1, max: 16384 }), { minLength: 2, maxLength: 2 }));
+const size = s.union(
+  s.integer({ min: 1, max: 16384 }),
+  s.array(s.integer({ min: 1, max: 16384 }), { minLength: 2, maxLength: 2 }),
+);
 
 export const datasetSchema: Schema<DatasetConfig> = s.object<DatasetConfig>({
-  type: s.enum(['fashion-mnist', 'mnist', 'idx', 'cifar10', 'cifar100', 'image-folder', 'synthetic'] as const)
-    .doc('fashion-mnist (Debian\'s package by default), mnist/idx (an MNIST-layout folder), cifar10, cifar100 (binary versions), image-folder, synthetic'),
+  type: s
+    .enum(['fashion-mnist', 'mnist', 'idx', 'cifar10', 'cifar100', 'image-folder', 'synthetic'] as const)
+    .doc(
+      "fashion-mnist (Debian's package by default), mnist/idx (an MNIST-layout folder), cifar10, cifar100 (binary versions), image-folder, synthetic",
+    ),
   path: s.optional(s.string()),
   split: s.optional(s.enum(['train', 'test'] as const)),
   labels: s.optional(s.enum(['fine', 'coarse'] as const)),
@@ -78,12 +89,14 @@ export const runConfigSchema: Schema<RunConfig> = s.object<RunConfig>({
     test: s.optional(s.union(datasetSchema, s.literal(false))),
   }),
   train: s.object(trainFields),
-  checkpoint: s.optional(s.object({
-    everyIterations: s.optional(s.integer({ min: 1 })),
-    everyEpochs: s.optional(s.integer({ min: 1 })),
-    keepLast: s.optional(s.integer({ min: 1 })),
-    keepBest: s.optional(s.enum(['val_error', 'val_loss', 'test_error', 'test_loss'] as const)),
-  })),
+  checkpoint: s.optional(
+    s.object({
+      everyIterations: s.optional(s.integer({ min: 1 })),
+      everyEpochs: s.optional(s.integer({ min: 1 })),
+      keepLast: s.optional(s.integer({ min: 1 })),
+      keepBest: s.optional(s.enum(['val_error', 'val_loss', 'test_error', 'test_loss'] as const)),
+    }),
+  ),
   output: s.optional(s.object({ dir: s.optional(s.string()) })),
 });
 

@@ -79,23 +79,36 @@ export class Dataset {
     for (let i = 0; i < idx.length; i++)
       if (idx[i] < 0 || idx[i] >= this.length || idx[i] !== indices[i])
         throw new ValidationError(`indices[${i}]`, indices[i], `an integer in [0, ${this.length - 1}]`);
-    return new Dataset(await this.#handle.subset(idx), { name, numClasses: this.numClasses, classNames: this.classNames, source: this.source });
+    return new Dataset(await this.#handle.subset(idx), {
+      name,
+      numClasses: this.numClasses,
+      classNames: this.classNames,
+      source: this.source,
+    });
   }
 
   /** `count` images drawn at random (seeded), or the first `count` without a seed. */
   async take(count: number, seed?: number): Promise<Dataset> {
     s.integer({ min: 1, max: this.length }).parse(count, 'count');
-    const order = seed === undefined ? Int32Array.from({ length: this.length }, (_, i) => i) : permutation(this.length, seed);
+    const order =
+      seed === undefined ? Int32Array.from({ length: this.length }, (_, i) => i) : permutation(this.length, seed);
     return this.subset(order.subarray(0, count), `${this.name} (${count})`);
   }
 
   /** A deterministic train/validation split: `validation` is a count (5000) or a fraction (0.1). */
   async split(options: { validation: number; seed?: number }): Promise<{ train: Dataset; validation: Dataset }> {
-    s.object({ validation: s.number({ min: 0, minExclusive: true }), seed: s.optional(s.integer({ min: 0 })) }).parse(options, 'split');
+    s.object({ validation: s.number({ min: 0, minExclusive: true }), seed: s.optional(s.integer({ min: 0 })) }).parse(
+      options,
+      'split',
+    );
     const v = options.validation;
     const count = v < 1 ? Math.round(v * this.length) : v;
     if (!Number.isInteger(count) || count < 1 || count >= this.length)
-      throw new ValidationError('split.validation', v, `a count in [1, ${this.length - 1}] or a fraction in (0, 1) that leaves both parts non-empty`);
+      throw new ValidationError(
+        'split.validation',
+        v,
+        `a count in [1, ${this.length - 1}] or a fraction in (0, 1) that leaves both parts non-empty`,
+      );
     const order = permutation(this.length, options.seed ?? 0);
     const validation = await this.subset(order.subarray(0, count), `${this.name} (validation)`);
     const train = await this.subset(order.subarray(count), `${this.name} (train)`);
@@ -131,14 +144,19 @@ export async function fromArrays(input: ArraysInput, source = 'arrays'): Promise
   const [n] = shape;
   const expected = shape.reduce((a, b) => a * b, 1);
   if (images.length !== expected)
-    throw new DatasetError(source, `images hold ${images.length} values, shape [${shape.join(', ')}] needs ${expected}`);
-  if (!labels || typeof labels.length !== 'number') throw new ValidationError('labels', labels, 'an array of class indices');
+    throw new DatasetError(
+      source,
+      `images hold ${images.length} values, shape [${shape.join(', ')}] needs ${expected}`,
+    );
+  if (!labels || typeof labels.length !== 'number')
+    throw new ValidationError('labels', labels, 'an array of class indices');
   if (labels.length !== n) throw new DatasetError(source, `${n} images but ${labels.length} labels`);
   const label32 = new Int32Array(n);
   let max = -1;
   for (let i = 0; i < n; i++) {
     const l = labels[i];
-    if (!Number.isInteger(l) || l < 0) throw new DatasetError(source, `label ${l} of image ${i} is not a class index (an integer ≥ 0)`);
+    if (!Number.isInteger(l) || l < 0)
+      throw new DatasetError(source, `label ${l} of image ${i} is not a class index (an integer ≥ 0)`);
     label32[i] = l;
     if (l > max) max = l;
   }

@@ -9,8 +9,12 @@ import { DatasetError } from '../errors';
 const gunzip = promisify(zlib.gunzip);
 
 const IDX_TYPES: Record<number, { name: string; size: number }> = {
-  0x08: { name: 'uint8', size: 1 }, 0x09: { name: 'int8', size: 1 }, 0x0b: { name: 'int16', size: 2 },
-  0x0c: { name: 'int32', size: 4 }, 0x0d: { name: 'float32', size: 4 }, 0x0e: { name: 'float64', size: 8 },
+  0x08: { name: 'uint8', size: 1 },
+  0x09: { name: 'int8', size: 1 },
+  0x0b: { name: 'int16', size: 2 },
+  0x0c: { name: 'int32', size: 4 },
+  0x0d: { name: 'float32', size: 4 },
+  0x0e: { name: 'float64', size: 8 },
 };
 
 export interface IdxArray {
@@ -29,7 +33,10 @@ export async function readFileMaybeGzip(file: string): Promise<Buffer> {
     raw = await fsp.readFile(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new DatasetError(file, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (e as Error).message);
+    throw new DatasetError(
+      file,
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (e as Error).message,
+    );
   }
   if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
     try {
@@ -42,21 +49,34 @@ export async function readFileMaybeGzip(file: string): Promise<Buffer> {
 }
 
 export function parseIdx(buffer: Uint8Array, file: string): IdxArray {
-  if (buffer.length < 4) throw new DatasetError(file, `truncated: ${buffer.length} bytes, an IDX file starts with a 4-byte magic number`);
+  if (buffer.length < 4)
+    throw new DatasetError(file, `truncated: ${buffer.length} bytes, an IDX file starts with a 4-byte magic number`);
   if (buffer[0] !== 0 || buffer[1] !== 0 || !(buffer[2] in IDX_TYPES))
-    throw new DatasetError(file, `wrong magic number 0x${Buffer.from(buffer.subarray(0, 4)).toString('hex')}: not an IDX file (expected 0x0000 then a type byte 08-0E)`);
+    throw new DatasetError(
+      file,
+      `wrong magic number 0x${Buffer.from(buffer.subarray(0, 4)).toString('hex')}: not an IDX file (expected 0x0000 then a type byte 08-0E)`,
+    );
   const type = IDX_TYPES[buffer[2]];
   const rank = buffer[3];
   if (rank < 1 || rank > 4) throw new DatasetError(file, `IDX rank ${rank}: expected 1 to 4 dimensions`);
   const headerLength = 4 + 4 * rank;
-  if (buffer.length < headerLength) throw new DatasetError(file, `truncated inside the header (${buffer.length} of ${headerLength} bytes)`);
+  if (buffer.length < headerLength)
+    throw new DatasetError(file, `truncated inside the header (${buffer.length} of ${headerLength} bytes)`);
   const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   const dims: number[] = [];
   for (let i = 0; i < rank; i++) dims.push(view.getUint32(4 + 4 * i, false));
   const expected = dims.reduce((a, b) => a * b, 1) * type.size;
   const actual = buffer.length - headerLength;
-  if (actual < expected) throw new DatasetError(file, `truncated: dimensions [${dims.join(', ')}] need ${expected} bytes of data, the file has ${actual}`);
-  if (actual > expected) throw new DatasetError(file, `${actual - expected} bytes after the data that dimensions [${dims.join(', ')}] describe (corrupt file?)`);
+  if (actual < expected)
+    throw new DatasetError(
+      file,
+      `truncated: dimensions [${dims.join(', ')}] need ${expected} bytes of data, the file has ${actual}`,
+    );
+  if (actual > expected)
+    throw new DatasetError(
+      file,
+      `${actual - expected} bytes after the data that dimensions [${dims.join(', ')}] describe (corrupt file?)`,
+    );
   return { dtype: type.name, dims, data: buffer.subarray(headerLength) };
 }
 
@@ -65,7 +85,9 @@ export async function readIdx(file: string): Promise<IdxArray> {
 }
 
 /** Images: uint8 IDX of rank 3 (N, H, W; one channel) or rank 4 (N, H, W, C; channels last). */
-export async function readIdxImages(file: string): Promise<{ images: Uint8Array; shape: [number, number, number, number] }> {
+export async function readIdxImages(
+  file: string,
+): Promise<{ images: Uint8Array; shape: [number, number, number, number] }> {
   const a = await readIdx(file);
   if (a.dtype !== 'uint8') throw new DatasetError(file, `images must be uint8 (type 0x08), this file holds ${a.dtype}`);
   if (a.dims.length === 3) {
@@ -81,13 +103,20 @@ export async function readIdxImages(file: string): Promise<{ images: Uint8Array;
           for (let k = 0; k < c; k++) out[((i * c + k) * h + y) * w + x] = a.data[((i * h + y) * w + x) * c + k];
     return { images: out, shape: [n, c, h, w] };
   }
-  throw new DatasetError(file, `images must have 3 dimensions (N, H, W) or 4 (N, H, W, C), this file has ${a.dims.length}: [${a.dims.join(', ')}]`);
+  throw new DatasetError(
+    file,
+    `images must have 3 dimensions (N, H, W) or 4 (N, H, W, C), this file has ${a.dims.length}: [${a.dims.join(', ')}]`,
+  );
 }
 
 /** Labels: uint8 (or int32) IDX of rank 1. */
 export async function readIdxLabels(file: string): Promise<Int32Array> {
   const a = await readIdx(file);
-  if (a.dims.length !== 1) throw new DatasetError(file, `labels must have 1 dimension, this file has ${a.dims.length}: [${a.dims.join(', ')}]`);
+  if (a.dims.length !== 1)
+    throw new DatasetError(
+      file,
+      `labels must have 1 dimension, this file has ${a.dims.length}: [${a.dims.join(', ')}]`,
+    );
   if (a.dtype === 'uint8') return Int32Array.from(a.data);
   if (a.dtype === 'int32') {
     const view = new DataView(a.data.buffer, a.data.byteOffset, a.data.byteLength);

@@ -5,5 +5,12 @@ export type { IdxFolderOptions } from './mnist';
 export { parseIdx, readIdx, readIdxImages, readIdxLabels } from './idx';
 export { cifar10, cifar100, parseCifarRecords } from './cifar';
 export type { CifarOptions } from './cifar';
-export { IMAGE_EXTENSIONS, StreamingDataset, decodeImage, imageFolder, scanImageFolder, streamImageFolder } from './image-folder';
+export {
+  IMAGE_EXTENSIONS,
+  StreamingDataset,
+  decodeImage,
+  imageFolder,
+  scanImageFolder,
+  streamImageFolder,
+} from './image-folder';
 export type { ImageFile, ImageFolderOptions, StreamParams } from './image-folder';

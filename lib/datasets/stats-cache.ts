@@ -20,7 +20,10 @@ interface CacheFile {
 }
 
 export function cacheDir(): string {
-  return process.env.RESNET_TORCH_CACHE ?? path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'resnet-torch');
+  return (
+    process.env.RESNET_TORCH_CACHE ??
+    path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'resnet-torch')
+  );
 }
 
 const hashOf = (text: string, length: number) => createHash('sha1').update(text).digest('hex').slice(0, length);
@@ -30,7 +33,8 @@ async function readStats(files: string[], key: string, shape: readonly number[])
   for (const file of files) {
     try {
       const c = JSON.parse(await fsp.readFile(file, 'utf8')) as CacheFile;
-      if (c.key !== key || c.shape.join() !== shape.join() || c.meanImage.length !== shape.reduce((a, b) => a * b, 1)) continue;
+      if (c.key !== key || c.shape.join() !== shape.join() || c.meanImage.length !== shape.reduce((a, b) => a * b, 1))
+        continue;
       return { channelMean: c.channelMean, channelStd: c.channelStd, meanImage: Float32Array.from(c.meanImage) };
     } catch {
       // absent or unreadable: try the next place
@@ -41,7 +45,13 @@ async function readStats(files: string[], key: string, shape: readonly number[])
 
 /** Writes to the first of `files` whose folder takes it; a cache that cannot be written is no error. */
 async function writeStats(files: string[], key: string, shape: readonly number[], stats: DatasetStats): Promise<void> {
-  const body: CacheFile = { key, shape: [...shape], channelMean: stats.channelMean, channelStd: stats.channelStd, meanImage: Array.from(stats.meanImage) };
+  const body: CacheFile = {
+    key,
+    shape: [...shape],
+    channelMean: stats.channelMean,
+    channelStd: stats.channelStd,
+    meanImage: Array.from(stats.meanImage),
+  };
   for (const file of files) {
     try {
       await fsp.mkdir(path.dirname(file), { recursive: true });
@@ -53,7 +63,10 @@ async function writeStats(files: string[], key: string, shape: readonly number[]
   }
 }
 
-const besideData = (dataFile: string) => [`${dataFile}.stats.json`, path.join(cacheDir(), `stats-${hashOf(path.resolve(dataFile), 16)}.json`)];
+const besideData = (dataFile: string) => [
+  `${dataFile}.stats.json`,
+  path.join(cacheDir(), `stats-${hashOf(path.resolve(dataFile), 16)}.json`),
+];
 
 async function keyOf(dataFile: string): Promise<string> {
   const st = await fsp.stat(dataFile);
@@ -76,11 +89,17 @@ export async function saveCachedStats(dataFile: string, stats: DatasetStats, sha
 }
 
 /** Gives a dataset read from `dataFile` its cached statistics, or caches them once they are computed. */
-export async function useStatsCache(dataFile: string, dataset: { shape: readonly number[]; stats(): Promise<DatasetStats>; setStats(s: DatasetStats): void }):
-  Promise<void> {
+export async function useStatsCache(
+  dataFile: string,
+  dataset: { shape: readonly number[]; stats(): Promise<DatasetStats>; setStats(s: DatasetStats): void },
+): Promise<void> {
   const cached = await loadCachedStats(dataFile, dataset.shape);
   if (cached) dataset.setStats(cached);
-  else void dataset.stats().then((st) => saveCachedStats(dataFile, st, dataset.shape)).catch(() => undefined);
+  else
+    void dataset
+      .stats()
+      .then((st) => saveCachedStats(dataFile, st, dataset.shape))
+      .catch(() => undefined);
 }
 
 /** For data without one file behind it (an image folder): `identity` names exactly what was measured. */

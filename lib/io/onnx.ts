@@ -24,7 +24,10 @@ function irVersion(opset: number): number {
 }
 
 function tensorProto(w: ProtoWriter, name: string, dtype: string, shape: number[], data: ArrayBufferView) {
-  w.ints(1, shape).int(2, ONNX_TYPE[dtype]).string(8, name).bytes(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  w.ints(1, shape)
+    .int(2, ONNX_TYPE[dtype])
+    .string(8, name)
+    .bytes(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
 }
 
 function valueInfo(w: ProtoWriter, name: string, dims: (number | string)[]) {
@@ -32,7 +35,9 @@ function valueInfo(w: ProtoWriter, name: string, dims: (number | string)[]) {
     type.message(1, (tensor) =>
       tensor.int(1, 1).message(2, (shape) => {
         for (const d of dims) shape.message(1, (dim) => (typeof d === 'number' ? dim.int(1, d) : dim.string(2, d)));
-      })));
+      }),
+    ),
+  );
 }
 
 /** What the file says of the network besides its trace. */
@@ -43,27 +48,41 @@ export interface OnnxHead {
 }
 
 /** Encodes the network (eval-mode semantics) for inputs of `size` as an ONNX ModelProto. */
-export async function encodeOnnx(handle: NativeModel, head: OnnxHead, opset: number, [h, w]: [number, number]): Promise<Buffer> {
+export async function encodeOnnx(
+  handle: NativeModel,
+  head: OnnxHead,
+  opset: number,
+  [h, w]: [number, number],
+): Promise<Buffer> {
   const graph = handle.trace(h, w);
   const state = new Map((await handle.exportState()).map((t) => [t.name, t]));
   const finalOutput = graph.output;
   const rename = (v: string) => (v === finalOutput ? 'logits' : v);
   const body = new ProtoWriter();
-  body.int(1, irVersion(opset)).string(2, 'resnet-torch').string(3, packageVersion())
+  body
+    .int(1, irVersion(opset))
+    .string(2, 'resnet-torch')
+    .string(3, packageVersion())
     .message(8, (o) => o.string(1, '').int(2, opset))
     .message(7, (g) => {
       for (const n of graph.nodes) {
         g.message(1, (node) => {
           node.strings(1, n.inputs.map(rename)).string(2, rename(n.output)).string(3, n.name).string(4, n.op);
           for (const [name, ints] of Object.entries(n.intAttrs))
-            node.message(5, (a) => (ints.length === 1 && (name === 'group' || name === 'axis' || name === 'transB') ? a.string(1, name).int(3, ints[0]).int(20, 2) : a.string(1, name).ints(8, ints).int(20, 7)));
-          for (const [name, f] of Object.entries(n.floatAttrs)) node.message(5, (a) => a.string(1, name).float(2, f).int(20, 1));
+            node.message(5, (a) =>
+              ints.length === 1 && (name === 'group' || name === 'axis' || name === 'transB')
+                ? a.string(1, name).int(3, ints[0]).int(20, 2)
+                : a.string(1, name).ints(8, ints).int(20, 7),
+            );
+          for (const [name, f] of Object.entries(n.floatAttrs))
+            node.message(5, (a) => a.string(1, name).float(2, f).int(20, 1));
         });
       }
       g.string(2, head.arch ?? 'resnet');
       for (const name of graph.weights) {
         const t = state.get(name);
-        if (!t) throw new ValidationError('model', name, 'a traced weight', `the trace names ${name}, which the model lacks`);
+        if (!t)
+          throw new ValidationError('model', name, 'a traced weight', `the trace names ${name}, which the model lacks`);
         g.message(5, (init) => tensorProto(init, name, t.dtype, t.shape, t.data));
       }
       for (const c of graph.constants) g.message(5, (init) => tensorProto(init, c.name, c.dtype, c.shape, c.data));
@@ -74,6 +93,11 @@ export async function encodeOnnx(handle: NativeModel, head: OnnxHead, opset: num
 }
 
 /** Writes the file atomically; `model` resolved the options (lib/model/model.ts). */
-export async function exportOnnx(handle: NativeModel, head: OnnxHead, file: string, o: { opset: number; size: [number, number] }): Promise<void> {
+export async function exportOnnx(
+  handle: NativeModel,
+  head: OnnxHead,
+  file: string,
+  o: { opset: number; size: [number, number] },
+): Promise<void> {
   await writeFileAtomic(file, [await encodeOnnx(handle, head, o.opset, o.size)]);
 }

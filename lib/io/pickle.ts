@@ -8,18 +8,23 @@ const ALLOWED_GLOBALS = new Set([
   'collections OrderedDict',
   'torch._utils _rebuild_tensor_v2',
   'torch._utils _rebuild_parameter',
-  ...['Float', 'Double', 'Half', 'BFloat16', 'Long', 'Int', 'Short', 'Char', 'Byte', 'Bool'].map((t) => `torch ${t}Storage`),
+  ...['Float', 'Double', 'Half', 'BFloat16', 'Long', 'Int', 'Short', 'Char', 'Byte', 'Bool'].map(
+    (t) => `torch ${t}Storage`,
+  ),
 ]);
 
+// Scalar opcodes: the size of their argument in bytes, or 0 where the first byte gives it.
+const SCALAR_ARGUMENT: Record<number, number> = { 0x4a: 4, 0x4b: 1, 0x4d: 2, 0x47: 8, 0x8c: 0, 0x8a: 0 };
+
 interface Entry {
-  start: number;           // offset of the op that began building this value
+  start: number; // offset of the op that began building this value
   mark?: boolean;
-  global?: string;         // the callable a GLOBAL (or a BINGET of one) pushed
-  globalOp?: Uint8Array;   // the GLOBAL op's own bytes
-  emptyTuple?: boolean;    // pushed by EMPTY_TUPLE alone
-  orderedDict?: boolean;   // the result of OrderedDict()
-  reduceEnd?: number;      // for an OrderedDict() result: the offset just after its REDUCE
-  usedAsDict?: boolean;    // SETITEM(S) or BUILD targeted it
+  global?: string; // the callable a GLOBAL (or a BINGET of one) pushed
+  globalOp?: Uint8Array; // the GLOBAL op's own bytes
+  emptyTuple?: boolean; // pushed by EMPTY_TUPLE alone
+  orderedDict?: boolean; // the result of OrderedDict()
+  reduceEnd?: number; // for an OrderedDict() result: the offset just after its REDUCE
+  usedAsDict?: boolean; // SETITEM(S) or BUILD targeted it
 }
 
 interface MemoOp {
@@ -57,7 +62,8 @@ export function scanPickle(bytes: Uint8Array, file: string): PickleScan {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const stack: Entry[] = [];
   const memo = new Map<number, Entry>();
-  const puts: MemoOp[] = [], gets: MemoOp[] = [];
+  const puts: MemoOp[] = [],
+    gets: MemoOp[] = [];
   const storageKeys = new Set<string>();
   const builds: { target: Entry; stateStart: number; end: number }[] = [];
   const reduced: Entry[] = [];
@@ -109,18 +115,39 @@ export function scanPickle(bytes: Uint8Array, file: string): PickleScan {
     const at = pos;
     const op = bytes[pos++];
     switch (op) {
-      case 0x80: need(1); if (bytes[pos] > 5) fail(at, `protocol ${bytes[pos]}`); pos += 1; break; // PROTO
-      case 0x95: need(8); pos += 8; break; // FRAME
-      case 0x63: { // GLOBAL
+      case 0x80:
+        need(1);
+        if (bytes[pos] > 5) fail(at, `protocol ${bytes[pos]}`);
+        pos += 1;
+        break; // PROTO
+      case 0x95:
+        need(8);
+        pos += 8;
+        break; // FRAME
+      case 0x63: {
+        // GLOBAL
         const name = `${readLine()} ${readLine()}`;
-        if (!ALLOWED_GLOBALS.has(name)) fail(at, `it calls ${name.replace(' ', '.')}; only state dicts of tensors are accepted`);
+        if (!ALLOWED_GLOBALS.has(name))
+          fail(at, `it calls ${name.replace(' ', '.')}; only state dicts of tensors are accepted`);
         push({ start: at, global: name, globalOp: bytes.subarray(at, pos) });
         break;
       }
-      case 0x71: need(1); pos += 1; memoize(at, bytes[pos - 1]); break; // BINPUT
-      case 0x72: need(4); pos += 4; memoize(at, view.getUint32(pos - 4, true)); break; // LONG_BINPUT
-      case 0x94: memoize(at, memo.size); break; // MEMOIZE
-      case 0x68: case 0x6a: { // BINGET, LONG_BINGET
+      case 0x71:
+        need(1);
+        pos += 1;
+        memoize(at, bytes[pos - 1]);
+        break; // BINPUT
+      case 0x72:
+        need(4);
+        pos += 4;
+        memoize(at, view.getUint32(pos - 4, true));
+        break; // LONG_BINPUT
+      case 0x94:
+        memoize(at, memo.size);
+        break; // MEMOIZE
+      case 0x68:
+      case 0x6a: {
+        // BINGET, LONG_BINGET
         const width = op === 0x68 ? 1 : 4;
         need(width);
         const key = width === 1 ? bytes[pos] : view.getUint32(pos, true);
@@ -131,17 +158,35 @@ export function scanPickle(bytes: Uint8Array, file: string): PickleScan {
         gets.push({ key, at, end: pos, entry: e! });
         break;
       }
-      case 0x29: push({ start: at, emptyTuple: true }); break; // EMPTY_TUPLE
-      case 0x7d: case 0x5d: case 0x4e: case 0x88: case 0x89: push({ start: at }); break; // {} [] None True False
-      case 0x28: push({ start: at, mark: true }); break; // MARK
-      case 0x74: { const items = popToMark(at) as Entry[] & { markAt: number }; push({ start: items.markAt }); break; } // TUPLE
-      case 0x85: case 0x86: case 0x87: { // TUPLE1-3
+      case 0x29:
+        push({ start: at, emptyTuple: true });
+        break; // EMPTY_TUPLE
+      case 0x7d:
+      case 0x5d:
+      case 0x4e:
+      case 0x88:
+      case 0x89:
+        push({ start: at });
+        break; // {} [] None True False
+      case 0x28:
+        push({ start: at, mark: true });
+        break; // MARK
+      case 0x74: {
+        const items = popToMark(at) as Entry[] & { markAt: number };
+        push({ start: items.markAt });
+        break;
+      } // TUPLE
+      case 0x85:
+      case 0x86:
+      case 0x87: {
+        // TUPLE1-3
         let start = at;
         for (let i = 0; i < op - 0x84; i++) start = pop(at).start;
         push({ start });
         break;
       }
-      case 0x52: { // REDUCE
+      case 0x52: {
+        // REDUCE
         const args = pop(at);
         const callable = pop(at);
         const e: Entry = { start: callable.start };
@@ -153,13 +198,36 @@ export function scanPickle(bytes: Uint8Array, file: string): PickleScan {
         push(e);
         break;
       }
-      case 0x62: { const state = pop(at); const target = top(at); target.usedAsDict = true; builds.push({ target, stateStart: state.start, end: pos }); break; } // BUILD
-      case 0x73: pop(at); pop(at); top(at).usedAsDict = true; break; // SETITEM
-      case 0x75: { if (popToMark(at).length % 2) fail(at, 'odd SETITEMS'); top(at).usedAsDict = true; break; } // SETITEMS
-      case 0x61: pop(at); top(at); break; // APPEND
-      case 0x65: popToMark(at); top(at); break; // APPENDS
-      case 0x51: push({ start: pop(at).start }); break; // BINPERSID
-      case 0x58: { // BINUNICODE
+      case 0x62: {
+        const state = pop(at);
+        const target = top(at);
+        target.usedAsDict = true;
+        builds.push({ target, stateStart: state.start, end: pos });
+        break;
+      } // BUILD
+      case 0x73:
+        pop(at);
+        pop(at);
+        top(at).usedAsDict = true;
+        break; // SETITEM
+      case 0x75: {
+        if (popToMark(at).length % 2) fail(at, 'odd SETITEMS');
+        top(at).usedAsDict = true;
+        break;
+      } // SETITEMS
+      case 0x61:
+        pop(at);
+        top(at);
+        break; // APPEND
+      case 0x65:
+        popToMark(at);
+        top(at);
+        break; // APPENDS
+      case 0x51:
+        push({ start: pop(at).start });
+        break; // BINPERSID
+      case 0x58: {
+        // BINUNICODE
         need(4);
         const n = view.getUint32(pos, true);
         pos += 4;
@@ -170,12 +238,24 @@ export function scanPickle(bytes: Uint8Array, file: string): PickleScan {
         push({ start: at });
         break;
       }
-      case 0x8c: { need(1); const n = bytes[pos]; pos += 1; need(n); pos += n; push({ start: at }); break; } // SHORT_BINUNICODE
-      case 0x4a: need(4); pos += 4; push({ start: at }); break; // BININT
-      case 0x4b: need(1); pos += 1; push({ start: at }); break; // BININT1
-      case 0x4d: need(2); pos += 2; push({ start: at }); break; // BININT2
-      case 0x8a: { need(1); const n = bytes[pos]; pos += 1; need(n); pos += n; push({ start: at }); break; } // LONG1
-      case 0x47: need(8); pos += 8; push({ start: at }); break; // BINFLOAT
+      case 0x8c: // SHORT_BINUNICODE
+      case 0x8a: // LONG1
+      case 0x4a: // BININT
+      case 0x4b: // BININT1
+      case 0x4d: // BININT2
+      case 0x47: {
+        // BINFLOAT: a scalar with a fixed-size argument, or one whose length is its first byte
+        let n = SCALAR_ARGUMENT[op];
+        if (n === 0) {
+          need(1);
+          n = bytes[pos];
+          pos += 1;
+        }
+        need(n);
+        pos += n;
+        push({ start: at });
+        break;
+      }
       case 0x2e: // STOP
         if (stack.length !== 1 || stack[0].mark) fail(at, `STOP with ${stack.length} values on the stack`);
         if (pos !== bytes.length) fail(pos, `${bytes.length - pos} bytes after STOP`);
@@ -188,8 +268,15 @@ export function scanPickle(bytes: Uint8Array, file: string): PickleScan {
 
 // OrderedDict() results used as containers become EMPTY_DICT; the BUILD restoring their `_metadata` goes;
 // a GLOBAL memoised inside a replaced span is re-defined where it is next fetched.
-function containerEdits(reduced: Entry[], builds: { target: Entry; stateStart: number; end: number }[], puts: MemoOp[], gets: MemoOp[]): Edit[] {
-  const removed: Edit[] = builds.filter((b) => b.target.orderedDict).map((b) => ({ at: b.stateStart, remove: b.end - b.stateStart, insert: new Uint8Array(0) }));
+function containerEdits(
+  reduced: Entry[],
+  builds: { target: Entry; stateStart: number; end: number }[],
+  puts: MemoOp[],
+  gets: MemoOp[],
+): Edit[] {
+  const removed: Edit[] = builds
+    .filter((b) => b.target.orderedDict)
+    .map((b) => ({ at: b.stateStart, remove: b.end - b.stateStart, insert: new Uint8Array(0) }));
   const within = (at: number, r: Edit) => at >= r.at && at < r.at + r.remove;
   const gone = (at: number) => removed.some((r) => within(at, r));
   const edits: Edit[] = removed.filter((r) => !removed.some((o) => o !== r && r.at > o.at && within(r.at, o)));
@@ -201,7 +288,11 @@ function containerEdits(reduced: Entry[], builds: { target: Entry; stateStart: n
       const next = gets.find((g) => g.key === put.key && g.at >= e.reduceEnd! && !gone(g.at));
       if (!next) continue;
       if (!put.entry.globalOp) throw new Error('unsupported memo layout around an OrderedDict');
-      edits.push({ at: next.at, remove: next.end - next.at, insert: Buffer.concat([put.entry.globalOp, binput(put.key)]) });
+      edits.push({
+        at: next.at,
+        remove: next.end - next.at,
+        insert: Buffer.concat([put.entry.globalOp, binput(put.key)]),
+      });
     }
   }
   return edits;

@@ -4,7 +4,7 @@ export class ProtoWriter {
   #parts: Buffer[] = [];
 
   #tag(field: number, wire: number) {
-    this.#varint(BigInt(field) << 3n | BigInt(wire));
+    this.#varint((BigInt(field) << 3n) | BigInt(wire));
   }
 
   #varint(value: bigint) {

@@ -2,21 +2,40 @@
 // a JSON header { name: { dtype, shape, data_offsets }, __metadata__: { string: string } }, then the data.
 // Every file is untrusted: the header length, every offset and size are checked against the file before
 // anything is read, and nothing in it is executed.
-import { promises as fsp } from 'fs';
 
 import { CheckpointError } from '../errors';
 import { writeFileAtomic } from './atomic';
+import { MAX_MODEL_FILE, readBounded } from './read-bounded';
 
 export type DType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
-export const DTYPE_SIZE: Record<DType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+export const DTYPE_SIZE: Record<DType, number> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
 
 /** Our dtype names (as the native side reports them) and safetensors' ones. */
 export const TO_SAFETENSORS: Record<string, DType> = {
-  float64: 'F64', float32: 'F32', float16: 'F16', bfloat16: 'BF16', int64: 'I64', int32: 'I32', uint8: 'U8', bool: 'BOOL',
+  float64: 'F64',
+  float32: 'F32',
+  float16: 'F16',
+  bfloat16: 'BF16',
+  int64: 'I64',
+  int32: 'I32',
+  uint8: 'U8',
+  bool: 'BOOL',
 };
 
-export type TypedData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Int16Array | Int8Array | Uint16Array;
+export type TypedData =
+  Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Int16Array | Int8Array | Uint16Array;
 
 export interface StoredTensor {
   dtype: DType;
@@ -38,24 +57,27 @@ export interface ReadLimits {
 }
 
 const DEFAULT_MAX_HEADER = 100 * 2 ** 20;
-const DEFAULT_MAX_FILE = 16 * 2 ** 30;
 
 /** Parses a safetensors image held in memory; `file` names it in errors. */
 export function parseSafetensors(buffer: Uint8Array, file: string, limits: ReadLimits = {}): SafetensorsFile {
   const fail = (problem: string): never => {
     throw new CheckpointError(file, problem);
   };
-  if (buffer.length < 8) fail(`truncated: ${buffer.length} bytes, a safetensors file starts with an 8-byte header length`);
+  if (buffer.length < 8)
+    fail(`truncated: ${buffer.length} bytes, a safetensors file starts with an 8-byte header length`);
   // torch.save writes a zip (PK\x03\x04), or a bare pickle (\x80) before PyTorch 1.6: say so rather than "bad header".
   if (buffer[0] === 0x50 && buffer[1] === 0x4b && buffer[2] === 0x03 && buffer[3] === 0x04)
     fail('is a PyTorch file (torch.save, zip format), not safetensors: load it with model.loadPytorch(file)');
-  if (buffer[0] === 0x80 && buffer[1] >= 2 && buffer[1] <= 5) fail('is a pickle (torch.save before PyTorch 1.6?), not safetensors');
+  if (buffer[0] === 0x80 && buffer[1] >= 2 && buffer[1] <= 5)
+    fail('is a pickle (torch.save before PyTorch 1.6?), not safetensors');
   const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   const headerLength = view.getBigUint64(0, true);
   const maxHeader = limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER;
-  if (headerLength > BigInt(maxHeader)) fail(`header length ${headerLength} exceeds the limit of ${maxHeader} bytes (not a safetensors file, or corrupt)`);
+  if (headerLength > BigInt(maxHeader))
+    fail(`header length ${headerLength} exceeds the limit of ${maxHeader} bytes (not a safetensors file, or corrupt)`);
   const n = Number(headerLength);
-  if (8 + n > buffer.length) fail(`truncated: the header claims ${n} bytes, the file has ${buffer.length - 8} after the length`);
+  if (8 + n > buffer.length)
+    fail(`truncated: the header claims ${n} bytes, the file has ${buffer.length - 8} after the length`);
   let header: unknown;
   try {
     header = JSON.parse(Buffer.from(buffer.buffer, buffer.byteOffset + 8, n).toString('utf8'));
@@ -78,7 +100,8 @@ export function parseSafetensors(buffer: Uint8Array, file: string, limits: ReadL
     }
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (e === null || typeof e !== 'object') fail(`tensor "${name}": entry is not an object`);
-    if (typeof e.dtype !== 'string' || !(e.dtype in DTYPE_SIZE)) fail(`tensor "${name}": unknown dtype ${JSON.stringify(e.dtype)}`);
+    if (typeof e.dtype !== 'string' || !(e.dtype in DTYPE_SIZE))
+      fail(`tensor "${name}": unknown dtype ${JSON.stringify(e.dtype)}`);
     const dtype = e.dtype as DType;
     if (!Array.isArray(e.shape) || e.shape.length > 16 || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
       fail(`tensor "${name}": shape ${JSON.stringify(e.shape)} is not a list of non-negative integers`);
@@ -88,10 +111,15 @@ export function parseSafetensors(buffer: Uint8Array, file: string, limits: ReadL
       fail(`tensor "${name}": data_offsets ${JSON.stringify(offsets)} are not two non-negative integers`);
     const [begin, end] = offsets as [number, number];
     if (end < begin) fail(`tensor "${name}": data_offsets [${begin}, ${end}] end before they begin`);
-    if (end > dataLength) fail(`tensor "${name}": data [${begin}, ${end}) runs past the end of the file (truncated? ${dataLength} data bytes)`);
+    if (end > dataLength)
+      fail(
+        `tensor "${name}": data [${begin}, ${end}) runs past the end of the file (truncated? ${dataLength} data bytes)`,
+      );
     const numel = shape.reduce((a, b) => a * b, 1);
     if (!Number.isSafeInteger(numel * DTYPE_SIZE[dtype]) || numel * DTYPE_SIZE[dtype] !== end - begin)
-      fail(`tensor "${name}": shape [${shape.join(', ')}] of ${dtype} needs ${numel * DTYPE_SIZE[dtype]} bytes, data_offsets give ${end - begin}`);
+      fail(
+        `tensor "${name}": shape [${shape.join(', ')}] of ${dtype} needs ${numel * DTYPE_SIZE[dtype]} bytes, data_offsets give ${end - begin}`,
+      );
     spans.push([begin, end, name]);
     tensors.set(name, { dtype, shape, bytes: buffer.subarray(dataStart + begin, dataStart + end) });
   }
@@ -102,20 +130,13 @@ export function parseSafetensors(buffer: Uint8Array, file: string, limits: ReadL
     if (begin > cursor) fail(`tensor "${name}": a hole of ${begin - cursor} bytes before its data`);
     cursor = end;
   }
-  if (cursor !== dataLength) fail(`${dataLength - cursor} bytes after the last tensor (corrupt or not a safetensors file)`);
+  if (cursor !== dataLength)
+    fail(`${dataLength - cursor} bytes after the last tensor (corrupt or not a safetensors file)`);
   return { tensors, metadata };
 }
 
 export async function readSafetensors(file: string, limits: ReadLimits = {}): Promise<SafetensorsFile> {
-  let size: number;
-  try {
-    size = (await fsp.stat(file)).size;
-  } catch (e) {
-    throw new CheckpointError(file, `cannot read: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  const maxFile = limits.maxFileBytes ?? DEFAULT_MAX_FILE;
-  if (size > maxFile) throw new CheckpointError(file, `${size} bytes exceeds the limit of ${maxFile} bytes`);
-  const buffer = await fsp.readFile(file);
+  const buffer = await readBounded(file, limits.maxFileBytes ?? MAX_MODEL_FILE);
   return parseSafetensors(buffer, file, limits);
 }
 
@@ -134,7 +155,8 @@ export function encodeSafetensors(tensors: TensorToWrite[], metadata: Record<str
   for (const t of tensors) {
     const bytes = t.data.byteLength;
     const want = t.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[t.dtype];
-    if (bytes !== want) throw new Error(`tensor ${t.name}: ${bytes} bytes for shape [${t.shape}] of ${t.dtype} (${want} expected)`);
+    if (bytes !== want)
+      throw new Error(`tensor ${t.name}: ${bytes} bytes for shape [${t.shape}] of ${t.dtype} (${want} expected)`);
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
@@ -142,10 +164,18 @@ export function encodeSafetensors(tensors: TensorToWrite[], metadata: Record<str
   json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  return [prefix, Buffer.from(json), ...tensors.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))];
+  return [
+    prefix,
+    Buffer.from(json),
+    ...tensors.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)),
+  ];
 }
 
-export async function writeSafetensors(file: string, tensors: TensorToWrite[], metadata: Record<string, string> = {}): Promise<void> {
+export async function writeSafetensors(
+  file: string,
+  tensors: TensorToWrite[],
+  metadata: Record<string, string> = {},
+): Promise<void> {
   await writeFileAtomic(file, encodeSafetensors(tensors, metadata));
 }
 
@@ -155,14 +185,24 @@ export function typedArrayOf(t: StoredTensor): TypedData {
   const aligned = t.bytes.byteOffset % size === 0 ? t.bytes : new Uint8Array(t.bytes);
   const n = aligned.byteLength / size;
   switch (t.dtype) {
-    case 'F32': return new Float32Array(aligned.buffer, aligned.byteOffset, n);
-    case 'F64': return new Float64Array(aligned.buffer, aligned.byteOffset, n);
-    case 'I64': return new BigInt64Array(aligned.buffer, aligned.byteOffset, n);
-    case 'I32': return new Int32Array(aligned.buffer, aligned.byteOffset, n);
-    case 'I16': return new Int16Array(aligned.buffer, aligned.byteOffset, n);
-    case 'I8': return new Int8Array(aligned.buffer, aligned.byteOffset, n);
-    case 'U8': case 'BOOL': return new Uint8Array(aligned.buffer, aligned.byteOffset, n);
-    case 'F16': case 'BF16': return new Uint16Array(aligned.buffer, aligned.byteOffset, n);
+    case 'F32':
+      return new Float32Array(aligned.buffer, aligned.byteOffset, n);
+    case 'F64':
+      return new Float64Array(aligned.buffer, aligned.byteOffset, n);
+    case 'I64':
+      return new BigInt64Array(aligned.buffer, aligned.byteOffset, n);
+    case 'I32':
+      return new Int32Array(aligned.buffer, aligned.byteOffset, n);
+    case 'I16':
+      return new Int16Array(aligned.buffer, aligned.byteOffset, n);
+    case 'I8':
+      return new Int8Array(aligned.buffer, aligned.byteOffset, n);
+    case 'U8':
+    case 'BOOL':
+      return new Uint8Array(aligned.buffer, aligned.byteOffset, n);
+    case 'F16':
+    case 'BF16':
+      return new Uint16Array(aligned.buffer, aligned.byteOffset, n);
   }
 }
 
@@ -174,9 +214,13 @@ export function toFloat32(t: StoredTensor): Float32Array {
   if (t.dtype === 'F64') out.set(src as Float64Array);
   else if (t.dtype === 'BF16') {
     const bits = new Uint32Array(out.buffer);
-    (src as Uint16Array).forEach((v, i) => { bits[i] = v << 16; });
+    (src as Uint16Array).forEach((v, i) => {
+      bits[i] = v << 16;
+    });
   } else if (t.dtype === 'F16') {
-    (src as Uint16Array).forEach((h, i) => { out[i] = halfToFloat(h); });
+    (src as Uint16Array).forEach((h, i) => {
+      out[i] = halfToFloat(h);
+    });
   } else {
     throw new Error(`${t.dtype} is not a floating-point dtype`);
   }

@@ -1,7 +1,16 @@
 // Weights in safetensors with torchvision's key names: what moves between PyTorch and us.
 import { CheckpointError, inContext } from '../errors';
 import type { NativeModel } from '../native';
-import { DType, StoredTensor, TO_SAFETENSORS, TensorToWrite, readSafetensors, toFloat32, typedArrayOf, writeSafetensors } from './safetensors';
+import {
+  DType,
+  StoredTensor,
+  TO_SAFETENSORS,
+  TensorToWrite,
+  readSafetensors,
+  toFloat32,
+  typedArrayOf,
+  writeSafetensors,
+} from './safetensors';
 import { packageVersion } from '../info';
 
 export interface LoadReport {
@@ -23,7 +32,12 @@ export interface LoadOptions {
 const FLOAT = new Set<DType>(['F32', 'F64', 'F16', 'BF16']);
 
 /** Matches stored tensors against the model and copies those that fit; `file` names the source in errors. */
-export async function applyState(handle: NativeModel, tensors: Map<string, StoredTensor>, file: string, options: LoadOptions = {}): Promise<LoadReport> {
+export async function applyState(
+  handle: NativeModel,
+  tensors: Map<string, StoredTensor>,
+  file: string,
+  options: LoadOptions = {},
+): Promise<LoadReport> {
   const strict = options.strict ?? true;
   const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
   const entries: { name: string; shape: number[]; data: Float32Array | BigInt64Array }[] = [];
@@ -46,13 +60,18 @@ export async function applyState(handle: NativeModel, tensors: Map<string, Store
       report.mismatched.push({ name, problem });
       continue;
     }
-    entries.push({ name, shape: stored.shape, data: target.dtype === 'int64' ? (typedArrayOf(stored) as BigInt64Array) : toFloat32(stored) });
+    entries.push({
+      name,
+      shape: stored.shape,
+      data: target.dtype === 'int64' ? (typedArrayOf(stored) as BigInt64Array) : toFloat32(stored),
+    });
     report.loaded.push(name);
   }
   for (const [name, target] of wanted) {
     if (tensors.has(name)) continue;
     // PyTorch's BatchNorm loads a state without num_batches_tracked (Hugging Face and timm files omit it) as 0.
-    if (name.endsWith('.num_batches_tracked') && target.dtype === 'int64') entries.push({ name, shape: target.shape, data: new BigInt64Array(1) });
+    if (name.endsWith('.num_batches_tracked') && target.dtype === 'int64')
+      entries.push({ name, shape: target.shape, data: new BigInt64Array(1) });
     else report.missing.push(name);
   }
   const problems = [
@@ -61,7 +80,10 @@ export async function applyState(handle: NativeModel, tensors: Map<string, Store
     ...report.mismatched.map((m) => `${m.name}: ${m.problem}`),
   ];
   if (strict && problems.length > 0)
-    throw new CheckpointError(file, `does not fit the model (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`);
+    throw new CheckpointError(
+      file,
+      `does not fit the model (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`,
+    );
   try {
     await handle.importState(entries);
   } catch (e) {
@@ -77,10 +99,18 @@ export async function stateTensors(handle: NativeModel): Promise<TensorToWrite[]
 }
 
 /** Weights with the spec that rebuilds the network (without its seed and device) in the metadata. */
-export async function saveWeights(handle: NativeModel, spec: { seed?: number; device?: string }, file: string): Promise<void> {
+export async function saveWeights(
+  handle: NativeModel,
+  spec: { seed?: number; device?: string },
+  file: string,
+): Promise<void> {
   const tensors = await stateTensors(handle);
   const { seed: _seed, device: _device, ...rest } = spec;
-  await writeSafetensors(file, tensors, { format: 'pt', 'resnet-torch.version': packageVersion(), 'resnet-torch.spec': JSON.stringify(rest) });
+  await writeSafetensors(file, tensors, {
+    format: 'pt',
+    'resnet-torch.version': packageVersion(),
+    'resnet-torch.spec': JSON.stringify(rest),
+  });
 }
 
 export async function loadWeights(handle: NativeModel, file: string, options: LoadOptions = {}): Promise<LoadReport> {

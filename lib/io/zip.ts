@@ -5,7 +5,11 @@ import * as zlib from 'zlib';
 
 import { CheckpointError } from '../errors';
 
-const EOCD = 0x06054b50, EOCD64 = 0x06064b50, EOCD64_LOCATOR = 0x07064b50, CENTRAL = 0x02014b50, LOCAL = 0x04034b50;
+const EOCD = 0x06054b50,
+  EOCD64 = 0x06064b50,
+  EOCD64_LOCATOR = 0x07064b50,
+  CENTRAL = 0x02014b50,
+  LOCAL = 0x04034b50;
 const MAX_ENTRIES = 200_000;
 const MAX_NAME = 4096;
 
@@ -35,7 +39,10 @@ export function readZip(buffer: Uint8Array, file: string, limits: ZipLimits = {}
       break;
     }
   }
-  if (eocd < 0) fail('not a zip archive (no end-of-central-directory record): truncated, or the legacy torch.save format, which is not supported');
+  if (eocd < 0)
+    fail(
+      'not a zip archive (no end-of-central-directory record): truncated, or the legacy torch.save format, which is not supported',
+    );
   let count = u16(eocd + 10);
   let dirSize = u32(eocd + 12);
   let dirOffset = u32(eocd + 16);
@@ -60,14 +67,18 @@ export function readZip(buffer: Uint8Array, file: string, limits: ZipLimits = {}
     const crc = u32(at + 16);
     let compressed = u32(at + 20);
     let size = u32(at + 24);
-    const nameLength = u16(at + 28), extraLength = u16(at + 30), commentLength = u16(at + 32);
+    const nameLength = u16(at + 28),
+      extraLength = u16(at + 30),
+      commentLength = u16(at + 32);
     let localOffset = u32(at + 42);
     if (nameLength === 0 || nameLength > MAX_NAME) fail(`entry ${i} has a name of ${nameLength} bytes`);
-    if (at + 46 + nameLength + extraLength + commentLength > dirOffset + dirSize) fail(`central directory entry ${i} runs past the directory`);
+    if (at + 46 + nameLength + extraLength + commentLength > dirOffset + dirSize)
+      fail(`central directory entry ${i} runs past the directory`);
     const name = Buffer.from(buffer.subarray(at + 46, at + 46 + nameLength)).toString('utf8');
     // zip64 extra field: the 0xFFFFFFFF fields, in order.
     for (let e = at + 46 + nameLength; e + 4 <= at + 46 + nameLength + extraLength;) {
-      const id = u16(e), len = u16(e + 2);
+      const id = u16(e),
+        len = u16(e + 2);
       if (e + 4 + len > at + 46 + nameLength + extraLength) fail(`entry ${name}: extra field runs past its header`);
       if (id === 0x0001) {
         let p = e + 4;
@@ -85,9 +96,11 @@ export function readZip(buffer: Uint8Array, file: string, limits: ZipLimits = {}
     }
     at += 46 + nameLength + extraLength + commentLength;
     if (out.has(name)) fail(`entry ${name} appears twice`);
-    if (localOffset + 30 > buffer.length || u32(localOffset) !== LOCAL) fail(`entry ${name}: local header missing or corrupt`);
+    if (localOffset + 30 > buffer.length || u32(localOffset) !== LOCAL)
+      fail(`entry ${name}: local header missing or corrupt`);
     const dataStart = localOffset + 30 + u16(localOffset + 26) + u16(localOffset + 28);
-    if (dataStart + compressed > buffer.length) fail(`entry ${name}: its data runs past the end of the file (truncated?)`);
+    if (dataStart + compressed > buffer.length)
+      fail(`entry ${name}: its data runs past the end of the file (truncated?)`);
     total += size;
     if (total > maxTotal) fail(`uncompressed contents exceed the limit of ${maxTotal} bytes`);
     const raw = buffer.subarray(dataStart, dataStart + compressed);

@@ -30,8 +30,16 @@ const IMAGENET_DEPTHS: Record<number, { block: BlockKind; depths: number[] }> = 
 
 /** Name patterns accepted by `arch`, for help texts and error messages. */
 export const ARCH_PATTERNS = [
-  'resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152',
-  'plain18', 'plain34', 'plain50', 'plain101', 'plain152',
+  'resnet18',
+  'resnet34',
+  'resnet50',
+  'resnet101',
+  'resnet152',
+  'plain18',
+  'plain34',
+  'plain50',
+  'plain101',
+  'plain152',
   'cifar-resnetN (N = 6n+2: 20, 32, 44, 56, 110, 1202, ...)',
   'cifar-plainN (N = 6n+2)',
   'cifar-preact-resnetN (N = 6n+2, pre-activation basic blocks)',
@@ -44,8 +52,15 @@ export function resolveArch(name: string): Architecture | undefined {
     const row = IMAGENET_DEPTHS[Number(m[2])];
     if (!row) return undefined;
     const plain = m[1] === 'plain';
-    return { ...row, depths: [...row.depths], widths: [...IMAGENET_WIDTHS], stem: 'imagenet', preact: false,
-      shortcut: plain ? 'none' : 'B', plain };
+    return {
+      ...row,
+      depths: [...row.depths],
+      widths: [...IMAGENET_WIDTHS],
+      stem: 'imagenet',
+      preact: false,
+      shortcut: plain ? 'none' : 'B',
+      plain,
+    };
   }
   m = /^cifar-(resnet|plain|preact-resnet)(\d+)$/.exec(name);
   if (m) {
@@ -54,16 +69,30 @@ export function resolveArch(name: string): Architecture | undefined {
     if (!Number.isInteger(n) || n < 1 || String(layers) !== m[2]) return undefined;
     const plain = m[1] === 'plain';
     const preact = m[1] === 'preact-resnet';
-    return { block: 'basic', depths: [n, n, n], widths: [...CIFAR_WIDTHS], stem: 'cifar', preact,
-      shortcut: plain ? 'none' : preact ? 'B' : 'A', plain };
+    return {
+      block: 'basic',
+      depths: [n, n, n],
+      widths: [...CIFAR_WIDTHS],
+      stem: 'cifar',
+      preact,
+      shortcut: plain ? 'none' : preact ? 'B' : 'A',
+      plain,
+    };
   }
   m = /^preact-resnet(\d+)$/.exec(name);
   if (m) {
     const layers = Number(m[1]);
     const n = (layers - 2) / 9;
     if (!Number.isInteger(n) || n < 1 || String(layers) !== m[1]) return undefined;
-    return { block: 'bottleneck', depths: [n, n, n], widths: [...CIFAR_WIDTHS], stem: 'cifar', preact: true,
-      shortcut: 'B', plain: false };
+    return {
+      block: 'bottleneck',
+      depths: [n, n, n],
+      widths: [...CIFAR_WIDTHS],
+      stem: 'cifar',
+      preact: true,
+      shortcut: 'B',
+      plain: false,
+    };
   }
   return undefined;
 }

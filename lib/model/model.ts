@@ -95,12 +95,17 @@ export class Model {
 
   async #run(x: Tensor, forceEval: boolean): Promise<Tensor> {
     const handle = this.handle();
-    const input = checkImageBatch(x, 'input', { channels: this.inChannels, minSize: handle.minInputSize(), arch: this.spec.arch });
+    const input = checkImageBatch(x, 'input', {
+      channels: this.inChannels,
+      minSize: handle.minInputSize(),
+      arch: this.spec.arch,
+    });
     try {
       return await handle.forward(input.data, input.shape, forceEval);
     } catch (err) {
       // The model is unchanged and the cache was released: a smaller batch can go on.
-      if (err instanceof OutOfMemoryError) throw new OutOfMemoryError(`${err.message} (forward of a batch of ${input.shape[0]} on ${this.device})`);
+      if (err instanceof OutOfMemoryError)
+        throw new OutOfMemoryError(`${err.message} (forward of a batch of ${input.shape[0]} on ${this.device})`);
       throw err;
     }
   }
@@ -110,8 +115,17 @@ export class Model {
   async optimizeForInference(options: InferenceOptions = {}): Promise<InferenceModel> {
     s.object({ inputSize: s.optional(s.any()), channelsLast: s.optional(s.boolean()) }).parse(options, 'options');
     const size = resolveInputSize(this.spec, options.inputSize, this.preprocessing?.size, this.minInputSize);
-    return optimizeForInference(this.handle(), { numClasses: this.numClasses, inChannels: this.inChannels, classNames: this.classNames,
-      minInputSize: this.minInputSize }, size, options.channelsLast ?? !this.device.startsWith('cuda'));
+    return optimizeForInference(
+      this.handle(),
+      {
+        numClasses: this.numClasses,
+        inChannels: this.inChannels,
+        classNames: this.classNames,
+        minInputSize: this.minInputSize,
+      },
+      size,
+      options.channelsLast ?? !this.device.startsWith('cuda'),
+    );
   }
 
   /** Training mode (BN uses batch statistics and updates its running ones). */
@@ -141,8 +155,13 @@ export class Model {
 
   /** Names, shapes and dtypes of every parameter and buffer, in torchvision's state_dict order. */
   stateDict(): StateEntry[] {
-    return this.#entries().map((e) => ({ name: e.name, shape: e.shape, dtype: e.dtype,
-      kind: e.parameter ? 'parameter' : 'buffer', trainable: e.parameter && e.requiresGrad }));
+    return this.#entries().map((e) => ({
+      name: e.name,
+      shape: e.shape,
+      dtype: e.dtype,
+      kind: e.parameter ? 'parameter' : 'buffer',
+      trainable: e.parameter && e.requiresGrad,
+    }));
   }
 
   /** Per layer: output shape, parameters and multiply-adds, for one image of the given size. */
@@ -173,15 +192,25 @@ export class Model {
 
   /** Loss, top-1/top-5 error, per-class accuracy and confusion matrix on a dataset, in eval mode,
    *  with the normalisation the model was trained with (or `preprocessing`). */
-  async evaluate(data: EvaluationData, options: { batchSize?: number; preprocessing?: Preprocessing; split?: string } = {}): Promise<EvalMetrics> {
-    if (typeof data?.handle !== 'function') throw new ValidationError('data', data, 'a Dataset (from the datasets readers or fromArrays)');
+  async evaluate(
+    data: EvaluationData,
+    options: { batchSize?: number; preprocessing?: Preprocessing; split?: string } = {},
+  ): Promise<EvalMetrics> {
+    if (typeof data?.handle !== 'function')
+      throw new ValidationError('data', data, 'a Dataset (from the datasets readers or fromArrays)');
     const batchSize = s.integer({ min: 1, max: 1_000_000 }).parse(options.batchSize ?? 500, 'batchSize');
     const pre = options.preprocessing ?? this.preprocessing ?? { normalize: 'none' };
     checkDataFits('data', data, this);
     if (pre.normalize === 'per-pixel' && pre.meanShape && pre.meanShape.some((v, i) => v !== data.shape[i]))
-      throw new ValidationError('data', data.name, `images of [${pre.meanShape.join(', ')}]`,
-        `data: the model's per-pixel mean is [${pre.meanShape.join(', ')}], ${data.name} has images of [${data.shape.join(', ')}]`);
-    return toEvalMetrics(await data.handle().evaluate(this.handle(), evaluationAugment(pre), batchSize, options.split ?? data.name));
+      throw new ValidationError(
+        'data',
+        data.name,
+        `images of [${pre.meanShape.join(', ')}]`,
+        `data: the model's per-pixel mean is [${pre.meanShape.join(', ')}], ${data.name} has images of [${data.shape.join(', ')}]`,
+      );
+    return toEvalMetrics(
+      await data.handle().evaluate(this.handle(), evaluationAugment(pre), batchSize, options.split ?? data.name),
+    );
   }
 
   /** Loads a PyTorch state dict (`torch.save(model.state_dict())`, .pth/.pt zip format) with torchvision's
@@ -195,10 +224,17 @@ export class Model {
   /** Writes an ONNX file (eval-mode network, dynamic batch dimension, opset 13 or later). */
   async exportOnnx(file: string, options: OnnxOptions = {}): Promise<void> {
     s.string().parse(file, 'path');
-    s.object({ opset: s.optional(s.integer({ min: 13, max: 21 })), inputSize: s.optional(s.any()) }).parse(options, 'options');
+    s.object({ opset: s.optional(s.integer({ min: 13, max: 21 })), inputSize: s.optional(s.any()) }).parse(
+      options,
+      'options',
+    );
     const size = resolveInputSize(this.spec, options.inputSize, this.preprocessing?.size, this.minInputSize);
-    await exportOnnx(this.handle(), { arch: this.spec.arch, inChannels: this.inChannels, numClasses: this.numClasses }, file,
-      { opset: options.opset ?? 17, size });
+    await exportOnnx(
+      this.handle(),
+      { arch: this.spec.arch, inChannels: this.inChannels, numClasses: this.numClasses },
+      file,
+      { opset: options.opset ?? 17, size },
+    );
   }
 
   /** Stops training the parameters under these module names ('conv1', 'bn1', 'layer1', 'layer2.0', ...). */
@@ -213,10 +249,17 @@ export class Model {
 
   #setTrainable(modules: string[], on: boolean, verb: string): this {
     s.array(s.string(), { minLength: 1 }).parse(modules, 'modules');
-    const names = this.stateDict().filter((e) => e.kind === 'parameter').map((e) => e.name);
+    const names = this.stateDict()
+      .filter((e) => e.kind === 'parameter')
+      .map((e) => e.name);
     for (const m of modules)
       if (!names.some((n) => n === m || n.startsWith(`${m}.`)))
-        throw new ValidationError('modules', m, 'a module name of this model', `${verb}: no parameter under "${m}" (modules are named like conv1, bn1, layer1, layer2.0, fc)`);
+        throw new ValidationError(
+          'modules',
+          m,
+          'a module name of this model',
+          `${verb}: no parameter under "${m}" (modules are named like conv1, bn1, layer1, layer2.0, fc)`,
+        );
     this.handle().setRequiresGrad(modules, on);
     return this;
   }
@@ -227,7 +270,11 @@ export class Model {
     if (options.classNames && options.classNames.length !== numClasses)
       throw new ValidationError('classNames', options.classNames, `${numClasses} names, one per class`);
     this.handle().replaceHead(numClasses, options.seed ?? this.spec.seed + 1);
-    (this as { spec: ResolvedModelSpec }).spec = { ...this.spec, numClasses, ...(options.classNames ? { classNames: options.classNames } : {}) };
+    (this as { spec: ResolvedModelSpec }).spec = {
+      ...this.spec,
+      numClasses,
+      ...(options.classNames ? { classNames: options.classNames } : {}),
+    };
     this.classNames = options.classNames;
     return this;
   }

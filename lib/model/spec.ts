@@ -56,7 +56,13 @@ const positiveInts = s.array(s.integer({ min: 1 }), { minLength: 1, maxLength: 8
 
 /** The spec's fields, shared with the run config's `model` section (lib/config/schema.ts). */
 export const modelSpecFields: Fields = {
-  arch: s.optional(s.string().doc('resnet18..152, plain18/34, cifar-resnetN (6n+2), cifar-plainN, cifar-preact-resnetN, preact-resnetN (9n+2)')),
+  arch: s.optional(
+    s
+      .string()
+      .doc(
+        'resnet18..152, plain18/34, cifar-resnetN (6n+2), cifar-plainN, cifar-preact-resnetN, preact-resnetN (9n+2)',
+      ),
+  ),
   block: s.optional(s.enum(['basic', 'bottleneck'] as const)),
   depths: s.optional(positiveInts),
   widths: s.optional(s.array(s.integer({ min: 1, max: 65536 }), { minLength: 1, maxLength: 8 })),
@@ -85,34 +91,62 @@ export function resolveSpec(input: unknown): ResolvedModelSpec {
     // A resolved spec (as checkpoints store it) names both; they must then agree.
     for (const key of ['block', 'depths', 'widths', 'stem', 'preact'] as const) {
       if (spec[key] !== undefined && JSON.stringify(spec[key]) !== JSON.stringify(found[key]))
-        throw new ValidationError(key, spec[key], `nothing, or ${JSON.stringify(found[key])} as ${spec.arch} has`,
-          `${key}: give either arch or an explicit structure (block, depths, ...), not both (${spec.arch} has ${key} ${JSON.stringify(found[key])})`);
+        throw new ValidationError(
+          key,
+          spec[key],
+          `nothing, or ${JSON.stringify(found[key])} as ${spec.arch} has`,
+          `${key}: give either arch or an explicit structure (block, depths, ...), not both (${spec.arch} has ${key} ${JSON.stringify(found[key])})`,
+        );
     }
     arch = found;
   } else {
     if (spec.block === undefined || spec.depths === undefined)
-      throw new ValidationError(spec.block === undefined ? 'block' : 'depths', undefined, 'a value',
-        'a spec needs either arch (e.g. "resnet50") or block and depths');
+      throw new ValidationError(
+        spec.block === undefined ? 'block' : 'depths',
+        undefined,
+        'a value',
+        'a spec needs either arch (e.g. "resnet50") or block and depths',
+      );
     const stem = spec.stem ?? 'imagenet';
-    const widths = spec.widths ?? (stem === 'imagenet' ? [64, 128, 256, 512] : [16, 32, 64]).slice(0, spec.depths.length);
+    const widths =
+      spec.widths ?? (stem === 'imagenet' ? [64, 128, 256, 512] : [16, 32, 64]).slice(0, spec.depths.length);
     if (widths.length !== spec.depths.length)
       throw new ValidationError('widths', spec.widths, `an array of ${spec.depths.length} widths, one per stage`);
-    arch = { block: spec.block, depths: spec.depths, widths, stem, preact: spec.preact ?? false,
-      shortcut: stem === 'cifar' ? 'A' : 'B', plain: false };
+    arch = {
+      block: spec.block,
+      depths: spec.depths,
+      widths,
+      stem,
+      preact: spec.preact ?? false,
+      shortcut: stem === 'cifar' ? 'A' : 'B',
+      plain: false,
+    };
   }
   if (arch.plain && spec.shortcut !== undefined && spec.shortcut !== 'none')
-    throw new ValidationError('shortcut', spec.shortcut, '"none" for a plain network',
-      `shortcut: ${spec.arch} is a plain network and has no shortcut; use the resnet of the same depth for "${spec.shortcut}"`);
+    throw new ValidationError(
+      'shortcut',
+      spec.shortcut,
+      '"none" for a plain network',
+      `shortcut: ${spec.arch} is a plain network and has no shortcut; use the resnet of the same depth for "${spec.shortcut}"`,
+    );
   const shortcut = spec.shortcut ?? arch.shortcut;
   if (spec.shortcutScale !== undefined && spec.shortcutScale !== 1 && shortcut === 'none')
-    throw new ValidationError('shortcutScale', spec.shortcutScale, 'nothing for a plain network',
-      'shortcutScale: a plain network has no shortcut to scale');
+    throw new ValidationError(
+      'shortcutScale',
+      spec.shortcutScale,
+      'nothing for a plain network',
+      'shortcutScale: a plain network has no shortcut to scale',
+    );
   const numClasses = spec.numClasses ?? (arch.stem === 'imagenet' ? 1000 : 10);
   if (spec.classNames && spec.classNames.length !== numClasses)
     throw new ValidationError('classNames', spec.classNames, `${numClasses} names, one per class`);
   if (spec.stride !== undefined && arch.block !== 'bottleneck' && spec.stride !== 'conv3x3')
-    throw new ValidationError('stride', spec.stride, '"conv3x3" for basic blocks',
-      'stride: only bottleneck blocks have a 1x1 convolution to put the stride on');
+    throw new ValidationError(
+      'stride',
+      spec.stride,
+      '"conv3x3" for basic blocks',
+      'stride: only bottleneck blocks have a 1x1 convolution to put the stride on',
+    );
   return {
     ...(spec.arch !== undefined ? { arch: spec.arch } : {}),
     block: arch.block,
@@ -133,16 +167,25 @@ export function resolveSpec(input: unknown): ResolvedModelSpec {
 }
 
 /** The `inputSize` option of summary(), exportOnnx() and optimizeForInference(): a side or [height, width]. */
-export const inputSizeSchema: Schema<number | [number, number]> = s.union<number | [number, number]>(s.integer({ min: 1, max: 16384 }),
-  s.array(s.integer({ min: 1, max: 16384 }), { minLength: 2, maxLength: 2 }));
+export const inputSizeSchema: Schema<number | [number, number]> = s.union<number | [number, number]>(
+  s.integer({ min: 1, max: 16384 }),
+  s.array(s.integer({ min: 1, max: 16384 }), { minLength: 2, maxLength: 2 }),
+);
 
 /**
  * The input [height, width] that traces, exports and the folded model use: the option, else the training
  * crop, else 224 for the ImageNet family and 32 for the CIFAR one. Checked against the net's minimum side.
  */
-export function resolveInputSize(spec: Pick<ResolvedModelSpec, 'stem'>, option: unknown, trainedSize: [number, number] | undefined,
-  minSide: number): [number, number] {
-  const size = option === undefined ? trainedSize ?? (spec.stem === 'imagenet' ? 224 : 32) : inputSizeSchema.parse(option, 'inputSize');
+export function resolveInputSize(
+  spec: Pick<ResolvedModelSpec, 'stem'>,
+  option: unknown,
+  trainedSize: [number, number] | undefined,
+  minSide: number,
+): [number, number] {
+  const size =
+    option === undefined
+      ? (trainedSize ?? (spec.stem === 'imagenet' ? 224 : 32))
+      : inputSizeSchema.parse(option, 'inputSize');
   const [h, w] = typeof size === 'number' ? [size, size] : size;
   for (const v of [h, w]) s.integer({ min: minSide, max: 16384 }).parse(v, 'inputSize');
   return [h, w];

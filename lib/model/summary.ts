@@ -21,21 +21,40 @@ export interface ModelSummary {
 
 // The trace names operators as ONNX does; the summary uses PyTorch's module names.
 const LAYER_TYPES: Record<string, string> = {
-  Conv: 'Conv2d', BatchNormalization: 'BatchNorm2d', Relu: 'ReLU', MaxPool: 'MaxPool2d', Add: 'Add',
-  GlobalAveragePool: 'AdaptiveAvgPool2d', Flatten: 'Flatten', Gemm: 'Linear', Slice: 'Subsample', Pad: 'ZeroPadChannels',
+  Conv: 'Conv2d',
+  BatchNormalization: 'BatchNorm2d',
+  Relu: 'ReLU',
+  MaxPool: 'MaxPool2d',
+  Add: 'Add',
+  GlobalAveragePool: 'AdaptiveAvgPool2d',
+  Flatten: 'Flatten',
+  Gemm: 'Linear',
+  Slice: 'Subsample',
+  Pad: 'ZeroPadChannels',
   Mul: 'Scale',
 };
 
 export function summarize(graph: NativeGraph, head: Omit<ModelSummary, 'layers' | 'totalMacs'>): ModelSummary {
-  const layers = graph.nodes.map((n) => ({ name: n.name, type: LAYER_TYPES[n.op] ?? n.op, outputShape: n.outputShape, params: n.params, macs: n.macs }));
+  const layers = graph.nodes.map((n) => ({
+    name: n.name,
+    type: LAYER_TYPES[n.op] ?? n.op,
+    outputShape: n.outputShape,
+    params: n.params,
+    macs: n.macs,
+  }));
   const totalMacs = graph.nodes.filter((n) => n.op === 'Conv' || n.op === 'Gemm').reduce((sum, n) => sum + n.macs, 0);
   return { ...head, layers, totalMacs };
 }
 
 /** Formats a summary as a fixed-width table. */
 export function formatSummary(summary: ModelSummary): string {
-  const rows = summary.layers.map((l) => [l.name, l.type, `[${l.outputShape.join(', ')}]`, l.params ? l.params.toLocaleString('en-US') : '-',
-    l.macs ? l.macs.toLocaleString('en-US') : '-']);
+  const rows = summary.layers.map((l) => [
+    l.name,
+    l.type,
+    `[${l.outputShape.join(', ')}]`,
+    l.params ? l.params.toLocaleString('en-US') : '-',
+    l.macs ? l.macs.toLocaleString('en-US') : '-',
+  ]);
   const header = ['layer', 'type', 'output shape', 'params', 'mult-adds'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i >= 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');

@@ -22,7 +22,18 @@ export interface ChartOptions {
   yMax?: number;
 }
 
-const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
+const PALETTE = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+  '#7f7f7f',
+  '#bcbd22',
+];
 
 export function colorFor(i: number): string {
   return PALETTE[i % PALETTE.length];
@@ -52,13 +63,18 @@ function formatTick(v: number, percent: boolean): string {
 }
 
 export function lineChart(series: Series[], o: ChartOptions): string {
-  const width = o.width ?? 820, height = o.height ?? 520;
+  const width = o.width ?? 820,
+    height = o.height ?? 520;
   const m = { left: 72, right: 200, top: 48, bottom: 58 };
-  const pw = width - m.left - m.right, ph = height - m.top - m.bottom;
+  const pw = width - m.left - m.right,
+    ph = height - m.top - m.bottom;
   const all = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
-  const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
-  const xMin = Math.min(0, ...xs), xMax = Math.max(1, ...xs);
-  let yMin = o.yMin ?? Math.min(...ys), yMax = o.yMax ?? Math.max(...ys);
+  const xs = all.map((p) => p[0]),
+    ys = all.map((p) => p[1]);
+  const xMin = Math.min(0, ...xs),
+    xMax = Math.max(1, ...xs);
+  let yMin = o.yMin ?? Math.min(...ys),
+    yMax = o.yMax ?? Math.max(...ys);
   if (!Number.isFinite(yMin) || !Number.isFinite(yMax)) [yMin, yMax] = [0, 1];
   if (yMax === yMin) [yMin, yMax] = [yMin - 0.5, yMax + 0.5];
   const pad = (yMax - yMin) * 0.05;
@@ -82,17 +98,27 @@ export function lineChart(series: Series[], o: ChartOptions): string {
   }
   out.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
   out.push(`<text x="${m.left + pw / 2}" y="${height - 14}" text-anchor="middle">${escape(o.xLabel)}</text>`);
-  out.push(`<text transform="translate(18 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${escape(o.yLabel)}</text>`);
+  out.push(
+    `<text transform="translate(18 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${escape(o.yLabel)}</text>`,
+  );
   series.forEach((s, i) => {
     const color = s.color ?? colorFor(i);
     const pts = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     if (pts.length > 0) {
-      const d = pts.map(([x, y], k) => `${k ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(Math.min(yMax, Math.max(yMin, y))).toFixed(1)}`).join('');
-      out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="${s.dashed ? 1.4 : 2.2}"${s.dashed ? ' stroke-dasharray="5,4"' : ''}/>`);
-      if (s.markers) for (const [x, y] of pts) out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${color}"/>`);
+      const d = pts
+        .map(([x, y], k) => `${k ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(Math.min(yMax, Math.max(yMin, y))).toFixed(1)}`)
+        .join('');
+      out.push(
+        `<path d="${d}" fill="none" stroke="${color}" stroke-width="${s.dashed ? 1.4 : 2.2}"${s.dashed ? ' stroke-dasharray="5,4"' : ''}/>`,
+      );
+      if (s.markers)
+        for (const [x, y] of pts)
+          out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${color}"/>`);
     }
     const ly = m.top + 12 + i * 20;
-    out.push(`<line x1="${m.left + pw + 14}" x2="${m.left + pw + 44}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,4"' : ''}/>`);
+    out.push(
+      `<line x1="${m.left + pw + 14}" x2="${m.left + pw + 44}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,4"' : ''}/>`,
+    );
     out.push(`<text x="${m.left + pw + 50}" y="${ly + 4}">${escape(s.label)}</text>`);
   });
   out.push('</svg>');
@@ -100,7 +126,11 @@ export function lineChart(series: Series[], o: ChartOptions): string {
 }
 
 /** Writes `<base>.svg` and `<base>.png`; returns both paths. */
-export async function writeChart(base: string, series: Series[], options: ChartOptions): Promise<{ svg: string; png: string }> {
+export async function writeChart(
+  base: string,
+  series: Series[],
+  options: ChartOptions,
+): Promise<{ svg: string; png: string }> {
   const svg = lineChart(series, options);
   await writeFileAtomic(`${base}.svg`, [svg]);
   const sharp = (await import('sharp')).default;

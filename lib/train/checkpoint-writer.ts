@@ -13,15 +13,21 @@ export class CheckpointWriter {
   #best = Infinity;
   #error: unknown;
 
-  constructor(private readonly policy: CheckpointPolicy, private readonly ctx: SaveContext) {}
+  constructor(
+    private readonly policy: CheckpointPolicy,
+    private readonly ctx: SaveContext,
+  ) {}
 
   async prepare(history: ProgressEvent[]): Promise<void> {
     const dir = this.policy.dir;
     await fsp.mkdir(dir, { recursive: true });
     // Temporary files left by a writer that was killed mid-write (the checkpoints themselves are intact).
-    for (const f of await fsp.readdir(dir)) if (/^\..+\.safetensors\.\d+\.[0-9a-f]+\.tmp$/.test(f)) await fsp.rm(path.join(dir, f), { force: true });
-    this.#periodic = (await fsp.readdir(dir)).filter((f) => /^checkpoint-\d+\.safetensors$/.test(f))
-      .sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0])).map((f) => path.join(dir, f));
+    for (const f of await fsp.readdir(dir))
+      if (/^\..+\.safetensors\.\d+\.[0-9a-f]+\.tmp$/.test(f)) await fsp.rm(path.join(dir, f), { force: true });
+    this.#periodic = (await fsp.readdir(dir))
+      .filter((f) => /^checkpoint-\d+\.safetensors$/.test(f))
+      .sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0]))
+      .map((f) => path.join(dir, f));
     for (const e of history) this.#improves(e);
   }
 
@@ -32,7 +38,7 @@ export class CheckpointWriter {
   }
 
   atEnd(state: NativeTrainState, aborted: boolean): void {
-    if (aborted ? this.policy.onCancel ?? true : this.policy.atEnd ?? true)
+    if (aborted ? (this.policy.onCancel ?? true) : (this.policy.atEnd ?? true))
       this.#write(state, `checkpoint-${state.iteration}.safetensors`, aborted ? 'cancel' : 'final');
   }
 
@@ -49,17 +55,19 @@ export class CheckpointWriter {
   #write(state: NativeTrainState, name: string, kind: 'periodic' | 'best' | 'final' | 'cancel'): void {
     const p = this.policy;
     const file = path.join(p.dir, name);
-    this.#queue = this.#queue.then(async () => {
-      await writeCheckpoint(file, state, this.ctx);
-      if (kind !== 'best') {
-        await writeCheckpoint(path.join(p.dir, 'last.safetensors'), state, this.ctx);
-        if (!this.#periodic.includes(file)) this.#periodic.push(file);
-        while (this.#periodic.length > (p.keepLast ?? 3)) await fsp.rm(this.#periodic.shift()!, { force: true });
-      }
-      p.onSaved?.(file, kind);
-    }).catch((e) => {
-      this.#error ??= e;
-    });
+    this.#queue = this.#queue
+      .then(async () => {
+        await writeCheckpoint(file, state, this.ctx);
+        if (kind !== 'best') {
+          await writeCheckpoint(path.join(p.dir, 'last.safetensors'), state, this.ctx);
+          if (!this.#periodic.includes(file)) this.#periodic.push(file);
+          while (this.#periodic.length > (p.keepLast ?? 3)) await fsp.rm(this.#periodic.shift()!, { force: true });
+        }
+        p.onSaved?.(file, kind);
+      })
+      .catch((e) => {
+        this.#error ??= e;
+      });
   }
 
   async flush(): Promise<void> {

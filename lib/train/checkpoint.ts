@@ -3,7 +3,15 @@
 // the metrics history and the versions in its metadata. Loading never executes anything from the file.
 import { CheckpointError, ValidationError } from '../errors';
 import { info, packageVersion } from '../info';
-import { DType, SafetensorsFile, StoredTensor, TO_SAFETENSORS, TensorToWrite, readSafetensors, writeSafetensors } from '../io/safetensors';
+import {
+  DType,
+  SafetensorsFile,
+  StoredTensor,
+  TO_SAFETENSORS,
+  TensorToWrite,
+  readSafetensors,
+  writeSafetensors,
+} from '../io/safetensors';
 import { applyState } from '../io/weights';
 import { Model, createModel } from '../model/model';
 import { ModelSpec, ResolvedModelSpec } from '../model/spec';
@@ -77,7 +85,12 @@ export function storableOptions(options: TrainOptions): TrainOptions {
 }
 
 function tensorsOf(prefix: string, list: NativeTensorData[]): TensorToWrite[] {
-  return list.map((t) => ({ name: `${prefix}${t.name}`, dtype: TO_SAFETENSORS[t.dtype], shape: t.shape, data: t.data }));
+  return list.map((t) => ({
+    name: `${prefix}${t.name}`,
+    dtype: TO_SAFETENSORS[t.dtype],
+    shape: t.shape,
+    data: t.data,
+  }));
 }
 
 export interface SaveContext {
@@ -97,9 +110,18 @@ export async function writeCheckpoint(file: string, state: NativeTrainState, ctx
     { name: 'rng.cpu', dtype: 'U8' as DType, shape: [state.cpuRng.length], data: state.cpuRng },
     ...state.cudaRng.map((r, i) => ({ name: `rng.cuda.${i}`, dtype: 'U8' as DType, shape: [r.length], data: r })),
   ];
-  const cs: CheckpointState = { iteration: state.iteration, epoch: state.epoch, totalIterations: ctx.totalIterations, optimizerSteps: state.optimizerSteps,
-    lossScale: state.lossScale, schedule: { ...state.schedule, plateauBest: Number.isFinite(state.schedule.plateauBest) ? state.schedule.plateauBest : 1e308 },
-    epochMeter: state.epochMeter };
+  const cs: CheckpointState = {
+    iteration: state.iteration,
+    epoch: state.epoch,
+    totalIterations: ctx.totalIterations,
+    optimizerSteps: state.optimizerSteps,
+    lossScale: state.lossScale,
+    schedule: {
+      ...state.schedule,
+      plateauBest: Number.isFinite(state.schedule.plateauBest) ? state.schedule.plateauBest : 1e308,
+    },
+    epochMeter: state.epochMeter,
+  };
   const { device: _d, ...spec } = ctx.model.spec;
   await writeSafetensors(file, tensors, {
     ...ctx.extra,
@@ -112,13 +134,19 @@ export async function writeCheckpoint(file: string, state: NativeTrainState, ctx
     state: JSON.stringify(cs),
     history: JSON.stringify(ctx.history.filter((e) => e.iteration <= state.iteration)),
     preprocessing: JSON.stringify(ctx.preprocessing),
-    data: JSON.stringify({ name: ctx.data.name, length: ctx.data.length, shape: ctx.data.shape, numClasses: ctx.data.numClasses }),
+    data: JSON.stringify({
+      name: ctx.data.name,
+      length: ctx.data.length,
+      shape: ctx.data.shape,
+      numClasses: ctx.data.numClasses,
+    }),
   });
 }
 
 function parseJson<T>(file: string, metadata: Record<string, string>, key: string, schema?: Schema<T>): T {
   const text = metadata[key];
-  if (text === undefined) throw new CheckpointError(file, `metadata "${key}" is missing: not a resnet-torch checkpoint, or a damaged one`);
+  if (text === undefined)
+    throw new CheckpointError(file, `metadata "${key}" is missing: not a resnet-torch checkpoint, or a damaged one`);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -134,10 +162,18 @@ function parseJson<T>(file: string, metadata: Record<string, string>, key: strin
 }
 
 const stateSchema: Schema<CheckpointState> = s.object<CheckpointState>({
-  iteration: s.integer({ min: 0 }), epoch: s.integer({ min: 0 }), totalIterations: s.integer({ min: 1 }), optimizerSteps: s.integer({ min: 0 }),
+  iteration: s.integer({ min: 0 }),
+  epoch: s.integer({ min: 0 }),
+  totalIterations: s.integer({ min: 1 }),
+  optimizerSteps: s.integer({ min: 0 }),
   lossScale: s.number({ min: 0 }),
-  schedule: s.object({ warmedUp: s.boolean(), plateauScale: s.number({ min: 0 }), plateauBest: s.number(), plateauBad: s.integer({ min: 0 }),
-    plateauCooldownLeft: s.integer({ min: 0 }) }),
+  schedule: s.object({
+    warmedUp: s.boolean(),
+    plateauScale: s.number({ min: 0 }),
+    plateauBest: s.number(),
+    plateauBad: s.integer({ min: 0 }),
+    plateauCooldownLeft: s.integer({ min: 0 }),
+  }),
   epochMeter: s.object({ lossSum: s.number(), wrong: s.integer({ min: 0 }), images: s.integer({ min: 0 }) }),
 });
 
@@ -148,7 +184,12 @@ export async function readCheckpoint(file: string): Promise<Checkpoint> {
   const st: SafetensorsFile = await readSafetensors(file);
   const md = st.metadata;
   if (md.format !== CHECKPOINT_FORMAT)
-    throw new CheckpointError(file, md.format === 'pt' ? 'holds weights only (use loadWeights), not a full training checkpoint' : 'not a resnet-torch checkpoint');
+    throw new CheckpointError(
+      file,
+      md.format === 'pt'
+        ? 'holds weights only (use loadWeights), not a full training checkpoint'
+        : 'not a resnet-torch checkpoint',
+    );
   const spec = parseJson<ResolvedModelSpec>(file, md, 'spec');
   const options = parseJson(file, md, 'options', storedOptionsSchema);
   const state = parseJson(file, md, 'state', stateSchema);
@@ -156,19 +197,35 @@ export async function readCheckpoint(file: string): Promise<Checkpoint> {
   if (!Array.isArray(history)) throw new CheckpointError(file, 'metadata "history" is not a list');
   const preprocessing = parseJson<Preprocessing>(file, md, 'preprocessing');
   const data = parseJson<Checkpoint['data']>(file, md, 'data');
-  if (state.iteration > state.totalIterations) throw new CheckpointError(file, `state.iteration ${state.iteration} is past the run's ${state.totalIterations}`);
-  const model = new Map<string, StoredTensor>(), optimizer = new Map<string, StoredTensor>();
+  if (state.iteration > state.totalIterations)
+    throw new CheckpointError(file, `state.iteration ${state.iteration} is past the run's ${state.totalIterations}`);
+  const model = new Map<string, StoredTensor>(),
+    optimizer = new Map<string, StoredTensor>();
   for (const [name, t] of st.tensors) {
     if (name.startsWith('model.')) model.set(name.slice(6), t);
     else if (name.startsWith('optim.')) optimizer.set(name.slice(6), t);
   }
   if (model.size === 0) throw new CheckpointError(file, 'holds no model.* tensors');
-  return { file, spec, options, state, history, preprocessing, data, metadata: md, model, optimizer,
-    versions: { package: md['resnet-torch.version'] ?? 'unknown', libtorch: md['libtorch.version'] ?? 'unknown' } };
+  return {
+    file,
+    spec,
+    options,
+    state,
+    history,
+    preprocessing,
+    data,
+    metadata: md,
+    model,
+    optimizer,
+    versions: { package: md['resnet-torch.version'] ?? 'unknown', libtorch: md['libtorch.version'] ?? 'unknown' },
+  };
 }
 
 /** A model rebuilt from a checkpoint (weights, BN buffers, preprocessing, class names). */
-export async function loadCheckpoint(file: string, options: { device?: string } = {}): Promise<{ model: Model; checkpoint: Checkpoint }> {
+export async function loadCheckpoint(
+  file: string,
+  options: { device?: string } = {},
+): Promise<{ model: Model; checkpoint: Checkpoint }> {
   const checkpoint = await readCheckpoint(file);
   let model: Model;
   try {
@@ -181,4 +238,3 @@ export async function loadCheckpoint(file: string, options: { device?: string } 
   model.preprocessing = checkpoint.preprocessing;
   return { model, checkpoint };
 }
-

@@ -1,7 +1,14 @@
 // Training: options and their defaults, resolution into the native config, the run, checkpoints.
 export { TRAIN_DEFAULTS, iterationsPerEpoch, trainFields } from './options';
 export type {
-  AdamWOptions, AugmentOptions, PlateauMetric, ProgressEvent, ScheduleOptions, SgdOptions, TrainOptions, TrainResult,
+  AdamWOptions,
+  AugmentOptions,
+  PlateauMetric,
+  ProgressEvent,
+  ScheduleOptions,
+  SgdOptions,
+  TrainOptions,
+  TrainResult,
 } from './options';
 export { TrainingRun } from './run';
 export { resumeTraining, train } from './train';

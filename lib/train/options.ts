@@ -34,7 +34,15 @@ export type ScheduleOptions =
   | { type: 'multistep'; milestones: number[]; unit?: 'iteration' | 'epoch'; gamma?: number }
   | { type: 'cosine'; minLr?: number }
   | { type: 'onecycle'; maxLr?: number; pctStart?: number; divFactor?: number; finalDivFactor?: number }
-  | { type: 'plateau'; metric?: PlateauMetric; factor?: number; patience?: number; threshold?: number; cooldown?: number; minLr?: number };
+  | {
+      type: 'plateau';
+      metric?: PlateauMetric;
+      factor?: number;
+      patience?: number;
+      threshold?: number;
+      cooldown?: number;
+      minLr?: number;
+    };
 
 export type PlateauMetric = 'val_loss' | 'val_error' | 'test_loss' | 'test_error' | 'train_loss';
 
@@ -127,21 +135,32 @@ export interface TrainResult {
 
 const lr = s.number({ min: 0, minExclusive: true, max: 100 });
 const rate01 = s.number({ min: 0, max: 1, maxExclusive: true });
-const pair = (item: Schema<number>) => s.array(item, { minLength: 2, maxLength: 2 }) as unknown as Schema<[number, number]>;
+const pair = (item: Schema<number>) =>
+  s.array(item, { minLength: 2, maxLength: 2 }) as unknown as Schema<[number, number]>;
 
 const optimizerSchema = s.tagged('type', {
   sgd: s.object({
-    type: s.enum(['sgd'] as const), lr, momentum: s.optional(rate01), nesterov: s.optional(s.boolean()),
-    weightDecay: s.optional(s.number({ min: 0, max: 1 })), noDecayOnBnAndBias: s.optional(s.boolean()),
+    type: s.enum(['sgd'] as const),
+    lr,
+    momentum: s.optional(rate01),
+    nesterov: s.optional(s.boolean()),
+    weightDecay: s.optional(s.number({ min: 0, max: 1 })),
+    noDecayOnBnAndBias: s.optional(s.boolean()),
   }),
   adamw: s.object({
-    type: s.enum(['adamw'] as const), lr, betas: s.optional(pair(rate01)), eps: s.optional(s.number({ min: 0, minExclusive: true, max: 1 })),
-    weightDecay: s.optional(s.number({ min: 0, max: 10 })), noDecayOnBnAndBias: s.optional(s.boolean()),
+    type: s.enum(['adamw'] as const),
+    lr,
+    betas: s.optional(pair(rate01)),
+    eps: s.optional(s.number({ min: 0, minExclusive: true, max: 1 })),
+    weightDecay: s.optional(s.number({ min: 0, max: 10 })),
+    noDecayOnBnAndBias: s.optional(s.boolean()),
   }),
 });
 
 const increasing = (values: number[]) =>
-  values.every((v, i) => i === 0 || v > values[i - 1]) ? undefined : `milestones must be strictly increasing, got [${values.join(', ')}]`;
+  values.every((v, i) => i === 0 || v > values[i - 1])
+    ? undefined
+    : `milestones must be strictly increasing, got [${values.join(', ')}]`;
 
 const plateauMetric = s.enum(['val_loss', 'val_error', 'test_loss', 'test_error', 'train_loss'] as const);
 
@@ -155,26 +174,46 @@ export const scheduleSchema: Schema<ScheduleOptions> = s.tagged<ScheduleOptions>
   }),
   cosine: s.object({ type: s.enum(['cosine'] as const), minLr: s.optional(s.number({ min: 0 })) }),
   onecycle: s.object({
-    type: s.enum(['onecycle'] as const), maxLr: s.optional(lr), pctStart: s.optional(s.number({ min: 0, max: 1, minExclusive: true, maxExclusive: true })),
-    divFactor: s.optional(s.number({ min: 1 })), finalDivFactor: s.optional(s.number({ min: 1 })),
+    type: s.enum(['onecycle'] as const),
+    maxLr: s.optional(lr),
+    pctStart: s.optional(s.number({ min: 0, max: 1, minExclusive: true, maxExclusive: true })),
+    divFactor: s.optional(s.number({ min: 1 })),
+    finalDivFactor: s.optional(s.number({ min: 1 })),
   }),
   plateau: s.object({
-    type: s.enum(['plateau'] as const), metric: s.optional(plateauMetric), factor: s.optional(s.number({ min: 0, max: 1, minExclusive: true, maxExclusive: true })),
-    patience: s.optional(s.integer({ min: 0 })), threshold: s.optional(s.number({ min: 0 })), cooldown: s.optional(s.integer({ min: 0 })),
+    type: s.enum(['plateau'] as const),
+    metric: s.optional(plateauMetric),
+    factor: s.optional(s.number({ min: 0, max: 1, minExclusive: true, maxExclusive: true })),
+    patience: s.optional(s.integer({ min: 0 })),
+    threshold: s.optional(s.number({ min: 0 })),
+    cooldown: s.optional(s.integer({ min: 0 })),
     minLr: s.optional(s.number({ min: 0 })),
   }),
 });
 
-const sizeSchema = s.union<number | [number, number]>(s.integer({ min: 1, max: 16384 }), pair(s.integer({ min: 1, max: 16384 })));
+const sizeSchema = s.union<number | [number, number]>(
+  s.integer({ min: 1, max: 16384 }),
+  pair(s.integer({ min: 1, max: 16384 })),
+);
 
 export const augmentSchema: Schema<AugmentOptions> = s.object<AugmentOptions>({
   padCrop: s.optional(s.integer({ min: 0, max: 512 })),
   flip: s.optional(s.boolean()),
-  randomResizedCrop: s.optional(s.object({
-    size: s.optional(sizeSchema),
-    scale: s.optional(s.refine(pair(s.number({ min: 0, minExclusive: true, max: 1 })), (v) => (v[0] <= v[1] ? undefined : 'scale must be [min, max] with min ≤ max'))),
-    ratio: s.optional(s.refine(pair(s.number({ min: 0, minExclusive: true, max: 100 })), (v) => (v[0] <= v[1] ? undefined : 'ratio must be [min, max] with min ≤ max'))),
-  })),
+  randomResizedCrop: s.optional(
+    s.object({
+      size: s.optional(sizeSchema),
+      scale: s.optional(
+        s.refine(pair(s.number({ min: 0, minExclusive: true, max: 1 })), (v) =>
+          v[0] <= v[1] ? undefined : 'scale must be [min, max] with min ≤ max',
+        ),
+      ),
+      ratio: s.optional(
+        s.refine(pair(s.number({ min: 0, minExclusive: true, max: 100 })), (v) =>
+          v[0] <= v[1] ? undefined : 'ratio must be [min, max] with min ≤ max',
+        ),
+      ),
+    }),
+  ),
 });
 
 /** The options a config file can hold (everything but datasets, signal and callbacks). */
@@ -184,12 +223,18 @@ export const trainFields: Fields = {
   batchSize: s.optional(s.integer({ min: 1, max: 1_000_000 })),
   optimizer: s.optional(optimizerSchema),
   schedule: s.optional(scheduleSchema),
-  warmup: s.optional(s.object({ iterations: s.integer({ min: 1 }), startFactor: s.optional(s.number({ min: 0, max: 1 })) })),
-  errorWarmup: s.optional(s.object({ lr: s.optional(lr), untilTrainError: s.optional(s.number({ min: 0, max: 1, minExclusive: true })) })),
+  warmup: s.optional(
+    s.object({ iterations: s.integer({ min: 1 }), startFactor: s.optional(s.number({ min: 0, max: 1 })) }),
+  ),
+  errorWarmup: s.optional(
+    s.object({ lr: s.optional(lr), untilTrainError: s.optional(s.number({ min: 0, max: 1, minExclusive: true })) }),
+  ),
   labelSmoothing: s.optional(rate01),
   augment: s.optional(augmentSchema),
   normalize: s.optional(normalizeSchema),
-  evalEvery: s.optional(s.union(s.object({ epochs: s.integer({ min: 1 }) }), s.object({ iterations: s.integer({ min: 1 }) }))),
+  evalEvery: s.optional(
+    s.union(s.object({ epochs: s.integer({ min: 1 }) }), s.object({ iterations: s.integer({ min: 1 }) })),
+  ),
   evalBatchSize: s.optional(s.integer({ min: 1, max: 1_000_000 })),
   logEvery: s.optional(s.integer({ min: 1 })),
   seed: s.optional(s.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
@@ -249,5 +294,3 @@ export const TRAIN_DEFAULTS = {
   memoryFormat: 'auto' as const,
   cudaGraph: false,
 };
-
-

@@ -5,9 +5,22 @@ import { StreamingDataset } from '../datasets/image-folder';
 import { ValidationError } from '../errors';
 import { checkDataFits } from '../model/data-fit';
 import type { Model } from '../model/model';
-import type { NativeAugment, NativeResumeState, NativeScheduleConfig, NativeTrainConfig, NativeTrainState } from '../native';
+import type {
+  NativeAugment,
+  NativeResumeState,
+  NativeScheduleConfig,
+  NativeTrainConfig,
+  NativeTrainState,
+} from '../native';
 import { Preprocessing, nativeNormalization, resolvePreprocessing } from '../preprocess';
-import { ProgressEvent, ScheduleOptions, TRAIN_DEFAULTS as D, TrainOptions, iterationsPerEpoch, optionsSchema } from './options';
+import {
+  ProgressEvent,
+  ScheduleOptions,
+  TRAIN_DEFAULTS as D,
+  TrainOptions,
+  iterationsPerEpoch,
+  optionsSchema,
+} from './options';
 
 export type TrainData = Dataset | StreamingDataset;
 
@@ -33,14 +46,38 @@ export interface ResolvedRun {
 
 const isData = (d: unknown): d is TrainData => d instanceof Dataset || d instanceof StreamingDataset;
 
-/** The schedule with every key C++ reads; `perEpoch`/`total` for the run's length. */
-function resolveSchedule(schedule: ScheduleOptions, o: TrainOptions, baseLr: number, total: number, perEpoch: number): NativeScheduleConfig {
-  const none = { milestones: [], milestonesInEpochs: false, gamma: D.multistep.gamma, minLr: 0, maxLr: baseLr, pctStart: D.onecycle.pctStart,
-    divFactor: D.onecycle.divFactor, finalDivFactor: D.onecycle.finalDivFactor, factor: D.plateau.factor, patience: D.plateau.patience,
-    threshold: D.plateau.threshold, cooldown: D.plateau.cooldown };
+/** The schedule with every key C++ reads (defaults applied); `perEpoch` and `total` give the run's length. */
+export function resolveSchedule(
+  schedule: ScheduleOptions,
+  o: TrainOptions,
+  baseLr: number,
+  total: number,
+  perEpoch: number,
+): NativeScheduleConfig {
+  const none = {
+    milestones: [],
+    milestonesInEpochs: false,
+    gamma: D.multistep.gamma,
+    minLr: 0,
+    maxLr: baseLr,
+    pctStart: D.onecycle.pctStart,
+    divFactor: D.onecycle.divFactor,
+    finalDivFactor: D.onecycle.finalDivFactor,
+    factor: D.plateau.factor,
+    patience: D.plateau.patience,
+    threshold: D.plateau.threshold,
+    cooldown: D.plateau.cooldown,
+  };
   const sched: NativeScheduleConfig = {
-    type: schedule.type, baseLr, totalIterations: total, iterationsPerEpoch: perEpoch, ...none,
-    warmupIterations: 0, warmupStartFactor: D.warmupStartFactor, errorWarmup: false, errorWarmupLr: D.errorWarmup.lr,
+    type: schedule.type,
+    baseLr,
+    totalIterations: total,
+    iterationsPerEpoch: perEpoch,
+    ...none,
+    warmupIterations: 0,
+    warmupStartFactor: D.warmupStartFactor,
+    errorWarmup: false,
+    errorWarmupLr: D.errorWarmup.lr,
     errorWarmupThreshold: D.errorWarmup.untilTrainError,
   };
   if (schedule.type === 'multistep') {
@@ -48,41 +85,85 @@ function resolveSchedule(schedule: ScheduleOptions, o: TrainOptions, baseLr: num
     const limit = unit === 'epoch' ? Math.ceil(total / perEpoch) : total;
     const late = schedule.milestones.find((m) => m >= limit);
     if (late !== undefined)
-      throw new ValidationError('schedule.milestones', schedule.milestones, `milestones below ${limit} (${unit}s in the run)`,
-        `schedule.milestones: ${late} is not before the end of the run (${limit} ${unit}s)`);
-    Object.assign(sched, { milestones: schedule.milestones, milestonesInEpochs: unit === 'epoch', gamma: schedule.gamma ?? D.multistep.gamma });
+      throw new ValidationError(
+        'schedule.milestones',
+        schedule.milestones,
+        `milestones below ${limit} (${unit}s in the run)`,
+        `schedule.milestones: ${late} is not before the end of the run (${limit} ${unit}s)`,
+      );
+    Object.assign(sched, {
+      milestones: schedule.milestones,
+      milestonesInEpochs: unit === 'epoch',
+      gamma: schedule.gamma ?? D.multistep.gamma,
+    });
   } else if (schedule.type === 'cosine') {
     sched.minLr = schedule.minLr ?? D.cosine.minLr;
   } else if (schedule.type === 'onecycle') {
-    Object.assign(sched, { maxLr: schedule.maxLr ?? baseLr, pctStart: schedule.pctStart ?? D.onecycle.pctStart,
-      divFactor: schedule.divFactor ?? D.onecycle.divFactor, finalDivFactor: schedule.finalDivFactor ?? D.onecycle.finalDivFactor });
+    Object.assign(sched, {
+      maxLr: schedule.maxLr ?? baseLr,
+      pctStart: schedule.pctStart ?? D.onecycle.pctStart,
+      divFactor: schedule.divFactor ?? D.onecycle.divFactor,
+      finalDivFactor: schedule.finalDivFactor ?? D.onecycle.finalDivFactor,
+    });
   } else if (schedule.type === 'plateau') {
-    Object.assign(sched, { factor: schedule.factor ?? D.plateau.factor, patience: schedule.patience ?? D.plateau.patience,
-      threshold: schedule.threshold ?? D.plateau.threshold, cooldown: schedule.cooldown ?? D.plateau.cooldown, minLr: schedule.minLr ?? D.plateau.minLr });
+    Object.assign(sched, {
+      factor: schedule.factor ?? D.plateau.factor,
+      patience: schedule.patience ?? D.plateau.patience,
+      threshold: schedule.threshold ?? D.plateau.threshold,
+      cooldown: schedule.cooldown ?? D.plateau.cooldown,
+      minLr: schedule.minLr ?? D.plateau.minLr,
+    });
   }
   if (o.warmup) {
-    if (o.warmup.iterations >= total) throw new ValidationError('warmup.iterations', o.warmup.iterations, `fewer than the run's ${total} iterations`);
-    Object.assign(sched, { warmupIterations: o.warmup.iterations, warmupStartFactor: o.warmup.startFactor ?? D.warmupStartFactor });
+    if (o.warmup.iterations >= total)
+      throw new ValidationError('warmup.iterations', o.warmup.iterations, `fewer than the run's ${total} iterations`);
+    Object.assign(sched, {
+      warmupIterations: o.warmup.iterations,
+      warmupStartFactor: o.warmup.startFactor ?? D.warmupStartFactor,
+    });
   }
   if (o.errorWarmup)
-    Object.assign(sched, { errorWarmup: true, errorWarmupLr: o.errorWarmup.lr ?? D.errorWarmup.lr,
-      errorWarmupThreshold: o.errorWarmup.untilTrainError ?? D.errorWarmup.untilTrainError });
+    Object.assign(sched, {
+      errorWarmup: true,
+      errorWarmupLr: o.errorWarmup.lr ?? D.errorWarmup.lr,
+      errorWarmupThreshold: o.errorWarmup.untilTrainError ?? D.errorWarmup.untilTrainError,
+    });
   return sched;
 }
 
-export async function resolveRun(model: Model, data: TrainData, options: TrainOptions, hooks: RunHooks = {}): Promise<ResolvedRun> {
+export async function resolveRun(
+  model: Model,
+  data: TrainData,
+  options: TrainOptions,
+  hooks: RunHooks = {},
+): Promise<ResolvedRun> {
   const o = optionsSchema.parse(options, '');
-  if (!isData(data)) throw new ValidationError('data', data, 'a Dataset (from the datasets readers or fromArrays) or a StreamingDataset');
+  if (!isData(data))
+    throw new ValidationError(
+      'data',
+      data,
+      'a Dataset (from the datasets readers or fromArrays) or a StreamingDataset',
+    );
   for (const key of ['validation', 'test'] as const)
     if (o[key] !== undefined && !isData(o[key])) throw new ValidationError(key, o[key], 'a Dataset');
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new ValidationError('signal', o.signal, 'an AbortSignal');
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw new ValidationError('signal', o.signal, 'an AbortSignal');
   if ((o.epochs === undefined) === (o.iterations === undefined))
-    throw new ValidationError(o.epochs === undefined ? 'epochs' : 'iterations', o.epochs ?? o.iterations, 'exactly one of epochs and iterations',
-      'give exactly one of epochs and iterations');
+    throw new ValidationError(
+      o.epochs === undefined ? 'epochs' : 'iterations',
+      o.epochs ?? o.iterations,
+      'exactly one of epochs and iterations',
+      'give exactly one of epochs and iterations',
+    );
 
   const batchSize = o.batchSize ?? D.batchSize;
   if (batchSize > data.length)
-    throw new ValidationError('batchSize', batchSize, `at most ${data.length}`, `batchSize: ${batchSize} is larger than the training set (${data.length} images)`);
+    throw new ValidationError(
+      'batchSize',
+      batchSize,
+      `at most ${data.length}`,
+      `batchSize: ${batchSize} is larger than the training set (${data.length} images)`,
+    );
   const dropLast = o.dropLast ?? D.dropLast;
   const perEpoch = iterationsPerEpoch(data.length, batchSize, dropLast);
   const total = o.iterations ?? (o.epochs as number) * perEpoch;
@@ -96,33 +177,61 @@ export async function resolveRun(model: Model, data: TrainData, options: TrainOp
     const d = o[key];
     if (!d) continue;
     if (d.shape.some((v, i) => v !== data.shape[i]))
-      throw new ValidationError(key, d.name, `images of shape [${data.shape.join(', ')}]`,
-        `${key}: ${d.name} has images of [${d.shape.join(', ')}], the training set [${data.shape.join(', ')}]`);
+      throw new ValidationError(
+        key,
+        d.name,
+        `images of shape [${data.shape.join(', ')}]`,
+        `${key}: ${d.name} has images of [${d.shape.join(', ')}], the training set [${data.shape.join(', ')}]`,
+      );
     checkDataFits(key, d, model);
   }
 
   // Optimizer and schedule.
   const optimizer = o.optimizer ?? D.optimizer;
   const schedule = o.schedule ?? D.schedule;
-  const plateauMetric = schedule.type === 'plateau' ? schedule.metric ?? (o.validation ? 'val_loss' : 'train_loss') : 'val_loss';
-  if (schedule.type === 'plateau' && plateauMetric !== 'train_loss' && !o[plateauMetric.startsWith('val') ? 'validation' : 'test'])
-    throw new ValidationError('schedule.metric', plateauMetric, 'a metric of a split the run evaluates',
-      `schedule.metric: ${plateauMetric} needs the ${plateauMetric.startsWith('val') ? 'validation' : 'test'} option`);
+  const plateauMetric =
+    schedule.type === 'plateau' ? (schedule.metric ?? (o.validation ? 'val_loss' : 'train_loss')) : 'val_loss';
+  if (
+    schedule.type === 'plateau' &&
+    plateauMetric !== 'train_loss' &&
+    !o[plateauMetric.startsWith('val') ? 'validation' : 'test']
+  )
+    throw new ValidationError(
+      'schedule.metric',
+      plateauMetric,
+      'a metric of a split the run evaluates',
+      `schedule.metric: ${plateauMetric} needs the ${plateauMetric.startsWith('val') ? 'validation' : 'test'} option`,
+    );
   const sched = resolveSchedule(schedule, o, optimizer.lr, total, perEpoch);
 
   // Device-dependent settings.
   const cuda = model.device.startsWith('cuda');
   const precision = o.precision ?? D.precision;
   if (precision !== 'float32' && !cuda)
-    throw new ValidationError('precision', precision, '"float32" on the CPU', `precision: ${precision} needs the model on a CUDA device (it is on ${model.device})`);
+    throw new ValidationError(
+      'precision',
+      precision,
+      '"float32" on the CPU',
+      `precision: ${precision} needs the model on a CUDA device (it is on ${model.device})`,
+    );
   if (o.cudaGraph) {
-    const why = !cuda ? `the model on a CUDA device (it is on ${model.device})` : optimizer.type !== 'sgd' ? 'the SGD optimizer'
-      : precision !== 'float32' ? 'precision float32' : o.diagnostics ? 'diagnostics off' : o.dropLast === false ? 'dropLast' : undefined;
+    const why = !cuda
+      ? `the model on a CUDA device (it is on ${model.device})`
+      : optimizer.type !== 'sgd'
+        ? 'the SGD optimizer'
+        : precision !== 'float32'
+          ? 'precision float32'
+          : o.diagnostics
+            ? 'diagnostics off'
+            : o.dropLast === false
+              ? 'dropLast'
+              : undefined;
     if (why) throw new ValidationError('cudaGraph', true, why, `cudaGraph: needs ${why}`);
   }
   const memoryFormat = o.memoryFormat ?? D.memoryFormat;
   // channels_last takes oneDNN's fast path on the CPU (about 2x here) and the tensor cores' with AMP on CUDA.
-  const channelsLast = memoryFormat === 'channels_last' || (memoryFormat === 'auto' && (!cuda || precision !== 'float32'));
+  const channelsLast =
+    memoryFormat === 'channels_last' || (memoryFormat === 'auto' && (!cuda || precision !== 'float32'));
 
   const preprocessing = await resolvePreprocessing(o.normalize ?? D.normalize, data);
   if (rrc && (rrcSize[0] !== h || rrcSize[1] !== w)) preprocessing.size = [rrcSize[0], rrcSize[1]];
@@ -145,17 +254,44 @@ export async function resolveRun(model: Model, data: TrainData, options: TrainOp
     throw new ValidationError('iterations', total, `at least the ${resume.startIteration} iterations already done`);
   const deterministic = o.deterministic ?? D.deterministic;
   const config: NativeTrainConfig = {
-    batchSize, totalIterations: total, startIteration: resume?.startIteration ?? 0, seed: o.seed ?? model.spec.seed,
-    shuffle: o.shuffle ?? D.shuffle, dropLast, deterministic, cudnnBenchmark: o.cudnnBenchmark ?? !deterministic,
-    optimizer: optimizer.type === 'sgd'
-      ? { type: 'sgd', momentum: optimizer.momentum ?? D.sgd.momentum, nesterov: optimizer.nesterov ?? D.sgd.nesterov,
-        weightDecay: optimizer.weightDecay ?? D.sgd.weightDecay, beta1: D.adamw.betas[0], beta2: D.adamw.betas[1], eps: D.adamw.eps,
-        noDecayBnBias: optimizer.noDecayOnBnAndBias ?? D.noDecayOnBnAndBias }
-      : { type: 'adamw', momentum: 0, nesterov: false, beta1: optimizer.betas?.[0] ?? D.adamw.betas[0], beta2: optimizer.betas?.[1] ?? D.adamw.betas[1],
-        eps: optimizer.eps ?? D.adamw.eps, weightDecay: optimizer.weightDecay ?? D.adamw.weightDecay,
-        noDecayBnBias: optimizer.noDecayOnBnAndBias ?? D.noDecayOnBnAndBias },
+    batchSize,
+    totalIterations: total,
+    startIteration: resume?.startIteration ?? 0,
+    seed: o.seed ?? model.spec.seed,
+    shuffle: o.shuffle ?? D.shuffle,
+    dropLast,
+    deterministic,
+    cudnnBenchmark: o.cudnnBenchmark ?? !deterministic,
+    optimizer:
+      optimizer.type === 'sgd'
+        ? {
+            type: 'sgd',
+            momentum: optimizer.momentum ?? D.sgd.momentum,
+            nesterov: optimizer.nesterov ?? D.sgd.nesterov,
+            weightDecay: optimizer.weightDecay ?? D.sgd.weightDecay,
+            beta1: D.adamw.betas[0],
+            beta2: D.adamw.betas[1],
+            eps: D.adamw.eps,
+            noDecayBnBias: optimizer.noDecayOnBnAndBias ?? D.noDecayOnBnAndBias,
+          }
+        : {
+            type: 'adamw',
+            momentum: 0,
+            nesterov: false,
+            beta1: optimizer.betas?.[0] ?? D.adamw.betas[0],
+            beta2: optimizer.betas?.[1] ?? D.adamw.betas[1],
+            eps: optimizer.eps ?? D.adamw.eps,
+            weightDecay: optimizer.weightDecay ?? D.adamw.weightDecay,
+            noDecayBnBias: optimizer.noDecayOnBnAndBias ?? D.noDecayOnBnAndBias,
+          },
     schedule: sched,
-    scheduleState: resume?.schedule ?? { warmedUp: false, plateauScale: 1, plateauBest: Infinity, plateauBad: 0, plateauCooldownLeft: 0 },
+    scheduleState: resume?.schedule ?? {
+      warmedUp: false,
+      plateauScale: 1,
+      plateauBest: Infinity,
+      plateauBad: 0,
+      plateauCooldownLeft: 0,
+    },
     augment,
     labelSmoothing: o.labelSmoothing ?? D.labelSmoothing,
     logEvery: o.logEvery ?? D.logEvery,

@@ -9,7 +9,8 @@ import type { ResolvedRun, RunHooks, TrainData } from './resolve';
 
 function evaluations(e: Record<string, NativeEvalMetrics> | undefined): ProgressEvent['evaluations'] {
   const out: ProgressEvent['evaluations'] = {};
-  for (const [k, v] of Object.entries(e ?? {})) (out as Record<string, ReturnType<typeof toEvalMetrics>>)[k] = toEvalMetrics(v);
+  for (const [k, v] of Object.entries(e ?? {}))
+    (out as Record<string, ReturnType<typeof toEvalMetrics>>)[k] = toEvalMetrics(v);
   return out;
 }
 
@@ -23,7 +24,10 @@ export class TrainingRun implements AsyncIterable<ProgressEvent>, PromiseLike<Tr
 
   /** @internal */
   constructor(start: (emit: (e: ProgressEvent) => void, setCancel: (c: () => void) => void) => Promise<TrainResult>) {
-    this.done = start((e) => this.#emit(e), (c) => (this.#cancel = c)).finally(() => {
+    this.done = start(
+      (e) => this.#emit(e),
+      (c) => (this.#cancel = c),
+    ).finally(() => {
       this.#finished = true;
       for (const l of this.#listeners) l(null);
     });
@@ -34,7 +38,10 @@ export class TrainingRun implements AsyncIterable<ProgressEvent>, PromiseLike<Tr
     this.#cancel();
   }
 
-  then<A = TrainResult, B = never>(onFulfilled?: ((r: TrainResult) => A | PromiseLike<A>) | null, onRejected?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+  then<A = TrainResult, B = never>(
+    onFulfilled?: ((r: TrainResult) => A | PromiseLike<A>) | null,
+    onRejected?: ((e: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
     return this.done.then(onFulfilled, onRejected);
   }
 
@@ -71,7 +78,13 @@ export class TrainingRun implements AsyncIterable<ProgressEvent>, PromiseLike<Tr
 }
 
 /** @internal starts a resolved run on its native thread. */
-export function startRun(model: Model, data: TrainData, options: TrainOptions, resolved: ResolvedRun, hooks: RunHooks = {}): TrainingRun {
+export function startRun(
+  model: Model,
+  data: TrainData,
+  options: TrainOptions,
+  resolved: ResolvedRun,
+  hooks: RunHooks = {},
+): TrainingRun {
   const { signal, onProgress } = options;
   return new TrainingRun(async (emit, setCancel) => {
     const total = resolved.totalIterations;
@@ -79,10 +92,17 @@ export function startRun(model: Model, data: TrainData, options: TrainOptions, r
     const validation = await inMemory(options.validation);
     const test = await inMemory(options.test);
     const c = resolved.config;
-    const stream = data instanceof StreamingDataset
-      ? data.openStream({ batchSize: c.batchSize, startIteration: c.startIteration, totalIterations: total, seed: c.seed, shuffle: c.shuffle,
-        dropLast: c.dropLast })
-      : undefined;
+    const stream =
+      data instanceof StreamingDataset
+        ? data.openStream({
+            batchSize: c.batchSize,
+            startIteration: c.startIteration,
+            totalIterations: total,
+            seed: c.seed,
+            shuffle: c.shuffle,
+            dropLast: c.dropLast,
+          })
+        : undefined;
     let callbackError: unknown;
     const toEvent = (e: NativeEvent): ProgressEvent => {
       const { state: _state, evaluations: evals, ...rest } = e;
@@ -90,8 +110,13 @@ export function startRun(model: Model, data: TrainData, options: TrainOptions, r
     };
     let handle: NativeRun | undefined;
     try {
-      handle = native().startTraining(model.handle(), stream ? stream.queue : (data as Dataset).handle(), validation?.handle(),
-        test?.handle(), resolved.config, (e: NativeEvent) => {
+      handle = native().startTraining(
+        model.handle(),
+        stream ? stream.queue : (data as Dataset).handle(),
+        validation?.handle(),
+        test?.handle(),
+        resolved.config,
+        (e: NativeEvent) => {
           const event = toEvent(e);
           if (e.state && hooks.onState) hooks.onState(e.state, event);
           if (e.kind === 'checkpoint') return; // a state for the checkpoint writer, not progress
@@ -102,7 +127,8 @@ export function startRun(model: Model, data: TrainData, options: TrainOptions, r
             callbackError ??= err;
             handle?.cancel();
           }
-        });
+        },
+      );
     } catch (e) {
       stream?.stop();
       throw e;
@@ -126,8 +152,15 @@ export function startRun(model: Model, data: TrainData, options: TrainOptions, r
     model.preprocessing = resolved.preprocessing;
     if (result.state) hooks.onFinalState?.(result.state, result.aborted);
     return {
-      aborted: result.aborted, iteration: result.iteration, epoch: result.epoch, totalIterations: total, elapsedSeconds: result.elapsedSeconds,
-      imagesPerSecond: result.imagesPerSecond, lr: result.lr, evaluations: evaluations(result.evaluations) ?? {}, history: [],
+      aborted: result.aborted,
+      iteration: result.iteration,
+      epoch: result.epoch,
+      totalIterations: total,
+      elapsedSeconds: result.elapsedSeconds,
+      imagesPerSecond: result.imagesPerSecond,
+      lr: result.lr,
+      evaluations: evaluations(result.evaluations) ?? {},
+      history: [],
     };
   });
 }

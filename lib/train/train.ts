@@ -15,14 +15,26 @@ import { TrainingRun, startRun } from './run';
 
 function checkSameData(file: string, stored: Checkpoint['data'], data: TrainData): void {
   if (!stored) return;
-  if (stored.length !== data.length || stored.numClasses !== data.numClasses || stored.shape.some((v, i) => v !== data.shape[i]))
-    throw new CheckpointError(file, `was trained on ${stored.name} (${stored.length} images of [${stored.shape.join(', ')}], ${stored.numClasses} classes); ` +
-      `the data given is ${data.name} (${data.length} images of [${data.shape.join(', ')}], ${data.numClasses} classes)`);
+  if (
+    stored.length !== data.length ||
+    stored.numClasses !== data.numClasses ||
+    stored.shape.some((v, i) => v !== data.shape[i])
+  )
+    throw new CheckpointError(
+      file,
+      `was trained on ${stored.name} (${stored.length} images of [${stored.shape.join(', ')}], ${stored.numClasses} classes); ` +
+        `the data given is ${data.name} (${data.length} images of [${data.shape.join(', ')}], ${data.numClasses} classes)`,
+    );
 }
 
 /** @internal train() with a checkpoint policy and optionally a resume state. */
-export function trainWithCheckpoints(model: Model, data: TrainData, options: TrainOptions, policy: CheckpointPolicy | undefined,
-  resume?: { checkpoint: Checkpoint; state: NativeResumeState }): TrainingRun {
+export function trainWithCheckpoints(
+  model: Model,
+  data: TrainData,
+  options: TrainOptions,
+  policy: CheckpointPolicy | undefined,
+  resume?: { checkpoint: Checkpoint; state: NativeResumeState },
+): TrainingRun {
   let inner: TrainingRun | undefined;
   let cancelled = false;
   return new TrainingRun(async (emit, setCancel) => {
@@ -31,27 +43,45 @@ export function trainWithCheckpoints(model: Model, data: TrainData, options: Tra
       inner?.cancel();
     });
     const p = policy ? checkpointPolicySchema.parse(policy, 'checkpoint') : undefined;
-    if (p?.everyIterations && p.everyEpochs) throw new ValidationError('checkpoint.everyEpochs', p.everyEpochs, 'only one of everyIterations and everyEpochs');
+    if (p?.everyIterations && p.everyEpochs)
+      throw new ValidationError('checkpoint.everyEpochs', p.everyEpochs, 'only one of everyIterations and everyEpochs');
     const hooks: RunHooks = { resume: resume?.state };
     const probe = await resolveRun(model, data, options, hooks);
     const history: ProgressEvent[] = [...(resume?.checkpoint.history ?? [])];
     let writer: CheckpointWriter | undefined;
     if (p) {
-      writer = new CheckpointWriter(p, { model, options, totalIterations: probe.totalIterations, history, preprocessing: probe.preprocessing, data,
-        extra: p.metadata ?? {} });
+      writer = new CheckpointWriter(p, {
+        model,
+        options,
+        totalIterations: probe.totalIterations,
+        history,
+        preprocessing: probe.preprocessing,
+        data,
+        extra: p.metadata ?? {},
+      });
       await writer.prepare(history);
-      hooks.checkpointEveryIterations = p.everyIterations ?? (p.everyEpochs ? p.everyEpochs * probe.iterationsPerEpoch : 0);
+      hooks.checkpointEveryIterations =
+        p.everyIterations ?? (p.everyEpochs ? p.everyEpochs * probe.iterationsPerEpoch : 0);
       hooks.stateAtEnd = (p.onCancel ?? true) || (p.atEnd ?? true);
       hooks.stateOnEvaluation = p.keepBest !== undefined;
       hooks.onState = (state, event) => writer!.during(state, event);
       hooks.onFinalState = (state, aborted) => writer!.atEnd(state, aborted);
     }
     const resolved = await resolveRun(model, data, options, hooks);
-    inner = startRun(model, data, { ...options, onProgress: (e) => {
-      if (e.kind === 'epoch' || e.kind === 'evaluation') history.push(e);
-      emit(e);
-      options.onProgress?.(e);
-    } }, resolved, hooks);
+    inner = startRun(
+      model,
+      data,
+      {
+        ...options,
+        onProgress: (e) => {
+          if (e.kind === 'epoch' || e.kind === 'evaluation') history.push(e);
+          emit(e);
+          options.onProgress?.(e);
+        },
+      },
+      resolved,
+      hooks,
+    );
     if (cancelled) inner.cancel();
     try {
       const result = await inner.done;
@@ -74,15 +104,36 @@ export interface ResumeOptions {
 }
 
 /** Continues the run a checkpoint was taken from; with the same data it ends bit-identical (on the CPU). */
-export async function resumeTraining(file: string, data: TrainData, extra: ResumeOptions = {}): Promise<{ model: Model; run: TrainingRun; checkpoint: Checkpoint }> {
+export async function resumeTraining(
+  file: string,
+  data: TrainData,
+  extra: ResumeOptions = {},
+): Promise<{ model: Model; run: TrainingRun; checkpoint: Checkpoint }> {
   const { model, checkpoint } = await loadCheckpoint(file, { device: extra.device });
   checkSameData(file, checkpoint.data, data);
-  const optimizer = [...checkpoint.optimizer].map(([name, t]) => ({ name, shape: t.shape, data: t.dtype === 'I64' ? (typedArrayOf(t) as never) : toFloat32(t) }));
+  const optimizer = [...checkpoint.optimizer].map(([name, t]) => ({
+    name,
+    shape: t.shape,
+    data: t.dtype === 'I64' ? (typedArrayOf(t) as never) : toFloat32(t),
+  }));
   const st = checkpoint.state;
-  const state: NativeResumeState = { startIteration: st.iteration, optimizerSteps: st.optimizerSteps, lossScale: st.lossScale, schedule: st.schedule, optimizer,
-    epochMeter: st.epochMeter };
-  const options: TrainOptions = { ...checkpoint.options, validation: extra.validation, test: extra.test, signal: extra.signal, onProgress: extra.onProgress };
-  for (const k of ['validation', 'test', 'signal', 'onProgress'] as const) if (options[k] === undefined) delete options[k];
+  const state: NativeResumeState = {
+    startIteration: st.iteration,
+    optimizerSteps: st.optimizerSteps,
+    lossScale: st.lossScale,
+    schedule: st.schedule,
+    optimizer,
+    epochMeter: st.epochMeter,
+  };
+  const options: TrainOptions = {
+    ...checkpoint.options,
+    validation: extra.validation,
+    test: extra.test,
+    signal: extra.signal,
+    onProgress: extra.onProgress,
+  };
+  for (const k of ['validation', 'test', 'signal', 'onProgress'] as const)
+    if (options[k] === undefined) delete options[k];
   const run = trainWithCheckpoints(model, data, options, extra.checkpoint, { checkpoint, state });
   return { model, run, checkpoint };
 }
@@ -92,7 +143,11 @@ export async function resumeTraining(file: string, data: TrainData, extra: Resum
  * Resolves (never rejects) with `aborted: true` when the signal stops it: the model and optimizer are then
  * as after the last complete iteration (and, by default, a checkpoint of that state is on disk).
  */
-export function train(model: Model, data: TrainData, options: TrainOptions & { checkpoint?: CheckpointPolicy }): TrainingRun {
+export function train(
+  model: Model,
+  data: TrainData,
+  options: TrainOptions & { checkpoint?: CheckpointPolicy },
+): TrainingRun {
   if (!isPlainObject(options)) throw new ValidationError('options', options, 'an object');
   const { checkpoint, ...rest } = options as TrainOptions & { checkpoint?: CheckpointPolicy };
   return trainWithCheckpoints(model, data, rest, checkpoint);

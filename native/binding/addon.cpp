@@ -7,17 +7,17 @@
 
 #include "binding/addon_data.h"
 #include "binding/args.h"
+#include "binding/async.h"
 #include "binding/batch_queue_wrap.h"
-#include "binding/dataset_wrap.h"
-#include "binding/fused_wrap.h"
-#include "device/cuda.h"
-#include "device/cpu_allocator.h"
-#include "binding/training_wrap.h"
 #include "binding/convert.h"
+#include "binding/dataset_wrap.h"
 #include "binding/errors.h"
+#include "binding/fused_wrap.h"
 #include "binding/model_wrap.h"
 #include "binding/train_convert.h"
-#include "binding/async.h"
+#include "binding/training_wrap.h"
+#include "device/cpu_allocator.h"
+#include "device/cuda.h"
 #include "device/runtime.h"
 #include "io/pth_import.h"
 #include "train/schedule.h"
@@ -82,10 +82,15 @@ Napi::Value ScheduleValues(const Napi::CallbackInfo& info) {
     Napi::Value v = ops.Get(i);
     if (!v.IsObject()) throw Napi::TypeError::New(env, "scheduleValues: each op must be an object");
     const Fields op(v.As<Napi::Object>(), "ops[" + std::to_string(i) + "]");
-    if (op.has("iteration")) out.push_back(schedule.lr(op.integer("iteration")));
-    else if (op.has("trainError")) schedule.observe_train_error(op.number("trainError"));
-    else if (op.has("metric")) schedule.observe_metric(op.number("metric"));
-    else throw Napi::TypeError::New(env, "scheduleValues: ops[" + std::to_string(i) + "] needs iteration, trainError or metric");
+    if (op.has("iteration"))
+      out.push_back(schedule.lr(op.integer("iteration")));
+    else if (op.has("trainError"))
+      schedule.observe_train_error(op.number("trainError"));
+    else if (op.has("metric"))
+      schedule.observe_metric(op.number("metric"));
+    else
+      throw Napi::TypeError::New(
+          env, "scheduleValues: ops[" + std::to_string(i) + "] needs iteration, trainError or metric");
   }
   Napi::Array result = Napi::Array::New(env, out.size());
   for (size_t i = 0; i < out.size(); ++i) result.Set(static_cast<uint32_t>(i), out[i]);
@@ -115,7 +120,8 @@ Napi::Value ImportPth(const Napi::CallbackInfo& info) {
   }
   return run_async<std::vector<NamedTensor>>(
       env, [archive] { return import_pytorch_state(*archive); },
-      [](Napi::Env env, std::vector<NamedTensor>& tensors) -> Napi::Value { return named_tensors_to_js(env, tensors); }, keep);
+      [](Napi::Env env, std::vector<NamedTensor>& tensors) -> Napi::Value { return named_tensors_to_js(env, tensors); },
+      keep);
 }
 
 // cudaMemoryStats(device): { allocated, reserved, peakAllocated, peakReserved, allocRetries, ooms } in bytes
@@ -145,7 +151,8 @@ Napi::Value CudaEmptyCacheJs(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Debian's libtorch starts with one intra-op thread; default to every core, once per process.
   static std::once_flag threads_set;
-  std::call_once(threads_set, [] { set_intra_op_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))); });
+  std::call_once(threads_set,
+                 [] { set_intra_op_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))); });
   // Reuse freed CPU blocks instead of giving them back to the kernel each iteration (device/cpu_allocator.h).
   // RESNET_TORCH_CPU_CACHE_MB sets the bound (default 4096; 0 turns the cache off).
   const char* cache_mb = std::getenv("RESNET_TORCH_CPU_CACHE_MB");

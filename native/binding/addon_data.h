@@ -3,7 +3,6 @@
 // constructors.
 #include <napi.h>
 
-
 namespace rt::js {
 
 struct AddonData {

@@ -19,7 +19,9 @@ class PromiseWorker : public Napi::AsyncWorker {
   using ToJs = std::function<Napi::Value(Napi::Env, Result&)>;
 
   PromiseWorker(Napi::Env env, Work work, ToJs to_js, const std::vector<Napi::Value>& keep_alive)
-      : Napi::AsyncWorker(env, "resnet-torch"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
+      : Napi::AsyncWorker(env, "resnet-torch"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        work_(std::move(work)),
         to_js_(std::move(to_js)) {
     for (const auto& v : keep_alive)
       if (v.IsObject()) keep_.push_back(Napi::Persistent(v.As<Napi::Object>()));
@@ -60,7 +62,8 @@ class PromiseWorker : public Napi::AsyncWorker {
 
 template <typename Result>
 Napi::Promise run_async(Napi::Env env, std::function<Result()> work,
-                        std::function<Napi::Value(Napi::Env, Result&)> to_js, const std::vector<Napi::Value>& keep = {}) {
+                        std::function<Napi::Value(Napi::Env, Result&)> to_js,
+                        const std::vector<Napi::Value>& keep = {}) {
   auto* worker = new PromiseWorker<Result>(env, std::move(work), std::move(to_js), keep);
   Napi::Promise promise = worker->promise();
   worker->Queue();

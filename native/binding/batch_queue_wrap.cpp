@@ -9,16 +9,18 @@
 namespace rt::js {
 
 Napi::Function BatchQueueWrap::Define(Napi::Env env) {
-  return DefineClass(env, "BatchQueue",
-                     {InstanceMethod<&BatchQueueWrap::Push>("push"), InstanceMethod<&BatchQueueWrap::OnSpace>("onSpace"),
-                      InstanceMethod<&BatchQueueWrap::Close>("close"), InstanceMethod<&BatchQueueWrap::Size>("size")});
+  return DefineClass(
+      env, "BatchQueue",
+      {InstanceMethod<&BatchQueueWrap::Push>("push"), InstanceMethod<&BatchQueueWrap::OnSpace>("onSpace"),
+       InstanceMethod<&BatchQueueWrap::Close>("close"), InstanceMethod<&BatchQueueWrap::Size>("size")});
 }
 
 BatchQueueWrap::BatchQueueWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BatchQueueWrap>(info) {
   const Args args(info, "BatchQueue(capacity, batchesPerEpoch)");
   const int64_t capacity = args.integer(0, "capacity");
   const int64_t per_epoch = args.integer(1, "batchesPerEpoch");
-  if (capacity < 1 || per_epoch < 1) throw Napi::RangeError::New(info.Env(), "capacity and batchesPerEpoch must be positive");
+  if (capacity < 1 || per_epoch < 1)
+    throw Napi::RangeError::New(info.Env(), "capacity and batchesPerEpoch must be positive");
   queue_ = std::make_shared<BatchQueue>(capacity, per_epoch);
 }
 
@@ -28,7 +30,8 @@ BatchQueueWrap::~BatchQueueWrap() {
 }
 
 std::shared_ptr<BatchQueue> BatchQueueWrap::unwrap(const Napi::Value& value) {
-  return unwrap_instance<BatchQueueWrap>(value, AddonData::of(value.Env()).queue_class, "Dataset or BatchQueue")->queue_;
+  return unwrap_instance<BatchQueueWrap>(value, AddonData::of(value.Env()).queue_class, "Dataset or BatchQueue")
+      ->queue_;
 }
 
 // push(epoch, index, images, shape, labels): false while the queue is full
@@ -46,7 +49,8 @@ Napi::Value BatchQueueWrap::Push(const Napi::CallbackInfo& info) {
 Napi::Value BatchQueueWrap::OnSpace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   release_listener();
-  auto tsfn = Napi::ThreadSafeFunction::New(env, Args(info, "onSpace(callback)").function(0, "callback"), "resnet-torch batch queue", 0, 1);
+  auto tsfn = Napi::ThreadSafeFunction::New(env, Args(info, "onSpace(callback)").function(0, "callback"),
+                                            "resnet-torch batch queue", 0, 1);
   tsfn.Unref(env);  // a waiting producer must not keep the process alive on its own
   listener_ = std::make_shared<Napi::ThreadSafeFunction>(tsfn);
   std::weak_ptr<Napi::ThreadSafeFunction> weak = listener_;

@@ -19,7 +19,8 @@ std::vector<int64_t> shape_from_js(const Napi::Value& value, const char* what) {
     Napi::Value v = array[i];
     if (!v.IsNumber()) throw type_error(env, std::string(what) + " must be an array of integers");
     const double d = v.As<Napi::Number>().DoubleValue();
-    if (d < 0 || d != std::floor(d) || d > 9.0e15) throw type_error(env, std::string(what) + " must hold non-negative integers");
+    if (d < 0 || d != std::floor(d) || d > 9.0e15)
+      throw type_error(env, std::string(what) + " must hold non-negative integers");
     shape.push_back(static_cast<int64_t>(d));
   }
   return shape;
@@ -27,7 +28,8 @@ std::vector<int64_t> shape_from_js(const Napi::Value& value, const char* what) {
 
 Napi::Array shape_to_js(Napi::Env env, c10::IntArrayRef shape) {
   Napi::Array out = Napi::Array::New(env, shape.size());
-  for (size_t i = 0; i < shape.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(shape[i])));
+  for (size_t i = 0; i < shape.size(); ++i)
+    out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(shape[i])));
   return out;
 }
 
@@ -49,12 +51,23 @@ torch::Tensor view_of(const Napi::Value& value, const std::vector<int64_t>& shap
   Napi::TypedArray array = value.As<Napi::TypedArray>();
   torch::ScalarType type;
   switch (array.TypedArrayType()) {
-    case napi_float32_array: type = torch::kFloat32; break;
-    case napi_float64_array: type = torch::kFloat64; break;
-    case napi_uint8_array: type = torch::kUInt8; break;
-    case napi_int32_array: type = torch::kInt32; break;
-    case napi_bigint64_array: type = torch::kInt64; break;
-    default: throw type_error(env, std::string(what) + ": unsupported typed array type");
+    case napi_float32_array:
+      type = torch::kFloat32;
+      break;
+    case napi_float64_array:
+      type = torch::kFloat64;
+      break;
+    case napi_uint8_array:
+      type = torch::kUInt8;
+      break;
+    case napi_int32_array:
+      type = torch::kInt32;
+      break;
+    case napi_bigint64_array:
+      type = torch::kInt64;
+      break;
+    default:
+      throw type_error(env, std::string(what) + ": unsupported typed array type");
   }
   int64_t count = 1;
   for (int64_t d : shape) count *= d;
@@ -67,15 +80,24 @@ torch::Tensor view_of(const Napi::Value& value, const std::vector<int64_t>& shap
 
 std::string dtype_name(torch::ScalarType type) {
   switch (type) {
-    case torch::kFloat32: return "float32";
-    case torch::kFloat64: return "float64";
-    case torch::kFloat16: return "float16";
-    case torch::kBFloat16: return "bfloat16";
-    case torch::kInt64: return "int64";
-    case torch::kInt32: return "int32";
-    case torch::kUInt8: return "uint8";
-    case torch::kBool: return "bool";
-    default: return c10::toString(type);
+    case torch::kFloat32:
+      return "float32";
+    case torch::kFloat64:
+      return "float64";
+    case torch::kFloat16:
+      return "float16";
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kInt64:
+      return "int64";
+    case torch::kInt32:
+      return "int32";
+    case torch::kUInt8:
+      return "uint8";
+    case torch::kBool:
+      return "bool";
+    default:
+      return c10::toString(type);
   }
 }
 
@@ -91,15 +113,22 @@ Napi::Value typed_array_of(Napi::Env env, torch::Tensor tensor) {
     buffer = Napi::ArrayBuffer::New(env, 0);
   } else {
     auto* keep = new torch::Tensor(tensor);
-    buffer = Napi::ArrayBuffer::New(env, keep->data_ptr(), bytes, [](Napi::Env, void*, torch::Tensor* t) { delete t; }, keep);
+    buffer = Napi::ArrayBuffer::New(
+        env, keep->data_ptr(), bytes, [](Napi::Env, void*, torch::Tensor* t) { delete t; }, keep);
   }
   switch (tensor.scalar_type()) {
-    case torch::kFloat32: return Napi::Float32Array::New(env, count, buffer, 0);
-    case torch::kFloat64: return Napi::Float64Array::New(env, count, buffer, 0);
-    case torch::kInt64: return Napi::BigInt64Array::New(env, count, buffer, 0);
-    case torch::kInt32: return Napi::Int32Array::New(env, count, buffer, 0);
-    case torch::kUInt8: return Napi::Uint8Array::New(env, count, buffer, 0);
-    default: throw Napi::Error::New(env, "cannot hand a " + dtype_name(tensor.scalar_type()) + " tensor to JS");
+    case torch::kFloat32:
+      return Napi::Float32Array::New(env, count, buffer, 0);
+    case torch::kFloat64:
+      return Napi::Float64Array::New(env, count, buffer, 0);
+    case torch::kInt64:
+      return Napi::BigInt64Array::New(env, count, buffer, 0);
+    case torch::kInt32:
+      return Napi::Int32Array::New(env, count, buffer, 0);
+    case torch::kUInt8:
+      return Napi::Uint8Array::New(env, count, buffer, 0);
+    default:
+      throw Napi::Error::New(env, "cannot hand a " + dtype_name(tensor.scalar_type()) + " tensor to JS");
   }
 }
 
@@ -123,7 +152,8 @@ Napi::Array named_tensors_to_js(Napi::Env env, const std::vector<NamedTensor>& t
   return out;
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> named_tensors_from_js(const Napi::Value& value, std::vector<Napi::Value>& keep) {
+std::vector<std::pair<std::string, torch::Tensor>> named_tensors_from_js(const Napi::Value& value,
+                                                                         std::vector<Napi::Value>& keep) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   if (value.IsUndefined() || value.IsNull()) return out;
   if (!value.IsArray()) throw Napi::TypeError::New(value.Env(), "expected an array of named tensors");
@@ -132,7 +162,8 @@ std::vector<std::pair<std::string, torch::Tensor>> named_tensors_from_js(const N
     Napi::Object e = array.Get(i).As<Napi::Object>();
     Napi::Value data = e.Get("data");
     keep.push_back(data);
-    out.emplace_back(Fields(e, "optimizerState").string("name"), view_of(data, shape_from_js(e.Get("shape"), "shape"), "data").clone());
+    out.emplace_back(Fields(e, "optimizerState").string("name"),
+                     view_of(data, shape_from_js(e.Get("shape"), "shape"), "data").clone());
   }
   return out;
 }
@@ -141,7 +172,9 @@ NetSpec spec_from_js(const Fields& js) {
   NetSpec s;
   s.block = js.choice<BlockKind>("block", {{"basic", BlockKind::Basic}, {"bottleneck", BlockKind::Bottleneck}});
   s.preact = js.boolean("preact");
-  s.shortcut = js.choice<ShortcutKind>("shortcut", {{"A", ShortcutKind::A}, {"B", ShortcutKind::B}, {"C", ShortcutKind::C}, {"none", ShortcutKind::None}});
+  s.shortcut = js.choice<ShortcutKind>(
+      "shortcut",
+      {{"A", ShortcutKind::A}, {"B", ShortcutKind::B}, {"C", ShortcutKind::C}, {"none", ShortcutKind::None}});
   s.stem = js.choice<StemKind>("stem", {{"imagenet", StemKind::ImageNet}, {"cifar", StemKind::Cifar}});
   s.depths = shape_from_js(js.value("depths"), "depths");
   s.widths = shape_from_js(js.value("widths"), "widths");

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "binding/args.h"
 #include "models/graph.h"
 #include "models/model.h"
 #include "models/spec.h"
-#include "binding/args.h"
 
 namespace rt::js {
 
@@ -25,7 +25,8 @@ Napi::Value typed_array_of(Napi::Env env, torch::Tensor tensor);
 std::string dtype_name(torch::ScalarType type);
 Napi::Array named_tensors_to_js(Napi::Env env, const std::vector<NamedTensor>& tensors);
 // Copies [{ name, shape, data }] into tensors; `keep` collects the arrays read.
-std::vector<std::pair<std::string, torch::Tensor>> named_tensors_from_js(const Napi::Value& value, std::vector<Napi::Value>& keep);
+std::vector<std::pair<std::string, torch::Tensor>> named_tensors_from_js(const Napi::Value& value,
+                                                                         std::vector<Napi::Value>& keep);
 // { data, shape } for a result tensor.
 Napi::Object tensor_to_js(Napi::Env env, const torch::Tensor& tensor);
 

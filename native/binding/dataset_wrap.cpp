@@ -12,11 +12,12 @@
 namespace rt::js {
 
 Napi::Function DatasetWrap::Define(Napi::Env env) {
-  return DefineClass(env, "Dataset",
-                     {InstanceMethod<&DatasetWrap::Length>("length"), InstanceMethod<&DatasetWrap::Shape>("shape"),
-                      InstanceMethod<&DatasetWrap::Dtype>("dtype"), InstanceMethod<&DatasetWrap::Subset>("subset"),
-                      InstanceMethod<&DatasetWrap::Stats>("stats"), InstanceMethod<&DatasetWrap::LabelCounts>("labelCounts"),
-                      InstanceMethod<&DatasetWrap::Slice>("slice"), InstanceMethod<&DatasetWrap::Evaluate>("evaluate")});
+  return DefineClass(
+      env, "Dataset",
+      {InstanceMethod<&DatasetWrap::Length>("length"), InstanceMethod<&DatasetWrap::Shape>("shape"),
+       InstanceMethod<&DatasetWrap::Dtype>("dtype"), InstanceMethod<&DatasetWrap::Subset>("subset"),
+       InstanceMethod<&DatasetWrap::Stats>("stats"), InstanceMethod<&DatasetWrap::LabelCounts>("labelCounts"),
+       InstanceMethod<&DatasetWrap::Slice>("slice"), InstanceMethod<&DatasetWrap::Evaluate>("evaluate")});
 }
 
 DatasetWrap::DatasetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DatasetWrap>(info) {
@@ -47,7 +48,8 @@ Napi::Value DatasetWrap::CreateAsync(const Napi::CallbackInfo& info) {
       env,
       [images, labels, classes] {
         // The one copy into native memory; the JS arrays can be dropped afterwards.
-        return std::make_shared<const TensorDataset>(TensorDataset::make(images.clone(), labels.to(torch::kInt64).clone(), classes));
+        return std::make_shared<const TensorDataset>(
+            TensorDataset::make(images.clone(), labels.to(torch::kInt64).clone(), classes));
       },
       [](Napi::Env env, std::shared_ptr<const TensorDataset>& data) { return wrap(env, data); }, {info[0], info[2]});
 }
@@ -56,7 +58,9 @@ Napi::Value DatasetWrap::Length(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(data_->size()));
 }
 
-Napi::Value DatasetWrap::Shape(const Napi::CallbackInfo& info) { return shape_to_js(info.Env(), data_->images.sizes()); }
+Napi::Value DatasetWrap::Shape(const Napi::CallbackInfo& info) {
+  return shape_to_js(info.Env(), data_->images.sizes());
+}
 
 Napi::Value DatasetWrap::Dtype(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), dtype_name(data_->images.scalar_type()));

@@ -19,7 +19,8 @@ struct Built {
 }  // namespace
 
 Napi::Function FusedWrap::Define(Napi::Env env) {
-  return DefineClass(env, "FusedModel", {InstanceMethod<&FusedWrap::Forward>("forward"), InstanceMethod<&FusedWrap::Folded>("folded")});
+  return DefineClass(env, "FusedModel",
+                     {InstanceMethod<&FusedWrap::Forward>("forward"), InstanceMethod<&FusedWrap::Folded>("folded")});
 }
 
 FusedWrap::FusedWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FusedWrap>(info) {
@@ -43,7 +44,9 @@ Napi::Value FusedWrap::FuseAsync(const Napi::CallbackInfo& info) {
         built->device = model->device();
         return built;
       },
-      [](Napi::Env env, std::shared_ptr<Built>& built) -> Napi::Value { return wrap_shared(env, AddonData::of(env).fused_class, built); });
+      [](Napi::Env env, std::shared_ptr<Built>& built) -> Napi::Value {
+        return wrap_shared(env, AddonData::of(env).fused_class, built);
+      });
 }
 
 // forward(input: Float32Array, shape): Promise<{ data, shape }>
@@ -54,9 +57,9 @@ Napi::Value FusedWrap::Forward(const Napi::CallbackInfo& info) {
   auto net = net_;
   const auto device = device_;
   return run_async<torch::Tensor>(
-      env, [net, input, device] { return net->forward(input.to(device, torch::kFloat32)).to(torch::kCPU).contiguous(); },
-      [](Napi::Env env, torch::Tensor& out) -> Napi::Value { return tensor_to_js(env, out); },
-      {info[0]});
+      env,
+      [net, input, device] { return net->forward(input.to(device, torch::kFloat32)).to(torch::kCPU).contiguous(); },
+      [](Napi::Env env, torch::Tensor& out) -> Napi::Value { return tensor_to_js(env, out); }, {info[0]});
 }
 
 Napi::Value FusedWrap::Folded(const Napi::CallbackInfo& info) {

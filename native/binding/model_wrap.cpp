@@ -10,17 +10,15 @@
 namespace rt::js {
 
 Napi::Function ModelWrap::Define(Napi::Env env) {
-  return DefineClass(env, "Model",
-                     {InstanceMethod<&ModelWrap::Forward>("forward"), InstanceMethod<&ModelWrap::StateEntries>("stateEntries"),
-                      InstanceMethod<&ModelWrap::ExportState>("exportState"),
-                      InstanceMethod<&ModelWrap::ImportState>("importState"),
-                      InstanceMethod<&ModelWrap::SetTraining>("setTraining"),
-                      InstanceMethod<&ModelWrap::IsTraining>("isTraining"), InstanceMethod<&ModelWrap::To>("to"),
-                      InstanceMethod<&ModelWrap::Device>("device"), InstanceMethod<&ModelWrap::Trace>("trace"),
-                      InstanceMethod<&ModelWrap::MinInputSize>("minInputSize"),
-                      InstanceMethod<&ModelWrap::SetRequiresGrad>("setRequiresGrad"),
-                      InstanceMethod<&ModelWrap::ReplaceHead>("replaceHead"),
-                      InstanceMethod<&ModelWrap::Dispose>("dispose")});
+  return DefineClass(
+      env, "Model",
+      {InstanceMethod<&ModelWrap::Forward>("forward"), InstanceMethod<&ModelWrap::StateEntries>("stateEntries"),
+       InstanceMethod<&ModelWrap::ExportState>("exportState"), InstanceMethod<&ModelWrap::ImportState>("importState"),
+       InstanceMethod<&ModelWrap::SetTraining>("setTraining"), InstanceMethod<&ModelWrap::IsTraining>("isTraining"),
+       InstanceMethod<&ModelWrap::To>("to"), InstanceMethod<&ModelWrap::Device>("device"),
+       InstanceMethod<&ModelWrap::Trace>("trace"), InstanceMethod<&ModelWrap::MinInputSize>("minInputSize"),
+       InstanceMethod<&ModelWrap::SetRequiresGrad>("setRequiresGrad"),
+       InstanceMethod<&ModelWrap::ReplaceHead>("replaceHead"), InstanceMethod<&ModelWrap::Dispose>("dispose")});
 }
 
 ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
@@ -44,7 +42,9 @@ Napi::Value ModelWrap::CreateAsync(const Napi::CallbackInfo& info) {
         if (device != "cpu") model->to(device);
         return model;
       },
-      [](Napi::Env env, std::shared_ptr<Model>& model) -> Napi::Value { return wrap_shared(env, AddonData::of(env).model_class, model); });
+      [](Napi::Env env, std::shared_ptr<Model>& model) -> Napi::Value {
+        return wrap_shared(env, AddonData::of(env).model_class, model);
+      });
 }
 
 std::shared_ptr<Model> ModelWrap::live(Napi::Env env) const {
@@ -70,8 +70,7 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
         auto lock = model->acquire("run forward");
         return model->forward(input, force_eval);
       },
-      [](Napi::Env env, torch::Tensor& out) -> Napi::Value { return tensor_to_js(env, out); },
-      {info[0]});
+      [](Napi::Env env, torch::Tensor& out) -> Napi::Value { return tensor_to_js(env, out); }, {info[0]});
 }
 
 // stateEntries(): [{ name, shape, dtype, parameter, requiresGrad }]
@@ -102,7 +101,9 @@ Napi::Value ModelWrap::ExportState(const Napi::CallbackInfo& info) {
         auto lock = model->acquire("export the state");
         return model->state_on_cpu();
       },
-      [](Napi::Env env, std::vector<NamedTensor>& entries) -> Napi::Value { return named_tensors_to_js(env, entries); });
+      [](Napi::Env env, std::vector<NamedTensor>& entries) -> Napi::Value {
+        return named_tensors_to_js(env, entries);
+      });
 }
 
 // importState(entries: [{ name, shape, data }]): Promise<void>. Names and shapes were matched by the facade.
@@ -117,7 +118,8 @@ Napi::Value ModelWrap::ImportState(const Napi::CallbackInfo& info) {
     if (!v.IsObject()) throw Napi::TypeError::New(env, "importState: each entry must be an object");
     Napi::Object e = v.As<Napi::Object>();
     Napi::Value data = e.Get("data");
-    entries.emplace_back(Fields(e, "entries[" + std::to_string(i) + "]").string("name"), view_of(data, shape_from_js(e.Get("shape"), "shape"), "data"));
+    entries.emplace_back(Fields(e, "entries[" + std::to_string(i) + "]").string("name"),
+                         view_of(data, shape_from_js(e.Get("shape"), "shape"), "data"));
     keep.push_back(data);
   }
   return run_async<bool>(

@@ -14,7 +14,8 @@ Napi::Array doubles_to_js(Napi::Env env, const std::vector<double>& values) {
 
 OptimizerConfig optimizer_from_js(const Fields& o) {
   OptimizerConfig c;
-  c.kind = o.choice<OptimizerConfig::Kind>("type", {{"sgd", OptimizerConfig::Kind::SGD}, {"adamw", OptimizerConfig::Kind::AdamW}});
+  c.kind = o.choice<OptimizerConfig::Kind>(
+      "type", {{"sgd", OptimizerConfig::Kind::SGD}, {"adamw", OptimizerConfig::Kind::AdamW}});
   c.momentum = o.number("momentum");
   c.nesterov = o.boolean("nesterov");
   c.weight_decay = o.number("weightDecay");
@@ -28,7 +29,10 @@ OptimizerConfig optimizer_from_js(const Fields& o) {
 ScheduleConfig schedule_from_js(const Fields& s) {
   using K = ScheduleConfig::Kind;
   ScheduleConfig c;
-  c.kind = s.choice<K>("type", {{"constant", K::Constant}, {"multistep", K::MultiStep}, {"cosine", K::Cosine}, {"onecycle", K::OneCycle},
+  c.kind = s.choice<K>("type", {{"constant", K::Constant},
+                                {"multistep", K::MultiStep},
+                                {"cosine", K::Cosine},
+                                {"onecycle", K::OneCycle},
                                 {"plateau", K::Plateau}});
   c.base_lr = s.number("baseLr");
   c.total_iterations = s.integer("totalIterations");
@@ -76,9 +80,11 @@ AugmentConfig augment_from_js(const Fields& js) {
   a.ratio_max = js.number("ratioMax");
   a.out_height = js.integer("outHeight");
   a.out_width = js.integer("outWidth");
-  a.norm = js.choice<NormKind>("norm", {{"none", NormKind::None}, {"per-pixel", NormKind::PerPixel}, {"per-channel", NormKind::PerChannel}});
+  a.norm = js.choice<NormKind>(
+      "norm", {{"none", NormKind::None}, {"per-pixel", NormKind::PerPixel}, {"per-channel", NormKind::PerChannel}});
   if (a.norm != NormKind::None) {
-    a.mean = view_of(js.value("mean"), shape_from_js(js.value("meanShape"), "augment.meanShape"), "augment.mean").clone();
+    a.mean =
+        view_of(js.value("mean"), shape_from_js(js.value("meanShape"), "augment.meanShape"), "augment.mean").clone();
     if (a.norm == NormKind::PerChannel) a.std = view_of(js.value("std"), {a.mean.numel()}, "augment.std").clone();
   }
   a.channels_last = js.boolean("channelsLast");
@@ -104,8 +110,11 @@ TrainConfig train_config_from_js(const Fields& js) {
   c.eval_every_iterations = js.integer("evalEveryIterations");
   c.eval_every_epochs = js.integer("evalEveryEpochs");
   c.eval_batch_size = js.integer("evalBatchSize");
-  c.plateau_metric = js.choice<std::string>("plateauMetric", {{"val_loss", "val_loss"}, {"val_error", "val_error"}, {"test_loss", "test_loss"},
-                                                              {"test_error", "test_error"}, {"train_loss", "train_loss"}});
+  c.plateau_metric = js.choice<std::string>("plateauMetric", {{"val_loss", "val_loss"},
+                                                              {"val_error", "val_error"},
+                                                              {"test_loss", "test_loss"},
+                                                              {"test_error", "test_error"},
+                                                              {"train_loss", "train_loss"}});
   c.diagnostics = js.boolean("diagnostics");
   c.threads = static_cast<int>(js.integer("threads"));
   c.checkpoint_every_iterations = js.integer("checkpointEveryIterations");
@@ -118,7 +127,9 @@ TrainConfig train_config_from_js(const Fields& js) {
   c.channels_last = js.boolean("channelsLast");
   c.augment.channels_last = c.channels_last;
   c.cuda_graph = js.boolean("cudaGraph");
-  c.precision = js.choice<Precision>("precision", {{"float32", Precision::Float32}, {"bfloat16", Precision::BFloat16}, {"float16", Precision::Float16}});
+  c.precision = js.choice<Precision>(
+      "precision",
+      {{"float32", Precision::Float32}, {"bfloat16", Precision::BFloat16}, {"float16", Precision::Float16}});
   std::vector<Napi::Value> keep;  // cloned: nothing to keep alive past this call
   c.optimizer_state = named_tensors_from_js(js.value("optimizerState"), keep);
   c.optimizer_steps = js.integer("optimizerSteps");
@@ -137,13 +148,13 @@ Napi::Object metrics_to_js(Napi::Env env, const EvalMetrics& m) {
   Napi::Array rows = Napi::Array::New(env, m.num_classes);
   for (int64_t r = 0; r < m.num_classes; ++r) {
     Napi::Array row = Napi::Array::New(env, m.num_classes);
-    for (int64_t c = 0; c < m.num_classes; ++c) row.Set(static_cast<uint32_t>(c), static_cast<double>(m.confusion[r * m.num_classes + c]));
+    for (int64_t c = 0; c < m.num_classes; ++c)
+      row.Set(static_cast<uint32_t>(c), static_cast<double>(m.confusion[r * m.num_classes + c]));
     rows.Set(static_cast<uint32_t>(r), row);
   }
   o.Set("confusion", rows);
   return o;
 }
-
 
 Napi::Object state_to_js(Napi::Env env, const TrainState& s) {
   Napi::Object o = Napi::Object::New(env);

@@ -39,8 +39,10 @@ void deliver(Napi::Env env, Napi::Function on_event, Context* context, Message* 
     if (owned->event) {
       on_event.Call({event_to_js(env, *owned->event)});
     } else {
-      if (owned->result) context->deferred.Resolve(result_to_js(env, *owned->result));
-      else context->deferred.Reject(to_js_error(env, *owned->failure).Value());
+      if (owned->result)
+        context->deferred.Resolve(result_to_js(env, *owned->result));
+      else
+        context->deferred.Reject(to_js_error(env, *owned->failure).Value());
     }
   } catch (const Napi::Error& e) {
     // A throwing progress callback must not take the run down; the facade reports it.
@@ -76,7 +78,8 @@ Napi::Value TrainingRunWrap::Start(const Napi::CallbackInfo& info) {
     auto data = DatasetWrap::unwrap(info[1]);
     // An in-memory training set is copied to the training device once.
     TensorDataset train = data->to(model->device());
-    source = std::make_shared<InMemorySource>(std::move(train), config.batch_size, config.shuffle, config.drop_last, config.seed);
+    source = std::make_shared<InMemorySource>(std::move(train), config.batch_size, config.shuffle, config.drop_last,
+                                              config.seed);
   } else {
     source = BatchQueueWrap::unwrap(info[1]);
   }
@@ -87,15 +90,15 @@ Napi::Value TrainingRunWrap::Start(const Napi::CallbackInfo& info) {
   auto run = std::make_shared<ActiveRun>();
   auto deferred = Napi::Promise::Deferred::New(env);
   auto* context = new Context{deferred, run};
-  RunTsfn tsfn = RunTsfn::New(env, on_event, "resnet-torch training", 0, 1, context,
-                              [](Napi::Env, void*, Context* c) {
-                                c->run->trainer->cancel();  // no-op once it ended; stops it at teardown
-                                if (c->run->thread.joinable()) c->run->thread.join();
-                                delete c;
-                              });
+  RunTsfn tsfn = RunTsfn::New(env, on_event, "resnet-torch training", 0, 1, context, [](Napi::Env, void*, Context* c) {
+    c->run->trainer->cancel();  // no-op once it ended; stops it at teardown
+    if (c->run->thread.joinable()) c->run->thread.join();
+    delete c;
+  });
   run->trainer = std::make_shared<Trainer>(
-      model, source, std::move(validation), std::move(test), std::move(config),
-      [tsfn](TrainEvent e) mutable { tsfn.NonBlockingCall(new Message{std::move(e), std::nullopt, std::nullopt}); });
+      model, source, std::move(validation), std::move(test), std::move(config), [tsfn](TrainEvent e) mutable {
+        tsfn.NonBlockingCall(new Message{std::move(e), std::nullopt, std::nullopt});
+      });
   run->thread = std::thread([run = run.get(), tsfn]() mutable {
     auto* message = new Message;
     try {

@@ -13,7 +13,8 @@ namespace rt {
 inline bool is_out_of_memory(const std::exception& e) {
   if (dynamic_cast<const c10::OutOfMemoryError*>(&e) || dynamic_cast<const std::bad_alloc*>(&e)) return true;
   const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-  return c10_error && std::strstr(c10_error->what_without_backtrace(), "DefaultCPUAllocator: not enough memory") != nullptr;
+  return c10_error &&
+         std::strstr(c10_error->what_without_backtrace(), "DefaultCPUAllocator: not enough memory") != nullptr;
 }
 
 }  // namespace rt

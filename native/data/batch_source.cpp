@@ -19,7 +19,8 @@ uint64_t derive_seed(uint64_t seed, uint64_t purpose, uint64_t counter) {
 InMemorySource::InMemorySource(TensorDataset data, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed)
     : data_(std::move(data)), batch_size_(batch_size), shuffle_(shuffle), drop_last_(drop_last), seed_(seed) {
   if (batch_size_ < 1 || batch_size_ > data_.size())
-    throw invalid("batch size " + std::to_string(batch_size_) + " does not fit a dataset of " + std::to_string(data_.size()));
+    throw invalid("batch size " + std::to_string(batch_size_) + " does not fit a dataset of " +
+                  std::to_string(data_.size()));
 }
 
 int64_t InMemorySource::batches_per_epoch() const {
@@ -51,8 +52,8 @@ RawBatch BatchQueue::get(int64_t epoch, int64_t index) {
   ready_.wait(lock, [&] { return cancelled_ || closed_ || !items_.empty(); });
   if (cancelled_) throw Error("ERR_ABORTED", "the batch stream was cancelled");
   if (items_.empty()) {
-    throw Error("ERR_DATASET", error_.empty() ? "the batch stream ended before epoch " + std::to_string(epoch) + " batch " +
-                                                    std::to_string(index)
+    throw Error("ERR_DATASET", error_.empty() ? "the batch stream ended before epoch " + std::to_string(epoch) +
+                                                    " batch " + std::to_string(index)
                                               : error_);
   }
   Item item = std::move(items_.front());
@@ -61,8 +62,9 @@ RawBatch BatchQueue::get(int64_t epoch, int64_t index) {
   lock.unlock();
   if (on_space) on_space();
   if (item.epoch != epoch || item.index != index)
-    throw Error("ERR_DATASET", "the batch stream sent epoch " + std::to_string(item.epoch) + " batch " + std::to_string(item.index) +
-                                   " where epoch " + std::to_string(epoch) + " batch " + std::to_string(index) + " was due");
+    throw Error("ERR_DATASET", "the batch stream sent epoch " + std::to_string(item.epoch) + " batch " +
+                                   std::to_string(item.index) + " where epoch " + std::to_string(epoch) + " batch " +
+                                   std::to_string(index) + " was due");
   return std::move(item.batch);
 }
 

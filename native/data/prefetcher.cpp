@@ -8,8 +8,13 @@ namespace rt {
 
 Prefetcher::Prefetcher(std::shared_ptr<BatchSource> source, AugmentConfig augment, torch::Device device, uint64_t seed,
                        int64_t first, int64_t end, size_t depth)
-    : source_(std::move(source)), augment_(on_device(std::move(augment), device)), device_(device), seed_(seed),
-      first_(first), end_(end), depth_(std::max<size_t>(1, depth)) {
+    : source_(std::move(source)),
+      augment_(on_device(std::move(augment), device)),
+      device_(device),
+      seed_(seed),
+      first_(first),
+      end_(end),
+      depth_(std::max<size_t>(1, depth)) {
   thread_ = std::thread([this] { produce(); });
 }
 

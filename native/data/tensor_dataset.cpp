@@ -16,15 +16,17 @@ TensorDataset TensorDataset::make(torch::Tensor images, torch::Tensor labels, in
   if (images.scalar_type() != torch::kUInt8 && images.scalar_type() != torch::kFloat32)
     throw Error("ERR_DATASET", "images must be uint8 or float32");
   if (labels.dim() != 1 || labels.size(0) != images.size(0))
-    throw Error("ERR_DATASET", std::to_string(images.size(0)) + " images but " + std::to_string(labels.numel()) + " labels");
+    throw Error("ERR_DATASET",
+                std::to_string(images.size(0)) + " images but " + std::to_string(labels.numel()) + " labels");
   if (num_classes < 1) throw Error("ERR_DATASET", "num_classes must be at least 1");
   labels = labels.to(torch::kInt64);
   if (labels.numel() > 0) {
     auto bad = ((labels < 0) | (labels >= num_classes)).nonzero();
     if (bad.numel() > 0) {
       const int64_t i = bad[0][0].item<int64_t>();
-      throw Error("ERR_DATASET", "label " + std::to_string(labels[i].item<int64_t>()) + " of image " + std::to_string(i) +
-                                     " is out of range for " + std::to_string(num_classes) + " classes");
+      throw Error("ERR_DATASET", "label " + std::to_string(labels[i].item<int64_t>()) + " of image " +
+                                     std::to_string(i) + " is out of range for " + std::to_string(num_classes) +
+                                     " classes");
     }
   }
   return TensorDataset{images.contiguous(), labels.contiguous(), num_classes};

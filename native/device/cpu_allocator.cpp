@@ -7,9 +7,9 @@
 #include <c10/util/Exception.h>
 
 #include <cstdlib>
-#include <string>
 #include <map>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace rt {
@@ -70,7 +70,8 @@ class CachingCpuAllocator final : public c10::Allocator {
     }
     // A header in front of the block remembers its size class for release().
     void* raw = nullptr;
-    if (posix_memalign(&raw, kAlignment, c + kAlignment) != 0 || raw == nullptr) C10_THROW_ERROR(OutOfMemoryError, "CPU allocator: out of host memory for " + std::to_string(c) + " bytes");
+    if (posix_memalign(&raw, kAlignment, c + kAlignment) != 0 || raw == nullptr)
+      C10_THROW_ERROR(OutOfMemoryError, "CPU allocator: out of host memory for " + std::to_string(c) + " bytes");
     static_cast<Block*>(raw)->size_class = c;
     return static_cast<char*>(raw) + kAlignment;
   }

@@ -37,9 +37,7 @@ void release_cuda_cache_after_oom() noexcept {
 
 #else
 
-CudaMemoryStats cuda_memory_stats(int) {
-  throw Error("ERR_DEVICE", "CUDA is not available in this build of libtorch");
-}
+CudaMemoryStats cuda_memory_stats(int) { throw Error("ERR_DEVICE", "CUDA is not available in this build of libtorch"); }
 
 void cuda_empty_cache() { throw Error("ERR_DEVICE", "CUDA is not available in this build of libtorch"); }
 

@@ -77,12 +77,13 @@ std::string check_device(const std::string& device) {
   if (!d.is_cuda()) throw Error("ERR_DEVICE", "unsupported device \"" + device + "\": expected cpu or cuda");
   const int count = at::globalContext().hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0;
   if (count == 0)
-    throw Error("ERR_DEVICE", "device \"" + device + "\" asked for, but CUDA is not available in this build of libtorch ("
+    throw Error("ERR_DEVICE", "device \"" + device +
+                                  "\" asked for, but CUDA is not available in this build of libtorch ("
                                   "build against a CUDA PyTorch or LIBTORCH to use it)");
   const int index = d.has_index() ? d.index() : 0;
   if (index >= count)
-    throw Error("ERR_DEVICE", "device \"" + device + "\" asked for, but only " + std::to_string(count) +
-                                  " CUDA device(s) exist");
+    throw Error("ERR_DEVICE",
+                "device \"" + device + "\" asked for, but only " + std::to_string(count) + " CUDA device(s) exist");
   return "cuda:" + std::to_string(index);
 }
 

@@ -8,7 +8,7 @@ namespace rt {
 
 struct CudaDevice {
   int index = 0;
-  std::string name;  // empty where the build has no CUDA headers (node-gyp route)
+  std::string name;          // empty where the build has no CUDA headers (node-gyp route)
   int major = 0, minor = 0;  // compute capability
   int64_t total_memory = 0;  // bytes
 };

@@ -54,9 +54,11 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
       op.stride = ints("strides")[0];
       op.pad = ints("pads")[0];
       // Fold a BatchNormalization that is this convolution's only reader.
-      if (i + 1 < nodes.size() && nodes[i + 1].op == "BatchNormalization" && nodes[i + 1].inputs[0] == n.output && readers[n.output] == 1) {
+      if (i + 1 < nodes.size() && nodes[i + 1].op == "BatchNormalization" && nodes[i + 1].inputs[0] == n.output &&
+          readers[n.output] == 1) {
         const GraphNode& bn = nodes[i + 1];
-        const auto gamma = state.at(bn.inputs[1]), beta = state.at(bn.inputs[2]), mean = state.at(bn.inputs[3]), var = state.at(bn.inputs[4]);
+        const auto gamma = state.at(bn.inputs[1]), beta = state.at(bn.inputs[2]), mean = state.at(bn.inputs[3]),
+                   var = state.at(bn.inputs[4]);
         const auto factor = gamma / (var + bn.float_attrs.at("epsilon")).sqrt();
         op.weight = op.weight * factor.view({-1, 1, 1, 1});
         op.bias = beta - mean * factor;
@@ -67,7 +69,8 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
     } else if (n.op == "BatchNormalization") {
       // Not after a convolution (pre-activation nets): a per-channel affine map.
       op.kind = Op::Kind::Affine;
-      const auto gamma = state.at(n.inputs[1]), beta = state.at(n.inputs[2]), mean = state.at(n.inputs[3]), var = state.at(n.inputs[4]);
+      const auto gamma = state.at(n.inputs[1]), beta = state.at(n.inputs[2]), mean = state.at(n.inputs[3]),
+                 var = state.at(n.inputs[4]);
       const auto factor = gamma / (var + n.float_attrs.at("epsilon")).sqrt();
       op.weight = factor.view({1, -1, 1, 1}).clone();
       op.bias = (beta - mean * factor).view({1, -1, 1, 1});
@@ -104,8 +107,8 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
     }
     // A ReLU that is the only reader of a convolution's (or affine's) output runs in place right after it.
     const std::string& result = nodes[i].output;  // after a folded BN, nodes[i] is that BN
-    if ((op.kind == Op::Kind::Conv || op.kind == Op::Kind::Affine) && i + 1 < nodes.size() && nodes[i + 1].op == "Relu" &&
-        nodes[i + 1].inputs[0] == result && readers[result] == 1) {
+    if ((op.kind == Op::Kind::Conv || op.kind == Op::Kind::Affine) && i + 1 < nodes.size() &&
+        nodes[i + 1].op == "Relu" && nodes[i + 1].inputs[0] == result && readers[result] == 1) {
       op.relu = true;
       ++i;
     }
@@ -126,7 +129,8 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
   for (const Op& op : fused->ops_)
     if (op.kind == Op::Kind::Conv) widest = std::max(widest, op.weight.size(0));
   const torch::Tensor& first = fused->ops_.front().weight;
-  fused->onednn_single_ = at::hasMKLDNN() && widest >= 256 && first.device().is_cpu() && first.scalar_type() == torch::kFloat32 &&
+  fused->onednn_single_ = at::hasMKLDNN() && widest >= 256 && first.device().is_cpu() &&
+                          first.scalar_type() == torch::kFloat32 &&
                           std::all_of(fused->ops_.begin(), fused->ops_.end(), onednn_kernel);
   if (fused->onednn_single_)
     for (Op& op : fused->ops_)
@@ -147,8 +151,9 @@ torch::Tensor FusedNet::forward(const torch::Tensor& input) const {
   c10::InferenceMode guard;
   std::vector<torch::Tensor> v(values_);
   const bool blocked = onednn_single_ && input.size(0) == 1;
-  v[0] = blocked ? input.contiguous().to_mkldnn()
-         : channels_last_ ? input.contiguous(torch::MemoryFormat::ChannelsLast) : input;
+  v[0] = blocked          ? input.contiguous().to_mkldnn()
+         : channels_last_ ? input.contiguous(torch::MemoryFormat::ChannelsLast)
+                          : input;
   for (size_t k = 0; k < ops_.size(); ++k) {
     const Op& op = ops_[k];
     const torch::Tensor& x = v[op.in0];
@@ -162,16 +167,30 @@ torch::Tensor FusedNet::forward(const torch::Tensor& input) const {
         y = x * op.weight + op.bias;
         if (op.relu) y.relu_();
         break;
-      case Op::Kind::Relu: y = at::relu(x); break;
-      case Op::Kind::Add: y = x + v[op.in1]; break;
-      case Op::Kind::Scale: y = x * op.scale; break;
-      case Op::Kind::Subsample: y = x.slice(2, 0, x.size(2), op.stride).slice(3, 0, x.size(3), op.stride); break;
-      case Op::Kind::PadChannels: y = at::constant_pad_nd(x, {0, 0, 0, 0, 0, op.pad}); break;
-      case Op::Kind::MaxPool: y = at::max_pool2d(x, {op.kernel, op.kernel}, {op.stride, op.stride}, {op.pad, op.pad}); break;
+      case Op::Kind::Relu:
+        y = at::relu(x);
+        break;
+      case Op::Kind::Add:
+        y = x + v[op.in1];
+        break;
+      case Op::Kind::Scale:
+        y = x * op.scale;
+        break;
+      case Op::Kind::Subsample:
+        y = x.slice(2, 0, x.size(2), op.stride).slice(3, 0, x.size(3), op.stride);
+        break;
+      case Op::Kind::PadChannels:
+        y = at::constant_pad_nd(x, {0, 0, 0, 0, 0, op.pad});
+        break;
+      case Op::Kind::MaxPool:
+        y = at::max_pool2d(x, {op.kernel, op.kernel}, {op.stride, op.stride}, {op.pad, op.pad});
+        break;
       case Op::Kind::GlobalAvgPool:
         y = blocked ? at::adaptive_avg_pool2d(x, {1, 1}).to_dense().flatten(1) : x.mean({2, 3});
         break;
-      case Op::Kind::Linear: y = at::linear(x, op.weight, op.bias); break;
+      case Op::Kind::Linear:
+        y = at::linear(x, op.weight, op.bias);
+        break;
     }
     v[op.out] = std::move(y);
     // Free what no later op reads.

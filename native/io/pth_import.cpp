@@ -30,7 +30,8 @@ std::vector<NamedTensor> import_pytorch_state(const PickleArchive& archive) {
   };
   auto read_record = [&](const std::string& key) -> at::DataPtr {
     auto it = archive.records.find(key);
-    if (it == archive.records.end()) throw Error("ERR_CHECKPOINT", "the pickle names tensor data \"" + key + "\", which the archive lacks");
+    if (it == archive.records.end())
+      throw Error("ERR_CHECKPOINT", "the pickle names tensor data \"" + key + "\", which the archive lacks");
     at::DataPtr data = c10::GetCPUAllocator()->allocate(it->second.size());
     if (!it->second.empty()) std::memcpy(data.get(), it->second.data(), it->second.size());
     return data;
@@ -46,25 +47,31 @@ std::vector<NamedTensor> import_pytorch_state(const PickleArchive& archive) {
   if (!is_tensor_dict(dict) && root.isGenericDict()) {
     for (const char* key : {"state_dict", "model", "model_state_dict"})
       for (const auto& item : root.toGenericDict())
-        if (!is_tensor_dict(dict) && item.key().isString() && item.key().toStringRef() == key && is_tensor_dict(item.value()))
+        if (!is_tensor_dict(dict) && item.key().isString() && item.key().toStringRef() == key &&
+            is_tensor_dict(item.value()))
           dict = item.value();
   }
   if (!is_tensor_dict(dict))
-    throw Error("ERR_CHECKPOINT", "not a state dict: expected a dict of names to tensors (torch.save(model.state_dict())), found " +
-                                      std::string(root.tagKind()));
+    throw Error("ERR_CHECKPOINT",
+                "not a state dict: expected a dict of names to tensors (torch.save(model.state_dict())), found " +
+                    std::string(root.tagKind()));
   std::vector<NamedTensor> out;
   for (const auto& item : dict.toGenericDict()) {
     torch::Tensor t = item.value().toTensor();
     // Storage sizes come from the file: a view past its storage would read out of bounds.
     const auto storage_bytes = t.storage().nbytes();
-    const int64_t needed = (t.numel() == 0) ? 0 : (t.storage_offset() + 1 + [&] {
-      int64_t span = 0;
-      for (int64_t d = 0; d < t.dim(); ++d) span += (t.size(d) - 1) * t.stride(d);
-      return span;
-    }()) * static_cast<int64_t>(t.element_size());
+    const int64_t needed = (t.numel() == 0) ? 0
+                                            : (t.storage_offset() + 1 +
+                                               [&] {
+                                                 int64_t span = 0;
+                                                 for (int64_t d = 0; d < t.dim(); ++d)
+                                                   span += (t.size(d) - 1) * t.stride(d);
+                                                 return span;
+                                               }()) *
+                                                  static_cast<int64_t>(t.element_size());
     if (needed > static_cast<int64_t>(storage_bytes))
-      throw Error("ERR_CHECKPOINT", "tensor " + item.key().toStringRef() + " reaches past its storage (" + std::to_string(needed) +
-                                        " bytes of " + std::to_string(storage_bytes) + ")");
+      throw Error("ERR_CHECKPOINT", "tensor " + item.key().toStringRef() + " reaches past its storage (" +
+                                        std::to_string(needed) + " bytes of " + std::to_string(storage_bytes) + ")");
     out.push_back({item.key().toStringRef(), t.detach().contiguous().clone(), false});
   }
   return out;

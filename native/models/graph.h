@@ -14,8 +14,8 @@ namespace rt {
 using Shape = std::vector<int64_t>;
 
 struct GraphNode {
-  std::string op;      // ONNX operator type: Conv, BatchNormalization, Relu, Add, ...
-  std::string name;    // module path, e.g. "layer1.0.conv1"
+  std::string op;    // ONNX operator type: Conv, BatchNormalization, Relu, Add, ...
+  std::string name;  // module path, e.g. "layer1.0.conv1"
   std::vector<std::string> inputs;
   std::string output;
   Shape output_shape;  // with batch 1

@@ -16,8 +16,8 @@ nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false));
 }
 
-torch::Tensor fast_conv2d(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride,
-                          int64_t pad) {
+torch::Tensor fast_conv2d(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                          int64_t stride, int64_t pad) {
   static const bool onednn = at::hasMKLDNN();
   if (onednn && !torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32)
     return at::mkldnn_convolution(x, weight, bias, {pad, pad}, {stride, stride}, {1, 1}, 1);

@@ -16,10 +16,12 @@ Model::Model(NetSpec spec) : net_(std::move(spec)) {}
 
 std::unique_lock<std::mutex> Model::acquire(const char* operation) {
   if (training_run_)
-    throw Error("ERR_BUSY", std::string("cannot ") + operation + ": the model is being trained; wait for the run to end");
+    throw Error("ERR_BUSY",
+                std::string("cannot ") + operation + ": the model is being trained; wait for the run to end");
   std::unique_lock<std::mutex> lock(mutex_);
   if (training_run_)
-    throw Error("ERR_BUSY", std::string("cannot ") + operation + ": the model is being trained; wait for the run to end");
+    throw Error("ERR_BUSY",
+                std::string("cannot ") + operation + ": the model is being trained; wait for the run to end");
   return lock;
 }
 
@@ -57,8 +59,10 @@ std::vector<NamedTensor> Model::state() const {
   // Per module, parameters before buffers: the order of PyTorch's state_dict().
   for (const auto& item : net_->named_modules()) {
     const std::string prefix = item.key().empty() ? "" : item.key() + ".";
-    for (const auto& p : item.value()->named_parameters(/*recurse=*/false)) out.push_back({prefix + p.key(), p.value(), true});
-    for (const auto& b : item.value()->named_buffers(/*recurse=*/false)) out.push_back({prefix + b.key(), b.value(), false});
+    for (const auto& p : item.value()->named_parameters(/*recurse=*/false))
+      out.push_back({prefix + p.key(), p.value(), true});
+    for (const auto& b : item.value()->named_buffers(/*recurse=*/false))
+      out.push_back({prefix + b.key(), b.value(), false});
   }
   return out;
 }
@@ -78,7 +82,8 @@ void Model::load_state(const std::vector<std::pair<std::string, torch::Tensor>>&
     if (it == live.end()) {
       problems << "\n  unexpected " << name;
     } else if (it->second.sizes() != value.sizes()) {
-      problems << "\n  " << name << ": shape " << value.sizes() << " in the file, " << it->second.sizes() << " in the model";
+      problems << "\n  " << name << ": shape " << value.sizes() << " in the file, " << it->second.sizes()
+               << " in the model";
     }
   }
   if (!problems.str().empty()) throw Error("ERR_STATE", "state does not fit the model:" + problems.str());

@@ -39,7 +39,7 @@ class Model {
   // Logits for a CPU float input; `force_eval` runs in eval mode and restores the previous mode.
   torch::Tensor forward(const torch::Tensor& input, bool force_eval);
 
-  std::vector<NamedTensor> state() const;  // live tensors, parameters then buffers per module
+  std::vector<NamedTensor> state() const;         // live tensors, parameters then buffers per module
   std::vector<NamedTensor> state_on_cpu() const;  // contiguous CPU copies, safe to hand out
   // Copies each entry into the tensor of that name; every name must exist and every shape match.
   void load_state(const std::vector<std::pair<std::string, torch::Tensor>>& entries);

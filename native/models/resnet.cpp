@@ -20,9 +20,10 @@ ResNetImpl::ResNetImpl(NetSpec spec) : spec_(std::move(spec)) {
     throw invalid("depths and widths must be non-empty and of the same length");
   const bool imagenet = spec_.stem == StemKind::ImageNet;
   const int64_t stem_width = spec_.widths[0];
-  conv1 = register_module("conv1", imagenet ? nn::Conv2d(nn::Conv2dOptions(spec_.in_channels, stem_width, 7)
-                                                             .stride(2).padding(3).bias(false))
-                                            : conv3x3(spec_.in_channels, stem_width));
+  conv1 = register_module(
+      "conv1", imagenet
+                   ? nn::Conv2d(nn::Conv2dOptions(spec_.in_channels, stem_width, 7).stride(2).padding(3).bias(false))
+                   : conv3x3(spec_.in_channels, stem_width));
   if (!(spec_.preact && !imagenet)) bn1 = register_module("bn1", nn::BatchNorm2d(stem_width));
 
   int64_t channels = stem_width;
@@ -68,7 +69,8 @@ void ResNetImpl::check_input(const torch::Tensor& x) const {
     for (int64_t i = 0; i < halvings(); ++i) h = (h + 1) / 2, w = (w + 1) / 2;
     if (x.size(0) * h * w < 2)
       msg << "batch of " << x.size(0) << " at " << x.size(2) << "x" << x.size(3)
-          << " leaves one value per channel in the last stage: batch norm cannot train on it (use a batch of 2 or more)";
+          << " leaves one value per channel in the last stage: batch norm cannot train on it (use a batch of 2 or "
+             "more)";
   }
   if (!msg.str().empty()) throw Error("ERR_SHAPE", msg.str());
 }

@@ -40,7 +40,7 @@ class ResNetImpl : public torch::nn::Module {
 
   // Diagnostics for the identity analysis (the paper's Fig. 7 and the gradient-flow argument).
   void set_diagnostics(bool on);
-  std::vector<double> response_stds() const;  // per block, from the last forward
+  std::vector<double> response_stds() const;     // per block, from the last forward
   std::vector<double> input_grad_norms() const;  // ‖∂E/∂x_l‖ per block, from the last backward
 
  private:

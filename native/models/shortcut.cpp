@@ -64,8 +64,9 @@ std::string Shortcut::trace(GraphBuilder& g, const std::string& prefix, const st
       GraphNode node;
       node.op = "Pad";
       node.name = prefix + "shortcut.pad";
-      node.inputs = {y, g.constant(node.name + ".pads", torch::tensor({int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0},
-                                                                         int64_t{0}, pad_channels_, int64_t{0}, int64_t{0}}))};
+      node.inputs = {
+          y, g.constant(node.name + ".pads", torch::tensor({int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0},
+                                                            pad_channels_, int64_t{0}, int64_t{0}}))};
       out[1] += pad_channels_;
       node.output_shape = out;
       y = g.add(std::move(node));

@@ -23,11 +23,11 @@ struct NetSpec {
   bool preact = false;  // BN-ReLU-conv blocks with nothing after the add (Identity Mappings)
   ShortcutKind shortcut = ShortcutKind::B;
   StemKind stem = StemKind::ImageNet;
-  std::vector<int64_t> depths{2, 2, 2, 2};  // blocks per stage
+  std::vector<int64_t> depths{2, 2, 2, 2};         // blocks per stage
   std::vector<int64_t> widths{64, 128, 256, 512};  // base channels per stage (x4 after a bottleneck)
   int64_t in_channels = 3;
   int64_t num_classes = 1000;
-  bool stride_on_3x3 = true;  // torchvision ("v1.5"); false puts it on the first 1x1, as the paper does
+  bool stride_on_3x3 = true;    // torchvision ("v1.5"); false puts it on the first 1x1, as the paper does
   double shortcut_scale = 1.0;  // h(x) = scale * x
   bool zero_init_residual = false;
   uint64_t seed = 0;

@@ -22,9 +22,12 @@ namespace {
 
 torch::Tensor normalise(torch::Tensor x, const AugmentConfig& c) {
   switch (c.norm) {
-    case NormKind::PerPixel: return x.sub_(c.mean);
-    case NormKind::PerChannel: return x.sub_(c.mean.view({1, -1, 1, 1})).div_(c.std.view({1, -1, 1, 1}));
-    case NormKind::None: return x;
+    case NormKind::PerPixel:
+      return x.sub_(c.mean);
+    case NormKind::PerChannel:
+      return x.sub_(c.mean.view({1, -1, 1, 1})).div_(c.std.view({1, -1, 1, 1}));
+    case NormKind::None:
+      return x;
   }
   return x;
 }
@@ -53,8 +56,10 @@ torch::Tensor random_resized_crop(const torch::Tensor& x, const AugmentConfig& c
   auto ok = (cw <= w) & (ch <= h) & (cw > 0) & (ch > 0);
   auto first = (ok.to(torch::kInt64) * torch::arange(tries, 0, -1)).argmax(1, true);  // first valid try
   auto any = ok.any(1);
-  auto bw = torch::where(any, cw.gather(1, first).squeeze(1), torch::full({b}, static_cast<double>(w), torch::kFloat64).to(cw.dtype()));
-  auto bh = torch::where(any, ch.gather(1, first).squeeze(1), torch::full({b}, static_cast<double>(h), torch::kFloat64).to(ch.dtype()));
+  auto bw = torch::where(any, cw.gather(1, first).squeeze(1),
+                         torch::full({b}, static_cast<double>(w), torch::kFloat64).to(cw.dtype()));
+  auto bh = torch::where(any, ch.gather(1, first).squeeze(1),
+                         torch::full({b}, static_cast<double>(h), torch::kFloat64).to(ch.dtype()));
   auto top = (torch::rand({b}, gen) * (h - bh + 1)).floor();
   auto left = (torch::rand({b}, gen) * (w - bw + 1)).floor();
   auto theta = torch::zeros({b, 2, 3});
@@ -63,7 +68,8 @@ torch::Tensor random_resized_crop(const torch::Tensor& x, const AugmentConfig& c
   theta.select(1, 1).select(1, 1).copy_(bh / h);
   theta.select(1, 1).select(1, 2).copy_((2 * top + bh) / h - 1);
   auto grid = F::affine_grid(theta.to(x.device(), x.scalar_type()), {b, x.size(1), oh, ow}, false);
-  return F::grid_sample(x, grid, F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
+  return F::grid_sample(
+      x, grid, F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
 }
 
 }  // namespace
@@ -88,8 +94,12 @@ torch::Tensor prepare_train_batch(const torch::Tensor& batch, const AugmentConfi
 torch::Tensor prepare_eval_batch(const torch::Tensor& batch, const AugmentConfig& c) {
   torch::NoGradGuard no_grad;
   auto x = normalise(to_unit_float(batch), c);
-  if (c.random_resized_crop && ((c.out_height > 0 && c.out_height != x.size(2)) || (c.out_width > 0 && c.out_width != x.size(3))))
-    x = F::interpolate(x, F::InterpolateFuncOptions().size(std::vector<int64_t>{c.out_height, c.out_width}).mode(torch::kBilinear).align_corners(false));
+  if (c.random_resized_crop &&
+      ((c.out_height > 0 && c.out_height != x.size(2)) || (c.out_width > 0 && c.out_width != x.size(3))))
+    x = F::interpolate(x, F::InterpolateFuncOptions()
+                              .size(std::vector<int64_t>{c.out_height, c.out_width})
+                              .mode(torch::kBilinear)
+                              .align_corners(false));
   return c.channels_last ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x.contiguous();
 }
 

@@ -11,8 +11,8 @@ enum class NormKind { None, PerPixel, PerChannel };
 
 // Every value comes from the facade; none is chosen here.
 struct AugmentConfig {
-  int64_t pad = 0;    // pad with zeros and crop back at a random offset (the paper's 4 pixels)
-  bool flip = false;  // random horizontal flip
+  int64_t pad = 0;                   // pad with zeros and crop back at a random offset (the paper's 4 pixels)
+  bool flip = false;                 // random horizontal flip
   bool random_resized_crop = false;  // ImageNet-style scale and aspect augmentation
   double scale_min = 0, scale_max = 0;
   double ratio_min = 0, ratio_max = 0;

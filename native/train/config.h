@@ -38,7 +38,7 @@ struct TrainConfig {
   bool diagnostics = false;
   int threads = 0;  // 0: keep the process setting
   int64_t checkpoint_every_iterations = 0;
-  bool state_at_end = false;  // hand the full state over when the run stops (final / on-cancel checkpoint)
+  bool state_at_end = false;         // hand the full state over when the run stops (final / on-cancel checkpoint)
   bool state_on_evaluation = false;  // and with every evaluation (to keep the best checkpoint)
   bool channels_last = false;
   bool cuda_graph = false;  // capture the step in a CUDA graph after `kCudaGraphWarmup` eager iterations

@@ -20,7 +20,8 @@ struct GraphedStep::State {
   torch::Tensor x, y, lr, logits, loss;
 };
 
-GraphedStep::GraphedStep(ResNet& net, Optimizer& optimizer, double label_smoothing, const torch::Tensor& x, const torch::Tensor& y, double lr)
+GraphedStep::GraphedStep(ResNet& net, Optimizer& optimizer, double label_smoothing, const torch::Tensor& x,
+                         const torch::Tensor& y, double lr)
     : state_(std::make_unique<State>()) {
   namespace F = torch::nn::functional;
   if (!x.is_cuda()) throw invalid("a CUDA graph needs the model on a CUDA device");

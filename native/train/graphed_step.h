@@ -16,7 +16,8 @@ class GraphedStep {
  public:
   // Captures the step on a side stream with `x`/`y` as the shapes; that first step is replayed at once,
   // so calling it is one training iteration.
-  GraphedStep(ResNet& net, Optimizer& optimizer, double label_smoothing, const torch::Tensor& x, const torch::Tensor& y, double lr);
+  GraphedStep(ResNet& net, Optimizer& optimizer, double label_smoothing, const torch::Tensor& x, const torch::Tensor& y,
+              double lr);
   ~GraphedStep();
   // Copies the batch into the graph's inputs and replays: returns the (static) logits and loss.
   std::pair<torch::Tensor, torch::Tensor> step(const torch::Tensor& x, const torch::Tensor& y, double lr);

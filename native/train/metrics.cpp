@@ -25,7 +25,9 @@ EvalMetrics evaluate(ResNet& net, const TensorDataset& data, const AugmentConfig
       auto x = prepare_eval_batch(data.images.narrow(0, start, count).to(device, /*non_blocking=*/true), augment);
       auto y = data.labels.narrow(0, start, count).to(device, true);
       auto logits = net->forward(x).to(torch::kFloat32);
-      loss_sum += torch::nn::functional::cross_entropy(logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)).to(torch::kFloat64);
+      loss_sum += torch::nn::functional::cross_entropy(
+                      logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                      .to(torch::kFloat64);
       auto pred = logits.argmax(1);
       confusion += torch::bincount(y * k + pred, {}, k * k);
       auto top = std::get<1>(logits.topk(std::min<int64_t>(5, k), 1));

@@ -17,7 +17,7 @@ struct EvalMetrics {
   int64_t count = 0;
   double loss = 0, top1_error = 0, top5_error = 0;
   std::vector<double> per_class_accuracy;  // NaN for a class with no image
-  std::vector<int64_t> confusion;  // row-major [true class][predicted class]
+  std::vector<int64_t> confusion;          // row-major [true class][predicted class]
   int64_t num_classes = 0;
 };
 

@@ -40,8 +40,10 @@ void Optimizer::step(double lr) {
   torch::NoGradGuard no_grad;
   ++steps_;
   for (auto& g : groups_) {
-    if (config_.kind == OptimizerConfig::Kind::SGD) step_sgd(g, lr);
-    else step_adamw(g, lr);
+    if (config_.kind == OptimizerConfig::Kind::SGD)
+      step_sgd(g, lr);
+    else
+      step_adamw(g, lr);
   }
 }
 
@@ -62,12 +64,16 @@ void Optimizer::step_sgd(Group& g, double lr) {
     if (g.slot_a.empty()) g.slot_a.assign(g.params.size(), torch::Tensor());
     for (size_t k = 0; k < where.size(); ++k) {
       auto& buf = g.slot_a[where[k]];
-      if (!buf.defined()) buf = grads[k].clone().detach();
-      else buf.mul_(config_.momentum).add_(grads[k]);
+      if (!buf.defined())
+        buf = grads[k].clone().detach();
+      else
+        buf.mul_(config_.momentum).add_(grads[k]);
       bufs.push_back(buf);
     }
-    if (config_.nesterov) grads = at::_foreach_add(grads, bufs, config_.momentum);
-    else grads = bufs;
+    if (config_.nesterov)
+      grads = at::_foreach_add(grads, bufs, config_.momentum);
+    else
+      grads = bufs;
   }
   at::_foreach_add_(params, grads, -lr);
 }
@@ -153,13 +159,16 @@ void Optimizer::load_state(const std::vector<std::pair<std::string, torch::Tenso
       if (!sgd) {
         g.slot_b[i] = take(".exp_avg_sq");
         if (!g.slot_a[i].defined() || !g.slot_b[i].defined())
-          throw Error("ERR_STATE", "optimizer state for " + g.names[i] + " is missing (AdamW needs exp_avg and exp_avg_sq)");
+          throw Error("ERR_STATE",
+                      "optimizer state for " + g.names[i] + " is missing (AdamW needs exp_avg and exp_avg_sq)");
       }
     }
     if (!sgd) continue;
     // SGD buffers are all present or all absent (absent: no step taken yet).
-    const auto present = std::count_if(g.slot_a.begin(), g.slot_a.end(), [](const torch::Tensor& b) { return b.defined(); });
-    if (present != 0 && present != static_cast<int64_t>(g.slot_a.size())) throw Error("ERR_STATE", "optimizer state has momentum buffers for only some parameters");
+    const auto present =
+        std::count_if(g.slot_a.begin(), g.slot_a.end(), [](const torch::Tensor& b) { return b.defined(); });
+    if (present != 0 && present != static_cast<int64_t>(g.slot_a.size()))
+      throw Error("ERR_STATE", "optimizer state has momentum buffers for only some parameters");
   }
 }
 

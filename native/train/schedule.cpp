@@ -9,7 +9,9 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-double cos_anneal(double start, double end, double pct) { return end + (start - end) / 2.0 * (std::cos(kPi * pct) + 1.0); }
+double cos_anneal(double start, double end, double pct) {
+  return end + (start - end) / 2.0 * (std::cos(kPi * pct) + 1.0);
+}
 
 }  // namespace
 
@@ -20,7 +22,8 @@ LrSchedule::LrSchedule(ScheduleConfig config, ScheduleState state) : config_(std
 double LrSchedule::base(int64_t i) const {
   const auto& c = config_;
   switch (c.kind) {
-    case ScheduleConfig::Kind::Constant: return c.base_lr;
+    case ScheduleConfig::Kind::Constant:
+      return c.base_lr;
     case ScheduleConfig::Kind::MultiStep: {
       const int64_t unit = c.milestones_in_epochs ? i / std::max<int64_t>(1, c.iterations_per_epoch) : i;
       const auto passed = std::count_if(c.milestones.begin(), c.milestones.end(), [&](int64_t m) { return unit >= m; });
@@ -39,7 +42,8 @@ double LrSchedule::base(int64_t i) const {
       if (x <= up_end) return cos_anneal(initial, c.max_lr, up_end > 0 ? x / up_end : 1.0);
       return cos_anneal(c.max_lr, floor, (x - up_end) / std::max(1e-12, down_end - up_end));
     }
-    case ScheduleConfig::Kind::Plateau: return std::max(c.min_lr, c.base_lr * state_.plateau_scale);
+    case ScheduleConfig::Kind::Plateau:
+      return std::max(c.min_lr, c.base_lr * state_.plateau_scale);
   }
   return c.base_lr;
 }

@@ -1,22 +1,22 @@
 #include "train/trainer.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/nn/functional/loss.h>
 
 #include <chrono>
-#include <tuple>
 #include <cmath>
+#include <tuple>
 
 #include "common/error.h"
 #include "common/oom.h"
 #include "data/prefetcher.h"
+#include "device/cuda.h"
+#include "train/graphed_step.h"
 #include "train/optimizer.h"
 #include "train/precision.h"
-#include "train/graphed_step.h"
-#include "device/cuda.h"
 
 namespace rt {
 
@@ -48,22 +48,37 @@ std::optional<double> plateau_value(const std::string& metric, const std::vector
 
 }  // namespace
 
-Trainer::Trainer(std::shared_ptr<Model> model, std::shared_ptr<BatchSource> train, std::optional<TensorDataset> validation,
-                 std::optional<TensorDataset> test, TrainConfig config, std::function<void(TrainEvent)> emit)
-    : model_(std::move(model)), train_(std::move(train)), validation_(std::move(validation)), test_(std::move(test)),
-      config_(std::move(config)), emit_(std::move(emit)) {}
+Trainer::Trainer(std::shared_ptr<Model> model, std::shared_ptr<BatchSource> train,
+                 std::optional<TensorDataset> validation, std::optional<TensorDataset> test, TrainConfig config,
+                 std::function<void(TrainEvent)> emit)
+    : model_(std::move(model)),
+      train_(std::move(train)),
+      validation_(std::move(validation)),
+      test_(std::move(test)),
+      config_(std::move(config)),
+      emit_(std::move(emit)) {}
 
 std::vector<EvalMetrics> Trainer::evaluate_all(const torch::Device& device) {
   std::vector<EvalMetrics> out;
-  if (validation_) out.push_back(evaluate(model_->net(), *validation_, config_.augment, config_.eval_batch_size, device, "val", &cancel_));
-  if (test_) out.push_back(evaluate(model_->net(), *test_, config_.augment, config_.eval_batch_size, device, "test", &cancel_));
+  if (validation_)
+    out.push_back(
+        evaluate(model_->net(), *validation_, config_.augment, config_.eval_batch_size, device, "val", &cancel_));
+  if (test_)
+    out.push_back(evaluate(model_->net(), *test_, config_.augment, config_.eval_batch_size, device, "test", &cancel_));
   return out;
 }
 
 // One run's working state: what the steps below share.
 struct Trainer::Loop {
-  Loop(const torch::Device& d, int64_t per_epoch, int64_t first, int64_t end, Optimizer&& o, LrSchedule&& s, LossScaler&& sc)
-      : device(d), per_epoch(per_epoch), first(first), end(end), optimizer(std::move(o)), schedule(std::move(s)), scaler(std::move(sc)) {}
+  Loop(const torch::Device& d, int64_t per_epoch, int64_t first, int64_t end, Optimizer&& o, LrSchedule&& s,
+       LossScaler&& sc)
+      : device(d),
+        per_epoch(per_epoch),
+        first(first),
+        end(end),
+        optimizer(std::move(o)),
+        schedule(std::move(s)),
+        scaler(std::move(sc)) {}
   torch::Device device;
   int64_t per_epoch, first, end;
   Optimizer optimizer;
@@ -94,12 +109,14 @@ std::shared_ptr<TrainState> Trainer::snapshot(const Loop& loop, int64_t iteratio
   s->optimizer_steps = loop.optimizer.steps();
   s->loss_scale = loop.scaler.value();
   s->model = model_->state_on_cpu();
-  for (auto& t : loop.optimizer.state()) s->optimizer.push_back({t.name, t.tensor.detach().to(torch::kCPU).contiguous().clone(), false});
+  for (auto& t : loop.optimizer.state())
+    s->optimizer.push_back({t.name, t.tensor.detach().to(torch::kCPU).contiguous().clone(), false});
   s->epoch_meter = loop.epoch_meter.peek();
   s->cpu_rng = at::detail::getDefaultCPUGenerator().get_state();
   if (at::globalContext().hasCUDA())
     for (int i = 0; i < at::detail::getCUDAHooks().getNumGPUs(); ++i)
-      s->cuda_rng.push_back(at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(i))).get_state());
+      s->cuda_rng.push_back(
+          at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(i))).get_state());
   return s;
 }
 
@@ -146,9 +163,10 @@ std::unique_ptr<Trainer::Loop> Trainer::start_loop(const torch::Device& device) 
   if (!config_.optimizer_state.empty()) optimizer.load_state(config_.optimizer_state);
   optimizer.set_steps(config_.optimizer_steps);
   config_.optimizer_state.clear();
-  auto loop = std::make_unique<Loop>(device, train_->batches_per_epoch(), config_.start_iteration, config_.total_iterations, std::move(optimizer),
-                                     LrSchedule(config_.schedule, config_.schedule_state),
-                                     LossScaler(config_.precision == Precision::Float16, config_.loss_scale));
+  auto loop =
+      std::make_unique<Loop>(device, train_->batches_per_epoch(), config_.start_iteration, config_.total_iterations,
+                             std::move(optimizer), LrSchedule(config_.schedule, config_.schedule_state),
+                             LossScaler(config_.precision == Precision::Float16, config_.loss_scale));
   for (auto& p : model_->net()->parameters())
     if (p.requires_grad()) loop->params.push_back(p);
   loop->epoch_meter.restore(config_.epoch_meter);
@@ -161,7 +179,8 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
   ResNet& net = model_->net();
   if (loop.graphed) return loop.graphed->step(batch.x, batch.y, loop.lr);
   if (config_.cuda_graph && it - loop.first >= kCudaGraphWarmup) {
-    loop.graphed = std::make_unique<GraphedStep>(net, loop.optimizer, config_.label_smoothing, batch.x, batch.y, loop.lr);
+    loop.graphed =
+        std::make_unique<GraphedStep>(net, loop.optimizer, config_.label_smoothing, batch.x, batch.y, loop.lr);
     return loop.graphed->outputs();  // capturing ran this iteration's step
   }
   loop.optimizer.zero_grad();
@@ -169,7 +188,8 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
   {
     AutocastScope autocast(config_.precision);
     logits = net->forward(batch.x);
-    loss = F::cross_entropy(logits.to(torch::kFloat32), batch.y, F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));
+    loss = F::cross_entropy(logits.to(torch::kFloat32), batch.y,
+                            F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));
   }
   loop.scaler.scale(loss).backward();
   if (loop.scaler.unscale_and_check(loop.params)) loop.optimizer.step(loop.lr);
@@ -241,7 +261,8 @@ void Trainer::end_epoch(Loop& loop, int64_t done) {
   loop.epoch_wait = 0;
   const int64_t epochs_done = done / loop.per_epoch;
   if (config_.plateau_metric == "train_loss") loop.schedule.observe_metric(w.loss);
-  if (config_.eval_every_iterations == 0 && config_.eval_every_epochs > 0 && epochs_done % config_.eval_every_epochs == 0 && done != loop.end)
+  if (config_.eval_every_iterations == 0 && config_.eval_every_epochs > 0 &&
+      epochs_done % config_.eval_every_epochs == 0 && done != loop.end)
     evaluate_into(loop, e);
   emit_(std::move(e));
 }

@@ -1,13 +1,16 @@
 // The independent reference: PyTorch and torchvision in Python (Debian's python3-torch and
-// python3-torchvision, or $RESNET_TORCH_PYTHON). Tests fail, never skip, when it is missing. A Python with
+// python3-torchvision, or $RESNET_TORCH_PYTHON). Where none is found the jest tests that need it are skipped,
+// except under CI=true (test/helpers/reference.ts). A Python with
 // torch alone is taken when none has both (the GPU machine's PyTorch comes without torchvision; the scripts
 // it runs build torchvision's networks themselves then).
 import { execFileSync, spawn } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 
 let found: string | undefined;
 
-export function torchPython(): string {
+/** The first Python with torch and torchvision (else with torch alone), or undefined. */
+export function findTorchPython(): string | undefined {
   if (found) return found;
   const candidates = [process.env.RESNET_TORCH_PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean) as string[];
   for (const modules of ['torch, torchvision', 'torch']) {
@@ -21,10 +24,25 @@ export function torchPython(): string {
       }
     }
   }
-  throw new Error('no python3 with torch and torchvision: install python3-torch python3-torchvision (Debian) or set RESNET_TORCH_PYTHON');
+  return undefined;
 }
 
-export const PYTHON_DIR = path.resolve(__dirname, '..', '..', '..', 'test', 'python');
+export function torchPython(): string {
+  const python = findTorchPython();
+  if (python) return python;
+  throw new Error(
+    'no python3 with torch and torchvision: install python3-torch python3-torchvision (Debian) or set RESNET_TORCH_PYTHON',
+  );
+}
+
+/** The package root, from wherever this file runs (test/helpers under jest, .test-build/test/helpers for bench/). */
+function packageRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return dir;
+}
+
+export const PYTHON_DIR = path.join(packageRoot(), 'test', 'python');
 
 /** Runs test/python/<script> with args; resolves with stdout, rejects with stderr. */
 export function runPython(script: string, args: string[], env: Record<string, string> = {}): Promise<string> {
@@ -37,6 +55,8 @@ export function runPython(script: string, args: string[], env: Record<string, st
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${script} exited with ${code}:\n${err}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${script} exited with ${code}:\n${err}`)),
+    );
   });
 }

@@ -5,22 +5,42 @@ export function pseudoRandomBytes(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     out[i] = x & 0xff;
   }
   return out;
 }
 
-export async function syntheticDataset(n: number, shape: [number, number, number], classes: number, seed = 1): Promise<Dataset> {
+/** The arrays of syntheticDataset (a child process builds the same data from this function's source). */
+export function syntheticArrays(n: number, shape: [number, number, number], classes: number, seed = 1) {
   const images = pseudoRandomBytes(n * shape[0] * shape[1] * shape[2], seed);
   const labels = Array.from({ length: n }, (_, i) => (i * 7 + seed) % classes);
-  return fromArrays({ images, shape: [n, ...shape], labels, numClasses: classes });
+  return { images, shape: [n, ...shape], labels, numClasses: classes };
+}
+
+export async function syntheticDataset(
+  n: number,
+  shape: [number, number, number],
+  classes: number,
+  seed = 1,
+): Promise<Dataset> {
+  return fromArrays(syntheticArrays(n, shape, classes, seed));
+}
+
+/** JavaScript for a child process (`node -e`): defines syntheticArrays() as the tests have it. */
+export function syntheticSource(): string {
+  return `${pseudoRandomBytes.toString()}\n${syntheticArrays.toString()}\n`;
 }
 
 /** SHA-256 over every parameter and buffer, in state_dict order. */
 export async function weightsHash(model: import('../../lib').Model): Promise<string> {
   const { createHash } = await import('crypto');
   const h = createHash('sha256');
-  for (const t of await model.handle().exportState()) h.update(t.name).update(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  for (const t of await model.handle().exportState())
+    h.update(t.name).update(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   return h.digest('hex');
 }

@@ -10,27 +10,36 @@ import { readSafetensors } from '../../io/safetensors';
 import { Model, createModel } from '../../model/model';
 import { ModelSpec } from '../../model/spec';
 import { UsageError } from '../args';
+import { DEVICE_FLAG } from '../command';
 
 export const MODEL_FLAGS = {
   arch: { type: 'string' as const, description: 'arch of a bare weights file (otherwise read from the file)' },
-  device: { type: 'string' as const, description: 'cpu, cuda or cuda:N' },
+  ...DEVICE_FLAG,
 };
 
 /** A model from a checkpoint, a run folder, or a weights file (whose metadata names its spec). */
-export async function loadModel(target: string | undefined, flags: Record<string, unknown>): Promise<{ model: Model; config?: RunConfig; dataShape?: number[] }> {
+export async function loadModel(
+  target: string | undefined,
+  flags: Record<string, unknown>,
+): Promise<{ model: Model; config?: RunConfig; dataShape?: number[] }> {
   if (!target) throw new UsageError('name a checkpoint, a weights file or a run folder');
   const device = (flags.device as string | undefined) ?? 'cpu';
   let file = target;
   let config: RunConfig | undefined;
   if (fs.existsSync(target) && fs.statSync(target).isDirectory()) {
-    const candidates = [path.join(target, 'checkpoints', 'best.safetensors'), path.join(target, 'checkpoints', 'last.safetensors')];
+    const candidates = [
+      path.join(target, 'checkpoints', 'best.safetensors'),
+      path.join(target, 'checkpoints', 'last.safetensors'),
+    ];
     file = candidates.find((c) => fs.existsSync(c)) ?? path.join(target, 'weights.safetensors');
-    if (fs.existsSync(path.join(target, 'config.yaml'))) config = resolveConfig(await readConfigFile(path.join(target, 'config.yaml')));
+    if (fs.existsSync(path.join(target, 'config.yaml')))
+      config = resolveConfig(await readConfigFile(path.join(target, 'config.yaml')));
   }
   const { metadata } = await readSafetensors(file);
   if (metadata.format === 'resnet-torch/checkpoint') {
     const { model, checkpoint } = await loadCheckpoint(file, { device });
-    if (!config && checkpoint.metadata.config) config = resolveConfig((await import('yaml')).default.parse(checkpoint.metadata.config));
+    if (!config && checkpoint.metadata.config)
+      config = resolveConfig((await import('yaml')).default.parse(checkpoint.metadata.config));
     return { model, config, dataShape: checkpoint.data?.shape };
   }
   let spec: ModelSpec;

@@ -12,26 +12,36 @@ import { MODEL_FLAGS, loadModel } from './model-source';
 function listImages(target: string): string[] {
   if (!fs.existsSync(target)) throw new UsageError(`${target}: no such file or folder`);
   if (fs.statSync(target).isFile()) return [target];
-  return fs.readdirSync(target, { withFileTypes: true }).flatMap((e) => {
-    const p = path.join(target, e.name);
-    if (e.isDirectory()) return listImages(p);
-    return IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase()) ? [p] : [];
-  }).sort();
+  return fs
+    .readdirSync(target, { withFileTypes: true })
+    .flatMap((e) => {
+      const p = path.join(target, e.name);
+      if (e.isDirectory()) return listImages(p);
+      return IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase()) ? [p] : [];
+    })
+    .sort();
 }
 
 export const predictCommand: Command = {
   name: 'predict',
-  usage: 'resnet predict <checkpoint | weights | run folder> [image files or folders ...] [--data TYPE ... --limit N] [--top-k 5] [--json]',
+  usage:
+    'resnet predict <checkpoint | weights | run folder> [image files or folders ...] [--data TYPE ... --limit N] [--top-k 5] [--json]',
   summary: 'Top-k classes with their names and probabilities, for image files, folders of images, or a dataset split.',
-  flags: { ...MODEL_FLAGS, ...DATA_FLAGS, 'top-k': { type: 'number', description: 'classes per image (default 5)' },
-    size: { type: 'number', description: 'resize images to this side (default: the training size)' }, json: { type: 'boolean', description: 'print as JSON' } },
+  flags: {
+    ...MODEL_FLAGS,
+    ...DATA_FLAGS,
+    'top-k': { type: 'number', description: 'classes per image (default 5)' },
+    size: { type: 'number', description: 'resize images to this side (default: the training size)' },
+    json: { type: 'boolean', description: 'print as JSON' },
+  },
   async run(args, ctx) {
     const [target, ...inputs] = args.positional;
     const { model, dataShape } = await loadModel(target, args.flags);
     const topK = Math.min((args.flags['top-k'] as number) ?? 5, model.numClasses);
     const c = model.inChannels;
     const side = (args.flags.size as number | undefined) ?? model.preprocessing?.size?.[0] ?? dataShape?.[1];
-    const results: { input: string; label?: number; top: { index: number; label?: string; probability: number }[] }[] = [];
+    const results: { input: string; label?: number; top: { index: number; label?: string; probability: number }[] }[] =
+      [];
     const run = async (names: string[], images: Uint8Array | Float32Array, shape: number[], labels?: number[]) => {
       const x = normalizeImages(images, shape, model.preprocessing);
       const preds = await model.predict({ data: x, shape }, { topK });
@@ -43,7 +53,9 @@ export const predictCommand: Command = {
       if (files.length === 0) throw new UsageError('no JPEG, PNG or WebP images among the inputs');
       for (let start = 0; start < files.length; start += 64) {
         const chunk = files.slice(start, start + 64);
-        const decoded = await Promise.all(chunk.map((f) => decodeImage(f, { height: side, width: side, channels: c as 1 | 3, fit: 'cover' })));
+        const decoded = await Promise.all(
+          chunk.map((f) => decodeImage(f, { height: side, width: side, channels: c as 1 | 3, fit: 'cover' })),
+        );
         const images = new Uint8Array(decoded.length * c * side * side);
         decoded.forEach((d, i) => images.set(d, i * d.length));
         await run(chunk, images, [chunk.length, c, side, side]);
@@ -53,7 +65,12 @@ export const predictCommand: Command = {
       const loaded = await datasetFromFlags({ limit: 10, ...args.flags }, undefined, dataShape, model.numClasses);
       const data = loaded instanceof Dataset ? loaded : await loaded.load();
       const all = data.get(0, data.length);
-      await run(all.labels.map((_, i) => `${data.name}[${i}]`), all.images, all.shape, all.labels);
+      await run(
+        all.labels.map((_, i) => `${data.name}[${i}]`),
+        all.images,
+        all.shape,
+        all.labels,
+      );
     }
     if (args.flags.json) {
       ctx.out.write(`${JSON.stringify(results, null, 2)}\n`);
@@ -63,7 +80,8 @@ export const predictCommand: Command = {
     for (const r of results) {
       const truth = r.label !== undefined ? ` (true: ${names?.[r.label] ?? r.label})` : '';
       ctx.out.write(`${r.input}${truth}\n`);
-      for (const t of r.top) ctx.out.write(`  ${(t.probability * 100).toFixed(2).padStart(6)}%  ${t.label ?? t.index}\n`);
+      for (const t of r.top)
+        ctx.out.write(`  ${(t.probability * 100).toFixed(2).padStart(6)}%  ${t.label ?? t.index}\n`);
     }
     return EXIT.ok;
   },

@@ -5,10 +5,14 @@ import { Command } from '../command';
 
 export const summaryCommand: Command = {
   name: 'summary',
-  usage: 'resnet summary <arch> [--input-size N] [--in-channels C] [--num-classes K] [--shortcut A|B|C] [--stride conv1x1]',
+  usage:
+    'resnet summary <arch> [--input-size N] [--in-channels C] [--num-classes K] [--shortcut A|B|C] [--stride conv1x1]',
   summary: 'Per-layer output shapes, parameters and multiply-adds of a network.',
   flags: {
-    'input-size': { type: 'number', description: 'input side (default 224 for the ImageNet family, 32 for CIFAR nets)' },
+    'input-size': {
+      type: 'number',
+      description: 'input side (default 224 for the ImageNet family, 32 for CIFAR nets)',
+    },
     'in-channels': { type: 'number', description: 'input channels (default 3)' },
     'num-classes': { type: 'number', description: 'classes (default 1000 / 10)' },
     shortcut: { type: 'string', description: 'shortcut option A, B, C or none' },
@@ -19,9 +23,14 @@ export const summaryCommand: Command = {
     const arch = args.positional[0];
     if (!arch) throw new UsageError('summary needs an arch, e.g. resnet summary resnet50');
     const f = args.flags;
-    const model = await createModel({ arch, seed: 0, ...(f['in-channels'] ? { inChannels: f['in-channels'] as number } : {}),
-      ...(f['num-classes'] ? { numClasses: f['num-classes'] as number } : {}), ...(f.shortcut ? { shortcut: f.shortcut as 'A' } : {}),
-      ...(f.stride ? { stride: f.stride as 'conv1x1' } : {}) });
+    const model = await createModel({
+      arch,
+      seed: 0,
+      ...(f['in-channels'] ? { inChannels: f['in-channels'] as number } : {}),
+      ...(f['num-classes'] ? { numClasses: f['num-classes'] as number } : {}),
+      ...(f.shortcut ? { shortcut: f.shortcut as 'A' } : {}),
+      ...(f.stride ? { stride: f.stride as 'conv1x1' } : {}),
+    });
     const s = model.summary(f['input-size'] ? { inputSize: f['input-size'] as number } : {});
     ctx.out.write(f.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatSummary(s)}\n`);
     model.dispose();

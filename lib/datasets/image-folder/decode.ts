@@ -5,7 +5,10 @@ import type { FolderSettings } from './options';
 import type { ImageFile } from './scan';
 
 /** Decodes one image to C×H×W uint8 at the configured size. */
-export async function decodeImage(file: string, o: Pick<FolderSettings, 'height' | 'width' | 'channels' | 'fit'>): Promise<Uint8Array> {
+export async function decodeImage(
+  file: string,
+  o: Pick<FolderSettings, 'height' | 'width' | 'channels' | 'fit'>,
+): Promise<Uint8Array> {
   let result;
   try {
     const sharp = (await import('sharp')).default; // loaded on first use: most runs never decode images
@@ -17,7 +20,8 @@ export async function decodeImage(file: string, o: Pick<FolderSettings, 'height'
   }
   const { data, info } = result;
   const hw = o.height * o.width;
-  if (info.width !== o.width || info.height !== o.height) throw new DatasetError(file, `decoded to ${info.width}x${info.height}, expected ${o.width}x${o.height}`);
+  if (info.width !== o.width || info.height !== o.height)
+    throw new DatasetError(file, `decoded to ${info.width}x${info.height}, expected ${o.width}x${o.height}`);
   const out = new Uint8Array(o.channels * hw);
   if (info.channels === o.channels) {
     // interleaved HWC -> planar CHW
@@ -70,5 +74,9 @@ export async function decodeAll(files: ImageFile[], o: FolderSettings) {
   const kept = decoded.map((d, i) => (d ? i : -1)).filter((i) => i >= 0);
   const images = new Uint8Array(kept.length * size);
   kept.forEach((i, k) => images.set(decoded[i]!, k * size));
-  return { images, labels: kept.map((i) => files[i].label), skipped: files.filter((_, i) => !decoded[i]).map((f) => f.file) };
+  return {
+    images,
+    labels: kept.map((i) => files[i].label),
+    skipped: files.filter((_, i) => !decoded[i]).map((f) => f.file),
+  };
 }

@@ -22,8 +22,17 @@ export async function imageFolder(options: ImageFolderOptions): Promise<Dataset>
   const { classNames, files } = await scanImageFolder(o.root, o.classNames);
   const { images, labels, skipped } = await decodeAll(files, o);
   if (labels.length === 0) throw new DatasetError(o.root, `no image could be decoded (${skipped.length} skipped)`);
-  const dataset = await fromArrays({ images, shape: [labels.length, o.channels, o.height, o.width], labels, numClasses: classNames.length,
-    classNames, name: path.basename(o.root) }, o.root);
+  const dataset = await fromArrays(
+    {
+      images,
+      shape: [labels.length, o.channels, o.height, o.width],
+      labels,
+      numClasses: classNames.length,
+      classNames,
+      name: path.basename(o.root),
+    },
+    o.root,
+  );
   dataset.skipped = skipped;
   return dataset;
 }

@@ -35,7 +35,10 @@ export interface FolderSettings {
 
 const optionsSchema: Schema<ImageFolderOptions> = s.object<ImageFolderOptions>({
   path: s.string(),
-  size: s.union(s.integer({ min: 1, max: 16384 }), s.array(s.integer({ min: 1, max: 16384 }), { minLength: 2, maxLength: 2 })),
+  size: s.union(
+    s.integer({ min: 1, max: 16384 }),
+    s.array(s.integer({ min: 1, max: 16384 }), { minLength: 2, maxLength: 2 }),
+  ),
   channels: s.optional(s.enum([1, 3] as const)),
   fit: s.optional(s.enum(['cover', 'fill'] as const)),
   onBadImage: s.optional(s.enum(['fail', 'skip'] as const)),
@@ -48,8 +51,14 @@ export function resolveFolderOptions(options: ImageFolderOptions): FolderSetting
   const o = optionsSchema.parse(options, 'options');
   const [height, width] = typeof o.size === 'number' ? [o.size, o.size] : o.size;
   return {
-    root: path.resolve(o.path), height, width, channels: o.channels ?? 3, fit: o.fit ?? 'cover', onBadImage: o.onBadImage ?? 'fail',
-    concurrency: o.concurrency ?? 2 * os.cpus().length, classNames: o.classNames,
+    root: path.resolve(o.path),
+    height,
+    width,
+    channels: o.channels ?? 3,
+    fit: o.fit ?? 'cover',
+    onBadImage: o.onBadImage ?? 'fail',
+    concurrency: o.concurrency ?? 2 * os.cpus().length,
+    classNames: o.classNames,
     warn: o.onWarning ?? ((m: string) => process.emitWarning(m, 'ResnetTorchWarning')),
   };
 }

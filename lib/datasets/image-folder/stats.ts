@@ -7,7 +7,11 @@ import type { ImageFile } from './scan';
 
 const CHUNK = 256;
 
-export async function folderStats(files: readonly ImageFile[], o: FolderSettings, shape: readonly [number, number, number]): Promise<DatasetStats> {
+export async function folderStats(
+  files: readonly ImageFile[],
+  o: FolderSettings,
+  shape: readonly [number, number, number],
+): Promise<DatasetStats> {
   const identity = JSON.stringify([shape, o.fit, files.map((f) => f.file)]);
   const cached = await loadKeyedStats(identity, shape);
   if (cached) return cached;
@@ -27,7 +31,8 @@ export async function folderStats(files: readonly ImageFile[], o: FolderSettings
         }
   }
   const meanImage = Float32Array.from(sum, (v) => v / Math.max(n, 1));
-  const channelMean: number[] = [], channelStd: number[] = [];
+  const channelMean: number[] = [],
+    channelStd: number[] = [];
   for (let ch = 0; ch < c; ch++) {
     let m = 0;
     for (let i = 0; i < hw; i++) m += sum[ch * hw + i];

@@ -59,7 +59,8 @@ export class StreamingDataset {
 
   subset(indices: ArrayLike<number>, name = `${this.name} (subset)`): StreamingDataset {
     const files = Array.from(indices, (i, k) => {
-      if (!Number.isInteger(i) || i < 0 || i >= this.length) throw new ValidationError(`indices[${k}]`, i, `an integer in [0, ${this.length - 1}]`);
+      if (!Number.isInteger(i) || i < 0 || i >= this.length)
+        throw new ValidationError(`indices[${k}]`, i, `an integer in [0, ${this.length - 1}]`);
       return this.#files[i];
     });
     return new StreamingDataset(files, this.classNames, this.#options, name);
@@ -71,15 +72,27 @@ export class StreamingDataset {
     if (!Number.isInteger(count) || count < 1 || count >= this.length)
       throw new ValidationError('split.validation', v, `a count in [1, ${this.length - 1}] or a fraction in (0, 1)`);
     const order = permutation(this.length, options.seed ?? 0);
-    return { validation: this.subset(order.subarray(0, count), `${this.name} (validation)`), train: this.subset(order.subarray(count), `${this.name} (train)`) };
+    return {
+      validation: this.subset(order.subarray(0, count), `${this.name} (validation)`),
+      train: this.subset(order.subarray(count), `${this.name} (train)`),
+    };
   }
 
   /** Decodes every image into memory (for evaluation sets). */
   async load(): Promise<Dataset> {
     const { images, labels, skipped } = await decodeAll(this.#files, this.#options);
     this.skipped.push(...skipped);
-    const d = await fromArrays({ images, shape: [labels.length, ...this.shape], labels, numClasses: this.numClasses, classNames: this.classNames,
-      name: this.name }, this.source);
+    const d = await fromArrays(
+      {
+        images,
+        shape: [labels.length, ...this.shape],
+        labels,
+        numClasses: this.numClasses,
+        classNames: this.classNames,
+        name: this.name,
+      },
+      this.source,
+    );
     d.skipped = skipped;
     return d;
   }
@@ -95,7 +108,12 @@ export class StreamingDataset {
    * trainer's order: epoch e is shuffled with a seed derived from (seed, e), so a resumed run sees the
    * same batches. Decoding runs ahead of the trainer by up to `ahead` batches.
    */
-  openStream(p: StreamParams): { queue: NativeBatchQueue; stop: () => void; error: () => Error | undefined; finished: Promise<void> } {
+  openStream(p: StreamParams): {
+    queue: NativeBatchQueue;
+    stop: () => void;
+    error: () => Error | undefined;
+    finished: Promise<void>;
+  } {
     const perEpoch = iterationsPerEpoch(this.length, p.batchSize, p.dropLast);
     const ahead = p.ahead ?? 4;
     const queue = new (native().BatchQueue)(ahead, perEpoch);
@@ -107,19 +125,26 @@ export class StreamingDataset {
     const orderOf = (epoch: number) => {
       let order = orders.get(epoch);
       if (!order) {
-        order = p.shuffle ? permutation(this.length, deriveSeed(p.seed, epoch)) : Int32Array.from({ length: this.length }, (_, i) => i);
+        order = p.shuffle
+          ? permutation(this.length, deriveSeed(p.seed, epoch))
+          : Int32Array.from({ length: this.length }, (_, i) => i);
         orders.clear();
         orders.set(epoch, order);
       }
       return order;
     };
     const decodeBatch = async (it: number) => {
-      const epoch = Math.floor(it / perEpoch), index = it % perEpoch;
+      const epoch = Math.floor(it / perEpoch),
+        index = it % perEpoch;
       const order = orderOf(epoch);
-      const files = Array.from(order.subarray(index * p.batchSize, Math.min(this.length, (index + 1) * p.batchSize)), (i) => this.#files[i]);
+      const files = Array.from(
+        order.subarray(index * p.batchSize, Math.min(this.length, (index + 1) * p.batchSize)),
+        (i) => this.#files[i],
+      );
       const { images, labels, skipped } = await decodeAll(files, this.#options);
       this.skipped.push(...skipped);
-      if (labels.length === 0) throw new DatasetError(this.source, `every image of epoch ${epoch} batch ${index} failed to decode`);
+      if (labels.length === 0)
+        throw new DatasetError(this.source, `every image of epoch ${epoch} batch ${index} failed to decode`);
       return { epoch, index, images, labels: Int32Array.from(labels) };
     };
     const finished = (async () => {
@@ -145,6 +170,15 @@ export class StreamingDataset {
       await Promise.allSettled(pending);
       queue.close();
     })();
-    return { queue, stop: () => { stopped = true; queue.close('the stream was stopped'); wake?.(); }, error: () => failure, finished };
+    return {
+      queue,
+      stop: () => {
+        stopped = true;
+        queue.close('the stream was stopped');
+        wake?.();
+      },
+      error: () => failure,
+      finished,
+    };
   }
 }

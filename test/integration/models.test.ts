@@ -1,16 +1,19 @@
 // The ResNet family against independent references: the papers' and torchvision's parameter counts,
 // torchvision's state_dict names, and forward outputs of torchvision / a separate Python implementation.
-import { strict as assert } from 'assert';
 import * as path from 'path';
-import { describe, it } from 'node:test';
 
-import { Model, createModel, resolveArch } from '../lib';
-import { readSafetensors, typedArrayOf } from '../lib/io/safetensors';
-import { maxAbs, maxAbsDiff, readFloat32, tempDir } from './helpers/files';
-import { runPython } from './helpers/python';
+import { Model, createModel, resolveArch } from '../../lib';
+import { readSafetensors, typedArrayOf } from '../../lib/io/safetensors';
+import { maxAbs, maxAbsDiff, readFloat32, tempDir } from '../helpers/files';
+import { runPython } from '../helpers/python';
+import { itWithTorch } from '../helpers/reference';
 
 const IMAGENET_PARAMS: Record<string, number> = {
-  resnet18: 11_689_512, resnet34: 21_797_672, resnet50: 25_557_032, resnet101: 44_549_160, resnet152: 60_192_808,
+  resnet18: 11_689_512,
+  resnet34: 21_797_672,
+  resnet50: 25_557_032,
+  resnet101: 44_549_160,
+  resnet152: 60_192_808,
 };
 const CIFAR_PARAMS: Record<number, number> = { 20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962 };
 
@@ -18,7 +21,7 @@ describe('parameter counts', () => {
   for (const [arch, count] of Object.entries(IMAGENET_PARAMS)) {
     it(`${arch} (1000 classes, option B) has ${count.toLocaleString('en-US')}`, async () => {
       const m = await createModel({ arch, seed: 0 });
-      assert.equal(m.parameterCount(), count);
+      expect(m.parameterCount()).toBe(count);
       m.dispose();
     });
   }
@@ -26,38 +29,41 @@ describe('parameter counts', () => {
     it(`cifar-resnet${depth} (option A) and cifar-plain${depth} have ${count.toLocaleString('en-US')}`, async () => {
       for (const arch of [`cifar-resnet${depth}`, `cifar-plain${depth}`]) {
         const m = await createModel({ arch, seed: 0 });
-        assert.equal(m.parameterCount(), count, arch);
+        expect(m.parameterCount()).toBe(count);
         m.dispose();
       }
     });
   }
-  it('cifar-resnet1202 has the paper\'s 19.4M (19,421,274)', async () => {
+  it("cifar-resnet1202 has the paper's 19.4M (19,421,274)", async () => {
     const m = await createModel({ arch: 'cifar-resnet1202', seed: 0 });
-    assert.equal(m.parameterCount(), 19_421_274);
+    expect(m.parameterCount()).toBe(19_421_274);
     m.dispose();
   });
-  it('preact-resnet164 (bottleneck, 9n+2) has the Identity Mappings paper\'s 1.7M', async () => {
+  it("preact-resnet164 (bottleneck, 9n+2) has the Identity Mappings paper's 1.7M", async () => {
     const m = await createModel({ arch: 'preact-resnet164', seed: 0 });
-    assert.ok(Math.abs(m.parameterCount() - 1.7e6) < 0.05e6, String(m.parameterCount()));
-    assert.equal(m.stateDict().filter((e) => /^layer\d\.\d+\.conv1\.weight$/.test(e.name)).length, 54);
+    expect(Math.abs(m.parameterCount() - 1.7e6)).toBeLessThan(0.05e6);
+    expect(m.stateDict().filter((e) => /^layer\d\.\d+\.conv1\.weight$/.test(e.name)).length).toBe(54);
     m.dispose();
   });
   it('the 6n+2 and 9n+2 families count their layers', () => {
-    assert.deepEqual(resolveArch('cifar-resnet110')?.depths, [18, 18, 18]);
-    assert.deepEqual(resolveArch('preact-resnet1001')?.depths, [111, 111, 111]);
-    assert.equal(resolveArch('cifar-resnet21'), undefined);
-    assert.equal(resolveArch('preact-resnet165'), undefined);
+    expect(resolveArch('cifar-resnet110')?.depths).toEqual([18, 18, 18]);
+    expect(resolveArch('preact-resnet1001')?.depths).toEqual([111, 111, 111]);
+    expect(resolveArch('cifar-resnet21')).toBe(undefined);
+    expect(resolveArch('preact-resnet165')).toBe(undefined);
   });
 });
 
 describe('torchvision names and shapes', () => {
-  it('the ImageNet family has torchvision\'s state_dict keys, in order, with the same shapes', async () => {
-    const reference = JSON.parse(await runPython('state_names.py', [])) as Record<string, { state: [string, number[]][]; params: number }>;
+  itWithTorch("the ImageNet family has torchvision's state_dict keys, in order, with the same shapes", async () => {
+    const reference = JSON.parse(await runPython('state_names.py', [])) as Record<
+      string,
+      { state: [string, number[]][]; params: number }
+    >;
     for (const [arch, ref] of Object.entries(reference)) {
       const m = await createModel({ arch, seed: 0 });
       const ours = m.stateDict().map((e) => [e.name, e.shape]);
-      assert.deepEqual(ours, ref.state, arch);
-      assert.equal(m.parameterCount(), ref.params, arch);
+      expect(ours).toEqual(ref.state);
+      expect(m.parameterCount()).toBe(ref.params);
       m.dispose();
     }
   });
@@ -73,15 +79,17 @@ async function compareWithReference(model: Model, dir: string, batch: number, si
   model.train();
   const outTrain = await model.forward(input);
   const tol = 1e-4 * Math.max(1, maxAbs(expectEval));
-  assert.deepEqual(outEval.shape, [batch, model.numClasses]);
-  assert.ok(maxAbsDiff(outEval.data, expectEval) < tol, `eval: max diff ${maxAbsDiff(outEval.data, expectEval)}`);
-  assert.ok(maxAbsDiff(outTrain.data, expectTrain) < 1e-4 * Math.max(1, maxAbs(expectTrain)),
-    `train: max diff ${maxAbsDiff(outTrain.data, expectTrain)}`);
+  expect(outEval.shape).toEqual([batch, model.numClasses]);
+  expect(maxAbsDiff(outEval.data, expectEval)).toBeLessThan(tol);
+  expect(maxAbsDiff(outTrain.data, expectTrain)).toBeLessThan(1e-4 * Math.max(1, maxAbs(expectTrain)));
 }
 
 describe('forward equals torchvision on the same weights and input', () => {
-  for (const [arch, size] of [['resnet18', 64], ['resnet50', 64]] as const) {
-    it(`${arch}, eval and train mode, and BN running statistics after the train pass`, async () => {
+  for (const [arch, size] of [
+    ['resnet18', 64],
+    ['resnet50', 64],
+  ] as const) {
+    itWithTorch(`${arch}, eval and train mode, and BN running statistics after the train pass`, async () => {
       const dir = await tempDir();
       await runPython('torchvision_forward.py', [arch, dir, '7', '3', String(size)]);
       const m = await createModel({ arch, seed: 0 });
@@ -89,21 +97,26 @@ describe('forward equals torchvision on the same weights and input', () => {
       const after = await readSafetensors(path.join(dir, 'after_train.safetensors'));
       const ours = new Map((await m.handle().exportState()).map((t) => [t.name, t]));
       for (const [name, t] of after.tensors) {
-        if (!name.endsWith('running_mean') && !name.endsWith('running_var') && !name.endsWith('num_batches_tracked')) continue;
+        if (!name.endsWith('running_mean') && !name.endsWith('running_var') && !name.endsWith('num_batches_tracked'))
+          continue;
         const mine = ours.get(name)!;
-        if (t.dtype === 'I64') assert.deepEqual(Array.from(mine.data as BigInt64Array), Array.from(typedArrayOf(t) as BigInt64Array), name);
-        else assert.ok(maxAbsDiff(mine.data as Float32Array, typedArrayOf(t) as Float32Array) < 1e-4, name);
+        if (t.dtype === 'I64')
+          expect(Array.from(mine.data as BigInt64Array)).toEqual(Array.from(typedArrayOf(t) as BigInt64Array));
+        else expect(maxAbsDiff(mine.data as Float32Array, typedArrayOf(t) as Float32Array)).toBeLessThan(1e-4);
       }
       m.dispose();
     });
   }
-  it('resnet50 with the paper\'s stride placement (on the first 1x1) equals torchvision modified the same way', async () => {
-    const dir = await tempDir();
-    await runPython('torchvision_forward.py', ['resnet50', dir, '3', '2', '64', 'paper-stride']);
-    const m = await createModel({ arch: 'resnet50', stride: 'conv1x1', seed: 0 });
-    await compareWithReference(m, dir, 2, 64);
-    m.dispose();
-  });
+  itWithTorch(
+    "resnet50 with the paper's stride placement (on the first 1x1) equals torchvision modified the same way",
+    async () => {
+      const dir = await tempDir();
+      await runPython('torchvision_forward.py', ['resnet50', dir, '3', '2', '64', 'paper-stride']);
+      const m = await createModel({ arch: 'resnet50', stride: 'conv1x1', seed: 0 });
+      await compareWithReference(m, dir, 2, 64);
+      m.dispose();
+    },
+  );
 });
 
 describe('forward equals an independent Python implementation (CIFAR family, options A/B/C, pre-activation, λ)', () => {
@@ -112,34 +125,62 @@ describe('forward equals an independent Python implementation (CIFAR family, opt
     { name: 'cifar-plain20', arch: 'cifar-plain20', spec: { shortcut: 'none' } },
     { name: 'cifar-resnet20, option B', arch: 'cifar-resnet20', spec: { shortcut: 'B' } },
     { name: 'cifar-resnet20, option C', arch: 'cifar-resnet20', spec: { shortcut: 'C' } },
-    { name: 'cifar-resnet20, λ = 0.5, Fashion-MNIST shape (1 channel, 28x28)', arch: 'cifar-resnet20',
-      spec: { shortcut: 'A', shortcutScale: 0.5, inChannels: 1 }, size: 28 },
+    {
+      name: 'cifar-resnet20, λ = 0.5, Fashion-MNIST shape (1 channel, 28x28)',
+      arch: 'cifar-resnet20',
+      spec: { shortcut: 'A', shortcutScale: 0.5, inChannels: 1 },
+      size: 28,
+    },
     { name: 'cifar-preact-resnet20', arch: 'cifar-preact-resnet20', spec: { shortcut: 'B', preact: true } },
     { name: 'preact-resnet47 (bottleneck, 9n+2)', arch: 'preact-resnet47', spec: { shortcut: 'B', preact: true } },
-    { name: 'resnet34 with option A (zero-padding)', arch: 'resnet34', spec: { shortcut: 'A', numClasses: 7 }, size: 64, batch: 2 },
+    {
+      name: 'resnet34 with option A (zero-padding)',
+      arch: 'resnet34',
+      spec: { shortcut: 'A', numClasses: 7 },
+      size: 64,
+      batch: 2,
+    },
     { name: 'plain34', arch: 'plain34', spec: { shortcut: 'none', numClasses: 5 }, size: 64, batch: 2 },
-    { name: 'bottleneck stack, option A, paper stride', spec: { block: 'bottleneck', depths: [2, 2], widths: [8, 16], stem: 'cifar', shortcut: 'A', stride: 'conv1x1' } },
-    { name: 'bottleneck stack, option C, pre-activation', spec: { block: 'bottleneck', depths: [1, 2], widths: [8, 16], stem: 'cifar', shortcut: 'C', preact: true } },
+    {
+      name: 'bottleneck stack, option A, paper stride',
+      spec: { block: 'bottleneck', depths: [2, 2], widths: [8, 16], stem: 'cifar', shortcut: 'A', stride: 'conv1x1' },
+    },
+    {
+      name: 'bottleneck stack, option C, pre-activation',
+      spec: { block: 'bottleneck', depths: [1, 2], widths: [8, 16], stem: 'cifar', shortcut: 'C', preact: true },
+    },
     // One image without autograd takes the direct oneDNN route (apply_conv), every conv kind included.
     { name: 'cifar-resnet20, option B, one image', arch: 'cifar-resnet20', spec: { shortcut: 'B' }, batch: 1 },
-    { name: 'bottleneck stack, option C, paper stride, one image', spec: { block: 'bottleneck', depths: [1, 2], widths: [8, 16], stem: 'cifar', shortcut: 'C', stride: 'conv1x1' }, batch: 1 },
-    { name: 'resnet34 with option B, one image', arch: 'resnet34', spec: { shortcut: 'B', numClasses: 7 }, size: 64, batch: 1 },
+    {
+      name: 'bottleneck stack, option C, paper stride, one image',
+      spec: { block: 'bottleneck', depths: [1, 2], widths: [8, 16], stem: 'cifar', shortcut: 'C', stride: 'conv1x1' },
+      batch: 1,
+    },
+    {
+      name: 'resnet34 with option B, one image',
+      arch: 'resnet34',
+      spec: { shortcut: 'B', numClasses: 7 },
+      size: 64,
+      batch: 1,
+    },
   ];
   for (const c of cases) {
-    it(c.name, async () => {
+    itWithTorch(c.name, async () => {
       const size = c.size ?? 32;
       const batch = c.batch ?? 4;
       const arch = c.arch ? resolveArch(c.arch)! : undefined;
       const full = { ...(arch ?? {}), ...c.spec };
       const dir = await tempDir();
-      const out = JSON.parse(await runPython('reference_forward.py', [dir, '11', String(batch), String(size), JSON.stringify(full)]));
+      const out = JSON.parse(
+        await runPython('reference_forward.py', [dir, '11', String(batch), String(size), JSON.stringify(full)]),
+      );
       const { shortcut, shortcutScale, inChannels, numClasses, stride } = c.spec as Record<string, never>;
       const spec = c.arch
         ? { arch: c.arch, shortcut, shortcutScale, inChannels, numClasses, seed: 0 }
         : { ...(c.spec as object), seed: 0 };
       const m = await createModel(JSON.parse(JSON.stringify({ ...spec, stride })));
-      assert.equal(m.parameterCount(), out.params);
-      assert.deepEqual(m.stateDict().map((e) => e.name), out.names);
+      expect(m.parameterCount()).toBe(out.params);
+      expect(m.stateDict().map((e) => e.name)).toEqual(out.names);
       await compareWithReference(m, dir, batch, size, (c.spec.inChannels as number) ?? 3);
       m.dispose();
     });
@@ -148,45 +189,51 @@ describe('forward equals an independent Python implementation (CIFAR family, opt
 
 describe('summary', () => {
   // The paper's Table 1 "FLOPs" are multiply-adds at 224x224, with the stride on the bottleneck's first 1x1.
-  const PAPER_GFLOPS: Record<string, number> = { resnet18: 1.8, resnet34: 3.6, resnet50: 3.8, resnet101: 7.6, resnet152: 11.3 };
+  const PAPER_GFLOPS: Record<string, number> = {
+    resnet18: 1.8,
+    resnet34: 3.6,
+    resnet50: 3.8,
+    resnet101: 7.6,
+    resnet152: 11.3,
+  };
   for (const [arch, gflops] of Object.entries(PAPER_GFLOPS)) {
     it(`${arch} at 224² has the paper's ${gflops} G multiply-adds`, async () => {
       const bottleneck = resolveArch(arch)!.block === 'bottleneck';
       const m = await createModel({ arch, seed: 0, ...(bottleneck ? { stride: 'conv1x1' as const } : {}) });
       const summary = m.summary();
-      assert.ok(Math.abs(summary.totalMacs / 1e9 - gflops) < 0.1, `${summary.totalMacs / 1e9}`);
-      assert.equal(summary.totalParams, m.parameterCount());
-      assert.equal(summary.layers.reduce((a, l) => a + l.params, 0), m.parameterCount());
+      expect(Math.abs(summary.totalMacs / 1e9 - gflops)).toBeLessThan(0.1);
+      expect(summary.totalParams).toBe(m.parameterCount());
+      expect(summary.layers.reduce((a, l) => a + l.params, 0)).toBe(m.parameterCount());
       m.dispose();
     });
   }
   it('gives per-layer output shapes and multiply-adds computed by hand', async () => {
     const m = await createModel({ arch: 'resnet18', seed: 0 });
     const layers = new Map(m.summary().layers.map((l) => [l.name, l]));
-    assert.deepEqual(layers.get('conv1')!.outputShape, [1, 64, 112, 112]);
-    assert.equal(layers.get('conv1')!.macs, 64 * 112 * 112 * 3 * 7 * 7);
-    assert.deepEqual(layers.get('maxpool')!.outputShape, [1, 64, 56, 56]);
-    assert.deepEqual(layers.get('layer2.0.downsample.0')!.outputShape, [1, 128, 28, 28]);
-    assert.deepEqual(layers.get('layer4.1.conv2')!.outputShape, [1, 512, 7, 7]);
-    assert.equal(layers.get('fc')!.macs, 512 * 1000);
+    expect(layers.get('conv1')!.outputShape).toEqual([1, 64, 112, 112]);
+    expect(layers.get('conv1')!.macs).toBe(64 * 112 * 112 * 3 * 7 * 7);
+    expect(layers.get('maxpool')!.outputShape).toEqual([1, 64, 56, 56]);
+    expect(layers.get('layer2.0.downsample.0')!.outputShape).toEqual([1, 128, 28, 28]);
+    expect(layers.get('layer4.1.conv2')!.outputShape).toEqual([1, 512, 7, 7]);
+    expect(layers.get('fc')!.macs).toBe(512 * 1000);
     m.dispose();
   });
 });
 
-describe('initialisation (torchvision\'s)', () => {
+describe("initialisation (torchvision's)", () => {
   it('kaiming normal (fan_out) convs, BN γ=1 β=0, linear in ±1/√fan_in; zeroInitResidual zeros each last BN γ', async () => {
     const m = await createModel({ arch: 'resnet50', seed: 5, zeroInitResidual: true });
     const state = new Map((await m.handle().exportState()).map((t) => [t.name, t.data as Float32Array]));
     const w = state.get('layer3.1.conv2.weight')!; // 256 x 256 x 3 x 3
     const std = Math.sqrt(w.reduce((a, v) => a + v * v, 0) / w.length);
-    assert.ok(Math.abs(std - Math.sqrt(2 / (256 * 9))) < 0.02 * Math.sqrt(2 / (256 * 9)), `std ${std}`);
-    assert.ok(state.get('bn1.weight')!.every((v) => v === 1));
-    assert.ok(state.get('bn1.bias')!.every((v) => v === 0));
-    assert.ok(state.get('layer1.0.bn3.weight')!.every((v) => v === 0));
-    assert.ok(state.get('layer1.0.bn2.weight')!.every((v) => v === 1));
+    expect(Math.abs(std - Math.sqrt(2 / (256 * 9)))).toBeLessThan(0.02 * Math.sqrt(2 / (256 * 9)));
+    expect(state.get('bn1.weight')!.every((v) => v === 1)).toBeTruthy();
+    expect(state.get('bn1.bias')!.every((v) => v === 0)).toBeTruthy();
+    expect(state.get('layer1.0.bn3.weight')!.every((v) => v === 0)).toBeTruthy();
+    expect(state.get('layer1.0.bn2.weight')!.every((v) => v === 1)).toBeTruthy();
     const fc = state.get('fc.weight')!;
     const bound = 1 / Math.sqrt(2048);
-    assert.ok(fc.every((v) => Math.abs(v) <= bound) && maxAbs(fc) > 0.99 * bound);
+    expect(fc.every((v) => Math.abs(v) <= bound) && maxAbs(fc) > 0.99 * bound).toBeTruthy();
     m.dispose();
   });
   it('the same seed gives the same weights; another seed different ones', async () => {
@@ -196,7 +243,7 @@ describe('initialisation (torchvision\'s)', () => {
       m.dispose();
       return w;
     };
-    assert.deepEqual(await weights(3), await weights(3));
-    assert.notDeepEqual(await weights(3), await weights(4));
+    expect(await weights(3)).toEqual(await weights(3));
+    expect(await weights(3)).not.toEqual(await weights(4));
   });
 });

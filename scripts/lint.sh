@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Lint and format checks, as CI runs them (npm run lint): types of lib/, tests and benchmarks; ESLint; Prettier
+# (TypeScript and scripts); clang-format (C++, .clang-format); the import layering (scripts/check-imports.js).
+# `npm run format` rewrites what Prettier and clang-format would change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-check}"
+ts_files=(lib test bench scripts jest.config.js eslint.config.js)
+mapfile -t cpp_files < <(find native -name '*.h' -o -name '*.cpp' | sort)
+if ! command -v clang-format >/dev/null; then
+  echo "lint: clang-format is missing (Debian: apt-get install clang-format)" >&2
+  exit 1
+fi
+if [ "$mode" = fix ]; then
+  npx --no-install prettier --log-level warn --write "${ts_files[@]}"
+  clang-format -i "${cpp_files[@]}"
+  exit 0
+fi
+status=0
+step() {
+  echo "== $1"
+  shift
+  "$@" || status=1
+}
+step "tsc (lib)" npx --no-install tsc -p tsconfig.json --noEmit
+step "tsc (tests, benchmarks)" npx --no-install tsc -p tsconfig.test.json
+step "eslint" npx --no-install eslint --max-warnings 0 .
+step "prettier" npx --no-install prettier --log-level warn --check "${ts_files[@]}"
+step "clang-format" clang-format --dry-run --Werror "${cpp_files[@]}"
+step "imports" node scripts/check-imports.js
+exit "$status"

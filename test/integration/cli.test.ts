@@ -1,0 +1,194 @@
+// The CLI and config files: schema errors with key paths, overrides, presets, exit codes, run folders,
+// Ctrl-C with a final checkpoint and resume, eval/predict/export, and a (tiny) experiment.
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+
+import YAML from 'yaml';
+
+import { pngBytes, writeFiles } from '../helpers/fixtures';
+import { tempDir } from '../helpers/files';
+import { tiny } from '../helpers/configs';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function resnet(
+  args: string[],
+  options: { cwd?: string; onStdout?: (text: string, child: ChildProcess) => void } = {},
+): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT });
+    let stdout = '',
+      stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      options.onStdout?.(stdout, child);
+    });
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('resnet CLI', () => {
+  it('exit codes: 0 on success, 2 on wrong usage or an invalid config, 1 on failure; --help on each command', async () => {
+    expect((await resnet(['info'])).code).toBe(0);
+    const help = await resnet(['train', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Usage: resnet train/);
+    for (const cmd of ['resume', 'eval', 'predict', 'export', 'summary', 'bench', 'experiment'])
+      expect((await resnet([cmd, '--help'])).code).toBe(0);
+    expect((await resnet(['frobnicate'])).code).toBe(2);
+    expect((await resnet(['train', '--bogus'])).code).toBe(2);
+    const dir = await tempDir();
+    fs.writeFileSync(
+      path.join(dir, 'bad.yaml'),
+      YAML.stringify({ ...tiny(dir), train: { epochs: 1, optimizer: { type: 'sgd', lr: 0.1, momentum: 'x' } } }),
+    );
+    const bad = await resnet(['train', path.join(dir, 'bad.yaml')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/train.optimizer.momentum: expected a number in \[0, 1\), got "x"/);
+    const missing = await resnet(['eval', path.join(dir, 'nope.safetensors')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/nope.safetensors: cannot read: no such file/);
+  });
+
+  it('with dropLast false the progress counts the last partial batch: 64 images at batch 24 are 3 iterations an epoch', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'partial.yaml');
+    const train = { epochs: 2, batchSize: 24, dropLast: false, logEvery: 1, optimizer: { type: 'sgd', lr: 0.05 } };
+    fs.writeFileSync(file, YAML.stringify(tiny(dir, { train })));
+    const r = await resnet(['train', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/epoch 2\/2 it 6\/6/);
+    expect(r.stdout).toMatch(/epoch 1\/2 it 3\/6/);
+    expect(r.stdout).not.toMatch(/epoch \d+\/3/);
+  });
+
+  it("summary prints per-layer shapes and the paper's multiply-adds", async () => {
+    const r = await resnet(['summary', 'resnet50', '--stride', 'conv1x1']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/layer4\.2\.conv3\s+Conv2d\s+\[1, 2048, 7, 7\]/);
+    expect(r.stdout).toMatch(/parameters: 25,557,032/);
+    expect(r.stdout).toMatch(/mult-adds:\s+3\.86 G/);
+  });
+
+  it('train writes one run folder; Ctrl-C stops with a checkpoint (exit 130); resume finishes it; eval, predict and export use it', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'tiny.yaml');
+    fs.writeFileSync(
+      file,
+      YAML.stringify(
+        tiny(dir, { train: { epochs: 20, batchSize: 16, logEvery: 1, optimizer: { type: 'sgd', lr: 0.05 } } }),
+      ),
+    );
+    let sent = false;
+    const first = await resnet(['train', file, '--set', 'train.labelSmoothing=0.05'], {
+      onStdout: (text, child) => {
+        if (!sent && /it 5\//.test(text)) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    expect(first.code).toBe(130);
+    expect(first.stdout).toMatch(/labelSmoothing: 0.05/);
+    expect(first.stdout).toMatch(/resume with: resnet resume (.*)/);
+    const runDir = /resume with: resnet resume (.*)/.exec(first.stdout)![1].trim();
+    const stoppedAt = Number(/stopped at iteration (\d+)/.exec(first.stdout)![1]);
+    expect(stoppedAt >= 5 && stoppedAt < 80).toBeTruthy();
+    expect(fs.existsSync(path.join(runDir, 'checkpoints', `checkpoint-${stoppedAt}.safetensors`))).toBeTruthy();
+
+    const second = await resnet(['resume', runDir, '--quiet']);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/test accuracy: \d+\.\d+%/);
+    for (const f of [
+      'config.yaml',
+      'config.json',
+      'metrics.jsonl',
+      'metrics.csv',
+      'summary.json',
+      'weights.safetensors',
+      'error.svg',
+      'error.png',
+    ])
+      expect(fs.existsSync(path.join(runDir, f))).toBeTruthy();
+    const summary = JSON.parse(fs.readFileSync(path.join(runDir, 'summary.json'), 'utf8'));
+    expect(summary.iteration).toBe(80);
+    expect(summary.aborted).toBe(false);
+    expect(summary.final.val.accuracy >= 0 && summary.versions.libtorch).toBeTruthy();
+    const iterations = fs
+      .readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.kind === 'iteration')
+      .map((e) => e.iteration);
+    expect(iterations).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
+    const csv = fs.readFileSync(path.join(runDir, 'metrics.csv'), 'utf8').split('\n');
+    expect(csv[0]).toMatch(/^kind,iteration,epoch,lr,loss,train_error/);
+    expect(fs.readFileSync(path.join(runDir, 'error.png')).subarray(1, 4).toString() === 'PNG').toBeTruthy();
+
+    const json = await resnet(['eval', runDir, '--data', 'synthetic', '--json']);
+    expect(json.code).toBe(0);
+    const m = JSON.parse(json.stdout);
+    expect(m.count > 0 && m.confusion.length === 3).toBeTruthy();
+
+    const onnx = path.join(dir, 'model.onnx');
+    expect((await resnet(['export', runDir, '--format', 'onnx', '--out', onnx])).code).toBe(0);
+    expect(fs.statSync(onnx).size).toBeGreaterThan(1000);
+    expect((await resnet(['export', runDir, '--format', 'tflite', '--out', onnx])).code).toBe(2);
+
+    const images = path.join(dir, 'images');
+    await writeFiles(images, {
+      'a.png': pngBytes(8, 8, 1, new Uint8Array(64).fill(200)),
+      'sub/b.png': pngBytes(12, 12, 1, new Uint8Array(144).fill(20)),
+    });
+    const predicted = await resnet(['predict', runDir, images, '--top-k', '2']);
+    expect(predicted.code).toBe(0);
+    expect(predicted.stdout).toMatch(/a\.png\n\s+\d+\.\d+%\s+\S+\n\s+\d+\.\d+%/);
+    expect(predicted.stdout).toMatch(/sub\/b\.png/);
+  });
+
+  it('--json prints machine-readable events; a finished experiment network is not trained again', async () => {
+    const dir = await tempDir();
+    const args = [
+      'experiment',
+      'shortcuts',
+      '--budget',
+      '6i',
+      '--limit',
+      '256',
+      '--depths',
+      '8',
+      '--batch-size',
+      '32',
+      '--out',
+      dir,
+      '--json',
+    ];
+    const r = await resnet(args);
+    expect(r.code).toBe(0);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.some((l) => l.type === 'progress' && l.kind === 'iteration')).toBeTruthy();
+    const done = lines.find((l) => l.type === 'experiment');
+    expect(done.summaries.length).toBe(3);
+    const report = fs.readFileSync(done.report, 'utf8');
+    expect(report).toMatch(/\| ResNet-8 option A \| 8 \|/);
+    expect(report).toMatch(/\| ResNet-8 option C \| 8 \|/);
+    expect(fs.existsSync(path.join(dir, 'shortcuts', 'error.png'))).toBeTruthy();
+    const again = await resnet(args.filter((a) => a !== '--json'));
+    expect(again.code).toBe(0);
+    expect((again.stdout.match(/already trained/g) ?? []).length).toBe(3);
+  });
+});

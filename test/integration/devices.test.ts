@@ -1,0 +1,69 @@
+// Devices and fast inference on this machine's CPU: CUDA is refused clearly where it is missing, and the
+// BN-folded inference model gives torchvision's logits. (The CUDA paths are checked by scripts/gpu/.)
+import * as path from 'path';
+
+import { DeviceError, ValidationError, createModel, cuda, info, listDevices, train } from '../../lib';
+import { maxAbs, maxAbsDiff, randomFloats, readFloat32, tempDir } from '../helpers/files';
+import { runPython } from '../helpers/python';
+import { itWithTorch } from '../helpers/reference';
+import { syntheticDataset } from '../helpers/synthetic';
+import { rejection } from '../helpers/errors';
+
+describe('devices', () => {
+  // With CUDA, scripts/gpu checks these paths.
+  (info().cuda.available ? it.skip : it)(
+    'without CUDA: no devices, memory stats and cache control refuse with DeviceError, CUDA options are refused by name',
+    async () => {
+      expect(listDevices()).toEqual([]);
+      expect(cuda.isAvailable()).toBe(false);
+      expect(() => cuda.memoryStats()).toThrow(DeviceError);
+      expect(() => cuda.emptyCache()).toThrow(DeviceError);
+      const model = await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 3, seed: 1 });
+      const data = await syntheticDataset(32, [1, 8, 8], 3);
+      const e = await rejection(train(model, data, { iterations: 1, batchSize: 16, cudaGraph: true }).done);
+      expect(e).toBeInstanceOf(ValidationError);
+      expect(e.message).toMatch(/cudaGraph: needs the model on a CUDA device \(it is on cpu\)/);
+      await expect(train(model, data, { iterations: 1, batchSize: 16, precision: 'bfloat16' }).done).rejects.toThrow(
+        /precision: bfloat16 needs the model on a CUDA device/,
+      );
+      await expect(model.to('cuda:0')).rejects.toThrow(DeviceError);
+    },
+  );
+});
+
+describe('BN-folded inference (CPU)', () => {
+  itWithTorch("resnet50 folded, channels_last, gives torchvision's eval logits within 1e-4", async () => {
+    const dir = await tempDir();
+    await runPython('torchvision_pth.py', ['resnet50', dir, '31', '64']);
+    const model = await createModel({ arch: 'resnet50', seed: 0 });
+    await model.loadPytorch(path.join(dir, 'model.pth'));
+    const fast = await model.optimizeForInference({ inputSize: 64 });
+    expect(fast.folded).toBe(53);
+    const out = await fast.forward({ data: await readFloat32(path.join(dir, 'input.bin')), shape: [2, 3, 64, 64] });
+    const expected = await readFloat32(path.join(dir, 'eval.bin'));
+    expect(maxAbsDiff(out.data, expected)).toBeLessThan(1e-4 * Math.max(1, maxAbs(expected)));
+  });
+  for (const arch of ['cifar-resnet20', 'cifar-plain20', 'preact-resnet47', 'resnet18']) {
+    it(`${arch}: the folded model equals the model in eval mode, at any batch size`, async () => {
+      const model = await createModel({
+        arch,
+        seed: 4,
+        numClasses: 10,
+        ...(arch === 'cifar-resnet20' ? { shortcutScale: 0.5 } : {}),
+      });
+      const size = arch === 'resnet18' ? 48 : 16; // resnet18, one image: the blocked oneDNN route
+      const data = await syntheticDataset(32, [3, size, size], 10);
+      await train(model, data, { iterations: 2, batchSize: 16, normalize: 'none' }); // BN statistics that are not 0/1
+      model.eval();
+      const fast = await model.optimizeForInference({ inputSize: size, channelsLast: arch !== 'cifar-plain20' });
+      for (const n of [1, 5]) {
+        const x = { data: randomFloats(n * 3 * size * size, n), shape: [n, 3, size, size] };
+        const a = await model.forward(x),
+          b = await fast.forward(x);
+        expect(maxAbsDiff(a.data, b.data)).toBeLessThan(1e-4 * Math.max(1, maxAbs(a.data)));
+      }
+      const p = await fast.predict({ data: randomFloats(3 * size * size), shape: [1, 3, size, size] }, { topK: 3 });
+      expect(p[0].length).toBe(3);
+    });
+  }
+});
