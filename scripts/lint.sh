@@ -24,6 +24,7 @@ step() {
 }
 step "tsc (lib)" npx --no-install tsc -p tsconfig.json --noEmit
 step "tsc (tests, benchmarks)" npx --no-install tsc -p tsconfig.test.json
+step "tsc (benchmarks as scripts/gpu compiles them)" npx --no-install tsc -p tsconfig.bench.json --noEmit
 step "eslint" npx --no-install eslint --max-warnings 0 .
 step "prettier" npx --no-install prettier --log-level warn --check "${ts_files[@]}"
 step "clang-format" clang-format --dry-run --Werror "${cpp_files[@]}"
