@@ -34,14 +34,9 @@ export interface ModelSpec {
   classNames?: string[];
 }
 
-export interface ResolvedModelSpec {
+/** A spec with every default filled in: the architecture (its shortcut possibly overridden) and the options. */
+export interface ResolvedModelSpec extends Omit<Architecture, 'plain'> {
   arch?: string;
-  block: BlockKind;
-  depths: number[];
-  widths: number[];
-  stem: StemKind;
-  preact: boolean;
-  shortcut: ShortcutOption;
   numClasses: number;
   inChannels: number;
   stride: 'conv3x3' | 'conv1x1';
