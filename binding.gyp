@@ -18,7 +18,7 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++14", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-idirafter", "<(module_root_dir)/native/compat"],
       "ldflags": ["<!@(node scripts/find-libtorch.js --gyp-ldflags)"],
       "libraries": ["<!@(node scripts/find-libtorch.js --gyp-libs)"]
     }

@@ -70,6 +70,13 @@ export class OutOfMemoryError extends ResnetError {
   }
 }
 
+/** Distributed training failed: a rank that did not join or differs, an unreachable rendezvous, a build without c10d. */
+export class DistributedError extends ResnetError {
+  constructor(message: string) {
+    super(message, 'ERR_DISTRIBUTED');
+  }
+}
+
 /** The object was disposed and can no longer be used. */
 export class DisposedError extends ResnetError {
   constructor(what: string) {
@@ -111,6 +118,9 @@ export function fromNative(error: unknown, context?: string): Error {
       break;
     case 'ERR_OUT_OF_MEMORY':
       typed = new OutOfMemoryError(message);
+      break;
+    case 'ERR_DISTRIBUTED':
+      typed = new DistributedError(message);
       break;
     case 'ERR_DISPOSED':
       typed = new DisposedError(context ?? 'the object');

@@ -20,6 +20,7 @@ export {
   DisposedError,
   NativeError,
   OutOfMemoryError,
+  DistributedError,
   ResnetError,
   ShapeError,
   ValidationError,
@@ -39,6 +40,8 @@ export type {
   TrainOptions,
   TrainResult,
 } from './train';
+export { processGroup } from './train/distributed';
+export type { DistributedOptions } from './train/distributed';
 export type { EvalMetrics } from './metrics';
 export type { NormalizeOption, Preprocessing } from './preprocess';
 export type { LoadOptions, LoadReport } from './io/weights';

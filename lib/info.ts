@@ -20,6 +20,8 @@ export interface RuntimeInfo {
   threads: { intraOp: number; interOp: number };
   cxx11Abi: boolean;
   mkldnn: boolean;
+  /** Process groups this build can train in: Gloo (CPU tensors, c10d) where libgloo-dev was there at build time. */
+  distributed: { gloo: boolean; nccl: boolean };
   addon: string;
 }
 
@@ -45,6 +47,7 @@ export function info(): RuntimeInfo {
     threads: { intraOp: n.intraOpThreads, interOp: n.interOpThreads },
     cxx11Abi: n.cxx11Abi,
     mkldnn: n.mkldnn,
+    distributed: { gloo: n.distributedGloo, nccl: false },
     addon: addonPath(),
   };
 }
@@ -70,6 +73,7 @@ export function formatInfo(i: RuntimeInfo): string {
     lines.push(
       `  cuda:${d.index}       ${d.name || '(name unknown)'}, compute ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB`,
     );
+  lines.push(`distributed    ${i.distributed.gloo ? 'Gloo (c10d)' : 'not in this build (needs libgloo-dev)'}`);
   lines.push(`cuDNN          ${i.cuda.cudnnVersion ?? 'none'}`);
   lines.push(`addon          ${i.addon}`);
   return lines.join('\n');

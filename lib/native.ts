@@ -89,6 +89,7 @@ export interface NativeInfo {
   interOpThreads: number;
   cxx11Abi: boolean;
   mkldnn: boolean;
+  distributedGloo: boolean;
 }
 
 export interface NativeEvalMetrics {
@@ -219,6 +220,17 @@ export interface NativeTrainConfig {
   optimizerState: { name: string; shape: number[]; data: Float32Array | BigInt64Array }[];
   optimizerSteps: number;
   lossScale: number;
+  distributed: NativeDistributedConfig;
+}
+
+/** The process group (worldSize 1: one process); `fingerprint` holds what every rank must agree on. */
+export interface NativeDistributedConfig {
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  timeoutMs: number;
+  fingerprint: [string, string][];
 }
 
 /** What a resumed run starts from (read from a checkpoint). */

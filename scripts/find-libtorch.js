@@ -4,7 +4,7 @@
 //   1. LIBTORCH (an unpacked libtorch folder) or Torch_DIR (a folder holding TorchConfig.cmake);
 //   2. the PyTorch installed for `python3` (or $PYTHON): how pip users get a CUDA build;
 //   3. Debian's system libtorch (libtorch-dev).
-// Usage: find-libtorch.js [--json | --torch-dir | --gyp-includes | --gyp-libs | --gyp-ldflags | --gyp-defines]
+// Usage: find-libtorch.js [--json | --torch-dir | --c10d | --gyp-includes | --gyp-libs | --gyp-ldflags | --gyp-defines]
 const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
@@ -100,7 +100,32 @@ function findLibtorch() {
   const abi = /_GLIBCXX_USE_CXX11_ABI=([01])/.exec(config);
   found.cxx11Abi = abi ? Number(abi[1]) : 1;
   found.cuda = fs.existsSync(path.join(found.libDir, 'libtorch_cuda.so'));
+  found.version = torchVersion(found.includeRoot);
+  found.c10d = c10dAvailable(found);
   return found;
+}
+
+function torchVersion(includeRoot) {
+  try {
+    const text = fs.readFileSync(
+      path.join(includeRoot, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h'),
+      'utf8',
+    );
+    const part = (name) => Number((new RegExp(`#define TORCH_VERSION_${name} (\\d+)`).exec(text) ?? [])[1]);
+    return { major: part('MAJOR'), minor: part('MINOR'), patch: part('PATCH') };
+  } catch {
+    return { major: NaN, minor: NaN, patch: NaN };
+  }
+}
+
+// Distributed training builds on c10d's Gloo process group: its headers come with libtorch, Gloo's own with
+// Debian's libgloo-dev. The c10d C++ API the addon uses is libtorch 1.x's (2.x split ProcessGroup and Backend).
+function c10dAvailable(t) {
+  const gloo = [t.includeRoot, '/usr/include', '/usr/local/include'].some((d) =>
+    fs.existsSync(path.join(d, 'gloo', 'config.h')),
+  );
+  const c10d = fs.existsSync(path.join(t.includeRoot, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp'));
+  return gloo && c10d && t.version.major === 1;
 }
 
 function gypView(t) {
@@ -109,7 +134,7 @@ function gypView(t) {
     // --no-as-needed keeps libtorch_cuda linked although no symbol of it is named: it registers CUDA at load.
     ldflags: [`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`, '-Wl,--no-as-needed'],
     libs: ['-lc10', '-ltorch_cpu', '-ltorch', ...(t.cuda ? ['-ltorch_cuda', '-lc10_cuda'] : [])],
-    defines: [`_GLIBCXX_USE_CXX11_ABI=${t.cxx11Abi}`],
+    defines: [`_GLIBCXX_USE_CXX11_ABI=${t.cxx11Abi}`, ...(t.c10d ? ['RESNET_WITH_C10D', 'USE_C10D_GLOO'] : [])],
   };
 }
 
@@ -126,6 +151,7 @@ if (require.main === module) {
   const views = {
     '--json': () => JSON.stringify(t, null, 2),
     '--torch-dir': () => t.torchDir,
+    '--c10d': () => (t.c10d ? '1' : '0'),
     '--gyp-includes': () => g.includes.join(' '),
     '--gyp-libs': () => g.libs.join(' '),
     '--gyp-ldflags': () => g.ldflags.join(' '),

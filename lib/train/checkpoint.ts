@@ -80,7 +80,7 @@ export const checkpointPolicySchema: Schema<CheckpointPolicy> = s.object<Checkpo
 
 /** The options a checkpoint stores: everything serialisable (no datasets, signal or callbacks). */
 export function storableOptions(options: TrainOptions): TrainOptions {
-  const { validation: _v, test: _t, signal: _s, onProgress: _p, ...rest } = options;
+  const { validation: _v, test: _t, signal: _s, onProgress: _p, distributed: _d, ...rest } = options;
   return JSON.parse(JSON.stringify(rest));
 }
 

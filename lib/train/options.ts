@@ -6,6 +6,7 @@ export { iterationsPerEpoch } from '../datasets/epochs';
 import type { EvalMetrics } from '../metrics';
 import { NormalizeOption, normalizeSchema } from '../preprocess';
 import { Fields, ObjectSchema, Schema, s } from '../validate';
+import { DistributedOptions, distributedSchema } from './distributed';
 
 // ---- options ----------------------------------------------------------------------------------------
 
@@ -94,6 +95,9 @@ export interface TrainOptions {
   cudaGraph?: boolean;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
+  /** Data-parallel training with other processes (default: from the environment, as torchrun sets it; false:
+   *  one process whatever the environment says). `batchSize` is per rank. */
+  distributed?: DistributedOptions | false;
 }
 
 // ---- results ----------------------------------------------------------------------------------------
@@ -256,6 +260,7 @@ export const optionsSchema: ObjectSchema<TrainOptions> = s.object<TrainOptions>(
   test: s.optional(s.any()),
   signal: s.optional(s.any()),
   onProgress: s.optional(s.func()),
+  distributed: s.optional(s.union(s.literal(false), distributedSchema)),
 });
 
 // ---- defaults ---------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import type {
   NativeTrainState,
 } from '../native';
 import { Preprocessing, nativeNormalization, resolvePreprocessing } from '../preprocess';
+import { ProcessGroupInfo, resolveProcessGroup } from './distributed';
 import {
   ProgressEvent,
   ScheduleOptions,
@@ -42,6 +43,8 @@ export interface ResolvedRun {
   totalIterations: number;
   iterationsPerEpoch: number;
   preprocessing: Preprocessing;
+  /** The process group this run trains in (worldSize 1: one process). */
+  group: ProcessGroupInfo;
 }
 
 const isData = (d: unknown): d is TrainData => d instanceof Dataset || d instanceof StreamingDataset;
@@ -156,16 +159,34 @@ export async function resolveRun(
       'give exactly one of epochs and iterations',
     );
 
+  const group = resolveProcessGroup(o.distributed);
+  if (group.worldSize > 1 && !(data instanceof Dataset))
+    throw new ValidationError(
+      'data',
+      data.name,
+      'an in-memory Dataset',
+      'data: distributed training shards in-memory datasets; a streamed folder cannot be sharded yet',
+    );
+  if (group.worldSize > 1 && o.cudaGraph)
+    throw new ValidationError(
+      'cudaGraph',
+      true,
+      'false with distributed training',
+      'cudaGraph: does not run with distributed training',
+    );
+  // With several ranks each sees its share of the data per epoch: DistributedSampler's padded share.
+  const share = Math.ceil(data.length / group.worldSize);
   const batchSize = o.batchSize ?? D.batchSize;
-  if (batchSize > data.length)
+  if (batchSize > share)
     throw new ValidationError(
       'batchSize',
       batchSize,
-      `at most ${data.length}`,
-      `batchSize: ${batchSize} is larger than the training set (${data.length} images)`,
+      `at most ${share}`,
+      `batchSize: ${batchSize} is larger than the training set` +
+        `${group.worldSize > 1 ? `'s share of each of the ${group.worldSize} ranks` : ''} (${share} images)`,
     );
   const dropLast = o.dropLast ?? D.dropLast;
-  const perEpoch = iterationsPerEpoch(data.length, batchSize, dropLast);
+  const perEpoch = iterationsPerEpoch(share, batchSize, dropLast);
   const total = o.iterations ?? (o.epochs as number) * perEpoch;
 
   // What the model can take.
@@ -312,6 +333,29 @@ export async function resolveRun(
     optimizerSteps: resume?.optimizerSteps ?? 0,
     // fp16's dynamic loss scale starts where torch.cuda.amp.GradScaler starts (or where the checkpoint left it).
     lossScale: resume?.lossScale || 65536,
+    distributed: {
+      rank: group.rank,
+      worldSize: group.worldSize,
+      masterAddr: group.masterAddr,
+      masterPort: group.masterPort,
+      timeoutMs: Math.round(group.timeoutSeconds * 1000),
+      fingerprint: [],
+    },
   };
-  return { config, totalIterations: total, iterationsPerEpoch: perEpoch, preprocessing };
+  if (group.worldSize > 1) config.distributed.fingerprint = fingerprint(model, data, o, config);
+  return { config, totalIterations: total, iterationsPerEpoch: perEpoch, preprocessing, group };
+}
+
+/** What every rank must agree on, by name: a difference stops the run at the rendezvous, naming it. */
+function fingerprint(model: Model, data: TrainData, o: TrainOptions, config: NativeTrainConfig): [string, string][] {
+  const { seed: _seed, device: _device, ...spec } = model.spec;
+  const { validation: _v, test: _t, signal: _s, onProgress: _p, distributed: _d, seed: _os, ...options } = o;
+  return [
+    ['world size', String(config.distributed.worldSize)],
+    ['model spec', JSON.stringify(spec)],
+    ['training options', JSON.stringify(options)],
+    ['shuffle seed (pass the same seed to train() or createModel() on every rank)', String(config.seed)],
+    ['training data', `${data.length} images of [${data.shape.join(', ')}], ${data.numClasses} classes`],
+    ['start iteration', String(config.startIteration)],
+  ];
 }

@@ -49,7 +49,8 @@ export function trainWithCheckpoints(
     const probe = await resolveRun(model, data, options, hooks);
     const history: ProgressEvent[] = [...(resume?.checkpoint.history ?? [])];
     let writer: CheckpointWriter | undefined;
-    if (p) {
+    // In a distributed run rank 0 writes the checkpoints (every rank holds the same weights); any rank resumes.
+    if (p && probe.group.rank === 0) {
       writer = new CheckpointWriter(p, {
         model,
         options,
@@ -68,6 +69,7 @@ export function trainWithCheckpoints(
       hooks.onFinalState = (state, aborted) => writer!.atEnd(state, aborted);
     }
     const resolved = await resolveRun(model, data, options, hooks);
+    const reports = resolved.group.rank === 0 || resolved.group.progressOnAllRanks;
     inner = startRun(
       model,
       data,
@@ -75,6 +77,7 @@ export function trainWithCheckpoints(
         ...options,
         onProgress: (e) => {
           if (e.kind === 'epoch' || e.kind === 'evaluation') history.push(e);
+          if (!reports) return;
           emit(e);
           options.onProgress?.(e);
         },

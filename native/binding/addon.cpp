@@ -19,6 +19,7 @@
 #include "device/cpu_allocator.h"
 #include "device/cuda.h"
 #include "device/runtime.h"
+#include "dist/group.h"
 #include "io/pth_import.h"
 #include "train/schedule.h"
 
@@ -50,6 +51,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     out.Set("interOpThreads", r.inter_op_threads);
     out.Set("cxx11Abi", r.cxx11_abi);
     out.Set("mkldnn", r.mkldnn);
+    out.Set("distributedGloo", c10d_available());
     return out;
   });
 }

@@ -67,6 +67,25 @@ ScheduleState schedule_state_from_js(const Fields& st) {
   return c;
 }
 
+DistConfig dist_from_js(const Fields& d) {
+  DistConfig c;
+  c.rank = d.integer("rank");
+  c.world_size = d.integer("worldSize");
+  c.master_addr = d.string("masterAddr");
+  c.master_port = d.integer("masterPort");
+  c.timeout_ms = d.integer("timeoutMs");
+  Napi::Value fingerprint = d.value("fingerprint");
+  if (!fingerprint.IsArray()) throw Napi::TypeError::New(fingerprint.Env(), "distributed.fingerprint must be an array");
+  Napi::Array pairs = fingerprint.As<Napi::Array>();
+  for (uint32_t i = 0; i < pairs.Length(); ++i) {
+    const auto kv = strings_from_js(pairs.Get(i), "distributed.fingerprint[i]");
+    if (kv.size() != 2)
+      throw Napi::TypeError::New(fingerprint.Env(), "distributed.fingerprint holds [key, value] pairs");
+    c.fingerprint.emplace_back(kv[0], kv[1]);
+  }
+  return c;
+}
+
 }  // namespace
 
 AugmentConfig augment_from_js(const Fields& js) {
@@ -134,6 +153,7 @@ TrainConfig train_config_from_js(const Fields& js) {
   c.optimizer_state = named_tensors_from_js(js.value("optimizerState"), keep);
   c.optimizer_steps = js.integer("optimizerSteps");
   c.loss_scale = js.number("lossScale");
+  c.dist = dist_from_js(js.object("distributed"));
   return c;
 }
 

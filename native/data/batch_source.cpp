@@ -16,15 +16,27 @@ uint64_t derive_seed(uint64_t seed, uint64_t purpose, uint64_t counter) {
   return z ^ (z >> 31);
 }
 
-InMemorySource::InMemorySource(TensorDataset data, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed)
-    : data_(std::move(data)), batch_size_(batch_size), shuffle_(shuffle), drop_last_(drop_last), seed_(seed) {
-  if (batch_size_ < 1 || batch_size_ > data_.size())
+InMemorySource::InMemorySource(TensorDataset data, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed,
+                               int64_t rank, int64_t world_size)
+    : data_(std::move(data)),
+      batch_size_(batch_size),
+      rank_(rank),
+      world_size_(world_size),
+      shuffle_(shuffle),
+      drop_last_(drop_last),
+      seed_(seed) {
+  if (world_size_ < 1 || rank_ < 0 || rank_ >= world_size_)
+    throw invalid("rank " + std::to_string(rank_) + " is outside a world of " + std::to_string(world_size_));
+  if (batch_size_ < 1 || batch_size_ > shard_size())
     throw invalid("batch size " + std::to_string(batch_size_) + " does not fit a dataset of " +
                   std::to_string(data_.size()));
 }
 
+int64_t InMemorySource::shard_size() const { return (data_.size() + world_size_ - 1) / world_size_; }
+
 int64_t InMemorySource::batches_per_epoch() const {
-  return drop_last_ ? data_.size() / batch_size_ : (data_.size() + batch_size_ - 1) / batch_size_;
+  const int64_t n = shard_size();
+  return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
 }
 
 RawBatch InMemorySource::get(int64_t epoch, int64_t index) {
@@ -35,11 +47,16 @@ RawBatch InMemorySource::get(int64_t epoch, int64_t index) {
     } else {
       order_ = torch::arange(data_.size(), torch::kInt64);
     }
+    if (world_size_ > 1) {
+      const int64_t total = shard_size() * world_size_;
+      if (total > data_.size()) order_ = order_.repeat({(total + data_.size() - 1) / data_.size()}).narrow(0, 0, total);
+      order_ = order_.slice(0, rank_, total, world_size_).contiguous();
+    }
     order_ = order_.to(data_.images.device());
     cached_epoch_ = epoch;
   }
   const int64_t start = index * batch_size_;
-  const int64_t count = std::min(batch_size_, data_.size() - start);
+  const int64_t count = std::min(batch_size_, order_.size(0) - start);
   auto idx = order_.narrow(0, start, count);
   return RawBatch{data_.images.index_select(0, idx), data_.labels.index_select(0, idx)};
 }

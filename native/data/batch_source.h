@@ -27,18 +27,24 @@ class BatchSource {
 
 // Seeds derived from the run's seed and a purpose, so shuffling, augmentation and init never share a stream.
 uint64_t derive_seed(uint64_t seed, uint64_t purpose, uint64_t counter);
-enum SeedPurpose : uint64_t { kShuffle = 1, kAugment = 2, kStream = 3 };
+enum SeedPurpose : uint64_t { kShuffle = 1, kAugment = 2, kStream = 3, kRank = 4 };
 
-// An in-memory dataset (on the CPU or on the training device), reshuffled each epoch from the seed.
+// An in-memory dataset (on the CPU or on the training device), reshuffled each epoch from the seed. With a world
+// of several ranks it is sharded as PyTorch's DistributedSampler does: every rank draws the same permutation,
+// padded to a multiple of the world with its own first indices, and takes every world-th index from its rank on.
 class InMemorySource : public BatchSource {
  public:
-  InMemorySource(TensorDataset data, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed);
+  InMemorySource(TensorDataset data, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed, int64_t rank = 0,
+                 int64_t world_size = 1);
   int64_t batches_per_epoch() const override;
   RawBatch get(int64_t epoch, int64_t index) override;
 
  private:
+  int64_t shard_size() const;  // the images one rank sees per epoch
+
   TensorDataset data_;
   int64_t batch_size_;
+  int64_t rank_, world_size_;
   bool shuffle_, drop_last_;
   uint64_t seed_;
   int64_t cached_epoch_ = -1;

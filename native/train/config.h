@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "dist/group.h"
 #include "train/augment.h"
 #include "train/metrics.h"
 #include "train/optimizer.h"
@@ -48,6 +49,7 @@ struct TrainConfig {
   int64_t optimizer_steps = 0;
   double loss_scale = 0;  // fp16 dynamic loss scale (its start, or where the checkpoint left it)
   MeterSums epoch_meter;  // resumed mid-epoch: the sums so far
+  DistConfig dist;        // world_size 1: one process
 };
 
 }  // namespace rt

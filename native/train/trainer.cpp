@@ -84,7 +84,8 @@ struct Trainer::Loop {
   Optimizer optimizer;
   LrSchedule schedule;
   LossScaler scaler;
-  std::vector<torch::Tensor> params;  // the trainable ones (loss scaling checks their gradients)
+  std::vector<torch::Tensor> params;   // the trainable ones (loss scaling checks their gradients)
+  std::vector<torch::Tensor> buffers;  // BN statistics, synchronised from rank 0 before each forward (distributed)
   std::unique_ptr<GraphedStep> graphed;
   TrainMeter window, epoch_meter, warmup_meter;
   Clock::time_point started = Clock::now(), window_started = started;
@@ -156,6 +157,10 @@ void Trainer::configure(const torch::Device& device) {
   if (config_.channels_last) set_params_channels_last(model_->net());
   if (validation_) validation_ = validation_->to(device);
   if (test_) test_ = test_->to(device);
+  if (config_.dist.world_size > 1) {
+    if (config_.cuda_graph) throw invalid("cudaGraph does not run with distributed training");
+    group_ = DistGroup::join(config_.dist);
+  }
 }
 
 std::unique_ptr<Trainer::Loop> Trainer::start_loop(const torch::Device& device) {
@@ -169,6 +174,17 @@ std::unique_ptr<Trainer::Loop> Trainer::start_loop(const torch::Device& device) 
                              LossScaler(config_.precision == Precision::Float16, config_.loss_scale));
   for (auto& p : model_->net()->parameters())
     if (p.requires_grad()) loop->params.push_back(p);
+  if (group_) {
+    // As DistributedDataParallel starts: every rank takes rank 0's parameters and buffers, then averages the
+    // gradients of the trainable parameters (frozen ones take no part).
+    std::vector<torch::Tensor> state;
+    for (const auto& t : model_->state()) {
+      state.push_back(t.tensor.detach());
+      if (!t.parameter) loop->buffers.push_back(t.tensor.detach());
+    }
+    group_->broadcast(state);
+    group_->attach(loop->params);
+  }
   loop->epoch_meter.restore(config_.epoch_meter);
   loop->lr = loop->schedule.lr(loop->first);
   return loop;
@@ -184,6 +200,10 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
     return loop.graphed->outputs();  // capturing ran this iteration's step
   }
   loop.optimizer.zero_grad();
+  if (group_) {
+    group_->before_forward();
+    group_->broadcast(loop.buffers);  // DDP's broadcast_buffers: BN statistics follow rank 0's
+  }
   torch::Tensor logits, loss;
   {
     AutocastScope autocast(config_.precision);
@@ -191,6 +211,7 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
     loss = F::cross_entropy(logits.to(torch::kFloat32), batch.y,
                             F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));
   }
+  if (group_) group_->before_backward();  // the reducer's hooks all-reduce gradient buckets as backward fills them
   loop.scaler.scale(loss).backward();
   if (loop.scaler.unscale_and_check(loop.params)) loop.optimizer.step(loop.lr);
   return {logits, loss};
@@ -227,7 +248,9 @@ void Trainer::report_iteration(Loop& loop, int64_t done, bool diagnosed) {
   auto w = loop.window.take();
   e.loss = w.loss;
   e.train_error = w.error;
-  e.images_per_second = static_cast<double>(loop.window_images) / std::max(1e-9, seconds_since(loop.window_started));
+  // The ranks step together (the gradient all-reduce waits for all): the world's rate is one rank's times the world.
+  e.images_per_second = static_cast<double>(loop.window_images * config_.dist.world_size) /
+                        std::max(1e-9, seconds_since(loop.window_started));
   if (diagnosed) {
     e.grad_norms = model_->net()->input_grad_norms();
     e.response_stds = model_->net()->response_stds();
@@ -256,7 +279,8 @@ void Trainer::end_epoch(Loop& loop, int64_t done) {
   auto w = loop.epoch_meter.take();
   e.loss = w.loss;
   e.train_error = w.error;
-  e.images_per_second = static_cast<double>(loop.images_done) / std::max(1e-9, e.elapsed_seconds);
+  e.images_per_second =
+      static_cast<double>(loop.images_done * config_.dist.world_size) / std::max(1e-9, e.elapsed_seconds);
   e.data_wait_seconds = loop.epoch_wait;
   loop.epoch_wait = 0;
   const int64_t epochs_done = done / loop.per_epoch;
@@ -289,7 +313,8 @@ TrainResult Trainer::finish(Loop& loop, int64_t it) {
   result.epoch = it / loop.per_epoch;
   result.final_lr = loop.lr;
   result.elapsed_seconds = seconds_since(loop.started);
-  result.images_per_second = static_cast<double>(loop.images_done) / std::max(1e-9, result.elapsed_seconds);
+  result.images_per_second =
+      static_cast<double>(loop.images_done * config_.dist.world_size) / std::max(1e-9, result.elapsed_seconds);
   if (!result.aborted && (validation_ || test_)) {
     try {
       result.evaluations = evaluate_all(loop.device);
@@ -314,7 +339,10 @@ TrainResult Trainer::run_loop() {
   const torch::Device device = model_->device();
   configure(device);
   auto loop = start_loop(device);
-  Prefetcher prefetch(train_, config_.augment, device, config_.seed, loop->first, loop->end, kPrefetchDepth);
+  // Each rank draws its own augmentations (its shard is its own); one process keeps the run's seed.
+  const uint64_t augment_seed =
+      group_ ? derive_seed(config_.seed, kRank, static_cast<uint64_t>(group_->rank())) : config_.seed;
+  Prefetcher prefetch(train_, config_.augment, device, augment_seed, loop->first, loop->end, kPrefetchDepth);
   ResNet& net = model_->net();
   net->train();
 

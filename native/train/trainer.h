@@ -13,6 +13,7 @@
 #include "data/batch_source.h"
 #include "data/prefetcher.h"
 #include "data/tensor_dataset.h"
+#include "dist/group.h"
 #include "models/model.h"
 #include "train/config.h"
 #include "train/metrics.h"
@@ -92,6 +93,7 @@ class Trainer {
   TrainConfig config_;
   std::function<void(TrainEvent)> emit_;
   std::atomic<bool> cancel_{false};
+  std::unique_ptr<DistGroup> group_;  // distributed runs only
 };
 
 }  // namespace rt

@@ -1,0 +1,124 @@
+// Which process group this process belongs to: the `distributed` option of train(), else the environment a
+// launcher sets, as torchrun does (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, LOCAL_RANK, LOCAL_WORLD_SIZE), or
+// as Slurm does (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, with MASTER_ADDR/MASTER_PORT from the job script).
+// The same script runs unchanged under `torchrun --no-python node train.js`, a Kubeflow PyTorchJob or srun.
+import { ValidationError } from '../errors';
+import { ObjectSchema, s } from '../validate';
+
+export interface DistributedOptions {
+  /** Gloo (CPU tensors) is what this build offers; NCCL (CUDA) is planned. */
+  backend?: 'gloo';
+  rank?: number;
+  worldSize?: number;
+  masterAddr?: string;
+  masterPort?: number;
+  /** How long a collective, or the rendezvous, may wait for a rank before the run fails naming it. */
+  timeoutSeconds?: number;
+  /** Progress callbacks on every rank (default: rank 0 only). */
+  progressOnAllRanks?: boolean;
+}
+
+export interface ProcessGroupInfo {
+  rank: number;
+  worldSize: number;
+  localRank: number;
+  localWorldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  timeoutSeconds: number;
+  progressOnAllRanks: boolean;
+  /** Where rank and world came from: the option, torchrun's variables, Slurm's, or neither (one process). */
+  source: 'option' | 'torchrun' | 'slurm' | 'single';
+}
+
+export const DISTRIBUTED_DEFAULTS = { masterPort: 29500, timeoutSeconds: 300 };
+
+export const distributedSchema: ObjectSchema<DistributedOptions> = s.object<DistributedOptions>({
+  backend: s.optional(s.enum(['gloo'] as const)),
+  rank: s.optional(s.integer({ min: 0 })),
+  worldSize: s.optional(s.integer({ min: 1, max: 65536 })),
+  masterAddr: s.optional(s.string()),
+  masterPort: s.optional(s.integer({ min: 1, max: 65535 })),
+  timeoutSeconds: s.optional(s.number({ min: 0, minExclusive: true, max: 86_400 })),
+  progressOnAllRanks: s.optional(s.boolean()),
+});
+
+type Env = Record<string, string | undefined>;
+
+function envInteger(env: Env, name: string, min: number): number | undefined {
+  const text = env[name];
+  if (text === undefined || text === '') return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min)
+    throw new ValidationError(name, text, `an integer ≥ ${min} (environment variable)`);
+  return n;
+}
+
+/**
+ * The process group this process joins: `option` (false: none) over the environment; a single process when
+ * neither names a world of more than one.
+ */
+export function resolveProcessGroup(
+  option: DistributedOptions | false | undefined,
+  env: Env = process.env,
+): ProcessGroupInfo {
+  const o = option === false ? undefined : option === undefined ? {} : distributedSchema.parse(option, 'distributed');
+  const torchrun = option !== false && env.WORLD_SIZE !== undefined && env.WORLD_SIZE !== '';
+  const slurm = option !== false && !torchrun && env.SLURM_NTASKS !== undefined && env.SLURM_PROCID !== undefined;
+  const fromEnv = torchrun
+    ? {
+        rank: envInteger(env, 'RANK', 0),
+        worldSize: envInteger(env, 'WORLD_SIZE', 1),
+        localRank: envInteger(env, 'LOCAL_RANK', 0),
+        localWorldSize: envInteger(env, 'LOCAL_WORLD_SIZE', 1),
+      }
+    : slurm
+      ? {
+          rank: envInteger(env, 'SLURM_PROCID', 0),
+          worldSize: envInteger(env, 'SLURM_NTASKS', 1),
+          localRank: envInteger(env, 'SLURM_LOCALID', 0),
+          localWorldSize: envInteger(env, 'SLURM_NTASKS_PER_NODE', 1),
+        }
+      : {};
+  const worldSize = o?.worldSize ?? fromEnv.worldSize ?? 1;
+  const rank = o?.rank ?? fromEnv.rank ?? 0;
+  const source =
+    o?.worldSize !== undefined || o?.rank !== undefined ? 'option' : torchrun ? 'torchrun' : slurm ? 'slurm' : 'single';
+  if (rank >= worldSize)
+    throw new ValidationError(
+      o?.rank !== undefined ? 'distributed.rank' : 'RANK',
+      rank,
+      `a rank below the world size ${worldSize}`,
+      `rank ${rank} is outside a world of ${worldSize} (${source === 'option' ? 'the distributed option' : `${source}'s environment`})`,
+    );
+  const masterAddr =
+    o?.masterAddr ?? (option === false ? undefined : env.MASTER_ADDR) ?? (worldSize > 1 ? undefined : '127.0.0.1');
+  if (masterAddr === undefined)
+    throw new ValidationError(
+      'distributed.masterAddr',
+      undefined,
+      'the address of rank 0',
+      `a world of ${worldSize} needs the address of rank 0: set MASTER_ADDR (torchrun sets it) or distributed.masterAddr`,
+    );
+  const masterPort =
+    o?.masterPort ??
+    (option === false ? undefined : envInteger(env, 'MASTER_PORT', 1)) ??
+    DISTRIBUTED_DEFAULTS.masterPort;
+  return {
+    rank,
+    worldSize,
+    localRank: fromEnv.localRank ?? rank,
+    localWorldSize: fromEnv.localWorldSize ?? worldSize,
+    masterAddr,
+    masterPort,
+    timeoutSeconds: o?.timeoutSeconds ?? DISTRIBUTED_DEFAULTS.timeoutSeconds,
+    progressOnAllRanks: o?.progressOnAllRanks ?? false,
+    source,
+  };
+}
+
+/** This process's rank and world size, as train() will see them (from the environment). */
+export function processGroup(): { rank: number; worldSize: number; localRank: number } {
+  const g = resolveProcessGroup(undefined);
+  return { rank: g.rank, worldSize: g.worldSize, localRank: g.localRank };
+}

@@ -1,0 +1,24 @@
+'use strict';
+// One rank of a distributed test run (test/integration/distributed.test.ts starts several): the rank and world
+// come from the environment as torchrun sets them; the job from argv[2] (JSON).
+const { readSafetensors, typedArrayOf } = require('../../dist/io/safetensors');
+const { createModel, fromArrays, processGroup, train } = require('../../dist');
+
+(async () => {
+  const job = JSON.parse(process.argv[2]);
+  const { tensors } = await readSafetensors(job.data);
+  const images = typedArrayOf(tensors.get('images'));
+  const labels = Array.from(typedArrayOf(tensors.get('labels')), Number);
+  const data = await fromArrays({ images, shape: tensors.get('images').shape, labels, numClasses: job.numClasses });
+  const model = await createModel({ arch: job.arch, inChannels: job.inChannels, numClasses: job.numClasses, seed: 1 });
+  if (job.init) await model.loadWeights(job.init);
+  const { rank } = processGroup();
+  const result = await train(model, data, { ...job.options, seed: job.seed ?? 5, distributed: job.distributed });
+  await model.saveWeights(`${job.outPrefix}${rank}.safetensors`);
+  process.stdout.write(
+    `${JSON.stringify({ rank, iteration: result.iteration, imagesPerSecond: result.imagesPerSecond })}\n`,
+  );
+})().catch((e) => {
+  process.stderr.write(`${e.name}: ${e.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,51 @@
+"""PyTorch's DistributedDataParallel on the same weights and data, as the reference for our distributed training:
+WORLD processes on 127.0.0.1 with Gloo, DistributedSampler (shuffle off), the same per-rank batch, SGD, pixels / 255
+and the given per-channel normalisation; every rank writes its weights after the steps.
+usage: ddp_steps.py WEIGHTS DATA OUT_PREFIX JSON   (JSON: spec, optimizer, batch, steps, mean, std, world, port)"""
+import json
+import os
+import sys
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+from common import load_safetensors, save_safetensors
+from reference_nets import Net
+
+
+def run(rank, weights_file, data_file, out_prefix, cfg):
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(cfg["port"])
+    dist.init_process_group("gloo", rank=rank, world_size=cfg["world"])
+    torch.set_num_threads(1)
+    spec = cfg["spec"]
+    model = Net(spec["block"], spec["depths"], spec["widths"], spec["stem"], spec["shortcut"], spec.get("preact", False),
+                spec.get("inChannels", 3), spec.get("numClasses", 10))
+    state, _ = load_safetensors(weights_file)
+    model.load_state_dict(state, strict=True)
+    model.train()
+    ddp = DDP(model)
+    data, _ = load_safetensors(data_file)
+    loader = DataLoader(TensorDataset(data["images"], data["labels"]), batch_size=cfg["batch"],
+                        sampler=DistributedSampler(TensorDataset(data["labels"]), shuffle=False))
+    mean = torch.tensor(cfg["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(cfg["std"]).view(1, -1, 1, 1)
+    o = cfg["optimizer"]
+    opt = torch.optim.SGD(ddp.parameters(), lr=o["lr"], momentum=o.get("momentum", 0), weight_decay=o.get("weightDecay", 0))
+    batches = iter(loader)
+    for _ in range(cfg["steps"]):
+        images, labels = next(batches)
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(ddp((images.float() / 255 - mean) / std), labels)
+        loss.backward()
+        opt.step()
+    save_safetensors(f"{out_prefix}{rank}.safetensors", {k: v.contiguous() for k, v in model.state_dict().items()})
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    weights_file, data_file, out_prefix, cfg = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+    mp.spawn(run, args=(weights_file, data_file, out_prefix, cfg), nprocs=cfg["world"], join=True)
