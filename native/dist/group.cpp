@@ -1,0 +1,184 @@
+#include "dist/group.h"
+
+#include "common/error.h"
+
+#ifdef RESNET_WITH_C10D
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/comm.hpp>
+#include <torch/csrc/distributed/c10d/reducer.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <sstream>
+#endif
+
+namespace rt {
+
+#ifndef RESNET_WITH_C10D
+
+bool c10d_available() { return false; }
+
+struct DistGroup::Impl {};
+DistGroup::DistGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DistGroup::~DistGroup() = default;
+std::unique_ptr<DistGroup> DistGroup::join(const DistConfig&) {
+  throw Error("ERR_DISTRIBUTED",
+              "distributed training needs c10d with Gloo, which this build lacks: on Debian install libgloo-dev and "
+              "rebuild (npm run build:native); info().distributed says what a build has");
+}
+int64_t DistGroup::rank() const { return 0; }
+int64_t DistGroup::world_size() const { return 1; }
+void DistGroup::broadcast(const std::vector<torch::Tensor>&) {}
+void DistGroup::attach(const std::vector<torch::Tensor>&) {}
+void DistGroup::before_forward() {}
+void DistGroup::before_backward() {}
+void DistGroup::all_reduce_sum(torch::Tensor&) {}
+
+#else
+
+namespace {
+
+// DistributedDataParallel's defaults: a small first bucket so that communication starts early in backward.
+constexpr int64_t kBucketBytes = 25 * 1024 * 1024;
+constexpr int64_t kFirstBucketBytes = 1024 * 1024;
+constexpr size_t kBroadcastBytes = 250 * 1024 * 1024;
+
+std::string serialise(const std::vector<std::pair<std::string, std::string> >& fingerprint) {
+  std::ostringstream out;
+  for (const auto& [key, value] : fingerprint) out << key << '\t' << value << '\n';
+  return out.str();
+}
+
+std::vector<std::pair<std::string, std::string> > parse(const std::vector<uint8_t>& bytes) {
+  std::vector<std::pair<std::string, std::string> > out;
+  std::istringstream in(std::string(bytes.begin(), bytes.end()));
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto tab = line.find('\t');
+    out.emplace_back(line.substr(0, tab), tab == std::string::npos ? "" : line.substr(tab + 1));
+  }
+  return out;
+}
+
+// The first key on which two fingerprints differ, or "" when they agree.
+std::string first_difference(const std::vector<std::pair<std::string, std::string> >& a,
+                             const std::vector<std::pair<std::string, std::string> >& b) {
+  for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+    if (i >= a.size() || i >= b.size()) return i < a.size() ? a[i].first : b[i].first;
+    if (a[i] != b[i]) return a[i].first;
+  }
+  return "";
+}
+
+std::string fingerprint_key(int64_t rank) { return "resnet-torch/fingerprint/" + std::to_string(rank); }
+
+}  // namespace
+
+bool c10d_available() { return true; }
+
+struct DistGroup::Impl {
+  int64_t rank = 0, world = 1;
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroup> group;
+  std::unique_ptr<c10d::Reducer> reducer;
+};
+
+DistGroup::DistGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+DistGroup::~DistGroup() = default;
+
+std::unique_ptr<DistGroup> DistGroup::join(const DistConfig& c) {
+  auto impl = std::make_unique<Impl>();
+  impl->rank = c.rank;
+  impl->world = c.world_size;
+  const auto timeout = std::chrono::milliseconds(c.timeout_ms);
+  const std::string where = c.master_addr + ":" + std::to_string(c.master_port);
+  c10d::TCPStoreOptions store_options;
+  store_options.port = static_cast<std::uint16_t>(c.master_port);
+  store_options.isServer = c.rank == 0;
+  store_options.numWorkers = static_cast<std::size_t>(c.world_size);
+  store_options.waitWorkers = false;  // the fingerprint exchange below waits, naming who is missing
+  store_options.timeout = timeout;
+  try {
+    impl->store = c10::make_intrusive<c10d::TCPStore>(c.master_addr, store_options);
+  } catch (const std::exception& e) {
+    throw Error("ERR_DISTRIBUTED", c.rank == 0
+                                       ? "rank 0 cannot serve the rendezvous on " + where + ": " + e.what()
+                                       : "rank " + std::to_string(c.rank) + " cannot reach the rendezvous at " + where +
+                                             " (is rank 0 running, and MASTER_ADDR/MASTER_PORT right?): " + e.what());
+  }
+  // Every rank publishes what must agree; rank 0 checks everyone, everyone checks rank 0: a mismatch stops all.
+  const std::string mine = serialise(c.fingerprint);
+  impl->store->set(fingerprint_key(c.rank), std::vector<uint8_t>(mine.begin(), mine.end()));
+  auto fetch = [&](int64_t r) {
+    try {
+      impl->store->wait({fingerprint_key(r)}, timeout);
+    } catch (const std::exception&) {
+      throw Error("ERR_DISTRIBUTED", "rank " + std::to_string(r) + " did not join within " +
+                                         std::to_string(c.timeout_ms / 1000) + " s (world size " +
+                                         std::to_string(c.world_size) + ", rendezvous " + where + ")");
+    }
+    return parse(impl->store->get(fingerprint_key(r)));
+  };
+  const auto own = parse(std::vector<uint8_t>(mine.begin(), mine.end()));
+  for (int64_t r = 0; r < c.world_size; ++r) {
+    if (r == c.rank || (c.rank != 0 && r != 0)) continue;
+    const std::string key = first_difference(fetch(r), own);
+    if (!key.empty())
+      throw Error("ERR_DISTRIBUTED", "rank " + std::to_string(std::max(r, c.rank)) + " differs from rank 0 in its " +
+                                         key + ": every rank must run the same model, options and data");
+  }
+  auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+  const bool loopback = c.master_addr == "127.0.0.1" || c.master_addr == "localhost";
+  const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
+  options->devices.push_back(interface  ? c10d::ProcessGroupGloo::createDeviceForInterface(interface)
+                             : loopback ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                        : c10d::ProcessGroupGloo::createDefaultDevice());
+  impl->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, static_cast<int>(c.rank),
+                                                            static_cast<int>(c.world_size), options);
+  return std::unique_ptr<DistGroup>(new DistGroup(std::move(impl)));
+}
+
+int64_t DistGroup::rank() const { return impl_->rank; }
+
+int64_t DistGroup::world_size() const { return impl_->world; }
+
+void DistGroup::broadcast(const std::vector<torch::Tensor>& tensors) {
+  if (tensors.empty()) return;
+  c10d::broadcast_coalesced(impl_->group, tensors, kBroadcastBytes, 0);
+}
+
+void DistGroup::attach(const std::vector<torch::Tensor>& params) {
+  // DistributedDataParallel's bucketing: by size, then reversed, so that the last layers' gradients (ready first
+  // in backward) are reduced first.
+  auto [buckets, limits] = c10d::compute_bucket_assignment_by_size(
+      params, {static_cast<size_t>(kFirstBucketBytes), static_cast<size_t>(kBucketBytes)});
+  std::reverse(buckets.begin(), buckets.end());
+  std::reverse(limits.begin(), limits.end());
+  std::unordered_map<size_t, std::string> names;
+  impl_->reducer = std::make_unique<c10d::Reducer>(params, std::move(buckets), std::move(limits), impl_->group,
+                                                   std::vector<bool>(params.size(), false), kBucketBytes,
+                                                   /*find_unused_parameters=*/false,
+                                                   /*gradient_as_bucket_view=*/false, names, kFirstBucketBytes);
+}
+
+void DistGroup::before_forward() {
+  if (!impl_->reducer) return;
+  impl_->reducer->rebuild_buckets();  // once, after the first iteration recorded the order gradients come in
+  impl_->reducer->prepare_for_forward();
+}
+
+void DistGroup::before_backward() {
+  if (impl_->reducer) impl_->reducer->prepare_for_backward({});
+}
+
+void DistGroup::all_reduce_sum(torch::Tensor& tensor) {
+  std::vector<torch::Tensor> list{tensor};
+  impl_->group->allreduce(list)->wait();
+}
+
+#endif
+
+}  // namespace rt

@@ -1,0 +1,55 @@
+#pragma once
+// Data-parallel training across processes on PyTorch's own c10d, as DistributedDataParallel runs it: a TCPStore
+// rendezvous, a Gloo process group, parameters and buffers broadcast from rank 0, and c10d's Reducer, which
+// all-reduces the gradients in buckets while backward is still running and averages them over the world.
+// c10d's headers stay in group.cpp (RESNET_WITH_C10D): the rest of the core sees this small interface only.
+#include <torch/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rt {
+
+struct DistConfig {
+  int64_t rank = 0;
+  int64_t world_size = 1;
+  std::string master_addr;
+  int64_t master_port = 0;
+  int64_t timeout_ms = 0;  // rendezvous and every collective
+  // What must agree across ranks (spec, options, data length, ...), compared by key at the rendezvous.
+  std::vector<std::pair<std::string, std::string>> fingerprint;
+};
+
+// Whether this build has c10d with Gloo.
+bool c10d_available();
+
+class DistGroup {
+ public:
+  // Joins the group: blocks until every rank arrived and agreed on the fingerprint, or fails naming the rank.
+  static std::unique_ptr<DistGroup> join(const DistConfig& config);
+  ~DistGroup();
+  DistGroup(const DistGroup&) = delete;
+  DistGroup& operator=(const DistGroup&) = delete;
+
+  int64_t rank() const;
+  int64_t world_size() const;
+  // Rank 0's values into every rank's tensors, in place (one coalesced broadcast).
+  void broadcast(const std::vector<torch::Tensor>& tensors);
+  // The gradients of `params` (the trainable ones, in registration order) will be averaged over the world.
+  void attach(const std::vector<torch::Tensor>& params);
+  // DDP's calls around an iteration: before the forward, and between the forward and the backward.
+  void before_forward();
+  void before_backward();
+  // Sums over the world, in place (a contiguous CPU or device tensor).
+  void all_reduce_sum(torch::Tensor& tensor);
+
+ private:
+  struct Impl;
+  explicit DistGroup(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rt
