@@ -1,6 +1,7 @@
 // One training run of a config into a run folder: used by `resnet train`, `resnet resume` and each network
 // of `resnet experiment`.
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 import { LoadedData, defaultTest, loadDataset } from '../config/data';
@@ -13,6 +14,7 @@ import type { EvalMetrics } from '../metrics';
 import { Model, createModel } from '../model/model';
 import { loadCheckpoint } from '../train/checkpoint';
 import { ProgressEvent, TRAIN_DEFAULTS, TrainResult, iterationsPerEpoch } from '../train/options';
+import { processGroup } from '../train/distributed';
 import { resumeTraining, train } from '../train/train';
 import { parseConfigText } from '../config/load';
 import { Reporter } from './progress';
@@ -128,8 +130,20 @@ async function finish(model: Model, result: TrainResult, config: RunConfig, fold
   return summary;
 }
 
-/** Trains a config from scratch into a new run folder. */
+/** Trains a config from scratch into a new run folder. In a distributed run rank 0 writes the run folder; the other
+ *  ranks train into a scratch folder that is removed when they finish. */
 export async function trainConfig(config: RunConfig, options: SessionOptions): Promise<RunSummary> {
+  const { rank } = processGroup();
+  if (rank === 0) return trainInto(config, options);
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `resnet-torch-rank${rank}-`));
+  try {
+    return await trainInto(config, { ...options, dir: scratch });
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+async function trainInto(config: RunConfig, options: SessionOptions): Promise<RunSummary> {
   const { reporter } = options;
   const data = options.data ?? (await loadRunData(config));
   const folder = options.dir ? new RunFolder(options.dir) : await RunFolder.create(config.output?.dir ?? 'runs', config.name);
@@ -165,10 +179,11 @@ export async function trainConfig(config: RunConfig, options: SessionOptions): P
   return finish(model, await run, config, folder, reporter);
 }
 
-/** Iterations per epoch as the run counts them (the reporter's epoch numbers and ETA). */
+/** Iterations per epoch as the run counts them (the reporter's epoch numbers and ETA): one rank's share of the data. */
 function epochLength(config: RunConfig, length: number): number {
   const t = config.train;
-  return Math.max(1, iterationsPerEpoch(length, t.batchSize ?? TRAIN_DEFAULTS.batchSize, t.dropLast ?? TRAIN_DEFAULTS.dropLast));
+  const share = Math.ceil(length / processGroup().worldSize);
+  return Math.max(1, iterationsPerEpoch(share, t.batchSize ?? TRAIN_DEFAULTS.batchSize, t.dropLast ?? TRAIN_DEFAULTS.dropLast));
 }
 
 /** Continues a run from its run folder (its last checkpoint) or from a checkpoint file. */

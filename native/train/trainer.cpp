@@ -306,6 +306,15 @@ void Trainer::after_step(Loop& loop, int64_t done, bool report, bool diagnosed) 
   }
 }
 
+bool Trainer::stop_requested() {
+  if (!group_) return cancel_;
+  // Every rank must stop at the same iteration, or the others would wait in the next all-reduce: the flags are
+  // summed over the world before each iteration (one small all-reduce; a step takes far longer).
+  auto flag = torch::full({1}, cancel_ ? 1.0f : 0.0f);
+  group_->all_reduce_sum(flag);
+  return flag.item<float>() > 0;
+}
+
 TrainResult Trainer::finish(Loop& loop, int64_t it) {
   TrainResult result;
   result.aborted = it < loop.end;
@@ -348,7 +357,7 @@ TrainResult Trainer::run_loop() {
 
   int64_t it = loop->first;
   for (; it < loop->end; ++it) {
-    if (cancel_) break;
+    if (stop_requested()) break;
     PreparedBatch batch;
     const auto wait_started = Clock::now();
     try {

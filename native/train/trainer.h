@@ -82,6 +82,7 @@ class Trainer {
   void end_epoch(Loop& loop, int64_t done);
   void evaluate_into(Loop& loop, TrainEvent& event);
   TrainResult finish(Loop& loop, int64_t it);
+  bool stop_requested();  // cancelled here, or (distributed) on any rank
   TrainEvent event(const Loop& loop, TrainEvent::Kind kind, int64_t done) const;
   std::vector<EvalMetrics> evaluate_all(const torch::Device& device);
   // Everything a checkpoint holds, at `iteration`, copied to the CPU.

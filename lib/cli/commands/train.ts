@@ -2,6 +2,7 @@ import { listPresets, readConfigFile, readPreset, resolveConfig } from '../../co
 import { configToYaml } from '../../config/load';
 import { UsageError } from '../args';
 import { Command, DEVICE_FLAG, EXIT, OUTPUT_FLAGS } from '../command';
+import { LAUNCH_FLAGS, launch, launchPlan, rankArgv } from '../launch';
 import { Reporter, reporterFor } from '../../runs/progress';
 import { RunSummary, trainConfig } from '../../runs/session';
 
@@ -40,7 +41,8 @@ function printInterrupted(summary: RunSummary, reporter: Reporter): void {
 export const trainCommand: Command = {
   name: 'train',
   usage:
-    'resnet train [config.yaml|config.json] [--preset NAME] [--set key=value ...] [--out DIR] [--device cpu|cuda] [--quiet|--json]',
+    'resnet train [config.yaml|config.json] [--preset NAME] [--set key=value ...] [--out DIR] [--device cpu|cuda] [--quiet|--json]' +
+    ' [--nproc-per-node N [--nnodes M --node-rank K --master-addr HOST --master-port P]]',
   summary: 'Trains the network a config file (or a preset from configs/) describes, into a run folder.',
   flags: {
     preset: { type: 'string', description: 'a preset from configs/ (see --list-presets)' },
@@ -48,9 +50,12 @@ export const trainCommand: Command = {
     out: { type: 'string', description: 'the run folder (default runs/<name>-<time>)' },
     device: { ...DEVICE_FLAG.device, description: `${DEVICE_FLAG.device.description} (overrides model.device)` },
     'list-presets': { type: 'boolean', description: 'list the presets and exit' },
+    ...LAUNCH_FLAGS,
     ...OUTPUT_FLAGS,
   },
   async run(args, ctx) {
+    const plan = launchPlan(args.flags);
+    if (plan) return launch(plan, rankArgv(process.argv.slice(2)), ctx.out, ctx.err);
     if (args.flags['list-presets']) {
       ctx.out.write(`${(await listPresets()).join('\n')}\n`);
       return EXIT.ok;
