@@ -9,21 +9,29 @@
 namespace rt {
 
 EvalMetrics evaluate(ResNet& net, const TensorDataset& data, const AugmentConfig& train_augment, int64_t batch_size,
-                     const torch::Device& device, const std::string& split, const std::atomic<bool>* cancel) {
+                     const torch::Device& device, const std::string& split, const std::atomic<bool>* cancel,
+                     const EvalShard* shard) {
   torch::NoGradGuard no_grad;
   const AugmentConfig augment = on_device(train_augment, device);
   const bool was_training = net->is_training();
   net->eval();
   const int64_t k = data.num_classes, n = data.size();
+  // This rank's images: all of them, or every world-th from its rank on.
+  const bool sharded = shard != nullptr && shard->world > 1;
+  const auto mine =
+      sharded ? torch::arange(shard->rank, n, shard->world, torch::kInt64).to(data.images.device()) : torch::Tensor();
+  const int64_t local = sharded ? mine.size(0) : n;
   auto confusion = torch::zeros({k * k}, torch::TensorOptions().dtype(torch::kInt64).device(device));
   auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
   auto top5_hits = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
   try {
-    for (int64_t start = 0; start < n; start += batch_size) {
+    for (int64_t start = 0; start < local; start += batch_size) {
       if (cancel && cancel->load()) throw Error("ERR_ABORTED", "evaluation cancelled");
-      const int64_t count = std::min(batch_size, n - start);
-      auto x = prepare_eval_batch(data.images.narrow(0, start, count).to(device, /*non_blocking=*/true), augment);
-      auto y = data.labels.narrow(0, start, count).to(device, true);
+      const int64_t count = std::min(batch_size, local - start);
+      auto idx = sharded ? mine.narrow(0, start, count) : torch::Tensor();
+      auto images = sharded ? data.images.index_select(0, idx) : data.images.narrow(0, start, count);
+      auto x = prepare_eval_batch(images.to(device, /*non_blocking=*/true), augment);
+      auto y = (sharded ? data.labels.index_select(0, idx) : data.labels.narrow(0, start, count)).to(device, true);
       auto logits = net->forward(x).to(torch::kFloat32);
       loss_sum += torch::nn::functional::cross_entropy(
                       logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
@@ -38,6 +46,17 @@ EvalMetrics evaluate(ResNet& net, const TensorDataset& data, const AugmentConfig
     throw;
   }
   if (was_training) net->train();
+  if (sharded) {
+    // The ranks' sums in one all-reduce (counts stay exact in float64).
+    auto sums =
+        torch::cat({loss_sum.reshape({1}), top5_hits.to(torch::kFloat64).reshape({1}), confusion.to(torch::kFloat64)})
+            .cpu()
+            .contiguous();
+    shard->sum(sums);
+    loss_sum = sums[0];
+    top5_hits = sums[1].to(torch::kInt64);
+    confusion = sums.narrow(0, 2, k * k).to(torch::kInt64);
+  }
   EvalMetrics m;
   m.split = split;
   m.count = n;

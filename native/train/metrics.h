@@ -3,6 +3,7 @@
 #include <torch/types.h>
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,9 +22,18 @@ struct EvalMetrics {
   int64_t num_classes = 0;
 };
 
-// Runs `net` in eval mode over `data` (restoring its mode after); `cancel` stops between batches.
+// A distributed evaluation: this rank takes every world-th image from its rank on (no padding: each image is
+// counted once), and `sum` adds a tensor of sums over the ranks, in place.
+struct EvalShard {
+  int64_t rank = 0, world = 1;
+  std::function<void(torch::Tensor&)> sum;
+};
+
+// Runs `net` in eval mode over `data` (restoring its mode after); `cancel` stops between batches. With `shard` the
+// ranks share the work and every rank returns the metrics of the whole set.
 EvalMetrics evaluate(ResNet& net, const TensorDataset& data, const AugmentConfig& augment, int64_t batch_size,
-                     const torch::Device& device, const std::string& split, const std::atomic<bool>* cancel = nullptr);
+                     const torch::Device& device, const std::string& split, const std::atomic<bool>* cancel = nullptr,
+                     const EvalShard* shard = nullptr);
 
 struct MeterSums {
   double loss_sum = 0;

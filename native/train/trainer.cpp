@@ -58,16 +58,6 @@ Trainer::Trainer(std::shared_ptr<Model> model, std::shared_ptr<BatchSource> trai
       config_(std::move(config)),
       emit_(std::move(emit)) {}
 
-std::vector<EvalMetrics> Trainer::evaluate_all(const torch::Device& device) {
-  std::vector<EvalMetrics> out;
-  if (validation_)
-    out.push_back(
-        evaluate(model_->net(), *validation_, config_.augment, config_.eval_batch_size, device, "val", &cancel_));
-  if (test_)
-    out.push_back(evaluate(model_->net(), *test_, config_.augment, config_.eval_batch_size, device, "test", &cancel_));
-  return out;
-}
-
 // One run's working state: what the steps below share.
 struct Trainer::Loop {
   Loop(const torch::Device& d, int64_t per_epoch, int64_t first, int64_t end, Optimizer&& o, LrSchedule&& s,
@@ -94,6 +84,31 @@ struct Trainer::Loop {
   double lr = 0;
   std::vector<EvalMetrics> last_evals;
 };
+
+std::vector<EvalMetrics> Trainer::evaluate_all(const Loop& loop) {
+  const torch::Device& device = loop.device;
+  if (group_) {
+    group_->broadcast(loop.buffers);  // every rank evaluates rank 0's model, BN statistics included
+    // Each rank evaluates its share; the sums meet in an all-reduce. No cancel mid-way: a rank that left early
+    // would leave the others waiting in it (a stop takes effect at the next iteration, on every rank).
+    EvalShard shard{group_->rank(), group_->world_size(), [this](torch::Tensor& t) { group_->all_reduce_sum(t); }};
+    std::vector<EvalMetrics> out;
+    if (validation_)
+      out.push_back(evaluate(model_->net(), *validation_, config_.augment, config_.eval_batch_size, device, "val",
+                             nullptr, &shard));
+    if (test_)
+      out.push_back(
+          evaluate(model_->net(), *test_, config_.augment, config_.eval_batch_size, device, "test", nullptr, &shard));
+    return out;
+  }
+  std::vector<EvalMetrics> out;
+  if (validation_)
+    out.push_back(
+        evaluate(model_->net(), *validation_, config_.augment, config_.eval_batch_size, device, "val", &cancel_));
+  if (test_)
+    out.push_back(evaluate(model_->net(), *test_, config_.augment, config_.eval_batch_size, device, "test", &cancel_));
+  return out;
+}
 
 namespace {
 // Eager steps before a CUDA graph is captured: they create the momentum buffers and settle cuDNN's choices.
@@ -264,7 +279,7 @@ void Trainer::report_iteration(Loop& loop, int64_t done, bool diagnosed) {
 
 void Trainer::evaluate_into(Loop& loop, TrainEvent& event) {
   try {
-    event.evaluations = evaluate_all(loop.device);
+    event.evaluations = evaluate_all(loop);
   } catch (const Error& e) {
     if (e.code() != "ERR_ABORTED") throw;
     return;  // cancelled during evaluation: the event goes without them
@@ -326,7 +341,7 @@ TrainResult Trainer::finish(Loop& loop, int64_t it) {
       static_cast<double>(loop.images_done * config_.dist.world_size) / std::max(1e-9, result.elapsed_seconds);
   if (!result.aborted && (validation_ || test_)) {
     try {
-      result.evaluations = evaluate_all(loop.device);
+      result.evaluations = evaluate_all(loop);
     } catch (const Error& e) {
       if (e.code() != "ERR_ABORTED") throw;
       result.aborted = true;

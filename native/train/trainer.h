@@ -84,7 +84,7 @@ class Trainer {
   TrainResult finish(Loop& loop, int64_t it);
   bool stop_requested();  // cancelled here, or (distributed) on any rank
   TrainEvent event(const Loop& loop, TrainEvent::Kind kind, int64_t done) const;
-  std::vector<EvalMetrics> evaluate_all(const torch::Device& device);
+  std::vector<EvalMetrics> evaluate_all(const Loop& loop);
   // Everything a checkpoint holds, at `iteration`, copied to the CPU.
   std::shared_ptr<TrainState> snapshot(const Loop& loop, int64_t iteration);
 

@@ -150,6 +150,26 @@ describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)'
     },
   );
 
+  it("evaluation is shared by the ranks and equals one process's evaluation of rank 0's model", async () => {
+    const dir = await tempDir();
+    const dataFile = await writeData(dir, 96);
+    const results = await runRanks([0, 1], 2, await freePort(), () => ({
+      arch: 'cifar-resnet8',
+      inChannels: 1,
+      numClasses: 10,
+      data: dataFile,
+      outPrefix: path.join(dir, 'w-'),
+      validation: 37,
+      options: { iterations: 4, batchSize: 8, optimizer: { type: 'sgd', lr: 0.05 } },
+    }));
+    for (const r of results) expect([r.rank, r.code, r.stderr]).toEqual([r.rank, 0, '']);
+    const rank0 = JSON.parse(results[0].stdout.trim().split('\n').pop()!);
+    expect(rank0.val.count).toBe(37); // an odd count: each image once, none padded in
+    expect(rank0.val.confusion).toEqual(rank0.alone.confusion);
+    expect(rank0.val.top5Error).toBe(rank0.alone.top5Error);
+    expect(Math.abs(rank0.val.loss - rank0.alone.loss)).toBeLessThan(1e-6 * Math.max(1, rank0.alone.loss));
+  });
+
   it('ranks that differ in their options are refused at the start, naming the difference, on every rank', async () => {
     const dir = await tempDir();
     const dataFile = await writeData(dir, 32);

@@ -13,11 +13,24 @@ const { createModel, fromArrays, processGroup, train } = require('../../dist');
   const model = await createModel({ arch: job.arch, inChannels: job.inChannels, numClasses: job.numClasses, seed: 1 });
   if (job.init) await model.loadWeights(job.init);
   const { rank } = processGroup();
-  const result = await train(model, data, { ...job.options, seed: job.seed ?? 5, distributed: job.distributed });
+  // With `validation`, a held-out part evaluated by the ranks together, and once more by this process alone.
+  const parts = job.validation ? await data.split({ validation: job.validation, seed: 1 }) : { train: data };
+  const result = await train(model, parts.train, {
+    ...job.options,
+    seed: job.seed ?? 5,
+    distributed: job.distributed,
+    ...(parts.validation ? { validation: parts.validation } : {}),
+  });
   await model.saveWeights(`${job.outPrefix}${rank}.safetensors`);
-  process.stdout.write(
-    `${JSON.stringify({ rank, iteration: result.iteration, imagesPerSecond: result.imagesPerSecond })}\n`,
-  );
+  const alone = parts.validation ? await model.evaluate(parts.validation) : undefined;
+  const line = {
+    rank,
+    iteration: result.iteration,
+    imagesPerSecond: result.imagesPerSecond,
+    val: result.evaluations.val,
+    alone,
+  };
+  process.stdout.write(`${JSON.stringify(line)}\n`);
 })().catch((e) => {
   process.stderr.write(`${e.name}: ${e.message}\n`);
   process.exit(1);
