@@ -10,8 +10,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <sstream>
+#include <thread>
 #endif
 
 namespace rt {
@@ -35,6 +38,8 @@ void DistGroup::attach(const std::vector<torch::Tensor>&) {}
 void DistGroup::before_forward() {}
 void DistGroup::before_backward() {}
 void DistGroup::all_reduce_sum(torch::Tensor&) {}
+void DistGroup::progress(int64_t) {}
+std::string DistGroup::explain_failure(const std::string& what) { return what; }
 
 #else
 
@@ -73,6 +78,11 @@ std::string first_difference(const std::vector<std::pair<std::string, std::strin
 }
 
 std::string fingerprint_key(int64_t rank) { return "resnet-torch/fingerprint/" + std::to_string(rank); }
+std::string checked_key(int64_t rank) { return "resnet-torch/checked/" + std::to_string(rank); }
+std::string progress_key(int64_t rank) { return "resnet-torch/progress/" + std::to_string(rank); }
+std::string heartbeat_key(int64_t rank) { return "resnet-torch/heartbeat/" + std::to_string(rank); }
+// How often each rank says it is alive (from its own thread and store connection), for failure reports.
+constexpr std::chrono::milliseconds kHeartbeat{500};
 
 }  // namespace
 
@@ -80,6 +90,19 @@ bool c10d_available() { return true; }
 
 struct DistGroup::Impl {
   int64_t rank = 0, world = 1;
+  int64_t timeout_ms = 0;
+  std::thread heartbeat;
+  std::mutex mutex;
+  std::condition_variable stop_beating;
+  bool stopping = false;
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      stopping = true;
+    }
+    stop_beating.notify_all();
+    if (heartbeat.joinable()) heartbeat.join();
+  }
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroup> group;
   std::unique_ptr<c10d::Reducer> reducer;
@@ -93,6 +116,7 @@ std::unique_ptr<DistGroup> DistGroup::join(const DistConfig& c) {
   auto impl = std::make_unique<Impl>();
   impl->rank = c.rank;
   impl->world = c.world_size;
+  impl->timeout_ms = c.timeout_ms;
   const auto timeout = std::chrono::milliseconds(c.timeout_ms);
   const std::string where = c.master_addr + ":" + std::to_string(c.master_port);
   c10d::TCPStoreOptions store_options;
@@ -123,13 +147,27 @@ std::unique_ptr<DistGroup> DistGroup::join(const DistConfig& c) {
     return parse(impl->store->get(fingerprint_key(r)));
   };
   const auto own = parse(std::vector<uint8_t>(mine.begin(), mine.end()));
-  for (int64_t r = 0; r < c.world_size; ++r) {
-    if (r == c.rank || (c.rank != 0 && r != 0)) continue;
-    const std::string key = first_difference(fetch(r), own);
-    if (!key.empty())
-      throw Error("ERR_DISTRIBUTED", "rank " + std::to_string(std::max(r, c.rank)) + " differs from rank 0 in its " +
-                                         key + ": every rank must run the same model, options and data");
+  std::string mismatch;
+  try {
+    for (int64_t r = 0; r < c.world_size; ++r) {
+      if (r == c.rank || (c.rank != 0 && r != 0)) continue;
+      const std::string key = first_difference(fetch(r), own);
+      if (!key.empty() && mismatch.empty())
+        mismatch = "rank " + std::to_string(std::max(r, c.rank)) + " differs from rank 0 in its " + key +
+                   ": every rank must run the same model, options and data";
+    }
+    // Rank 0 (the store's host) waits until every rank has compared, so that none loses the store mid-way.
+    if (c.rank != 0)
+      impl->store->set(checked_key(c.rank), {1});
+    else
+      for (int64_t r = 1; r < c.world_size; ++r) impl->store->wait({checked_key(r)}, timeout);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error("ERR_DISTRIBUTED", "the rendezvous at " + where + " ended before rank " + std::to_string(c.rank) +
+                                       " had joined (see rank 0's error): " + e.what());
   }
+  if (!mismatch.empty()) throw Error("ERR_DISTRIBUTED", mismatch);
   auto options = c10d::ProcessGroupGloo::Options::create(timeout);
   const bool loopback = c.master_addr == "127.0.0.1" || c.master_addr == "localhost";
   const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
@@ -138,6 +176,23 @@ std::unique_ptr<DistGroup> DistGroup::join(const DistConfig& c) {
                                         : c10d::ProcessGroupGloo::createDefaultDevice());
   impl->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, static_cast<int>(c.rank),
                                                             static_cast<int>(c.world_size), options);
+  // The heartbeat has its own connection to the store: the training thread's may be busy.
+  c10d::TCPStoreOptions client_options = store_options;
+  client_options.isServer = false;
+  auto beat_store = c10::make_intrusive<c10d::TCPStore>(c.master_addr, client_options);
+  Impl* raw = impl.get();
+  impl->heartbeat = std::thread([raw, beat_store] {
+    std::unique_lock<std::mutex> lock(raw->mutex);
+    for (int64_t beat = 0; !raw->stopping; ++beat) {
+      try {
+        const std::string text = std::to_string(beat);
+        beat_store->set(heartbeat_key(raw->rank), std::vector<uint8_t>(text.begin(), text.end()));
+      } catch (const std::exception&) {
+        return;  // the store (rank 0) is gone: the training thread will find out and say so
+      }
+      raw->stop_beating.wait_for(lock, kHeartbeat, [raw] { return raw->stopping; });
+    }
+  });
   return std::unique_ptr<DistGroup>(new DistGroup(std::move(impl)));
 }
 
@@ -177,6 +232,40 @@ void DistGroup::before_backward() {
 void DistGroup::all_reduce_sum(torch::Tensor& tensor) {
   std::vector<torch::Tensor> list{tensor};
   impl_->group->allreduce(list)->wait();
+}
+
+void DistGroup::progress(int64_t iteration) {
+  const std::string text = std::to_string(iteration);
+  impl_->store->set(progress_key(impl_->rank), std::vector<uint8_t>(text.begin(), text.end()));
+}
+
+std::string DistGroup::explain_failure(const std::string& what) {
+  const std::string cause = what.substr(0, what.find('\n'));
+  // A rank whose heartbeat stops advancing is gone (or hung); the store lives in rank 0, so if it cannot be read,
+  // rank 0 is the one gone.
+  auto read = [&](const std::string& key) -> int64_t {
+    if (!impl_->store->check({key})) return -1;
+    const auto bytes = impl_->store->get(key);
+    return std::stoll(std::string(bytes.begin(), bytes.end()));
+  };
+  std::vector<int64_t> before(static_cast<size_t>(impl_->world)), after(before.size()), reached(before.size());
+  try {
+    for (int64_t r = 0; r < impl_->world; ++r) before[static_cast<size_t>(r)] = read(heartbeat_key(r));
+    std::this_thread::sleep_for(3 * kHeartbeat);
+    for (int64_t r = 0; r < impl_->world; ++r) {
+      after[static_cast<size_t>(r)] = read(heartbeat_key(r));
+      reached[static_cast<size_t>(r)] = read(progress_key(r));
+    }
+  } catch (const std::exception&) {
+    return "rank 0 (which hosts the rendezvous) is gone: a collective with it failed (" + cause + ")";
+  }
+  std::string gone;
+  for (int64_t r = 0; r < impl_->world; ++r)
+    if (r != impl_->rank && after[static_cast<size_t>(r)] == before[static_cast<size_t>(r)])
+      gone += (gone.empty() ? "" : ", ") + std::to_string(r) + " (last at iteration " +
+              std::to_string(reached[static_cast<size_t>(r)]) + ")";
+  return (gone.empty() ? std::string("a collective with the other ranks failed") : "rank " + gone + " is gone") + " (" +
+         cause + ")";
 }
 
 #endif

@@ -45,6 +45,10 @@ class DistGroup {
   void before_backward();
   // Sums over the world, in place (a contiguous CPU or device tensor).
   void all_reduce_sum(torch::Tensor& tensor);
+  // Records that this rank reached `iteration`, so that a failure can tell which rank fell behind.
+  void progress(int64_t iteration);
+  // Why a collective failed with `what`: the ranks behind the others (the one that died or hangs), if any.
+  std::string explain_failure(const std::string& what);
 
  private:
   struct Impl;

@@ -139,7 +139,11 @@ std::shared_ptr<TrainState> Trainer::snapshot(const Loop& loop, int64_t iteratio
 TrainResult Trainer::run() {
   try {
     return run_loop();
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {
+    // A collective that failed: say which rank fell behind (died or hangs), not only what the transport saw.
+    if (group_ && !is_out_of_memory(e)) throw Error("ERR_DISTRIBUTED", group_->explain_failure(e.what()));
     if (!is_out_of_memory(e)) throw;
     const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
     const std::string message = c10_error ? c10_error->what_without_backtrace() : e.what();
@@ -372,6 +376,7 @@ TrainResult Trainer::run_loop() {
 
   int64_t it = loop->first;
   for (; it < loop->end; ++it) {
+    if (group_) group_->progress(it);
     if (stop_requested()) break;
     PreparedBatch batch;
     const auto wait_started = Clock::now();

@@ -208,6 +208,49 @@ describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)'
     expect(Date.now() - started).toBeLessThan(60_000);
   });
 
+  it('a rank killed mid-run makes the others fail at once, naming it; rank 0 killed is named too', async () => {
+    const dir = await tempDir();
+    const dataFile = await writeData(dir, 256);
+    for (const victim of [1, 0]) {
+      const port = await freePort();
+      const job = JSON.stringify({
+        arch: 'cifar-resnet8',
+        inChannels: 1,
+        numClasses: 10,
+        data: dataFile,
+        outPrefix: path.join(dir, 'w-'),
+        options: { iterations: 1_000_000, batchSize: 8, logEvery: 1 },
+        distributed: { timeoutSeconds: 120 },
+      });
+      const ranks = [0, 1].map((rank) =>
+        spawn(process.execPath, [WORKER, job], {
+          env: {
+            ...process.env,
+            RANK: String(rank),
+            WORLD_SIZE: '2',
+            MASTER_ADDR: '127.0.0.1',
+            MASTER_PORT: String(port),
+            OMP_NUM_THREADS: '1',
+          },
+        }),
+      );
+      const survivor = ranks[1 - victim];
+      let stderr = '';
+      survivor.stderr!.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => survivor.on('close', resolve));
+      await new Promise((r) => ranks[0].stdout!.on('data', (d) => String(d).includes('training') && r(undefined)));
+      ranks[victim].kill('SIGKILL');
+      const killedAt = Date.now();
+      expect(await exited).toBe(1);
+      expect(Date.now() - killedAt).toBeLessThan(30_000); // far inside the 120 s timeout
+      expect(stderr).toMatch(
+        victim === 1
+          ? /DistributedError: rank 1 \(last at iteration \d+\) is gone/
+          : /DistributedError: rank 0 \(which hosts the rendezvous\) is gone/,
+      );
+    }
+  });
+
   it('a rank that cannot reach rank 0 fails within the timeout, saying where it looked', async () => {
     const dir = await tempDir();
     const dataFile = await writeData(dir, 32);

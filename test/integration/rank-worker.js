@@ -4,6 +4,12 @@
 const { readSafetensors, typedArrayOf } = require('../../dist/io/safetensors');
 const { createModel, fromArrays, processGroup, train } = require('../../dist');
 
+let announced = false;
+function announce() {
+  if (!announced) process.stdout.write('training\n');
+  announced = true;
+}
+
 (async () => {
   const job = JSON.parse(process.argv[2]);
   const { tensors } = await readSafetensors(job.data);
@@ -20,6 +26,8 @@ const { createModel, fromArrays, processGroup, train } = require('../../dist');
     seed: job.seed ?? 5,
     distributed: job.distributed,
     ...(parts.validation ? { validation: parts.validation } : {}),
+    // "training" once the first iteration is done (rank 0 reports progress): the ranks have met and trained.
+    onProgress: () => announce(),
   });
   await model.saveWeights(`${job.outPrefix}${rank}.safetensors`);
   const alone = parts.validation ? await model.evaluate(parts.validation) : undefined;
