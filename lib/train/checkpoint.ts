@@ -49,6 +49,8 @@ export interface CheckpointState {
   lossScale: number;
   schedule: NativeScheduleState;
   epochMeter: NativeEpochMeter;
+  /** Ranks of the run that wrote it (1: one process; absent in checkpoints from before distributed training). */
+  worldSize?: number;
 }
 
 export interface Checkpoint {
@@ -101,6 +103,7 @@ export interface SaveContext {
   preprocessing: Preprocessing;
   data: TrainData;
   extra: Record<string, string>;
+  worldSize: number;
 }
 
 export async function writeCheckpoint(file: string, state: NativeTrainState, ctx: SaveContext): Promise<void> {
@@ -121,6 +124,7 @@ export async function writeCheckpoint(file: string, state: NativeTrainState, ctx
       plateauBest: Number.isFinite(state.schedule.plateauBest) ? state.schedule.plateauBest : 1e308,
     },
     epochMeter: state.epochMeter,
+    worldSize: ctx.worldSize,
   };
   const { device: _d, ...spec } = ctx.model.spec;
   await writeSafetensors(file, tensors, {
@@ -175,6 +179,7 @@ const stateSchema: Schema<CheckpointState> = s.object<CheckpointState>({
     plateauCooldownLeft: s.integer({ min: 0 }),
   }),
   epochMeter: s.object({ lossSum: s.number(), wrong: s.integer({ min: 0 }), images: s.integer({ min: 0 }) }),
+  worldSize: s.optional(s.integer({ min: 1 })),
 });
 
 const storedOptionsSchema: Schema<TrainOptions> = s.object<TrainOptions>(trainFields);

@@ -9,6 +9,7 @@ import type { NativeResumeState } from '../native';
 import { isPlainObject } from '../validate';
 import { Checkpoint, CheckpointPolicy, checkpointPolicySchema, loadCheckpoint } from './checkpoint';
 import { CheckpointWriter } from './checkpoint-writer';
+import type { DistributedOptions } from './distributed';
 import { ProgressEvent, TrainOptions } from './options';
 import { RunHooks, TrainData, resolveRun } from './resolve';
 import { TrainingRun, startRun } from './run';
@@ -48,6 +49,13 @@ export function trainWithCheckpoints(
     const hooks: RunHooks = { resume: resume?.state };
     const probe = await resolveRun(model, data, options, hooks);
     const history: ProgressEvent[] = [...(resume?.checkpoint.history ?? [])];
+    const writtenBy = resume?.checkpoint.state.worldSize ?? 1;
+    if (resume && writtenBy !== probe.group.worldSize)
+      process.emitWarning(
+        `${resume.checkpoint.file} was written by a run of ${writtenBy} rank(s), resumed with ${probe.group.worldSize}: ` +
+          'the data order from here on differs from the interrupted run',
+        'ResnetTorchWarning',
+      );
     let writer: CheckpointWriter | undefined;
     // In a distributed run rank 0 writes the checkpoints (every rank holds the same weights); any rank resumes.
     if (p && probe.group.rank === 0) {
@@ -59,6 +67,7 @@ export function trainWithCheckpoints(
         preprocessing: probe.preprocessing,
         data,
         extra: p.metadata ?? {},
+        worldSize: probe.group.worldSize,
       });
       await writer.prepare(history);
       hooks.checkpointEveryIterations =
@@ -104,6 +113,8 @@ export interface ResumeOptions {
   onProgress?: (event: ProgressEvent) => void;
   checkpoint?: CheckpointPolicy;
   device?: string;
+  /** As train()'s: by default the environment's process group. */
+  distributed?: DistributedOptions | false;
 }
 
 /** Continues the run a checkpoint was taken from; with the same data it ends bit-identical (on the CPU). */
@@ -134,8 +145,9 @@ export async function resumeTraining(
     test: extra.test,
     signal: extra.signal,
     onProgress: extra.onProgress,
+    distributed: extra.distributed,
   };
-  for (const k of ['validation', 'test', 'signal', 'onProgress'] as const)
+  for (const k of ['validation', 'test', 'signal', 'onProgress', 'distributed'] as const)
     if (options[k] === undefined) delete options[k];
   const run = trainWithCheckpoints(model, data, options, extra.checkpoint, { checkpoint, state });
   return { model, run, checkpoint };

@@ -170,6 +170,36 @@ describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)'
     expect(Math.abs(rank0.val.loss - rank0.alone.loss)).toBeLessThan(1e-6 * Math.max(1, rank0.alone.loss));
   });
 
+  it('a distributed run resumed from a checkpoint of rank 0 ends bit-identical to the uninterrupted run', async () => {
+    const dir = await tempDir();
+    const dataFile = await writeData(dir, 64);
+    const options = {
+      iterations: 8,
+      batchSize: 8,
+      augment: { padCrop: 2, flip: true },
+      deterministic: true,
+      optimizer: { type: 'sgd', lr: 0.05 },
+    };
+    const job = { arch: 'cifar-resnet8', inChannels: 1, numClasses: 10, data: dataFile, options };
+    const full = await runRanks([0, 1], 2, await freePort(), () => ({
+      ...job,
+      outPrefix: path.join(dir, 'full-'),
+      checkpoint: { dir: path.join(dir, 'ckpt'), everyIterations: 4, keepLast: 10 },
+    }));
+    for (const r of full) expect([r.rank, r.code, r.stderr]).toEqual([r.rank, 0, '']);
+    const resumed = await runRanks([0, 1], 2, await freePort(), () => ({
+      ...job,
+      outPrefix: path.join(dir, 'resumed-'),
+      resume: path.join(dir, 'ckpt', 'checkpoint-4.safetensors'),
+    }));
+    for (const r of resumed) expect([r.rank, r.code, r.stderr]).toEqual([r.rank, 0, '']);
+    const [a, b] = await Promise.all(
+      ['full-0', 'resumed-0'].map(async (f) => (await readSafetensors(path.join(dir, `${f}.safetensors`))).tensors),
+    );
+    for (const [name, t] of a)
+      expect([name, Buffer.from(b.get(name)!.bytes).equals(Buffer.from(t.bytes))]).toEqual([name, true]);
+  });
+
   it('ranks that differ in their options are refused at the start, naming the difference, on every rank', async () => {
     const dir = await tempDir();
     const dataFile = await writeData(dir, 32);

@@ -2,7 +2,7 @@
 // One rank of a distributed test run (test/integration/distributed.test.ts starts several): the rank and world
 // come from the environment as torchrun sets them; the job from argv[2] (JSON).
 const { readSafetensors, typedArrayOf } = require('../../dist/io/safetensors');
-const { createModel, fromArrays, processGroup, train } = require('../../dist');
+const { createModel, fromArrays, processGroup, resumeTraining, train } = require('../../dist');
 
 let announced = false;
 function announce() {
@@ -16,19 +16,30 @@ function announce() {
   const images = typedArrayOf(tensors.get('images'));
   const labels = Array.from(typedArrayOf(tensors.get('labels')), Number);
   const data = await fromArrays({ images, shape: tensors.get('images').shape, labels, numClasses: job.numClasses });
-  const model = await createModel({ arch: job.arch, inChannels: job.inChannels, numClasses: job.numClasses, seed: 1 });
-  if (job.init) await model.loadWeights(job.init);
   const { rank } = processGroup();
   // With `validation`, a held-out part evaluated by the ranks together, and once more by this process alone.
   const parts = job.validation ? await data.split({ validation: job.validation, seed: 1 }) : { train: data };
-  const result = await train(model, parts.train, {
-    ...job.options,
-    seed: job.seed ?? 5,
-    distributed: job.distributed,
+  const common = {
     ...(parts.validation ? { validation: parts.validation } : {}),
+    ...(job.checkpoint ? { checkpoint: job.checkpoint } : {}),
     // "training" once the first iteration is done (rank 0 reports progress): the ranks have met and trained.
     onProgress: () => announce(),
-  });
+  };
+  let model, result;
+  if (job.resume) {
+    const resumed = await resumeTraining(job.resume, parts.train, common);
+    model = resumed.model;
+    result = await resumed.run;
+  } else {
+    model = await createModel({ arch: job.arch, inChannels: job.inChannels, numClasses: job.numClasses, seed: 1 });
+    if (job.init) await model.loadWeights(job.init);
+    result = await train(model, parts.train, {
+      ...job.options,
+      seed: job.seed ?? 5,
+      distributed: job.distributed,
+      ...common,
+    });
+  }
   await model.saveWeights(`${job.outPrefix}${rank}.safetensors`);
   const alone = parts.validation ? await model.evaluate(parts.validation) : undefined;
   const line = {

@@ -1,0 +1,95 @@
+// Data-parallel scaling on this machine: CIFAR ResNet-20, 2 ranks x 1 thread against 1 process x 1 thread
+// (scaling efficiency = the world's images/s over twice one process's), and PyTorch's DistributedDataParallel with
+// Gloo at the same settings, alternating in one run; medians and ranges.
+//   node .test-build/bench/ddp-scaling.js [--repeats 3] [--iterations 30] [--batch 64]
+import { spawn } from 'child_process';
+import * as net from 'net';
+import * as path from 'path';
+
+import { runPython } from '../test/helpers/python';
+import { argValue, formatTable, median } from './table';
+
+const WORKER = path.join(__dirname, 'ddp-worker.js');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function ours(world: number, job: object): Promise<number> {
+  const port = await freePort();
+  const outputs = await Promise.all(
+    Array.from(
+      { length: world },
+      (_, rank) =>
+        new Promise<string>((resolve, reject) => {
+          const env = {
+            ...process.env,
+            OMP_NUM_THREADS: '1',
+            ...(world > 1
+              ? { RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) }
+              : {}),
+          };
+          const child = spawn(process.execPath, [WORKER, JSON.stringify(job)], { env });
+          let out = '',
+            err = '';
+          child.stdout.on('data', (d) => (out += d));
+          child.stderr.on('data', (d) => (err += d));
+          child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`rank ${rank}: ${err}`))));
+        }),
+    ),
+  );
+  return JSON.parse(outputs[0].trim()).imagesPerSecond;
+}
+
+async function pytorch(world: number, job: { iterations: number; batch: number }): Promise<number> {
+  const out = await runPython(
+    '../../bench/python/ddp_train.py',
+    [JSON.stringify({ ...job, world, port: await freePort() })],
+    { OMP_NUM_THREADS: '1' },
+  );
+  return JSON.parse(out.trim().split('\n').pop()!).imagesPerSecond;
+}
+
+const fmt = (v: number[]) => `${median(v).toFixed(0)} (${Math.min(...v).toFixed(0)}-${Math.max(...v).toFixed(0)})`;
+
+async function main() {
+  const repeats = Number(argValue('repeats', '3'));
+  const job = { iterations: Number(argValue('iterations', '30')), batch: Number(argValue('batch', '64')) };
+  const r = { ours1: [] as number[], ours2: [] as number[], torch1: [] as number[], torch2: [] as number[] };
+  for (let i = 0; i < repeats; i++) {
+    r.ours1.push(await ours(1, job));
+    r.torch1.push(await pytorch(1, job));
+    r.ours2.push(await ours(2, job));
+    r.torch2.push(await pytorch(2, job));
+    console.error(
+      `  run ${i + 1}: ours 1x1 ${r.ours1[i].toFixed(0)}, 2x1 ${r.ours2[i].toFixed(0)}; PyTorch 1x1 ${r.torch1[i].toFixed(0)}, 2x1 ${r.torch2[i].toFixed(0)}`,
+    );
+  }
+  const eff = (two: number[], one: number[]) => two.map((v, k) => v / (2 * one[k]));
+  const pct = (v: number[]) =>
+    `${(median(v) * 100).toFixed(0)}% (${(Math.min(...v) * 100).toFixed(0)}-${(Math.max(...v) * 100).toFixed(0)}%)`;
+  console.log(
+    `\nData-parallel scaling, CIFAR ResNet-20, batch ${job.batch} per rank, 1 thread per process, Gloo on 127.0.0.1; ` +
+      `median (range) of ${repeats} alternating runs, images/s of the world`,
+  );
+  console.log(
+    formatTable(
+      ['setting', 'ours', 'PyTorch', 'ours / PyTorch'],
+      [
+        ['1 process x 1 thread', fmt(r.ours1), fmt(r.torch1), (median(r.ours1) / median(r.torch1)).toFixed(2)],
+        ['2 ranks x 1 thread', fmt(r.ours2), fmt(r.torch2), (median(r.ours2) / median(r.torch2)).toFixed(2)],
+        ['scaling efficiency', pct(eff(r.ours2, r.ours1)), pct(eff(r.torch2, r.torch1)), ''],
+      ],
+    ),
+  );
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
