@@ -5,7 +5,14 @@ const { spawnSync } = require('child_process');
 const path = require('path');
 
 const root = path.join(__dirname, '..');
-const BENCHES = ['train-vs-pytorch', 'infer-vs-pytorch', 'fmnist-epoch', 'event-loop-lag', 'image-folder-stream', 'ddp-scaling'];
+const BENCHES = [
+  'train-vs-pytorch',
+  'infer-vs-pytorch',
+  'fmnist-epoch',
+  'event-loop-lag',
+  'image-folder-stream',
+  'ddp-scaling',
+];
 const tsc = spawnSync(
   process.execPath,
   [require.resolve('typescript/bin/tsc', { paths: [root] }), '-p', 'tsconfig.bench.json'],
