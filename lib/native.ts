@@ -111,6 +111,16 @@ export interface NativeDataset {
   labelCounts(): BigInt64Array;
   slice(start: number, count: number): { images: Uint8Array | Float32Array; labels: BigInt64Array };
   evaluate(model: NativeModel, augment: NativeAugment, batchSize: number, split: string): Promise<NativeEvalMetrics>;
+  /** The indices a training run draws in `epoch` on `rank` of `worldSize`, in order (inspection, tests). */
+  epochOrder(
+    batchSize: number,
+    shuffle: boolean,
+    dropLast: boolean,
+    seed: number,
+    rank: number,
+    worldSize: number,
+    epoch: number,
+  ): BigInt64Array;
 }
 
 /** Augmentation and normalisation as C++ applies them (training, and evaluation with everything random off). */

@@ -7,6 +7,7 @@
 #include "binding/model_wrap.h"
 #include "binding/shared_object.h"
 #include "binding/train_convert.h"
+#include "data/batch_source.h"
 #include "train/metrics.h"
 
 namespace rt::js {
@@ -17,7 +18,8 @@ Napi::Function DatasetWrap::Define(Napi::Env env) {
       {InstanceMethod<&DatasetWrap::Length>("length"), InstanceMethod<&DatasetWrap::Shape>("shape"),
        InstanceMethod<&DatasetWrap::Dtype>("dtype"), InstanceMethod<&DatasetWrap::Subset>("subset"),
        InstanceMethod<&DatasetWrap::Stats>("stats"), InstanceMethod<&DatasetWrap::LabelCounts>("labelCounts"),
-       InstanceMethod<&DatasetWrap::Slice>("slice"), InstanceMethod<&DatasetWrap::Evaluate>("evaluate")});
+       InstanceMethod<&DatasetWrap::Slice>("slice"), InstanceMethod<&DatasetWrap::Evaluate>("evaluate"),
+       InstanceMethod<&DatasetWrap::EpochOrder>("epochOrder")});
 }
 
 DatasetWrap::DatasetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DatasetWrap>(info) {
@@ -105,6 +107,23 @@ Napi::Value DatasetWrap::Slice(const Napi::CallbackInfo& info) {
   out.Set("images", typed_array_of(env, data_->images.narrow(0, start, count).clone()));
   out.Set("labels", typed_array_of(env, data_->labels.narrow(0, start, count).clone()));
   return out;
+}
+
+// epochOrder(batchSize, shuffle, dropLast, seed, rank, worldSize, epoch): BigInt64Array, the indices a training run
+// draws in that epoch, in order (what the trainer's source does, for inspection and tests)
+Napi::Value DatasetWrap::EpochOrder(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Args args(info, "epochOrder(batchSize, shuffle, dropLast, seed, rank, worldSize, epoch)");
+  const int64_t batch = args.integer(0, "batchSize");
+  const bool shuffle = args.boolean(1, "shuffle"), drop_last = args.boolean(2, "dropLast");
+  const auto seed = static_cast<uint64_t>(args.integer(3, "seed"));
+  const int64_t rank = args.integer(4, "rank"), world = args.integer(5, "worldSize"), epoch = args.integer(6, "epoch");
+  return guard(env, [&] {
+    InMemorySource source(*data_, batch, shuffle, drop_last, seed, rank, world);
+    auto order = source.epoch_order(epoch);
+    const int64_t drawn = std::min(source.batches_per_epoch() * batch, order.size(0));
+    return typed_array_of(env, order.narrow(0, 0, drawn).clone());
+  });
 }
 
 // evaluate(model, augment, batchSize, split): Promise<EvalMetrics>

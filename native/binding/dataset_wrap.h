@@ -27,6 +27,7 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
   Napi::Value LabelCounts(const Napi::CallbackInfo& info);
   Napi::Value Slice(const Napi::CallbackInfo& info);
   Napi::Value Evaluate(const Napi::CallbackInfo& info);
+  Napi::Value EpochOrder(const Napi::CallbackInfo& info);
 
   std::shared_ptr<const TensorDataset> data_;
 };

@@ -39,20 +39,25 @@ int64_t InMemorySource::batches_per_epoch() const {
   return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
 }
 
+torch::Tensor InMemorySource::epoch_order(int64_t epoch) const {
+  torch::Tensor order;
+  if (shuffle_) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(derive_seed(seed_, kShuffle, static_cast<uint64_t>(epoch)));
+    order = torch::randperm(data_.size(), gen, torch::kInt64);
+  } else {
+    order = torch::arange(data_.size(), torch::kInt64);
+  }
+  if (world_size_ > 1) {
+    const int64_t total = shard_size() * world_size_;
+    if (total > data_.size()) order = order.repeat({(total + data_.size() - 1) / data_.size()}).narrow(0, 0, total);
+    order = order.slice(0, rank_, total, world_size_).contiguous();
+  }
+  return order;
+}
+
 RawBatch InMemorySource::get(int64_t epoch, int64_t index) {
   if (epoch != cached_epoch_) {
-    if (shuffle_) {
-      auto gen = at::make_generator<at::CPUGeneratorImpl>(derive_seed(seed_, kShuffle, static_cast<uint64_t>(epoch)));
-      order_ = torch::randperm(data_.size(), gen, torch::kInt64);
-    } else {
-      order_ = torch::arange(data_.size(), torch::kInt64);
-    }
-    if (world_size_ > 1) {
-      const int64_t total = shard_size() * world_size_;
-      if (total > data_.size()) order_ = order_.repeat({(total + data_.size() - 1) / data_.size()}).narrow(0, 0, total);
-      order_ = order_.slice(0, rank_, total, world_size_).contiguous();
-    }
-    order_ = order_.to(data_.images.device());
+    order_ = epoch_order(epoch).to(data_.images.device());
     cached_epoch_ = epoch;
   }
   const int64_t start = index * batch_size_;

@@ -38,6 +38,8 @@ class InMemorySource : public BatchSource {
                  int64_t world_size = 1);
   int64_t batches_per_epoch() const override;
   RawBatch get(int64_t epoch, int64_t index) override;
+  // The indices this rank draws in `epoch`, in order (its share, padded as DistributedSampler pads).
+  torch::Tensor epoch_order(int64_t epoch) const;
 
  private:
   int64_t shard_size() const;  // the images one rank sees per epoch

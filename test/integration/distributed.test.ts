@@ -67,6 +67,37 @@ async function writeData(dir: string, n: number): Promise<string> {
   return file;
 }
 
+describe('data sharding (DistributedSampler semantics)', () => {
+  it('every sample is drawn once per epoch over the ranks; the padding repeats the first samples of the permutation', async () => {
+    const n = 101;
+    const data = await syntheticDataset(n, [1, 4, 4], 3);
+    for (const [world, batch] of [
+      [2, 10],
+      [3, 7],
+      [4, 5],
+    ]) {
+      const order = (rank: number, epoch: number) =>
+        Array.from(data.handle().epochOrder(batch, true, false, 7, rank, world, epoch), Number);
+      const shares = Array.from({ length: world }, (_, r) => order(r, 2));
+      const share = Math.ceil(n / world);
+      for (const s of shares) expect(s).toHaveLength(share);
+      const counts = new Array(n).fill(0);
+      for (const s of shares) for (const i of s) counts[i]++;
+      expect(counts.every((c) => c >= 1)).toBe(true); // every sample, on some rank
+      expect(counts.reduce((a, c) => a + c, 0)).toBe(share * world); // and only the padding twice
+      expect(counts.filter((c) => c === 2)).toHaveLength(share * world - n);
+      // Rank r takes every world-th index of one permutation from r on: interleaving the shares gives it back.
+      const interleaved = Array.from({ length: share * world }, (_, k) => shares[k % world][Math.floor(k / world)]);
+      expect(new Set(interleaved.slice(0, n)).size).toBe(n);
+      expect(interleaved.slice(n)).toEqual(interleaved.slice(0, share * world - n));
+      expect(order(0, 3)).not.toEqual(order(0, 2)); // a new permutation each epoch
+      expect(order(0, 2)).toEqual(shares[0]); // the same one for the same epoch
+    }
+    // dropLast: each rank draws whole batches of its share only.
+    expect(data.handle().epochOrder(8, true, true, 7, 1, 2, 0)).toHaveLength(48);
+  });
+});
+
 const describeWithGloo = info().distributed.gloo ? describe : describe.skip;
 
 describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)', () => {
