@@ -227,6 +227,7 @@ export interface NativeTrainConfig {
   channelsLast: boolean;
   precision: 'float32' | 'bfloat16' | 'float16';
   cudaGraph: boolean;
+  syncBatchNorm: boolean;
   optimizerState: { name: string; shape: number[]; data: Float32Array | BigInt64Array }[];
   optimizerSteps: number;
   lossScale: number;

@@ -186,27 +186,54 @@ function epochLength(config: RunConfig, length: number): number {
   return Math.max(1, iterationsPerEpoch(share, t.batchSize ?? TRAIN_DEFAULTS.batchSize, t.dropLast ?? TRAIN_DEFAULTS.dropLast));
 }
 
-/** Continues a run from its run folder (its last checkpoint) or from a checkpoint file. */
-export async function resumeFolder(target: string, options: SessionOptions): Promise<RunSummary> {
-  const { reporter } = options;
-  let last: string;
-  let folder: RunFolder;
-  let config: RunConfig;
+interface ResumePoint {
+  /** The checkpoint to resume from. */
+  last: string;
+  config: RunConfig;
+  /** The run folder it belongs to (undefined: none exists and `create` was false). */
+  folder?: RunFolder;
+}
+
+/** Where `resnet resume TARGET` starts: a run folder's last checkpoint, or a checkpoint file (with its run folder,
+ *  or a new one when `create`). */
+async function resumePoint(target: string, create: boolean): Promise<ResumePoint> {
   if (fs.existsSync(target) && fs.statSync(target).isFile()) {
-    last = target;
     const { checkpoint } = await loadCheckpoint(target);
     if (!checkpoint.metadata.config) throw new ValidationError('checkpoint', target, 'a checkpoint written by the CLI', `${target}: holds no run configuration; resume it with the API (resumeTraining)`);
-    config = resolveConfig(parseConfigText(checkpoint.metadata.config, `${target} (config)`));
+    const config = resolveConfig(parseConfigText(checkpoint.metadata.config, `${target} (config)`));
     const home = path.dirname(path.dirname(path.resolve(target)));
-    folder = fs.existsSync(path.join(home, 'config.yaml')) ? new RunFolder(home) : await RunFolder.create(config.output?.dir ?? 'runs', config.name);
-    if (!fs.existsSync(folder.config)) await folder.writeConfig(config);
-  } else {
-    folder = new RunFolder(target);
-    if (!fs.existsSync(folder.config)) throw new ValidationError('run', target, 'a run folder', `${target}: not a run folder (no config.yaml) and not a checkpoint file`);
-    config = resolveConfig(await readConfigFile(folder.config));
-    last = path.join(folder.checkpoints, 'last.safetensors');
-    if (!fs.existsSync(last)) throw new ValidationError('run', target, 'a run with a checkpoint', `${target}: no checkpoint to resume from (checkpoints/last.safetensors)`);
+    if (fs.existsSync(path.join(home, 'config.yaml'))) return { last: target, config, folder: new RunFolder(home) };
+    if (!create) return { last: target, config };
+    const folder = await RunFolder.create(config.output?.dir ?? 'runs', config.name);
+    await folder.writeConfig(config);
+    return { last: target, config, folder };
   }
+  const folder = new RunFolder(target);
+  if (!fs.existsSync(folder.config)) throw new ValidationError('run', target, 'a run folder', `${target}: not a run folder (no config.yaml) and not a checkpoint file`);
+  const config = resolveConfig(await readConfigFile(folder.config));
+  const last = path.join(folder.checkpoints, 'last.safetensors');
+  if (!fs.existsSync(last)) throw new ValidationError('run', target, 'a run with a checkpoint', `${target}: no checkpoint to resume from (checkpoints/last.safetensors)`);
+  return { last, config, folder };
+}
+
+/** Continues a run from its run folder (its last checkpoint) or from a checkpoint file. In a distributed run rank 0
+ *  goes on in the run folder; the other ranks read the same checkpoint and write into a scratch folder. */
+export async function resumeFolder(target: string, options: SessionOptions): Promise<RunSummary> {
+  const { rank } = processGroup();
+  const point = await resumePoint(target, rank === 0);
+  if (rank === 0) return resumeInto(point.last, point.config, point.folder!, options);
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `resnet-torch-rank${rank}-`));
+  try {
+    const folder = new RunFolder(scratch);
+    await folder.writeConfig(point.config);
+    return await resumeInto(point.last, point.config, folder, options);
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+async function resumeInto(last: string, config: RunConfig, folder: RunFolder, options: SessionOptions): Promise<RunSummary> {
+  const { reporter } = options;
   const dir = folder.dir;
   const data = options.data ?? (await loadRunData(config));
   const { checkpoint } = await loadCheckpoint(last);

@@ -93,6 +93,9 @@ export interface TrainOptions {
   /** Capture the whole step in a CUDA graph after 3 eager iterations (CUDA, SGD, float32, static shapes):
    *  for small networks, where kernel launches dominate. */
   cudaGraph?: boolean;
+  /** With several ranks: BatchNorm's batch statistics over every rank's batch, as torch.nn.SyncBatchNorm
+   *  (default: each rank's own, as DistributedDataParallel). No effect in one process. */
+  syncBatchNorm?: boolean;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
   /** Data-parallel training with other processes (default: from the environment, as torchrun sets it; false:
@@ -251,6 +254,7 @@ export const trainFields: Fields = {
   memoryFormat: s.optional(s.enum(['auto', 'channels_last', 'contiguous'] as const)),
   cudnnBenchmark: s.optional(s.boolean()),
   cudaGraph: s.optional(s.boolean()),
+  syncBatchNorm: s.optional(s.boolean()),
 };
 
 /** Every option of train(): the config fields, and the values only code can pass (checked in resolve.ts). */
@@ -298,4 +302,5 @@ export const TRAIN_DEFAULTS = {
   precision: 'float32' as const,
   memoryFormat: 'auto' as const,
   cudaGraph: false,
+  syncBatchNorm: false,
 };

@@ -329,6 +329,7 @@ export async function resolveRun(
     channelsLast,
     precision,
     cudaGraph: o.cudaGraph ?? D.cudaGraph,
+    syncBatchNorm: o.syncBatchNorm ?? D.syncBatchNorm,
     optimizerState: resume?.optimizer ?? [],
     optimizerSteps: resume?.optimizerSteps ?? 0,
     // fp16's dynamic loss scale starts where torch.cuda.amp.GradScaler starts (or where the checkpoint left it).

@@ -154,6 +154,7 @@ TrainConfig train_config_from_js(const Fields& js) {
   c.optimizer_steps = js.integer("optimizerSteps");
   c.loss_scale = js.number("lossScale");
   c.dist = dist_from_js(js.object("distributed"));
+  c.sync_batch_norm = js.boolean("syncBatchNorm");
   return c;
 }
 

@@ -1,6 +1,7 @@
 #include "models/blocks.h"
 
 #include "models/layers.h"
+#include "models/sync_batch_norm.h"
 
 namespace rt {
 
@@ -22,8 +23,8 @@ BasicBlockImpl::BasicBlockImpl(const BlockOptions& o) {
 }
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out = bn1(apply_conv(conv1, x)).relu_();
-  out = observe(bn2(apply_conv(conv2, out)));
+  torch::Tensor out = apply_bn(bn1, apply_conv(conv1, x)).relu_();
+  out = observe(apply_bn(bn2, apply_conv(conv2, out)));
   if (shortcut_.present()) out.add_(shortcut_(x));
   return out.relu_();
 }
@@ -48,9 +49,9 @@ BottleneckImpl::BottleneckImpl(const BlockOptions& o) {
 }
 
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out = bn1(apply_conv(conv1, x)).relu_();
-  out = bn2(apply_conv(conv2, out)).relu_();
-  out = observe(bn3(apply_conv(conv3, out)));
+  torch::Tensor out = apply_bn(bn1, apply_conv(conv1, x)).relu_();
+  out = apply_bn(bn2, apply_conv(conv2, out)).relu_();
+  out = observe(apply_bn(bn3, apply_conv(conv3, out)));
   if (shortcut_.present()) out.add_(shortcut_(x));
   return out.relu_();
 }
@@ -76,9 +77,9 @@ PreActBasicBlockImpl::PreActBasicBlockImpl(const BlockOptions& o) {
 }
 
 torch::Tensor PreActBasicBlockImpl::forward(const torch::Tensor& x) {
-  torch::Tensor pre = torch::relu(bn1(x));
+  torch::Tensor pre = torch::relu(apply_bn(bn1, x));
   torch::Tensor out = apply_conv(conv1, pre);
-  out = observe(apply_conv(conv2, bn2(out).relu_()));
+  out = observe(apply_conv(conv2, apply_bn(bn2, out).relu_()));
   if (shortcut_.present()) out = out + shortcut_(shortcut_.projects() ? pre : x);
   return out;
 }
@@ -104,10 +105,10 @@ PreActBottleneckImpl::PreActBottleneckImpl(const BlockOptions& o) {
 }
 
 torch::Tensor PreActBottleneckImpl::forward(const torch::Tensor& x) {
-  torch::Tensor pre = torch::relu(bn1(x));
+  torch::Tensor pre = torch::relu(apply_bn(bn1, x));
   torch::Tensor out = apply_conv(conv1, pre);
-  out = apply_conv(conv2, bn2(out).relu_());
-  out = observe(apply_conv(conv3, bn3(out).relu_()));
+  out = apply_conv(conv2, apply_bn(bn2, out).relu_());
+  out = observe(apply_conv(conv3, apply_bn(bn3, out).relu_()));
   if (shortcut_.present()) out = out + shortcut_(shortcut_.projects() ? pre : x);
   return out;
 }

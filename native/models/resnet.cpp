@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "models/layers.h"
+#include "models/sync_batch_norm.h"
 
 namespace rt {
 
@@ -78,7 +79,7 @@ void ResNetImpl::check_input(const torch::Tensor& x) const {
 torch::Tensor ResNetImpl::forward(torch::Tensor x) {
   check_input(x);
   x = apply_conv(conv1, x);
-  if (bn1) x = bn1(x).relu_();
+  if (bn1) x = apply_bn(bn1, x).relu_();
   if (spec_.stem == StemKind::ImageNet) x = F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
   if (diagnostics_) grad_norms_->assign(blocks_.size(), std::numeric_limits<double>::quiet_NaN());
   for (size_t i = 0; i < blocks_.size(); ++i) {
@@ -88,7 +89,7 @@ torch::Tensor ResNetImpl::forward(torch::Tensor x) {
     }
     x = blocks_[i]->forward(x);
   }
-  if (bn_final) x = bn_final(x).relu_();
+  if (bn_final) x = apply_bn(bn_final, x).relu_();
   x = F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
   return fc(x);
 }

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "models/layers.h"
+#include "models/sync_batch_norm.h"
 
 namespace rt {
 
@@ -32,7 +33,7 @@ torch::Tensor Shortcut::operator()(const torch::Tensor& x) {
   torch::Tensor y = x;
   if (conv_) {
     y = apply_conv(conv_, x);
-    if (bn_) y = bn_(y);
+    if (bn_) y = apply_bn(bn_, y);
   } else {
     if (stride_ > 1) y = y.slice(2, 0, y.size(2), stride_).slice(3, 0, y.size(3), stride_);
     if (pad_channels_ > 0) y = torch::constant_pad_nd(y, {0, 0, 0, 0, 0, pad_channels_});

@@ -47,9 +47,10 @@ struct TrainConfig {
   // Resume: the optimizer's buffers and step count (model weights are loaded into the model itself).
   std::vector<std::pair<std::string, torch::Tensor>> optimizer_state;
   int64_t optimizer_steps = 0;
-  double loss_scale = 0;  // fp16 dynamic loss scale (its start, or where the checkpoint left it)
-  MeterSums epoch_meter;  // resumed mid-epoch: the sums so far
-  DistConfig dist;        // world_size 1: one process
+  double loss_scale = 0;         // fp16 dynamic loss scale (its start, or where the checkpoint left it)
+  MeterSums epoch_meter;         // resumed mid-epoch: the sums so far
+  DistConfig dist;               // world_size 1: one process
+  bool sync_batch_norm = false;  // BN statistics over every rank's batch (torch.nn.SyncBatchNorm)
 };
 
 }  // namespace rt

@@ -8,12 +8,14 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <tuple>
 
 #include "common/error.h"
 #include "common/oom.h"
 #include "data/prefetcher.h"
 #include "device/cuda.h"
+#include "models/sync_batch_norm.h"
 #include "train/graphed_step.h"
 #include "train/optimizer.h"
 #include "train/precision.h"
@@ -226,6 +228,8 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
   torch::Tensor logits, loss;
   {
     AutocastScope autocast(config_.precision);
+    std::optional<SyncBatchNormScope> sync_bn;
+    if (group_ && config_.sync_batch_norm) sync_bn.emplace([this](torch::Tensor& t) { group_->all_reduce_sum(t); });
     logits = net->forward(batch.x);
     loss = F::cross_entropy(logits.to(torch::kFloat32), batch.y,
                             F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));

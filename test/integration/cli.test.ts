@@ -72,7 +72,7 @@ describe('resnet CLI', () => {
     expect(r.stdout).not.toMatch(/epoch \d+\/3/);
   });
 
-  it('--nproc-per-node 2 trains as 2 ranks into one run folder; Ctrl-C stops every rank at the same iteration with a checkpoint', async () => {
+  it('--nproc-per-node 2 trains as 2 ranks into one run folder; Ctrl-C stops every rank at the same iteration with a checkpoint; resume --nproc-per-node 2 finishes it', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'tiny.yaml');
     const train = { epochs: 3, batchSize: 8, logEvery: 1, optimizer: { type: 'sgd', lr: 0.05 } };
@@ -86,7 +86,7 @@ describe('resnet CLI', () => {
     const runDir = /run: +(.*)/.exec(r.stdout)![1].trim();
     expect(JSON.parse(fs.readFileSync(path.join(runDir, 'summary.json'), 'utf8')).iteration).toBe(12);
 
-    fs.writeFileSync(file, YAML.stringify(tiny(dir, { train: { ...train, epochs: 1000 } })));
+    fs.writeFileSync(file, YAML.stringify(tiny(dir, { train: { ...train, epochs: 60 } })));
     let sent = false;
     const stopped = await resnet(['train', file, '--nproc-per-node', '2', '--master-port', String(port + 1)], {
       onStdout: (text, child) => {
@@ -101,6 +101,12 @@ describe('resnet CLI', () => {
     const folder = /resume with: resnet resume (.*)/.exec(stopped.stdout)![1].trim();
     expect(fs.existsSync(path.join(folder, 'checkpoints', `checkpoint-${at}.safetensors`))).toBe(true);
     expect(stopped.stderr).not.toMatch(/rank 1/);
+    // Resumed as 2 ranks again: rank 0 goes on in the same folder and finishes the 240 iterations.
+    const resumed = await resnet(['resume', folder, '--nproc-per-node', '2', '--master-port', String(port + 2)]);
+    expect([resumed.code, resumed.stderr]).toEqual([0, '']);
+    expect(resumed.stdout).toContain(`resuming ${folder} at iteration ${at} of 240`);
+    expect(JSON.parse(fs.readFileSync(path.join(folder, 'summary.json'), 'utf8')).iteration).toBe(240);
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('tiny-'))).toHaveLength(2); // no folder for rank 1
   });
 
   it("summary prints per-layer shapes and the paper's multiply-adds", async () => {

@@ -1,11 +1,13 @@
 // Data-parallel training across processes (ranks on 127.0.0.1, Gloo): PyTorch's DistributedDataParallel as the
 // reference, and the failures a launcher must not hang on.
 import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import { promises as fsp } from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 
 import { createModel, info } from '../../lib';
-import { readSafetensors, typedArrayOf, writeSafetensors } from '../../lib/io/safetensors';
+import { StoredTensor, readSafetensors, typedArrayOf, writeSafetensors } from '../../lib/io/safetensors';
 import { resolveArch } from '../../lib/model/archs';
 import { tempDir } from '../helpers/files';
 import { runPython } from '../helpers/python';
@@ -65,6 +67,41 @@ async function writeData(dir: string, n: number): Promise<string> {
     { name: 'labels', dtype: 'I64', shape: [data.length], data: BigInt64Array.from(all.labels.map(BigInt)) },
   ]);
   return file;
+}
+
+type Tensors = Map<string, StoredTensor>;
+
+async function tensorsOf(dir: string, name: string): Promise<Tensors> {
+  return (await readSafetensors(path.join(dir, `${name}.safetensors`))).tensors;
+}
+
+/** The largest difference between our float tensors and the reference's (integer ones must be equal), and how far
+ *  the reference moved from the initial weights (so that a run that did nothing cannot pass). */
+async function difference(init: string, ours: Tensors, ref: Tensors): Promise<{ worst: number; moved: number }> {
+  let worst = 0,
+    moved = 0;
+  const start = (await readSafetensors(init)).tensors;
+  for (const [name, t] of ref) {
+    const r = typedArrayOf(t),
+      mine = typedArrayOf(ours.get(name)!);
+    if (t.dtype !== 'F32') {
+      expect([name, Array.from(mine as BigInt64Array)]).toEqual([name, Array.from(r as BigInt64Array)]);
+      continue;
+    }
+    const before = typedArrayOf(start.get(name)!) as Float32Array;
+    for (let i = 0; i < r.length; i++) {
+      worst = Math.max(worst, Math.abs((mine as Float32Array)[i] - (r as Float32Array)[i]));
+      moved = Math.max(moved, Math.abs((r as Float32Array)[i] - before[i]));
+    }
+  }
+  return { worst, moved };
+}
+
+/** Whether two ranks' tensors are bit-identical, by name (`skip`: names left out). */
+function sameOnRanks(a: Tensors, b: Tensors, skip?: RegExp): void {
+  for (const [name, t] of a)
+    if (!skip?.test(name))
+      expect([name, Buffer.from(b.get(name)!.bytes).equals(Buffer.from(t.bytes))]).toEqual([name, true]);
 }
 
 describe('data sharding (DistributedSampler semantics)', () => {
@@ -151,33 +188,77 @@ describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)'
           port: await freePort(),
         }),
       ]);
-      const [ours0, ours1, torch0] = await Promise.all(
-        ['ours-0', 'ours-1', 'torch-0'].map(
-          async (f) => (await readSafetensors(path.join(dir, `${f}.safetensors`))).tensors,
-        ),
-      );
-      let worst = 0,
-        moved = 0;
-      const start = (await readSafetensors(init)).tensors;
-      for (const [name, t] of torch0) {
-        const ref = typedArrayOf(t),
-          mine = typedArrayOf(ours0.get(name)!);
-        if (t.dtype !== 'F32') {
-          expect([name, Array.from(mine as BigInt64Array)]).toEqual([name, Array.from(ref as BigInt64Array)]);
-          continue;
-        }
-        const before = typedArrayOf(start.get(name)!) as Float32Array;
-        for (let i = 0; i < ref.length; i++) {
-          worst = Math.max(worst, Math.abs((mine as Float32Array)[i] - (ref as Float32Array)[i]));
-          moved = Math.max(moved, Math.abs((ref as Float32Array)[i] - before[i]));
-        }
-      }
+      const [ours0, ours1] = await Promise.all(['ours-0', 'ours-1'].map((f) => tensorsOf(dir, f)));
+      const { worst, moved } = await difference(init, ours0, await tensorsOf(dir, 'torch-0'));
       expect(moved).toBeGreaterThan(1e-3);
       expect(worst).toBeLessThan(1e-5);
       // Parameters agree exactly across ranks (averaged gradients); BN statistics are per rank, as in DDP.
-      for (const [name, t] of ours0)
-        if (!/running_|num_batches/.test(name))
-          expect([name, Buffer.from(ours1.get(name)!.bytes).equals(Buffer.from(t.bytes))]).toEqual([name, true]);
+      sameOnRanks(ours0, ours1, /running_|num_batches/);
+    },
+  );
+
+  itWithTorch(
+    "with syncBatchNorm, 2 ranks x 3 SGD steps equal PyTorch's BatchNorm over both ranks' batches within 1e-5",
+    async () => {
+      // torch.nn.SyncBatchNorm normalises with the statistics of the world's batch and sums their gradients over the
+      // ranks: with the loss averaged over the ranks, a step is exactly one step of plain BatchNorm on the union of
+      // the ranks' batches. PyTorch 1.13 and 2.x refuse SyncBatchNorm on CPU tensors, so that is the reference here.
+      const dir = await tempDir();
+      const batch = 16,
+        steps = 3,
+        world = 2;
+      const dataFile = await writeData(dir, world * batch * steps);
+      const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 42 });
+      const init = path.join(dir, 'init.safetensors');
+      await model.saveWeights(init);
+      const optimizer = { type: 'sgd' as const, lr: 0.02, momentum: 0.9, weightDecay: 5e-4 };
+      const mean = [0.4],
+        std = [0.25];
+      const job = (syncBatchNorm: boolean, prefix: string) => () => ({
+        arch: 'cifar-resnet20',
+        inChannels: 1,
+        numClasses: 10,
+        data: dataFile,
+        init,
+        outPrefix: path.join(dir, prefix),
+        options: {
+          iterations: steps,
+          batchSize: batch,
+          shuffle: false,
+          optimizer,
+          normalize: { mean, std },
+          memoryFormat: 'contiguous',
+          deterministic: true,
+          syncBatchNorm,
+        },
+      });
+      const results = await runRanks([0, 1], world, await freePort(), job(true, 'sync-'));
+      for (const r of results) expect([r.rank, r.code, r.stderr]).toEqual([r.rank, 0, '']);
+      // DistributedSampler without shuffling gives rank r the samples r, r + 2, ...: step s of the two ranks
+      // together is samples [2 * 16 * s, 2 * 16 * (s + 1)), one batch of 32 in order for the single process.
+      await runPython('train_steps.py', [
+        init,
+        dataFile,
+        path.join(dir, 'torch.safetensors'),
+        JSON.stringify({
+          spec: { ...resolveArch('cifar-resnet20'), inChannels: 1, numClasses: 10 },
+          optimizer,
+          batch: batch * world,
+          steps,
+          mean,
+          std,
+        }),
+      ]);
+      const [sync0, sync1] = await Promise.all(['sync-0', 'sync-1'].map((f) => tensorsOf(dir, f)));
+      const { worst, moved } = await difference(init, sync0, await tensorsOf(dir, 'torch'));
+      expect(moved).toBeGreaterThan(1e-3);
+      expect(worst).toBeLessThan(1e-5);
+      sameOnRanks(sync0, sync1); // the running statistics too: every rank saw the world's batch statistics
+      // Without it, each rank's statistics are its own (the same job, per-rank BN): they differ from the above.
+      const perRank = await runRanks([0, 1], world, await freePort(), job(false, 'own-'));
+      for (const r of perRank) expect([r.rank, r.code, r.stderr]).toEqual([r.rank, 0, '']);
+      const own = await difference(init, await tensorsOf(dir, 'own-0'), await tensorsOf(dir, 'torch'));
+      expect(own.worst).toBeGreaterThan(1e-3);
     },
   );
 
@@ -269,22 +350,27 @@ describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)'
     expect(Date.now() - started).toBeLessThan(60_000);
   });
 
-  it('a rank killed mid-run makes the others fail at once, naming it; rank 0 killed is named too', async () => {
+  it('a rank killed mid-run makes the others fail at once, naming it; the checkpoints stay whole and a relaunch resumes', async () => {
     const dir = await tempDir();
     const dataFile = await writeData(dir, 256);
+    const job = {
+      arch: 'cifar-resnet8',
+      inChannels: 1,
+      numClasses: 10,
+      data: dataFile,
+      outPrefix: path.join(dir, 'w-'),
+    };
     for (const victim of [1, 0]) {
       const port = await freePort();
-      const job = JSON.stringify({
-        arch: 'cifar-resnet8',
-        inChannels: 1,
-        numClasses: 10,
-        data: dataFile,
-        outPrefix: path.join(dir, 'w-'),
-        options: { iterations: 1_000_000, batchSize: 8, logEvery: 1 },
+      const checkpoints = path.join(dir, `ckpt-${victim}`);
+      const argv = JSON.stringify({
+        ...job,
+        options: { iterations: 600, batchSize: 8, logEvery: 1 },
+        checkpoint: { dir: checkpoints, everyIterations: 20, keepLast: 2 },
         distributed: { timeoutSeconds: 120 },
       });
       const ranks = [0, 1].map((rank) =>
-        spawn(process.execPath, [WORKER, job], {
+        spawn(process.execPath, [WORKER, argv], {
           env: {
             ...process.env,
             RANK: String(rank),
@@ -299,7 +385,11 @@ describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)'
       let stderr = '';
       survivor.stderr!.on('data', (d) => (stderr += d));
       const exited = new Promise<number | null>((resolve) => survivor.on('close', resolve));
-      await new Promise((r) => ranks[0].stdout!.on('data', (d) => String(d).includes('training') && r(undefined)));
+      // Killed once rank 0 has written a checkpoint: the run is under way, with something to resume from.
+      const written = () =>
+        fs.existsSync(checkpoints) && fs.readdirSync(checkpoints).some((f) => /^checkpoint-\d+\.safetensors$/.test(f));
+      for (const until = Date.now() + 60_000; !written(); await new Promise((r) => setTimeout(r, 20)))
+        if (Date.now() > until) throw new Error('rank 0 wrote no checkpoint within 60 s');
       ranks[victim].kill('SIGKILL');
       const killedAt = Date.now();
       expect(await exited).toBe(1);
@@ -309,6 +399,22 @@ describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)'
           ? /DistributedError: rank 1 \(last at iteration \d+\) is gone/
           : /DistributedError: rank 0 \(which hosts the rendezvous\) is gone/,
       );
+      // Every checkpoint left on disk loads (rank 0 writes atomically, killed or not).
+      const files = (await fsp.readdir(checkpoints)).filter((f) => /^checkpoint-\d+\.safetensors$/.test(f));
+      expect(files.length).toBeGreaterThan(0);
+      for (const f of files) await readSafetensors(path.join(checkpoints, f));
+      const newest = files.sort((a, b) => Number(/\d+/.exec(b)![0]) - Number(/\d+/.exec(a)![0]))[0];
+      // The same ranks launched again resume from the newest checkpoint and finish the run.
+      const relaunched = await runRanks([0, 1], 2, await freePort(), () => ({
+        ...job,
+        outPrefix: path.join(dir, `resumed-${victim}-`),
+        resume: path.join(checkpoints, newest),
+        checkpoint: { dir: checkpoints, everyIterations: 200, keepLast: 2 },
+      }));
+      for (const r of relaunched) expect([r.rank, r.code, r.stderr]).toEqual([r.rank, 0, '']);
+      for (const r of relaunched) expect(JSON.parse(r.stdout.trim().split('\n').pop()!).iteration).toBe(600);
+      // A temporary file the killed writer left behind is cleared by the relaunch.
+      expect((await fsp.readdir(checkpoints)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     }
   });
 
