@@ -2,8 +2,6 @@
 
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
-#include <torch/version.h>
-
 #include <c10/util/Exception.h>
 
 #include <cstdlib>
@@ -12,9 +10,9 @@
 #include <string>
 #include <vector>
 
-namespace rt {
+#include "common/torch_compat.h"
 
-#if TORCH_VERSION_MAJOR < 2
+namespace rt {
 
 namespace {
 
@@ -36,13 +34,17 @@ class CachingCpuAllocator final : public c10::Allocator {
  public:
   explicit CachingCpuAllocator(std::size_t max_cached) : max_cached_(max_cached) {}
 
-  c10::DataPtr allocate(std::size_t n) const override {
+  c10::DataPtr allocate(std::size_t n) RT_ALLOCATE_CONST override {
     if (n == 0) return {nullptr, nullptr, &release, c10::Device(c10::DeviceType::CPU)};
     void* p = take(n);
     return {p, p, &release, c10::Device(c10::DeviceType::CPU)};
   }
 
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
+
+#if RT_ALLOCATOR_COPY_DATA
+  void copy_data(void* dest, const void* src, std::size_t count) const override { default_copy_data(dest, src, count); }
+#endif
 
   CpuCacheStats stats() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -117,14 +119,5 @@ void install_caching_cpu_allocator(std::size_t max_cached_bytes) {
 }
 
 CpuCacheStats cpu_cache_stats() { return instance ? instance->stats() : CpuCacheStats{}; }
-
-#else
-
-// libtorch 2.x changed the Allocator interface (allocate is no longer const, copy_data is required); this
-// cache is built and measured against 1.x only, so 2.x keeps its default allocator.
-void install_caching_cpu_allocator(std::size_t) {}
-CpuCacheStats cpu_cache_stats() { return {}; }
-
-#endif
 
 }  // namespace rt

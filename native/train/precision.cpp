@@ -2,13 +2,14 @@
 
 #include <ATen/autocast_mode.h>
 #include <ATen/ops/_amp_foreach_non_finite_check_and_unscale.h>
-#include <torch/version.h>
+
+#include "common/torch_compat.h"
 
 namespace rt {
 
 namespace {
 
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#if RT_AUTOCAST_BY_DEVICE
 void set_cuda_autocast(bool on, at::ScalarType dtype) {
   at::autocast::set_autocast_dtype(at::kCUDA, dtype);
   at::autocast::set_autocast_enabled(at::kCUDA, on);

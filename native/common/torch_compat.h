@@ -1,0 +1,19 @@
+#pragma once
+// What differs between the libtorch versions this builds against (Debian's 1.13 and 2.6, pip's 2.x up to 2.11),
+// named once: the code asks for a feature, not a version. scripts/check-libtorch.sh compiles against each.
+#include <torch/version.h>
+
+#define RT_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+// at::autocast takes a device type (2.4); before, CUDA had calls of its own (set_autocast_gpu_dtype, set_enabled).
+#define RT_AUTOCAST_BY_DEVICE RT_TORCH_AT_LEAST(2, 4)
+
+// c10::Allocator::allocate lost its const, and copy_data became required (2.3).
+#if RT_TORCH_AT_LEAST(2, 3)
+#define RT_ALLOCATE_CONST
+#define RT_ALLOCATOR_COPY_DATA 1
+#else
+#define RT_ALLOCATE_CONST const
+#define RT_ALLOCATOR_COPY_DATA 0
+#endif
