@@ -15,8 +15,21 @@ export interface CudaDeviceInfo {
 
 export interface RuntimeInfo {
   version: string;
+  /** The libtorch headers the addon was compiled against. */
   libtorchVersion: string;
-  cuda: { available: boolean; builtWithCuda: boolean; devices: CudaDeviceInfo[]; cudnnVersion: number | null };
+  /** The libtorch library this process runs with (its file name carries the version). */
+  libtorchLibrary: string;
+  cuda: {
+    available: boolean;
+    builtWithCuda: boolean;
+    devices: CudaDeviceInfo[];
+    /** cuDNN as libtorch was built with it. */
+    cudnnVersion: number | null;
+    /** "12.4": the CUDA runtime of the build's headers, the one loaded now, and what the driver supports. */
+    compiledVersion: string | null;
+    runtimeVersion: string | null;
+    driverVersion: string | null;
+  };
   threads: { intraOp: number; interOp: number };
   cxx11Abi: boolean;
   mkldnn: boolean;
@@ -33,16 +46,25 @@ export function packageVersion(): string {
   }
 }
 
+/** 12040 -> "12.4" (CUDA's own encoding: 1000 x major + 10 x minor); 0 -> null. */
+export function cudaVersionText(v: number): string | null {
+  return v > 0 ? `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}` : null;
+}
+
 export function info(): RuntimeInfo {
   const n = native().info();
   return {
     version: packageVersion(),
     libtorchVersion: n.torchVersion,
+    libtorchLibrary: n.torchLibrary,
     cuda: {
       available: n.cudaAvailable,
       builtWithCuda: n.builtWithCuda,
       devices: n.cudaDevices,
       cudnnVersion: n.cudnnVersion || null,
+      compiledVersion: cudaVersionText(n.cudaCompiled),
+      runtimeVersion: cudaVersionText(n.cudaRuntime),
+      driverVersion: cudaVersionText(n.cudaDriver),
     },
     threads: { intraOp: n.intraOpThreads, interOp: n.interOpThreads },
     cxx11Abi: n.cxx11Abi,
@@ -66,6 +88,7 @@ export function formatInfo(i: RuntimeInfo): string {
   const lines = [
     `resnet-torch   ${i.version}`,
     `libtorch       ${i.libtorchVersion} (C++11 ABI: ${i.cxx11Abi ? 'yes' : 'no'}, oneDNN: ${i.mkldnn ? 'yes' : 'no'})`,
+    `  runs with    ${i.libtorchLibrary || 'unknown'}`,
     `threads        ${i.threads.intraOp} intra-op, ${i.threads.interOp} inter-op`,
     `CUDA           ${i.cuda.available ? `available, ${i.cuda.devices.length} device(s)` : i.cuda.builtWithCuda ? 'built in, no device found' : 'not in this build'}`,
   ];
@@ -74,6 +97,10 @@ export function formatInfo(i: RuntimeInfo): string {
       `  cuda:${d.index}       ${d.name || '(name unknown)'}, compute ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB`,
     );
   lines.push(`distributed    ${i.distributed.gloo ? 'Gloo (c10d)' : 'not in this build (needs libgloo-dev)'}`);
+  if (i.cuda.builtWithCuda)
+    lines.push(
+      `CUDA versions  built against ${i.cuda.compiledVersion}, runtime ${i.cuda.runtimeVersion ?? 'not loaded'}, driver ${i.cuda.driverVersion ?? 'none'}`,
+    );
   lines.push(`cuDNN          ${i.cuda.cudnnVersion ?? 'none'}`);
   lines.push(`addon          ${i.addon}`);
   return lines.join('\n');

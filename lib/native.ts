@@ -81,6 +81,11 @@ export interface NativeModel {
 
 export interface NativeInfo {
   torchVersion: string;
+  torchLibrary: string;
+  /** CUDA versions as CUDA writes them (12040: 12.4); 0: none. */
+  cudaCompiled: number;
+  cudaRuntime: number;
+  cudaDriver: number;
   cudaAvailable: boolean;
   builtWithCuda: boolean;
   cudaDevices: { index: number; name: string; computeCapability: string; totalMemory: number }[];

@@ -128,6 +128,80 @@ function c10dAvailable(t) {
   return gloo && c10d && t.version.major === 1;
 }
 
+// ---- CUDA: the toolkit CMake will use must match the CUDA the libtorch was built with --------------------
+
+/** The CUDA a CUDA libtorch was built with ("12.4"): pip's torch/version.py, else the libcudart beside it. */
+function libtorchCuda(t) {
+  for (const file of [path.join(t.prefix, 'version.py'), path.join(t.prefix, 'torch', 'version.py')]) {
+    const m = fs.existsSync(file) && /^cuda\s*(?::[^=\n]*)?=\s*['"](\d+\.\d+)/m.exec(fs.readFileSync(file, 'utf8'));
+    if (m) return m[1];
+  }
+  const cudart = fs.existsSync(t.libDir) && fs.readdirSync(t.libDir).find((f) => /^libcudart[^.]*\.so\.\d+/.test(f));
+  return cudart ? `${/\.so\.(\d+)/.exec(cudart)[1]}.x` : null;
+}
+
+/** The nvcc CMake would find (CUDACXX, CUDA_HOME, CUDA_PATH, PATH, /usr/local/cuda) and its release. */
+function findNvcc(env = process.env) {
+  const candidates = [
+    env.CUDACXX,
+    env.CUDA_HOME && path.join(env.CUDA_HOME, 'bin', 'nvcc'),
+    env.CUDA_PATH && path.join(env.CUDA_PATH, 'bin', 'nvcc'),
+    ...(env.PATH || '').split(path.delimiter).map((d) => d && path.join(d, 'nvcc')),
+    '/usr/local/cuda/bin/nvcc',
+  ].filter(Boolean);
+  for (const nvcc of candidates) {
+    if (!fs.existsSync(nvcc)) continue;
+    try {
+      const out = execFileSync(nvcc, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      const m = /release (\d+\.\d+)/.exec(out);
+      if (m) return { path: nvcc, version: m[1] };
+    } catch {
+      // not runnable: try the next
+    }
+  }
+  return null;
+}
+
+const ARCH_NAMES = [
+  'Kepler',
+  'Maxwell',
+  'Pascal',
+  'Volta',
+  'Turing',
+  'Ampere',
+  'Ada',
+  'Hopper',
+  'Blackwell',
+  'All',
+  'Common',
+  'Auto',
+];
+
+/**
+ * What would make CMake fail, obscurely, when building against this CUDA libtorch: a toolkit of another major
+ * version than the libtorch's, or a TORCH_CUDA_ARCH_LIST it cannot read. A message, or null.
+ */
+function cudaBuildProblem({ torchCuda, nvcc, archList, source }) {
+  if (archList !== undefined && archList.trim() !== '') {
+    for (const arch of archList.trim().split(/[;\s]+/)) {
+      const bare = arch.replace(/\+PTX$/, '');
+      if (!/^\d+\.\d+a?$/.test(bare) && !ARCH_NAMES.includes(bare))
+        return (
+          `TORCH_CUDA_ARCH_LIST="${archList}": "${arch}" is not a CUDA architecture; write compute capabilities ` +
+          `such as "8.0;9.0" or "9.0+PTX" (names: ${ARCH_NAMES.join(', ')})`
+        );
+    }
+  }
+  if (!torchCuda || !nvcc) return null;
+  const major = (v) => v.split('.')[0];
+  if (major(torchCuda) === major(nvcc.version)) return null;
+  return (
+    `libtorch from ${source} is built with CUDA ${torchCuda}, but the CUDA toolkit CMake would use ` +
+    `(${nvcc.path}) is ${nvcc.version}: the build would mix two CUDA versions. Point CUDA_HOME (or CUDACXX) at ` +
+    `a CUDA ${major(torchCuda)}.x toolkit, or install the PyTorch built for CUDA ${major(nvcc.version)}.x.`
+  );
+}
+
 function gypView(t) {
   return {
     includes: [t.includeRoot, path.join(t.includeRoot, 'torch', 'csrc', 'api', 'include')],
@@ -147,6 +221,22 @@ if (require.main === module) {
     process.exit(1);
   }
   const arg = process.argv[2] || '--json';
+  if (t.cuda) {
+    t.cudaVersion = libtorchCuda(t);
+    t.nvcc = findNvcc();
+    // CMake (TorchConfig.cmake) takes the toolkit it finds: refuse a mismatch here, in words.
+    const problem = cudaBuildProblem({
+      torchCuda: t.cudaVersion,
+      nvcc: t.nvcc,
+      archList: process.env.TORCH_CUDA_ARCH_LIST,
+      source: t.source,
+    });
+    if (problem && arg === '--torch-dir') {
+      process.stderr.write(`${problem}\n`);
+      process.exit(1);
+    }
+    if (problem) t.problem = problem;
+  }
   const g = gypView(t);
   const views = {
     '--json': () => JSON.stringify(t, null, 2),
@@ -164,4 +254,4 @@ if (require.main === module) {
   process.stdout.write(`${views[arg]()}\n`);
 }
 
-module.exports = { findLibtorch, INSTALL_HINT };
+module.exports = { findLibtorch, cudaBuildProblem, INSTALL_HINT };

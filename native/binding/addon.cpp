@@ -33,6 +33,10 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     RuntimeInfo r = runtime_info();
     Napi::Object out = Napi::Object::New(env);
     out.Set("torchVersion", r.torch_version);
+    out.Set("torchLibrary", r.torch_library);
+    out.Set("cudaCompiled", r.cuda_compiled);
+    out.Set("cudaRuntime", r.cuda_runtime);
+    out.Set("cudaDriver", r.cuda_driver);
     out.Set("cudaAvailable", r.cuda_available);
     out.Set("builtWithCuda", r.built_with_cuda);
     Napi::Array devices = Napi::Array::New(env, r.cuda_devices.size());

@@ -1,5 +1,7 @@
 #include "device/runtime.h"
 
+#include <dlfcn.h>
+
 #include <atomic>
 
 #include <ATen/Context.h>
@@ -12,13 +14,31 @@
 
 #ifdef RESNET_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
+#include <cuda_runtime_api.h>
 #endif
 
 namespace rt {
 
+namespace {
+
+// The shared library a libtorch function was loaded from: the version that runs, whatever the headers said.
+std::string torch_library() {
+  Dl_info where{};
+  const auto* symbol = reinterpret_cast<const void*>(&at::globalContext);
+  return dladdr(symbol, &where) != 0 && where.dli_fname != nullptr ? where.dli_fname : "";
+}
+
+}  // namespace
+
 RuntimeInfo runtime_info() {
   RuntimeInfo info;
   info.torch_version = TORCH_VERSION;
+  info.torch_library = torch_library();
+#ifdef RESNET_WITH_CUDA
+  info.cuda_compiled = CUDART_VERSION;
+  if (cudaRuntimeGetVersion(&info.cuda_runtime) != cudaSuccess) info.cuda_runtime = 0;
+  if (cudaDriverGetVersion(&info.cuda_driver) != cudaSuccess) info.cuda_driver = 0;
+#endif
   info.cuda_available = at::globalContext().hasCUDA() && at::detail::getCUDAHooks().getNumGPUs() > 0;
   if (info.cuda_available) {
     const int count = at::detail::getCUDAHooks().getNumGPUs();

@@ -14,7 +14,11 @@ struct CudaDevice {
 };
 
 struct RuntimeInfo {
-  std::string torch_version;
+  std::string torch_version;  // the headers this addon was compiled against
+  std::string torch_library;  // the libtorch file this process runs with (its name carries the version)
+  int cuda_compiled = 0;      // CUDA runtime version of the build's headers (12040: 12.4), 0 without CUDA
+  int cuda_runtime = 0;       // the CUDA runtime loaded now, 0 without CUDA
+  int cuda_driver = 0;        // the CUDA version the installed driver supports, 0 without a driver
   bool cuda_available = false;
   std::vector<CudaDevice> cuda_devices;
   int64_t cudnn_version = 0;  // 0: none

@@ -242,6 +242,11 @@ describe('package', () => {
     const i = info();
     expect(i.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(i.libtorchVersion).toMatch(/^\d+\.\d+/);
+    // The library that runs is a libtorch of the same major.minor as the headers (Debian names it so).
+    expect(i.libtorchLibrary).toMatch(/libtorch_cpu\.so/);
+    const file = /libtorch_cpu\.so\.(\d+\.\d+)/.exec(i.libtorchLibrary);
+    if (file) expect(i.libtorchVersion.startsWith(`${file[1]}.`)).toBe(true);
+    if (!i.cuda.builtWithCuda) expect([i.cuda.compiledVersion, i.cuda.runtimeVersion]).toEqual([null, null]);
     expect(typeof i.cuda.available).toBe('boolean');
     expect(typeof i.cxx11Abi).toBe('boolean');
     expect(formatInfo(i)).toMatch(/libtorch/);
