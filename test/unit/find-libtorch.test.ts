@@ -1,5 +1,4 @@
 // Building against a CUDA libtorch: what would make CMake fail obscurely is refused first, in words.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { cudaBuildProblem } = require('../../scripts/find-libtorch.js');
 
 describe('cudaBuildProblem', () => {
