@@ -32,7 +32,9 @@ export interface RuntimeInfo {
   };
   threads: { intraOp: number; interOp: number };
   cxx11Abi: boolean;
+  /** oneDNN runs the CPU convolutions (false: built without it, or turned off; `mkldnnOffReason` says why). */
   mkldnn: boolean;
+  mkldnnOffReason: string | null;
   /** Process groups this build can train in: Gloo (CPU tensors, c10d) where libgloo-dev was there at build time. */
   distributed: { gloo: boolean; nccl: boolean };
   addon: string;
@@ -69,6 +71,7 @@ export function info(): RuntimeInfo {
     threads: { intraOp: n.intraOpThreads, interOp: n.interOpThreads },
     cxx11Abi: n.cxx11Abi,
     mkldnn: n.mkldnn,
+    mkldnnOffReason: n.onednnOffReason || null,
     distributed: { gloo: n.distributedGloo, nccl: false },
     addon: addonPath(),
   };
@@ -92,6 +95,7 @@ export function formatInfo(i: RuntimeInfo): string {
     `threads        ${i.threads.intraOp} intra-op, ${i.threads.interOp} inter-op`,
     `CUDA           ${i.cuda.available ? `available, ${i.cuda.devices.length} device(s)` : i.cuda.builtWithCuda ? 'built in, no device found' : 'not in this build'}`,
   ];
+  if (i.mkldnnOffReason) lines.push(`  oneDNN off:  ${i.mkldnnOffReason}`);
   for (const d of i.cuda.devices)
     lines.push(
       `  cuda:${d.index}       ${d.name || '(name unknown)'}, compute ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB`,

@@ -94,6 +94,7 @@ export interface NativeInfo {
   interOpThreads: number;
   cxx11Abi: boolean;
   mkldnn: boolean;
+  onednnOffReason: string;
   distributedGloo: boolean;
 }
 

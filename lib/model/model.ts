@@ -124,7 +124,7 @@ export class Model {
         minInputSize: this.minInputSize,
       },
       size,
-      options.channelsLast ?? !this.device.startsWith('cuda'),
+      options.channelsLast ?? (!this.device.startsWith('cuda') && native().info().mkldnn),
     );
   }
 

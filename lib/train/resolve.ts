@@ -12,6 +12,7 @@ import type {
   NativeTrainConfig,
   NativeTrainState,
 } from '../native';
+import { native } from '../native';
 import { Preprocessing, nativeNormalization, resolvePreprocessing } from '../preprocess';
 import { ProcessGroupInfo, resolveProcessGroup } from './distributed';
 import {
@@ -251,8 +252,10 @@ export async function resolveRun(
   }
   const memoryFormat = o.memoryFormat ?? D.memoryFormat;
   // channels_last takes oneDNN's fast path on the CPU (about 2x here) and the tensor cores' with AMP on CUDA.
+  // Without oneDNN (turned off: info().mkldnnOffReason) the CPU has no channels_last fast path.
   const channelsLast =
-    memoryFormat === 'channels_last' || (memoryFormat === 'auto' && (!cuda || precision !== 'float32'));
+    memoryFormat === 'channels_last' ||
+    (memoryFormat === 'auto' && (cuda ? precision !== 'float32' : native().info().mkldnn));
 
   const preprocessing = await resolvePreprocessing(o.normalize ?? D.normalize, data);
   if (rrc && (rrcSize[0] !== h || rrcSize[1] !== w)) preprocessing.size = [rrcSize[0], rrcSize[1]];

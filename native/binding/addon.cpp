@@ -55,6 +55,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     out.Set("interOpThreads", r.inter_op_threads);
     out.Set("cxx11Abi", r.cxx11_abi);
     out.Set("mkldnn", r.mkldnn);
+    out.Set("onednnOffReason", r.onednn_off_reason);
     out.Set("distributedGloo", c10d_available());
     return out;
   });
@@ -163,6 +164,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // RESNET_TORCH_CPU_CACHE_MB sets the bound (default 4096; 0 turns the cache off).
   const char* cache_mb = std::getenv("RESNET_TORCH_CPU_CACHE_MB");
   install_caching_cpu_allocator(static_cast<std::size_t>(cache_mb ? std::strtoull(cache_mb, nullptr, 10) : 4096) << 20);
+  // oneDNN off where it would crash (device/runtime.h); RESNET_TORCH_ONEDNN=0 or 1 decides instead.
+  static std::once_flag onednn_decided;
+  std::call_once(onednn_decided, [] { decide_onednn(std::getenv("RESNET_TORCH_ONEDNN")); });
 
   auto* data = new AddonData();
   env.SetInstanceData(data);

@@ -9,6 +9,10 @@
 // at::autocast takes a device type (2.4); before, CUDA had calls of its own (set_autocast_gpu_dtype, set_enabled).
 #define RT_AUTOCAST_BY_DEVICE RT_TORCH_AT_LEAST(2, 4)
 
+// oneDNN 3.x (libtorch 2.x) sizes convolution blocks from the CPU's cache sizes and divides by them: a CPU that
+// reports none (some VMs) dies of SIGFPE in forward and backward convolutions, in PyTorch itself as much as here.
+#define RT_ONEDNN_NEEDS_CACHE_SIZES RT_TORCH_AT_LEAST(2, 0)
+
 // c10::Allocator::allocate lost its const, and copy_data became required (2.3).
 #if RT_TORCH_AT_LEAST(2, 3)
 #define RT_ALLOCATE_CONST

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <atomic>
+#include <filesystem>
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
@@ -11,6 +12,7 @@
 #include <torch/version.h>
 
 #include "common/error.h"
+#include "common/torch_compat.h"
 
 #ifdef RESNET_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -28,7 +30,28 @@ std::string torch_library() {
   return dladdr(symbol, &where) != 0 && where.dli_fname != nullptr ? where.dli_fname : "";
 }
 
+std::string& onednn_off_reason() {
+  static std::string reason;
+  return reason;
+}
+
 }  // namespace
+
+bool onednn_enabled() { return at::globalContext().hasMKLDNN() && at::globalContext().userEnabledMkldnn(); }
+
+void decide_onednn(const char* forced) {
+  std::string why;
+  if (forced && std::string(forced) == "0") {
+    why = "RESNET_TORCH_ONEDNN=0";
+  } else if (!(forced && std::string(forced) == "1") && RT_ONEDNN_NEEDS_CACHE_SIZES &&
+             !std::filesystem::exists("/sys/devices/system/cpu/cpu0/cache/index0/size")) {
+    why = "this CPU reports no cache sizes (no /sys/devices/system/cpu/cpu0/cache, as in some VMs), and libtorch " +
+          std::to_string(TORCH_VERSION_MAJOR) + ".x's oneDNN divides by them (SIGFPE): libtorch's own convolutions run";
+  }
+  if (why.empty()) return;
+  at::globalContext().setUserEnabledMkldnn(false);
+  onednn_off_reason() = why;
+}
 
 RuntimeInfo runtime_info() {
   RuntimeInfo info;
@@ -59,7 +82,8 @@ RuntimeInfo runtime_info() {
   info.intra_op_threads = at::get_num_threads();
   info.inter_op_threads = at::get_num_interop_threads();
   info.cxx11_abi = _GLIBCXX_USE_CXX11_ABI != 0;
-  info.mkldnn = at::globalContext().hasMKLDNN();
+  info.mkldnn = onednn_enabled();
+  info.onednn_off_reason = onednn_off_reason();
 #ifdef RESNET_WITH_CUDA
   info.built_with_cuda = true;
 #endif

@@ -25,11 +25,18 @@ struct RuntimeInfo {
   int intra_op_threads = 0;
   int inter_op_threads = 0;
   bool cxx11_abi = false;
-  bool mkldnn = false;
-  bool built_with_cuda = false;  // this addon was compiled against a CUDA libtorch
+  bool mkldnn = false;            // oneDNN runs the CPU convolutions (built in and not turned off)
+  std::string onednn_off_reason;  // why it was turned off, if it was
+  bool built_with_cuda = false;   // this addon was compiled against a CUDA libtorch
 };
 
 RuntimeInfo runtime_info();
+
+// Whether the CPU convolutions go to oneDNN: it is built in and was not turned off (decide_onednn).
+bool onednn_enabled();
+// Once per process, before any convolution: turns oneDNN off where it would crash (RT_ONEDNN_NEEDS_CACHE_SIZES on
+// a CPU that reports no cache sizes); `forced` "0" turns it off, "1" keeps it on whatever the CPU.
+void decide_onednn(const char* forced);
 
 // Intra-op threads for every later op on every thread (workers call adopt_intra_op_threads() to pick it up).
 void set_intra_op_threads(int n);

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "common/error.h"
+#include "device/runtime.h"
 #include "models/layers.h"
 
 namespace rt {
@@ -129,7 +130,7 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
   for (const Op& op : fused->ops_)
     if (op.kind == Op::Kind::Conv) widest = std::max(widest, op.weight.size(0));
   const torch::Tensor& first = fused->ops_.front().weight;
-  fused->onednn_single_ = at::hasMKLDNN() && widest >= 256 && first.device().is_cpu() &&
+  fused->onednn_single_ = onednn_enabled() && widest >= 256 && first.device().is_cpu() &&
                           first.scalar_type() == torch::kFloat32 &&
                           std::all_of(fused->ops_.begin(), fused->ops_.end(), onednn_kernel);
   if (fused->onednn_single_)

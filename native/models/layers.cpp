@@ -4,6 +4,8 @@
 #include <ATen/ops/mkldnn_convolution.h>
 #include <torch/autograd.h>
 
+#include "device/runtime.h"
+
 namespace rt {
 
 namespace nn = torch::nn;
@@ -18,8 +20,7 @@ nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride) {
 
 torch::Tensor fast_conv2d(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                           int64_t stride, int64_t pad) {
-  static const bool onednn = at::hasMKLDNN();
-  if (onednn && !torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32)
+  if (onednn_enabled() && !torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32)
     return at::mkldnn_convolution(x, weight, bias, {pad, pad}, {stride, stride}, {1, 1}, 1);
   return at::conv2d(x, weight, bias, {stride, stride}, {pad, pad});
 }

@@ -1,5 +1,7 @@
 // Devices and fast inference on this machine's CPU: CUDA is refused clearly where it is missing, and the
 // BN-folded inference model gives torchvision's logits. (The CUDA paths are checked by scripts/gpu/.)
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 
 import { DeviceError, ValidationError, createModel, cuda, info, listDevices, train } from '../../lib';
@@ -29,6 +31,41 @@ describe('devices', () => {
       await expect(model.to('cuda:0')).rejects.toThrow(DeviceError);
     },
   );
+});
+
+describe('oneDNN off where it would crash, or when asked (RESNET_TORCH_ONEDNN=0)', () => {
+  it("info() says why; training and inference run on libtorch's own convolutions, with the same logits", async () => {
+    // libtorch 2.x's oneDNN divides by the CPU's cache sizes: where the CPU reports none it is turned off.
+    const major = Number(info().libtorchVersion.split('.')[0]);
+    const noCaches = !fs.existsSync('/sys/devices/system/cpu/cpu0/cache/index0/size');
+    if (process.env.RESNET_TORCH_ONEDNN === undefined) {
+      if (major >= 2 && noCaches) expect(info().mkldnnOffReason).toMatch(/this CPU reports no cache sizes/);
+      else expect(info().mkldnnOffReason).toBeNull();
+    }
+    const job = `
+      const r = require(${JSON.stringify(path.resolve(__dirname, '../../dist'))});
+      (async () => {
+        const m = await r.createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 3, seed: 4 });
+        const x = { data: Float32Array.from({ length: 2 * 64 }, (_, i) => Math.sin(i)), shape: [2, 1, 8, 8] };
+        const data = await r.fromArrays({ images: new Uint8Array(32 * 64).map((_, i) => i * 7), shape: [32, 1, 8, 8],
+          labels: Array.from({ length: 32 }, (_, i) => i % 3) });
+        const logits = Array.from((await m.forward(x)).data);
+        const trained = await r.train(m, data, { iterations: 2, batchSize: 16 }).done;
+        m.train(false);
+        const fast = await m.optimizeForInference();
+        const out = { info: r.info(), logits, after: Array.from((await m.forward(x)).data),
+          folded: Array.from((await fast.forward(x)).data), iteration: trained.iteration };
+        process.stdout.write(JSON.stringify(out));
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    const run = (env: Record<string, string>) =>
+      JSON.parse(execFileSync(process.execPath, ['-e', job], { env: { ...process.env, ...env } }).toString());
+    const off = run({ RESNET_TORCH_ONEDNN: '0' }),
+      chosen = run({});
+    expect([off.info.mkldnn, off.info.mkldnnOffReason]).toEqual([false, 'RESNET_TORCH_ONEDNN=0']);
+    expect(off.iteration).toBe(2);
+    expect(maxAbsDiff(Float32Array.from(off.logits), Float32Array.from(chosen.logits))).toBeLessThan(1e-4);
+    expect(maxAbsDiff(Float32Array.from(off.folded), Float32Array.from(off.after))).toBeLessThan(1e-4);
+  });
 });
 
 describe('BN-folded inference (CPU)', () => {

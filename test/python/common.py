@@ -1,9 +1,15 @@
 """Helpers shared by the Python references: a safetensors writer of our own (no library needed),
 raw float32 dumps, and seeded non-trivial BN statistics so that eval-mode comparisons mean something."""
 import json
+import os
 import struct
 
 import torch
+
+# As the addon does (native/device/runtime.cpp): oneDNN 3.x (PyTorch 2.x) divides by the CPU's cache sizes in its
+# convolutions and dies of SIGFPE where the CPU reports none (some VMs). The references then use PyTorch's own.
+if int(torch.__version__.split(".")[0]) >= 2 and not os.path.exists("/sys/devices/system/cpu/cpu0/cache/index0/size"):
+    torch.backends.mkldnn.enabled = False
 
 DTYPES = {torch.float32: "F32", torch.int64: "I64", torch.float64: "F64", torch.uint8: "U8", torch.int32: "I32"}
 
