@@ -9,7 +9,8 @@ import * as os from 'os';
 
 import { createModel, fromArrays, setNumThreads, train } from '../lib';
 import { runPython } from '../test/helpers/python';
-import { argValue, formatTable, median } from './table';
+import { info } from '../lib';
+import { argValue, formatTable, median, medianRange } from './table';
 
 interface Case {
   id: string;
@@ -165,13 +166,15 @@ async function main() {
           a.push(await ours(c, threads, s));
           b.push(await pytorch(c, threads, s));
         }
+        // Each run's ratio against the PyTorch run beside it: the range says how far one pair can mislead.
+        const ratios = a.map((v, k) => v / b[k]);
         rows.push([
           c.label,
           `${format}, ${precision}`,
-          median(a),
+          medianRange(a),
           'PyTorch eager, same settings',
-          median(b),
-          median(a) / median(b),
+          medianRange(b),
+          medianRange(ratios, 2),
         ]);
         console.error(
           `  ${c.label} ${format} ${precision}: ours ${a.map((x) => x.toFixed(0))} pytorch ${b.map((x) => x.toFixed(0))}`,
@@ -201,8 +204,13 @@ async function main() {
       }
     }
   }
+  const i = info();
   console.log(
-    `\nTraining throughput, ${device}${gpu ? '' : `, ${threads} threads, ${os.cpus()[0].model}`}, median of ${repeats} alternating run(s)`,
+    `\nTraining throughput, ${device}${gpu ? '' : `, ${threads} threads, ${os.cpus()[0].model}`}, median (range) of ${repeats} alternating run(s)`,
+  );
+  console.log(
+    `libtorch ${i.libtorchVersion} (${i.libtorchLibrary}), kernel ${os.release()}, CPU cache ` +
+      `${process.env.RESNET_TORCH_CPU_CACHE_MB === '0' ? 'off' : `${process.env.RESNET_TORCH_CPU_CACHE_MB ?? 4096} MB`}`,
   );
   console.log(formatTable(['case', 'settings', 'ours img/s', 'against', 'their img/s', 'ratio'], rows));
   if (skipped.length) console.log(`Not run (over --budget-s): ${skipped.join('; ')}`);
