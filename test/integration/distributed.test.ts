@@ -135,58 +135,67 @@ describe('data sharding (DistributedSampler semantics)', () => {
   });
 });
 
+/**
+ * The reference comparisons' setup: CIFAR ResNet-20 on 1-channel 16x16 images, 2 ranks x 3 SGD steps of 16 from
+ * saved initial weights, no shuffling. A well-conditioned run: on smaller inputs and batches this net at lr 0.1
+ * amplifies float rounding (the order of the all-reduce's sum) to 1e-4 within three steps, in PyTorch alone as
+ * much as against it.
+ */
+async function threeSteps() {
+  const dir = await tempDir();
+  const batch = 16,
+    steps = 3,
+    world = 2;
+  const dataFile = await writeData(dir, world * batch * steps);
+  const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 42 });
+  const init = path.join(dir, 'init.safetensors');
+  await model.saveWeights(init);
+  const optimizer = { type: 'sgd' as const, lr: 0.02, momentum: 0.9, weightDecay: 5e-4 };
+  const reference = {
+    spec: { ...resolveArch('cifar-resnet20'), inChannels: 1, numClasses: 10 },
+    optimizer,
+    steps,
+    mean: [0.4],
+    std: [0.25],
+  };
+  /** Our 2 ranks, writing `${prefix}${rank}.safetensors`; `extra`: more train options. */
+  const ours = async (prefix: string, extra: object) => {
+    const results = await runRanks([0, 1], world, await freePort(), () => ({
+      arch: 'cifar-resnet20',
+      inChannels: 1,
+      numClasses: 10,
+      data: dataFile,
+      init,
+      outPrefix: path.join(dir, prefix),
+      options: {
+        iterations: steps,
+        batchSize: batch,
+        shuffle: false,
+        optimizer,
+        normalize: { mean: reference.mean, std: reference.std },
+        memoryFormat: 'contiguous',
+        deterministic: true,
+        ...extra,
+      },
+    }));
+    for (const r of results) expect([r.rank, r.code, r.stderr]).toEqual([r.rank, 0, '']);
+  };
+  return { dir, dataFile, init, batch, world, reference, ours };
+}
+
 const describeWithGloo = info().distributed.gloo ? describe : describe.skip;
 
 describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)', () => {
   itWithTorch(
     "2 ranks x 3 SGD steps give PyTorch DDP's weights within 1e-5; the ranks hold the same parameters",
     async () => {
-      const dir = await tempDir();
-      const batch = 16,
-        steps = 3,
-        world = 2;
-      const dataFile = await writeData(dir, world * batch * steps);
-      const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 42 });
-      const init = path.join(dir, 'init.safetensors');
-      await model.saveWeights(init);
-      // A well-conditioned run: on smaller inputs and batches this net at lr 0.1 amplifies float rounding (the order
-      // of the all-reduce's sum) to 1e-4 within three steps, in PyTorch alone as much as against it.
-      const optimizer = { type: 'sgd' as const, lr: 0.02, momentum: 0.9, weightDecay: 5e-4 };
-      const mean = [0.4],
-        std = [0.25];
-      const results = await runRanks([0, 1], world, await freePort(), () => ({
-        arch: 'cifar-resnet20',
-        inChannels: 1,
-        numClasses: 10,
-        data: dataFile,
-        init,
-        outPrefix: path.join(dir, 'ours-'),
-        options: {
-          iterations: steps,
-          batchSize: batch,
-          shuffle: false,
-          optimizer,
-          normalize: { mean, std },
-          memoryFormat: 'contiguous',
-          deterministic: true,
-          logEvery: 1,
-        },
-      }));
-      for (const r of results) expect([r.rank, r.code, r.stderr]).toEqual([r.rank, 0, '']);
+      const { dir, dataFile, init, batch, world, reference, ours } = await threeSteps();
+      await ours('ours-', { logEvery: 1 });
       await runPython('ddp_steps.py', [
         init,
         dataFile,
         path.join(dir, 'torch-'),
-        JSON.stringify({
-          spec: { ...resolveArch('cifar-resnet20'), inChannels: 1, numClasses: 10 },
-          optimizer,
-          batch,
-          steps,
-          mean,
-          std,
-          world,
-          port: await freePort(),
-        }),
+        JSON.stringify({ ...reference, batch, world, port: await freePort() }),
       ]);
       const [ours0, ours1] = await Promise.all(['ours-0', 'ours-1'].map((f) => tensorsOf(dir, f)));
       const { worst, moved } = await difference(init, ours0, await tensorsOf(dir, 'torch-0'));
@@ -203,51 +212,15 @@ describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)'
       // torch.nn.SyncBatchNorm normalises with the statistics of the world's batch and sums their gradients over the
       // ranks: with the loss averaged over the ranks, a step is exactly one step of plain BatchNorm on the union of
       // the ranks' batches. PyTorch 1.13 and 2.x refuse SyncBatchNorm on CPU tensors, so that is the reference here.
-      const dir = await tempDir();
-      const batch = 16,
-        steps = 3,
-        world = 2;
-      const dataFile = await writeData(dir, world * batch * steps);
-      const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 42 });
-      const init = path.join(dir, 'init.safetensors');
-      await model.saveWeights(init);
-      const optimizer = { type: 'sgd' as const, lr: 0.02, momentum: 0.9, weightDecay: 5e-4 };
-      const mean = [0.4],
-        std = [0.25];
-      const job = (syncBatchNorm: boolean, prefix: string) => () => ({
-        arch: 'cifar-resnet20',
-        inChannels: 1,
-        numClasses: 10,
-        data: dataFile,
-        init,
-        outPrefix: path.join(dir, prefix),
-        options: {
-          iterations: steps,
-          batchSize: batch,
-          shuffle: false,
-          optimizer,
-          normalize: { mean, std },
-          memoryFormat: 'contiguous',
-          deterministic: true,
-          syncBatchNorm,
-        },
-      });
-      const results = await runRanks([0, 1], world, await freePort(), job(true, 'sync-'));
-      for (const r of results) expect([r.rank, r.code, r.stderr]).toEqual([r.rank, 0, '']);
+      const { dir, dataFile, init, batch, world, reference, ours } = await threeSteps();
+      await ours('sync-', { syncBatchNorm: true });
       // DistributedSampler without shuffling gives rank r the samples r, r + 2, ...: step s of the two ranks
       // together is samples [2 * 16 * s, 2 * 16 * (s + 1)), one batch of 32 in order for the single process.
       await runPython('train_steps.py', [
         init,
         dataFile,
         path.join(dir, 'torch.safetensors'),
-        JSON.stringify({
-          spec: { ...resolveArch('cifar-resnet20'), inChannels: 1, numClasses: 10 },
-          optimizer,
-          batch: batch * world,
-          steps,
-          mean,
-          std,
-        }),
+        JSON.stringify({ ...reference, batch: batch * world }),
       ]);
       const [sync0, sync1] = await Promise.all(['sync-0', 'sync-1'].map((f) => tensorsOf(dir, f)));
       const { worst, moved } = await difference(init, sync0, await tensorsOf(dir, 'torch'));
@@ -255,8 +228,7 @@ describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)'
       expect(worst).toBeLessThan(1e-5);
       sameOnRanks(sync0, sync1); // the running statistics too: every rank saw the world's batch statistics
       // Without it, each rank's statistics are its own (the same job, per-rank BN): they differ from the above.
-      const perRank = await runRanks([0, 1], world, await freePort(), job(false, 'own-'));
-      for (const r of perRank) expect([r.rank, r.code, r.stderr]).toEqual([r.rank, 0, '']);
+      await ours('own-', { syncBatchNorm: false });
       const own = await difference(init, await tensorsOf(dir, 'own-0'), await tensorsOf(dir, 'torch'));
       expect(own.worst).toBeGreaterThan(1e-3);
     },
