@@ -1,17 +1,12 @@
 // One rank of bench/ddp-scaling (or the single process it is compared with): CIFAR ResNet-20 on synthetic data,
 // images/s of the world over the second half of the run. Rank and world come from the environment (torchrun's).
-import { createModel, fromArrays, processGroup, setNumThreads, train } from '../lib';
+import { createModel, processGroup, setNumThreads, train } from '../lib';
+import { syntheticCifar } from './synthetic';
 
 async function main() {
   const { iterations, batch } = JSON.parse(process.argv[2]) as { iterations: number; batch: number };
   setNumThreads(1);
-  const count = 4096;
-  const images = new Uint8Array(count * 3 * 32 * 32).map((_, i) => (i * 2654435761) >>> 24);
-  const data = await fromArrays({
-    images,
-    shape: [count, 3, 32, 32],
-    labels: Array.from({ length: count }, (_, i) => i % 10),
-  });
+  const data = await syntheticCifar(4096);
   const model = await createModel({ arch: 'cifar-resnet20', seed: 0 });
   let rate = 0;
   // Events at `iterations` (the warm-up window) and twice that (the timed window); images/s are the world's.

@@ -3,18 +3,13 @@
 //   node .test-build/bench/event-loop-lag.js [--seconds 20]
 import * as os from 'os';
 
-import { createModel, fromArrays, train } from '../lib';
+import { createModel, train } from '../lib';
+import { syntheticCifar } from './synthetic';
 import { argValue, formatTable, percentile } from './table';
 
 async function main() {
   const seconds = Number(argValue('seconds', '20'));
-  const count = 4096;
-  const images = new Uint8Array(count * 3 * 32 * 32).map((_, i) => (i * 2654435761) >>> 24);
-  const data = await fromArrays({
-    images,
-    shape: [count, 3, 32, 32],
-    labels: Array.from({ length: count }, (_, i) => i % 10),
-  });
+  const data = await syntheticCifar(4096);
   const model = await createModel({ arch: 'cifar-resnet20', seed: 0 });
   const controller = new AbortController();
   const lags: number[] = [];
