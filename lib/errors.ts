@@ -63,6 +63,33 @@ export class BusyError extends ResnetError {
   }
 }
 
+/** An image (bytes, raw pixels or a file given for prediction) cannot be used: not an image, too large, or
+ *  raw pixels whose length does not fit their shape. `reason` says which, for a server's status code. */
+export class ImageError extends ResnetError {
+  /** The input's name: a path, or what the caller called it ("image", "images[3]"). */
+  readonly source: string;
+  readonly reason: 'undecodable' | 'too-large' | 'wrong-shape';
+  constructor(source: string, problem: string, reason: ImageError['reason'] = 'undecodable') {
+    super(`${source}: ${problem}`, 'ERR_IMAGE');
+    this.source = source;
+    this.reason = reason;
+  }
+}
+
+/** A queue is full: the caller should retry later (a server answers 503). */
+export class OverloadedError extends ResnetError {
+  constructor(message: string) {
+    super(message, 'ERR_OVERLOADED');
+  }
+}
+
+/** A request's deadline passed before its result was ready (a server answers 504). */
+export class DeadlineError extends ResnetError {
+  constructor(message: string) {
+    super(message, 'ERR_DEADLINE');
+  }
+}
+
 /** The device ran out of memory; the process survives and the model is unchanged. */
 export class OutOfMemoryError extends ResnetError {
   constructor(message: string) {

@@ -16,10 +16,13 @@ export {
   BusyError,
   CheckpointError,
   DatasetError,
+  DeadlineError,
   DeviceError,
   DisposedError,
+  ImageError,
   NativeError,
   OutOfMemoryError,
+  OverloadedError,
   DistributedError,
   ResnetError,
   ShapeError,
@@ -49,7 +52,22 @@ export type { OnnxOptions } from './io/onnx';
 export * as datasets from './datasets';
 export { Dataset, StreamingDataset, fromArrays } from './datasets';
 export type { DatasetStats } from './datasets';
-export { InferenceModel } from './inference';
-export type { InferenceOptions } from './inference';
+export { Batcher, InferenceModel, createBatcher } from './inference';
+export type {
+  BatchModel,
+  BatcherOptions,
+  BatcherStats,
+  ImageOptions,
+  InferenceOptions,
+  PredictOptions,
+  RequestOptions,
+} from './inference';
+export { decodeImage } from './images';
+export type { DecodeOptions, ImageSource, RawImage } from './images';
+export { normalizeImages } from './preprocess';
+export { loadModel } from './model/load';
+export { Server, serve } from './serve';
+export type { ServeOptions } from './serve';
+export type { LoadModelOptions } from './model/load';
 export { cuda, listDevices } from './cuda';
 export type { CudaMemoryStats } from './cuda';

@@ -14,6 +14,8 @@ export interface Preprocessing {
   std?: number[];
   /** Training crop size when random-resized-crop trains at another size than the stored images. */
   size?: [number, number];
+  /** The [height, width] the network saw in training; predictImage resizes images to it. */
+  inputSize?: [number, number];
 }
 
 /** The `normalize` training option: the per-pixel mean image (the paper's CIFAR), per-channel mean/std
@@ -27,6 +29,20 @@ export const normalizeSchema: Schema<NormalizeOption> = s.union<NormalizeOption>
     std: s.array(s.number({ min: 0, minExclusive: true }), { minLength: 1 }),
   }),
 );
+
+const size = s.array(s.integer({ min: 1, max: 16384 }), { minLength: 2, maxLength: 2 }) as unknown as Schema<
+  [number, number]
+>;
+
+/** Checks preprocessing read from a file's metadata (a weights file, a checkpoint): nothing malformed reaches a model. */
+export const preprocessingSchema: Schema<Preprocessing> = s.object<Preprocessing>({
+  normalize: s.enum(['none', 'per-pixel', 'per-channel'] as const),
+  mean: s.optional(s.array(s.number())),
+  meanShape: s.optional(s.array(s.integer({ min: 1, max: 16384 }), { minLength: 1, maxLength: 3 })),
+  std: s.optional(s.array(s.number({ min: 0, minExclusive: true }))),
+  size: s.optional(size),
+  inputSize: s.optional(size),
+});
 
 /** What resolving the option needs of a training set. */
 export interface StatsSource {

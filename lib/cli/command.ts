@@ -13,6 +13,9 @@ export interface Command {
   usage: string;
   summary: string;
   flags: Record<string, FlagSpec>;
+  /** What the first Ctrl-C / SIGTERM does, told on stderr. A command that sets it stops cleanly on a signal and
+   *  its exit code stands (a server that drained exits 0); otherwise a run stopped by a signal exits 130. */
+  signalMessage?: string;
   run(args: Parsed, ctx: CommandContext): Promise<number>;
 }
 

@@ -12,6 +12,7 @@ import { exportCommand } from './commands/export';
 import { infoCommand } from './commands/info';
 import { predictCommand } from './commands/predict';
 import { resumeCommand } from './commands/resume';
+import { serveCommand } from './commands/serve';
 import { summaryCommand } from './commands/summary';
 import { trainCommand } from './commands/train';
 
@@ -20,6 +21,7 @@ const COMMANDS: Command[] = [
   resumeCommand,
   evalCommand,
   predictCommand,
+  serveCommand,
   exportCommand,
   infoCommand,
   summaryCommand,
@@ -60,9 +62,8 @@ export async function main(argv: string[]): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals === 1) {
-      process.stderr.write(
-        `\n${sig}: stopping after the current iteration and writing a checkpoint (again to quit at once)\n`,
-      );
+      const what = command.signalMessage ?? 'stopping after the current iteration and writing a checkpoint';
+      process.stderr.write(`\n${sig}: ${what} (again to quit at once)\n`);
       controller.abort();
     } else {
       process.stderr.write(`${sig}: quitting now\n`);
@@ -74,7 +75,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const args = parseArgs(rest, command.flags);
     const code = await command.run(args, { signal: controller.signal, out: process.stdout, err: process.stderr });
-    return controller.signal.aborted && code === EXIT.ok ? EXIT.interrupted : code;
+    return controller.signal.aborted && code === EXIT.ok && command.signalMessage === undefined
+      ? EXIT.interrupted
+      : code;
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(

@@ -12,6 +12,7 @@ import {
   writeSafetensors,
 } from './safetensors';
 import { packageVersion } from '../info';
+import type { Preprocessing } from '../preprocess';
 
 export interface LoadReport {
   loaded: string[];
@@ -99,10 +100,13 @@ export async function stateTensors(handle: NativeModel): Promise<TensorToWrite[]
 }
 
 /** Weights with the spec that rebuilds the network (without its seed and device) in the metadata. */
+/** Weights with the spec that rebuilds the network (without its seed and device) and the preprocessing it was
+ *  trained with in the metadata: all a service needs to predict from image bytes. */
 export async function saveWeights(
   handle: NativeModel,
-  spec: { seed?: number; device?: string },
+  spec: { seed?: number; device?: string; classNames?: string[] },
   file: string,
+  preprocessing?: Preprocessing,
 ): Promise<void> {
   const tensors = await stateTensors(handle);
   const { seed: _seed, device: _device, ...rest } = spec;
@@ -110,6 +114,7 @@ export async function saveWeights(
     format: 'pt',
     'resnet-torch.version': packageVersion(),
     'resnet-torch.spec': JSON.stringify(rest),
+    ...(preprocessing ? { 'resnet-torch.preprocessing': JSON.stringify(preprocessing) } : {}),
   });
 }
 

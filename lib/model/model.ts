@@ -2,7 +2,10 @@
 // predictions, weights and ONNX files, the folded inference model) and receive the native handle and the
 // values they need; none of them imports Model back.
 import { DisposedError, OutOfMemoryError, ValidationError, inContext } from '../errors';
-import { InferenceModel, InferenceOptions, optimizeForInference } from '../inference';
+import { ImageSource } from '../images';
+import { InferenceModel, InferenceOptions, PredictOptions, parseTopK } from '../inference/fused';
+import { nativeBackend, onnxRuntimeBackend } from '../inference/engines';
+import { ImageOptions, imagesToBatch, trainedImageSize } from '../inference/images';
 import { LoadOptions, LoadReport, loadWeights, saveWeights } from '../io/weights';
 import { loadPytorchWeights } from '../io/pth';
 import { OnnxOptions, exportOnnx } from '../io/onnx';
@@ -88,9 +91,30 @@ export class Model {
   }
 
   /** The top-k classes per image with softmax probabilities, computed in eval mode. */
-  async predict(x: Tensor, options: { topK?: number } = {}): Promise<Prediction[][]> {
-    const k = s.integer({ min: 1, max: this.numClasses }).parse(options.topK ?? Math.min(5, this.numClasses), 'topK');
-    return topK(await this.#run(x, true), k, this.classNames);
+  async predict(x: Tensor, options: PredictOptions = {}): Promise<Prediction[][]> {
+    return topK(await this.#run(x, true), parseTopK(options, this.numClasses), this.classNames);
+  }
+
+  /** The top-k classes of one image: the bytes of a JPEG/PNG/WebP file, a path, or raw pixels. It is decoded
+   *  (off the event loop), resized to the training size and normalised as in training, then run in eval mode. */
+  async predictImage(image: ImageSource, options: PredictOptions & ImageOptions = {}): Promise<Prediction[]> {
+    return (await this.#predictImages([image], options, () => 'image'))[0];
+  }
+
+  /** The top-k classes of each image, in one forward. */
+  async predictImages(images: ImageSource[], options: PredictOptions & ImageOptions = {}): Promise<Prediction[][]> {
+    return this.#predictImages(images, options, (i) => `images[${i}]`);
+  }
+
+  async #predictImages(images: ImageSource[], options: PredictOptions & ImageOptions, names: (i: number) => string) {
+    const k = parseTopK(options, this.numClasses);
+    const info = { inChannels: this.inChannels, preprocessing: this.preprocessing, inputSize: this.imageSize };
+    return topK(await this.#run(await imagesToBatch(images, info, options, names), true), k, this.classNames);
+  }
+
+  /** [height, width] predictImage resizes images to: the training size, else the family's default. */
+  get imageSize(): [number, number] {
+    return resolveInputSize(this.spec, undefined, trainedImageSize(this.preprocessing), this.minInputSize);
   }
 
   async #run(x: Tensor, forceEval: boolean): Promise<Tensor> {
@@ -113,19 +137,37 @@ export class Model {
   /** An eval-only snapshot with BN folded into the convolutions (and channels_last on the CPU), for fast
    *  inference. Later training of this model does not change the snapshot. */
   async optimizeForInference(options: InferenceOptions = {}): Promise<InferenceModel> {
-    s.object({ inputSize: s.optional(s.any()), channelsLast: s.optional(s.boolean()) }).parse(options, 'options');
-    const size = resolveInputSize(this.spec, options.inputSize, this.preprocessing?.size, this.minInputSize);
-    return optimizeForInference(
-      this.handle(),
-      {
-        numClasses: this.numClasses,
-        inChannels: this.inChannels,
-        classNames: this.classNames,
-        minInputSize: this.minInputSize,
-      },
-      size,
-      options.channelsLast ?? (!this.device.startsWith('cuda') && native().info().mkldnn),
+    s.object({
+      inputSize: s.optional(s.any()),
+      channelsLast: s.optional(s.boolean()),
+      engine: s.optional(s.enum(['native', 'onnxruntime'] as const)),
+    }).parse(options, 'options');
+    const size = resolveInputSize(
+      this.spec,
+      options.inputSize,
+      trainedImageSize(this.preprocessing),
+      this.minInputSize,
     );
+    const backend =
+      options.engine === 'onnxruntime'
+        ? await onnxRuntimeBackend(
+            this.handle(),
+            { arch: this.spec.arch, inChannels: this.inChannels, numClasses: this.numClasses },
+            size,
+          )
+        : await nativeBackend(
+            this.handle(),
+            size,
+            options.channelsLast ?? (!this.device.startsWith('cuda') && native().info().mkldnn),
+          );
+    return new InferenceModel(backend, {
+      numClasses: this.numClasses,
+      inChannels: this.inChannels,
+      classNames: this.classNames,
+      minInputSize: this.minInputSize,
+      preprocessing: this.preprocessing,
+      inputSize: size,
+    });
   }
 
   /** Training mode (BN uses batch statistics and updates its running ones). */
@@ -167,7 +209,12 @@ export class Model {
   /** Per layer: output shape, parameters and multiply-adds, for one image of the given size. */
   summary(options: { inputSize?: number | [number, number] } = {}): ModelSummary {
     s.object({ inputSize: s.optional(s.any()) }).parse(options, 'options');
-    const [h, w] = resolveInputSize(this.spec, options.inputSize, this.preprocessing?.size, this.minInputSize);
+    const [h, w] = resolveInputSize(
+      this.spec,
+      options.inputSize,
+      trainedImageSize(this.preprocessing),
+      this.minInputSize,
+    );
     return summarize(this.handle().trace(h, w), {
       ...(this.spec.arch ? { arch: this.spec.arch } : {}),
       inputShape: [1, this.inChannels, h, w],
@@ -179,7 +226,7 @@ export class Model {
   /** Writes the weights and BN buffers as safetensors with torchvision's names (atomically). */
   async saveWeights(file: string): Promise<void> {
     s.string().parse(file, 'path');
-    await saveWeights(this.handle(), this.spec, file);
+    await saveWeights(this.handle(), { ...this.spec, classNames: this.classNames }, file, this.preprocessing);
   }
 
   /** Loads safetensors weights; every mismatch of name, shape or dtype is listed in one error unless
@@ -228,7 +275,12 @@ export class Model {
       options,
       'options',
     );
-    const size = resolveInputSize(this.spec, options.inputSize, this.preprocessing?.size, this.minInputSize);
+    const size = resolveInputSize(
+      this.spec,
+      options.inputSize,
+      trainedImageSize(this.preprocessing),
+      this.minInputSize,
+    );
     await exportOnnx(
       this.handle(),
       { arch: this.spec.arch, inChannels: this.inChannels, numClasses: this.numClasses },

@@ -259,6 +259,7 @@ export async function resolveRun(
 
   const preprocessing = await resolvePreprocessing(o.normalize ?? D.normalize, data);
   if (rrc && (rrcSize[0] !== h || rrcSize[1] !== w)) preprocessing.size = [rrcSize[0], rrcSize[1]];
+  preprocessing.inputSize = [rrcSize[0], rrcSize[1]];
   const augment: NativeAugment = {
     ...nativeNormalization(preprocessing),
     pad: o.augment?.padCrop ?? D.augment.padCrop,

@@ -1,6 +1,5 @@
 // The CLI and config files: schema errors with key paths, overrides, presets, exit codes, run folders,
 // Ctrl-C with a final checkpoint and resume, eval/predict/export, and a (tiny) experiment.
-import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -10,33 +9,7 @@ import { info } from '../../lib';
 import { pngBytes, writeFiles } from '../helpers/fixtures';
 import { tempDir } from '../helpers/files';
 import { tiny } from '../helpers/configs';
-
-const ROOT = path.resolve(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function resnet(
-  args: string[],
-  options: { cwd?: string; onStdout?: (text: string, child: ChildProcess) => void } = {},
-): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT });
-    let stdout = '',
-      stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      options.onStdout?.(stdout, child);
-    });
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { resnet } from '../helpers/cli';
 
 describe('resnet CLI', () => {
   it('exit codes: 0 on success, 2 on wrong usage or an invalid config, 1 on failure; --help on each command', async () => {

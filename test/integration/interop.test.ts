@@ -14,8 +14,8 @@ import { readSafetensors, writeSafetensors } from '../../lib/io/safetensors';
 import { maxAbs, maxAbsDiff, randomFloats, readFloat32, tempDir } from '../helpers/files';
 import { runPython } from '../helpers/python';
 import { itWithTorch } from '../helpers/reference';
-import { syntheticDataset } from '../helpers/synthetic';
-import { zipStored } from '../helpers/fixtures';
+import { pseudoRandomBytes, syntheticDataset } from '../helpers/synthetic';
+import { pngBytes, zipStored } from '../helpers/fixtures';
 import { rejection } from '../helpers/errors';
 
 describe('PyTorch state dicts (torch.save, zip format)', () => {
@@ -270,6 +270,27 @@ describe('ONNX export, run in onnxruntime-node', () => {
       }
     });
   }
+  it('engine "onnxruntime": the same logits as the native engine within 1e-4, the same classes from image bytes', async () => {
+    const model = await createModel({ arch: 'cifar-resnet20', seed: 4, numClasses: 10 });
+    const data = await syntheticDataset(16, [3, 32, 32], 10);
+    await train(model, data, { iterations: 1, batchSize: 16, optimizer: { type: 'sgd', lr: 0.01 } });
+    const native = await model.optimizeForInference();
+    const onnx = await model.optimizeForInference({ engine: 'onnxruntime' });
+    expect([native.engine, onnx.engine]).toEqual(['native', 'onnxruntime']);
+    for (const batch of [1, 5]) {
+      const x = { data: randomFloats(batch * 3 * 32 * 32, batch + 10), shape: [batch, 3, 32, 32] };
+      const [a, b] = [await native.forward(x), await onnx.forward(x)];
+      expect(b.shape).toEqual([batch, 10]);
+      expect(maxAbsDiff(a.data, b.data)).toBeLessThan(1e-4 * Math.max(1, maxAbs(a.data)));
+    }
+    const png = pngBytes(32, 32, 3, pseudoRandomBytes(32 * 32 * 3, 2));
+    const [p, q] = [await native.predictImage(png, { topK: 3 }), await onnx.predictImage(png, { topK: 3 })];
+    expect(q.map((c) => c.index)).toEqual(p.map((c) => c.index));
+    onnx.dispose();
+    await expect(onnx.forward({ data: new Float32Array(3 * 32 * 32), shape: [1, 3, 32, 32] })).rejects.toThrow(
+      /disposed/,
+    );
+  });
   it('refuses an opset before 13', async () => {
     const model = await createModel({ arch: 'cifar-resnet20', seed: 1 });
     await expect(model.exportOnnx('/tmp/x.onnx', { opset: 12 })).rejects.toThrow(

@@ -3,7 +3,7 @@ import { LoadedData, defaultTest, loadDataset } from '../../config/data';
 import { Dataset } from '../../datasets/dataset';
 import { UsageError } from '../args';
 import { Command, EXIT } from '../command';
-import { MODEL_FLAGS, loadModel } from './model-source';
+import { MODEL_FLAGS, modelFromTarget } from './model-source';
 
 export const DATA_FLAGS = {
   data: {
@@ -54,7 +54,7 @@ export const evalCommand: Command = {
     json: { type: 'boolean', description: 'print as JSON' },
   },
   async run(args, ctx) {
-    const { model, config, dataShape } = await loadModel(args.positional[0], args.flags);
+    const { model, config, dataShape } = await modelFromTarget(args.positional[0], args.flags);
     const loaded = await datasetFromFlags(
       args.flags,
       config ? config.data.test || defaultTest(config.data.train) : undefined,

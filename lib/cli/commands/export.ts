@@ -1,6 +1,6 @@
 import { UsageError } from '../args';
 import { Command, EXIT } from '../command';
-import { MODEL_FLAGS, loadModel } from './model-source';
+import { MODEL_FLAGS, modelFromTarget } from './model-source';
 
 export const exportCommand: Command = {
   name: 'export',
@@ -19,7 +19,7 @@ export const exportCommand: Command = {
     const out = args.flags.out as string | undefined;
     if (format !== 'onnx' && format !== 'safetensors') throw new UsageError('--format must be onnx or safetensors');
     if (!out) throw new UsageError('--out FILE is required');
-    const { model } = await loadModel(args.positional[0], args.flags);
+    const { model } = await modelFromTarget(args.positional[0], args.flags);
     if (format === 'onnx')
       await model.exportOnnx(out, {
         opset: args.flags.opset as number | undefined,

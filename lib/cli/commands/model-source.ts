@@ -7,8 +7,8 @@ import { loadCheckpoint } from '../../train/checkpoint';
 import { readConfigFile, resolveConfig } from '../../config/load';
 import { RunConfig } from '../../config/schema';
 import { readSafetensors } from '../../io/safetensors';
-import { Model, createModel } from '../../model/model';
-import { ModelSpec } from '../../model/spec';
+import { loadModel } from '../../model/load';
+import { Model } from '../../model/model';
 import { UsageError } from '../args';
 import { DEVICE_FLAG } from '../command';
 
@@ -17,24 +17,28 @@ export const MODEL_FLAGS = {
   ...DEVICE_FLAG,
 };
 
+/** The file a target names: itself, or for a run folder its best checkpoint, else its last, else its weights. */
+export function modelFileOf(target: string): string {
+  if (!fs.existsSync(target)) throw new UsageError(`${target}: no such file or folder`);
+  if (!fs.statSync(target).isDirectory()) return target;
+  const candidates = [
+    path.join(target, 'checkpoints', 'best.safetensors'),
+    path.join(target, 'checkpoints', 'last.safetensors'),
+  ];
+  return candidates.find((c) => fs.existsSync(c)) ?? path.join(target, 'weights.safetensors');
+}
+
 /** A model from a checkpoint, a run folder, or a weights file (whose metadata names its spec). */
-export async function loadModel(
+export async function modelFromTarget(
   target: string | undefined,
   flags: Record<string, unknown>,
 ): Promise<{ model: Model; config?: RunConfig; dataShape?: number[] }> {
   if (!target) throw new UsageError('name a checkpoint, a weights file or a run folder');
   const device = (flags.device as string | undefined) ?? 'cpu';
-  let file = target;
+  const file = modelFileOf(target);
   let config: RunConfig | undefined;
-  if (fs.existsSync(target) && fs.statSync(target).isDirectory()) {
-    const candidates = [
-      path.join(target, 'checkpoints', 'best.safetensors'),
-      path.join(target, 'checkpoints', 'last.safetensors'),
-    ];
-    file = candidates.find((c) => fs.existsSync(c)) ?? path.join(target, 'weights.safetensors');
-    if (fs.existsSync(path.join(target, 'config.yaml')))
-      config = resolveConfig(await readConfigFile(path.join(target, 'config.yaml')));
-  }
+  if (file !== target && fs.existsSync(path.join(target, 'config.yaml')))
+    config = resolveConfig(await readConfigFile(path.join(target, 'config.yaml')));
   const { metadata } = await readSafetensors(file);
   if (metadata.format === 'resnet-torch/checkpoint') {
     const { model, checkpoint } = await loadCheckpoint(file, { device });
@@ -42,11 +46,8 @@ export async function loadModel(
       config = resolveConfig((await import('yaml')).default.parse(checkpoint.metadata.config));
     return { model, config, dataShape: checkpoint.data?.shape };
   }
-  let spec: ModelSpec;
-  if (metadata['resnet-torch.spec']) spec = JSON.parse(metadata['resnet-torch.spec']);
-  else if (flags.arch) spec = { arch: flags.arch as string };
-  else throw new UsageError(`${file} does not say which network it holds: pass --arch`);
-  const model = await createModel({ ...spec, device, seed: 0 });
-  await model.loadWeights(file);
+  if (!metadata['resnet-torch.spec'] && !flags.arch)
+    throw new UsageError(`${file} does not say which network it holds: pass --arch`);
+  const model = await loadModel(file, { device, ...(flags.arch ? { arch: flags.arch as string } : {}) });
   return { model, config };
 }

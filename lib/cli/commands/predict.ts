@@ -7,7 +7,7 @@ import { normalizeImages } from '../../preprocess';
 import { UsageError } from '../args';
 import { Command, EXIT } from '../command';
 import { DATA_FLAGS, datasetFromFlags } from './eval';
-import { MODEL_FLAGS, loadModel } from './model-source';
+import { MODEL_FLAGS, modelFromTarget } from './model-source';
 
 function listImages(target: string): string[] {
   if (!fs.existsSync(target)) throw new UsageError(`${target}: no such file or folder`);
@@ -36,7 +36,7 @@ export const predictCommand: Command = {
   },
   async run(args, ctx) {
     const [target, ...inputs] = args.positional;
-    const { model, dataShape } = await loadModel(target, args.flags);
+    const { model, dataShape } = await modelFromTarget(target, args.flags);
     const topK = Math.min((args.flags['top-k'] as number) ?? 5, model.numClasses);
     const c = model.inChannels;
     const side = (args.flags.size as number | undefined) ?? model.preprocessing?.size?.[0] ?? dataShape?.[1];

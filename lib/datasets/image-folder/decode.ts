@@ -1,37 +1,20 @@
-// Decoding with sharp (libvips: fast, maintained, prebuilt npm binaries, decoding on libuv's thread pool):
-// resized and centre-cropped to the configured size, grayscale or RGB, planar C×H×W uint8.
-import { DatasetError } from '../../errors';
+// Decoding an image folder's files with the package's one decoder; a bad file is a DatasetError naming it.
+import { DatasetError, ImageError } from '../../errors';
+import { decodeImage as decode } from '../../images';
 import type { FolderSettings } from './options';
 import type { ImageFile } from './scan';
 
-/** Decodes one image to C×H×W uint8 at the configured size. */
+/** Decodes one image file to C×H×W uint8 at the configured size. */
 export async function decodeImage(
   file: string,
   o: Pick<FolderSettings, 'height' | 'width' | 'channels' | 'fit'>,
 ): Promise<Uint8Array> {
-  let result;
   try {
-    const sharp = (await import('sharp')).default; // loaded on first use: most runs never decode images
-    let p = sharp(file, { failOn: 'warning' }).rotate().resize(o.width, o.height, { fit: o.fit, position: 'centre' });
-    p = o.channels === 1 ? p.greyscale() : p.toColourspace('srgb');
-    result = await p.removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    return await decode(file, { height: o.height, width: o.width, channels: o.channels, fit: o.fit });
   } catch (e) {
-    throw new DatasetError(file, `cannot decode the image (${(e as Error).message.split('\n')[0]})`);
+    if (e instanceof ImageError) throw new DatasetError(file, e.message.slice(file.length + 2));
+    throw e;
   }
-  const { data, info } = result;
-  const hw = o.height * o.width;
-  if (info.width !== o.width || info.height !== o.height)
-    throw new DatasetError(file, `decoded to ${info.width}x${info.height}, expected ${o.width}x${o.height}`);
-  const out = new Uint8Array(o.channels * hw);
-  if (info.channels === o.channels) {
-    // interleaved HWC -> planar CHW
-    for (let c = 0; c < o.channels; c++) for (let i = 0; i < hw; i++) out[c * hw + i] = data[i * info.channels + c];
-  } else if (info.channels === 1) {
-    for (let c = 0; c < o.channels; c++) out.set(data.subarray(0, hw), c * hw);
-  } else {
-    throw new DatasetError(file, `decoded to ${info.channels} channels, expected ${o.channels}`);
-  }
-  return out;
 }
 
 /**

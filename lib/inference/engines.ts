@@ -1,0 +1,97 @@
+// The engines an InferenceModel runs on: our folded libtorch graph, or onnxruntime-node on our ONNX export.
+import { DisposedError, ValidationError } from '../errors';
+import { getNumThreads } from '../info';
+import { encodeOnnx } from '../io/onnx';
+import { NativeModel, native } from '../native';
+import { Tensor } from '../tensor';
+import { InferenceBackend } from './fused';
+
+export async function nativeBackend(
+  handle: NativeModel,
+  [h, w]: [number, number],
+  channelsLast: boolean,
+): Promise<InferenceBackend> {
+  let fused: Awaited<ReturnType<ReturnType<typeof native>['fuse']>> | undefined = await native().fuse(
+    handle,
+    h,
+    w,
+    channelsLast,
+  );
+  return {
+    engine: 'native',
+    folded: fused.folded(),
+    async run(x: Tensor) {
+      if (!fused) throw new DisposedError('the inference model');
+      return fused.forward(x.data, x.shape);
+    },
+    dispose() {
+      fused = undefined; // the native graph is freed when its handle is collected
+    },
+  };
+}
+
+// The parts of onnxruntime-node's API we use: typed here so the package needs it only when the engine is chosen.
+interface OrtTensor {
+  data: unknown;
+  dims: readonly number[];
+}
+interface OrtSession {
+  outputNames: readonly string[];
+  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+interface Ort {
+  InferenceSession: { create(model: Uint8Array, options: object): Promise<OrtSession> };
+  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
+}
+
+async function loadOnnxRuntime(): Promise<Ort> {
+  const name = 'onnxruntime-node';
+  try {
+    const mod = (await import(name)) as Ort & { default?: Ort };
+    return mod.InferenceSession ? mod : mod.default!;
+  } catch (e) {
+    throw new ValidationError(
+      'engine',
+      'onnxruntime',
+      'an engine whose package is installed',
+      `engine: "onnxruntime" needs the onnxruntime-node package (npm install onnxruntime-node): ${(e as Error).message.split('\n')[0]}`,
+    );
+  }
+}
+
+export async function onnxRuntimeBackend(
+  handle: NativeModel,
+  head: { arch?: string; inChannels: number; numClasses: number },
+  size: [number, number],
+): Promise<InferenceBackend> {
+  if (handle.device() !== 'cpu')
+    throw new ValidationError(
+      'engine',
+      'onnxruntime',
+      '"native" for a model on a CUDA device',
+      `engine: "onnxruntime" runs on the CPU; this model is on ${handle.device()}`,
+    );
+  const ort = await loadOnnxRuntime();
+  const bytes = await encodeOnnx(handle, head, 17, size);
+  let session: OrtSession | undefined = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: getNumThreads(),
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+  return {
+    engine: 'onnxruntime',
+    folded: 0,
+    async run(x: Tensor) {
+      if (!session) throw new DisposedError('the inference model');
+      const out = await session.run({ input: new ort.Tensor('float32', x.data, x.shape) });
+      const logits = out[session.outputNames[0]];
+      // ONNX Runtime's output lives in its own realm's Float32Array: copy into ours.
+      return { data: Float32Array.from(logits.data as ArrayLike<number>), shape: logits.dims.map(Number) };
+    },
+    dispose() {
+      void session?.release();
+      session = undefined;
+    },
+  };
+}

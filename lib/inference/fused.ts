@@ -1,0 +1,116 @@
+// Fast inference: an eval-only snapshot of a model. The 'native' engine folds every BatchNormalization into the
+// convolution before it and keeps channels_last weights on the CPU (oneDNN's fast path); on the CPU one image
+// through a wide net (ResNet-18 and up, option B/C) runs on oneDNN's blocked layout with weights reordered once.
+// The 'onnxruntime' engine runs our ONNX export in onnxruntime-node (bench/infer-vs-pytorch.ts says when it wins).
+import { ImageSource } from '../images';
+import { OutOfMemoryError } from '../errors';
+import { Prediction, topK } from '../predictions';
+import type { Preprocessing } from '../preprocess';
+import { Tensor, checkImageBatch } from '../tensor';
+import { s } from '../validate';
+import { ImageOptions, imageOptionsSchema, imagesToBatch } from './images';
+
+export interface InferenceOptions {
+  /** Input height and width the folded graph is traced at, and images are resized to (default: the training
+   *  size, else 224 for the ImageNet family and 32 for CIFAR nets). */
+  inputSize?: number | [number, number];
+  /** Weights and inputs in channels_last (default: on the CPU when oneDNN is on; native engine only). */
+  channelsLast?: boolean;
+  /** 'native' (default): libtorch with BN folded. 'onnxruntime': our ONNX export in onnxruntime-node (an optional
+   *  peer dependency; CPU only). Both give the same logits within 1e-4. */
+  engine?: 'native' | 'onnxruntime';
+}
+
+/** What the inference model keeps of the model it was made from. */
+export interface InferenceHead {
+  numClasses: number;
+  inChannels: number;
+  classNames?: string[];
+  minInputSize: number;
+  preprocessing?: Preprocessing;
+  /** [height, width] the graph was made for; predictImage resizes images to it. */
+  inputSize: [number, number];
+}
+
+/** How an engine runs a batch. */
+export interface InferenceBackend {
+  engine: 'native' | 'onnxruntime';
+  /** BatchNormalizations folded into convolutions (the native engine; ONNX Runtime fuses on its own). */
+  folded: number;
+  run(x: Tensor): Promise<Tensor>;
+  dispose(): void;
+}
+
+export interface PredictOptions {
+  /** Classes per image, most probable first (default 5, or the class count if smaller). */
+  topK?: number;
+}
+
+export class InferenceModel {
+  readonly numClasses: number;
+  readonly inChannels: number;
+  readonly classNames?: string[];
+  readonly preprocessing?: Preprocessing;
+  /** [height, width] images are resized to by predictImage. */
+  readonly inputSize: [number, number];
+  readonly engine: 'native' | 'onnxruntime';
+  /** BatchNormalizations folded into convolutions. */
+  readonly folded: number;
+  #backend: InferenceBackend;
+  #minSize: number;
+
+  /** @internal use Model.optimizeForInference() */
+  constructor(backend: InferenceBackend, head: InferenceHead) {
+    this.#backend = backend;
+    this.numClasses = head.numClasses;
+    this.inChannels = head.inChannels;
+    this.classNames = head.classNames;
+    this.preprocessing = head.preprocessing;
+    this.inputSize = head.inputSize;
+    this.engine = backend.engine;
+    this.folded = backend.folded;
+    this.#minSize = head.minInputSize;
+  }
+
+  /** Logits for a normalised batch {data: Float32Array, shape: [N, C, H, W]}. */
+  async forward(x: Tensor): Promise<Tensor> {
+    const input = checkImageBatch(x, 'input', { channels: this.inChannels, minSize: this.#minSize });
+    try {
+      return await this.#backend.run(input);
+    } catch (err) {
+      if (err instanceof OutOfMemoryError)
+        throw new OutOfMemoryError(`${err.message} (inference batch of ${input.shape[0]})`);
+      throw err;
+    }
+  }
+
+  async predict(x: Tensor, options: PredictOptions = {}): Promise<Prediction[][]> {
+    const k = parseTopK(options, this.numClasses);
+    return topK(await this.forward(x), k, this.classNames);
+  }
+
+  /** The top-k classes of one image (file bytes, a path, or raw pixels), prepared as in training. */
+  async predictImage(image: ImageSource, options: PredictOptions & ImageOptions = {}): Promise<Prediction[]> {
+    const k = parseTopK(options, this.numClasses);
+    const x = await imagesToBatch([image], this, options, () => 'image');
+    return topK(await this.forward(x), k, this.classNames)[0];
+  }
+
+  /** The top-k classes of each image, in one forward. */
+  async predictImages(images: ImageSource[], options: PredictOptions & ImageOptions = {}): Promise<Prediction[][]> {
+    const k = parseTopK(options, this.numClasses);
+    return topK(await this.forward(await imagesToBatch(images, this, options)), k, this.classNames);
+  }
+
+  /** Frees the engine's memory now. */
+  dispose(): void {
+    this.#backend.dispose();
+  }
+}
+
+const predictOptionsSchema = s.object({ topK: s.optional(s.any()), ...imageOptionsSchema });
+
+export function parseTopK(options: PredictOptions, numClasses: number): number {
+  predictOptionsSchema.parse(options, 'options');
+  return s.integer({ min: 1, max: numClasses }).parse(options.topK ?? Math.min(5, numClasses), 'topK');
+}
