@@ -46,6 +46,8 @@ export class Server {
   #http: http.Server;
   #replicas: Replicas;
   #inFlight = 0;
+  /** Requests using each model (a replaced one is closed when its count reaches 0). */
+  #holders = new Map<Replicas, { count: number; released?: () => void }>();
   #idle: (() => void)[] = [];
   #draining = false;
   #closing: Promise<void> | undefined;
@@ -117,10 +119,32 @@ export class Server {
       this.#replicas = next;
       this.#reloads.inc({ result: 'ok' });
       this.settings.onLog?.(`reloaded ${this.settings.model}`);
-      await previous.close();
+      await this.#retire(previous);
     });
     this.#reloading = run.catch(() => {});
     return run;
+  }
+
+  #acquire(): Replicas {
+    const replicas = this.#replicas;
+    const holder = this.#holders.get(replicas) ?? { count: 0 };
+    holder.count++;
+    this.#holders.set(replicas, holder);
+    return replicas;
+  }
+
+  #release(replicas: Replicas): void {
+    const holder = this.#holders.get(replicas)!;
+    if (--holder.count > 0) return;
+    this.#holders.delete(replicas);
+    holder.released?.();
+  }
+
+  /** Closes a replaced model once the requests that started on it have their answers. */
+  async #retire(replicas: Replicas): Promise<void> {
+    const holder = this.#holders.get(replicas);
+    if (holder) await new Promise<void>((resolve) => (holder.released = resolve));
+    await replicas.close();
   }
 
   /** Stops accepting connections, answers every request already accepted, frees the model. */
@@ -179,9 +203,19 @@ export class Server {
       const error = toHttpError(e);
       if (error.status >= 500 && !(e instanceof HttpError)) this.settings.onLog?.(`500: ${(e as Error).stack ?? e}`);
       count(error.status);
-      req.resume(); // drain what is left of the body so the connection stays usable
+      // Answering before the body is read would race the client reusing the connection: read (and drop) what is
+      // left of it first, up to the body limit; past that, answer and close the connection.
+      const drained = await discardBody(req, this.settings.maxBodyBytes);
       if (!res.headersSent)
-        sendJson(res, error.status, { error: { code: error.code, message: error.message } }, error.headers);
+        sendJson(
+          res,
+          error.status,
+          { error: { code: error.code, message: error.message } },
+          {
+            ...error.headers,
+            ...(drained ? {} : { Connection: 'close' }),
+          },
+        );
     }
   }
 
@@ -194,29 +228,37 @@ export class Server {
     const started = performance.now();
     if (this.#draining) throw new HttpError(503, 'draining', 'the server is shutting down');
     this.#inFlight++;
+    let request: PredictRequest;
     const aborted = new AbortController();
     const onClose = () => {
       if (!res.writableFinished) aborted.abort(); // the client went away: drop its work
       if (--this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
     };
     res.once('close', onClose);
-    const replicas = this.#replicas; // a reload swaps the model; this request finishes on the one it started with
-    const info = replicas.info;
-    const body = await readBody(req, this.settings.maxBodyBytes);
-    const request: PredictRequest = parsePredictRequest(req.headers['content-type'], body, url, {
-      numClasses: info.numClasses,
-      defaultTopK: this.settings.topK,
-      maxImages: this.settings.maxBatch,
-    });
-    const x = await imagesToBatch(
-      request.images as (Uint8Array | RawImage)[],
-      info,
-      { maxPixels: this.settings.maxPixels },
-      (i) => (request.single ? 'image' : `images[${i}]`),
-    );
-    const remaining = Math.max(1, this.settings.timeoutMs - (performance.now() - started));
-    const logits = await replicas.forward(x, { signal: aborted.signal, timeoutMs: remaining });
-    const predictions: Prediction[][] = topK(logits, request.topK, info.classNames);
+    // A reload swaps the model: this request finishes on the one it started with, which stays open until then.
+    const replicas = this.#acquire();
+    let logits;
+    try {
+      const info = replicas.info;
+      const body = await readBody(req, this.settings.maxBodyBytes);
+      request = parsePredictRequest(req.headers['content-type'], body, url, {
+        numClasses: info.numClasses,
+        defaultTopK: this.settings.topK,
+        maxImages: this.settings.maxBatch,
+      });
+      const single = request.single;
+      const x = await imagesToBatch(
+        request.images as (Uint8Array | RawImage)[],
+        info,
+        { maxPixels: this.settings.maxPixels },
+        (i) => (single ? 'image' : `images[${i}]`),
+      );
+      const remaining = Math.max(1, this.settings.timeoutMs - (performance.now() - started));
+      logits = await replicas.forward(x, { signal: aborted.signal, timeoutMs: remaining });
+    } finally {
+      this.#release(replicas);
+    }
+    const predictions: Prediction[][] = topK(logits, request.topK, replicas.info.classNames);
     this.#images.inc({}, predictions.length);
     count(200);
     this.#latency.observe((performance.now() - started) / 1000);
@@ -270,6 +312,27 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/** Reads and drops the rest of a request body; false when more than `limit` bytes remain or the client left. */
+function discardBody(req: http.IncomingMessage, limit: number): Promise<boolean> {
+  if (req.complete) return Promise.resolve(true);
+  if (Number(req.headers['content-length']) > limit) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    let size = 0;
+    const done = (ok: boolean) => {
+      req.off('data', onData);
+      resolve(ok);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) done(false);
+    };
+    req.on('data', onData);
+    req.once('end', () => done(true));
+    req.once('close', () => done(req.complete));
+    req.resume();
+  });
+}
+
 function send(res: http.ServerResponse, status: number, body: string, type: string, headers = {}): void {
   res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), ...headers });
   res.end(body);
@@ -296,6 +359,8 @@ export async function serve(options: ServeOptions): Promise<Server> {
     requestTimeout: settings.timeoutMs,
     headersTimeout: Math.min(settings.timeoutMs, 60_000),
     keepAliveTimeout: 5_000,
+    // How often Node checks those timeouts (its default, 30 s, would let a slow client hold on that long).
+    connectionsCheckingInterval: Math.min(30_000, Math.max(250, settings.timeoutMs / 4)),
   });
   try {
     await new Promise<void>((resolve, reject) => {

@@ -19,8 +19,7 @@ export const MODEL_FLAGS = {
 
 /** The file a target names: itself, or for a run folder its best checkpoint, else its last, else its weights. */
 export function modelFileOf(target: string): string {
-  if (!fs.existsSync(target)) throw new UsageError(`${target}: no such file or folder`);
-  if (!fs.statSync(target).isDirectory()) return target;
+  if (!fs.existsSync(target) || !fs.statSync(target).isDirectory()) return target; // reading it names the problem
   const candidates = [
     path.join(target, 'checkpoints', 'best.safetensors'),
     path.join(target, 'checkpoints', 'last.safetensors'),
