@@ -52,11 +52,12 @@ export type { OnnxOptions } from './io/onnx';
 export * as datasets from './datasets';
 export { Dataset, StreamingDataset, fromArrays } from './datasets';
 export type { DatasetStats } from './datasets';
-export { Batcher, InferenceModel, createBatcher } from './inference';
+export { Batcher, InferenceModel, createBatcher, imagesToBatch } from './inference';
 export type {
   BatchModel,
   BatcherOptions,
   BatcherStats,
+  ImageModelInfo,
   ImageOptions,
   InferenceOptions,
   PredictOptions,

@@ -1,6 +1,6 @@
-// Dynamic batching: concurrent requests wait up to maxDelayMs to share one forward of up to maxBatch images.
-// One forward is in flight at a time (a second would only compete for the same cores); requests that arrive
-// meanwhile form the next batch. The queue is bounded: past maxQueue images a request is refused at once with
+// Dynamic batching: concurrent requests share one forward of up to maxBatch images. One forward is in flight at
+// a time (a second would only compete for the same cores); requests that arrive meanwhile form the next batch,
+// and an idle batcher starts at once unless maxDelayMs asks it to wait for company. The queue is bounded: past maxQueue images a request is refused at once with
 // OverloadedError rather than queued into latency nobody will wait for.
 import { AbortError, DeadlineError, DisposedError, OverloadedError, ShapeError, ValidationError } from '../errors';
 import { ImageSource } from '../images';
@@ -21,7 +21,8 @@ export interface BatchModel {
 export interface BatcherOptions {
   /** Most images in one forward (default 32). */
   maxBatch?: number;
-  /** Longest a request waits for others to join its batch (default 2 ms; 0: batch only what is already queued). */
+  /** Longest a request waits for others to join its batch when no forward is running (default 0: it goes at
+   *  once; requests that arrive during a forward always form the next batch). */
   maxDelayMs?: number;
   /** Most images waiting; past it requests fail with OverloadedError (default 8 × maxBatch). */
   maxQueue?: number;
@@ -83,7 +84,7 @@ export class Batcher {
   constructor(model: BatchModel, options: BatcherOptions) {
     this.#model = model;
     this.maxBatch = options.maxBatch ?? 32;
-    this.maxDelayMs = options.maxDelayMs ?? 2;
+    this.maxDelayMs = options.maxDelayMs ?? 0;
     this.maxQueue = options.maxQueue ?? 8 * this.maxBatch;
     this.#onBatch = options.onBatch;
   }

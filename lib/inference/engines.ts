@@ -45,6 +45,22 @@ interface Ort {
   Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
 }
 
+/** 'auto' picks onnxruntime-node on the CPU where it is installed (faster there at every size bench/infer-engines.ts
+ *  measured), and our engine otherwise (CUDA, or no onnxruntime-node). */
+export async function chooseEngine(
+  requested: 'native' | 'onnxruntime' | 'auto',
+  device: string,
+): Promise<'native' | 'onnxruntime'> {
+  if (requested !== 'auto') return requested;
+  if (device !== 'cpu') return 'native';
+  try {
+    await loadOnnxRuntime();
+    return 'onnxruntime';
+  } catch {
+    return 'native';
+  }
+}
+
 async function loadOnnxRuntime(): Promise<Ort> {
   const name = 'onnxruntime-node';
   try {

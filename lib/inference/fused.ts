@@ -1,7 +1,7 @@
 // Fast inference: an eval-only snapshot of a model. The 'native' engine folds every BatchNormalization into the
 // convolution before it and keeps channels_last weights on the CPU (oneDNN's fast path); on the CPU one image
 // through a wide net (ResNet-18 and up, option B/C) runs on oneDNN's blocked layout with weights reordered once.
-// The 'onnxruntime' engine runs our ONNX export in onnxruntime-node (bench/infer-vs-pytorch.ts says when it wins).
+// The 'onnxruntime' engine runs our ONNX export in onnxruntime-node: faster on the CPU (bench/infer-engines.ts).
 import { ImageSource } from '../images';
 import { OutOfMemoryError } from '../errors';
 import { Prediction, topK } from '../predictions';
@@ -17,8 +17,9 @@ export interface InferenceOptions {
   /** Weights and inputs in channels_last (default: on the CPU when oneDNN is on; native engine only). */
   channelsLast?: boolean;
   /** 'native' (default): libtorch with BN folded. 'onnxruntime': our ONNX export in onnxruntime-node (an optional
-   *  peer dependency; CPU only). Both give the same logits within 1e-4. */
-  engine?: 'native' | 'onnxruntime';
+   *  peer dependency; CPU only). 'auto': onnxruntime on the CPU where it is installed, else native. Both engines
+   *  give the same logits within 1e-4; on the CPU onnxruntime-node is the faster (bench/infer-engines.ts). */
+  engine?: 'native' | 'onnxruntime' | 'auto';
 }
 
 /** What the inference model keeps of the model it was made from. */

@@ -4,7 +4,7 @@
 import { DisposedError, OutOfMemoryError, ValidationError, inContext } from '../errors';
 import { ImageSource } from '../images';
 import { InferenceModel, InferenceOptions, PredictOptions, parseTopK } from '../inference/fused';
-import { nativeBackend, onnxRuntimeBackend } from '../inference/engines';
+import { chooseEngine, nativeBackend, onnxRuntimeBackend } from '../inference/engines';
 import { ImageOptions, imagesToBatch, trainedImageSize } from '../inference/images';
 import { LoadOptions, LoadReport, loadWeights, saveWeights } from '../io/weights';
 import { loadPytorchWeights } from '../io/pth';
@@ -140,7 +140,7 @@ export class Model {
     s.object({
       inputSize: s.optional(s.any()),
       channelsLast: s.optional(s.boolean()),
-      engine: s.optional(s.enum(['native', 'onnxruntime'] as const)),
+      engine: s.optional(s.enum(['native', 'onnxruntime', 'auto'] as const)),
     }).parse(options, 'options');
     const size = resolveInputSize(
       this.spec,
@@ -148,8 +148,9 @@ export class Model {
       trainedImageSize(this.preprocessing),
       this.minInputSize,
     );
+    const engine = await chooseEngine(options.engine ?? 'native', this.device);
     const backend =
-      options.engine === 'onnxruntime'
+      engine === 'onnxruntime'
         ? await onnxRuntimeBackend(
             this.handle(),
             { arch: this.spec.arch, inChannels: this.inChannels, numClasses: this.numClasses },

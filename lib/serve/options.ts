@@ -11,17 +11,20 @@ export interface ServeOptions {
   /** Address to listen on (default 127.0.0.1; '0.0.0.0' for every interface). */
   host?: string;
   device?: string;
-  /** 'native' (default) or 'onnxruntime' (needs onnxruntime-node installed). */
-  engine?: 'native' | 'onnxruntime';
+  /** 'auto' (default): onnxruntime-node on the CPU where it is installed (the faster there), else 'native';
+   *  or either one by name. */
+  engine?: 'native' | 'onnxruntime' | 'auto';
   /** Model replicas on worker threads (default 0: the model runs in the server's thread). */
   workers?: number;
   /** Intra-op threads per replica (default: the cores divided among the replicas). */
   threads?: number;
   /** Dynamic batching: most images per forward (default 32; 1 turns batching off). */
   maxBatch?: number;
-  /** Longest a request waits for others to share its forward (default 2 ms). */
+  /** Longest a request waits for others to share its forward when no forward is running (default 0: it goes at
+   *  once, and the requests that arrive during its forward form the next batch; waiting 2 ms measured slower). */
   maxDelayMs?: number;
-  /** Images waiting per replica before requests get 503 (default 8 × maxBatch). */
+  /** Requests accepted per replica and not yet answered (being read, decoded, or waiting for a forward) before
+   *  new ones get 503 at once (default 256). This bounds the latency under overload. */
   maxQueue?: number;
   /** Largest request body (default 10 MiB); larger ones get 413. */
   maxBodyBytes?: number;
@@ -45,7 +48,7 @@ export const serveOptionsSchema = s.object<ServeOptions>({
   port: s.optional(s.integer({ min: 0, max: 65535 })),
   host: s.optional(s.string()),
   device: s.optional(s.string()),
-  engine: s.optional(s.enum(['native', 'onnxruntime'] as const)),
+  engine: s.optional(s.enum(['native', 'onnxruntime', 'auto'] as const)),
   workers: s.optional(s.integer({ min: 0, max: 256 })),
   threads: s.optional(s.integer({ min: 0, max: 1024 })),
   maxBatch: s.optional(s.integer({ min: 1, max: 4096 })),
@@ -68,12 +71,12 @@ export function resolveServeOptions(options: ServeOptions): ServeSettings {
     port: o.port ?? 8080,
     host: o.host ?? '127.0.0.1',
     device: o.device ?? 'cpu',
-    engine: o.engine ?? 'native',
+    engine: o.engine ?? 'auto',
     workers,
     threads: o.threads ?? (workers > 0 ? Math.max(1, Math.floor(os.cpus().length / workers)) : 0),
     maxBatch,
-    maxDelayMs: o.maxDelayMs ?? 2,
-    maxQueue: o.maxQueue ?? 8 * maxBatch,
+    maxDelayMs: o.maxDelayMs ?? 0,
+    maxQueue: o.maxQueue ?? 256,
     maxBodyBytes: o.maxBodyBytes ?? 10 * 1024 * 1024,
     maxPixels: o.maxPixels ?? 40_000_000,
     timeoutMs: o.timeoutMs ?? 30_000,

@@ -24,7 +24,7 @@ export interface ReplicaSettings {
   /** The weights or checkpoint file. */
   file: string;
   device: string;
-  engine: 'native' | 'onnxruntime';
+  engine: 'native' | 'onnxruntime' | 'auto';
   /** 0: the model runs in the server's thread; N: N worker threads, one replica each. */
   workers: number;
   /** Intra-op threads per replica (0: libtorch's default). */

@@ -98,6 +98,11 @@ export class Server {
     return this.#registry.text();
   }
 
+  /** The engine the model runs on ('auto' resolved). */
+  get engine(): 'native' | 'onnxruntime' {
+    return this.#replicas.info.engine;
+  }
+
   get ready(): boolean {
     return !this.#draining && this.#replicas.alive() > 0;
   }
@@ -154,7 +159,17 @@ export class Server {
       this.#watcher?.close();
       const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
       this.#http.closeIdleConnections();
-      if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+      // Requests get their answers, up to their deadline: a client stalled mid-body (Node stops timing out
+      // requests once the server closes) is cut off then rather than holding the shutdown forever.
+      if (this.#inFlight > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => {
+          this.#idle.push(resolve);
+          timer = setTimeout(resolve, this.settings.timeoutMs);
+        });
+        clearTimeout(timer);
+        this.#http.closeAllConnections();
+      }
       await this.#reloading;
       await this.#replicas.close();
       this.#http.closeAllConnections();
@@ -227,6 +242,13 @@ export class Server {
   ): Promise<void> {
     const started = performance.now();
     if (this.#draining) throw new HttpError(503, 'draining', 'the server is shutting down');
+    // Admission: past the bound, refuse before reading or decoding anything. Queueing more would only add latency
+    // (on a busy CPU the decoding, not the batcher, is where unbounded requests would pile up).
+    const limit = this.settings.maxQueue * Math.max(1, this.settings.workers);
+    if (this.#inFlight >= limit)
+      throw new HttpError(503, 'overloaded', `${this.#inFlight} requests in flight, the limit is ${limit}`, {
+        'Retry-After': '1',
+      });
     this.#inFlight++;
     let request: PredictRequest;
     const aborted = new AbortController();

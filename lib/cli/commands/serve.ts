@@ -15,12 +15,16 @@ export const serveCommand: Command = {
     port: { type: 'number', description: 'port (default 8080; 0: any free port, printed)' },
     host: { type: 'string', description: 'address to listen on (default 127.0.0.1; 0.0.0.0 for all)' },
     ...DEVICE_FLAG,
-    engine: { type: 'string', description: 'native (default) or onnxruntime (needs onnxruntime-node installed)' },
+    engine: {
+      type: 'string',
+      description:
+        'auto (default: onnxruntime on the CPU where onnxruntime-node is installed, else native), native, onnxruntime',
+    },
     workers: { type: 'number', description: 'model replicas on worker threads (default 0: in the main thread)' },
     threads: { type: 'number', description: 'threads per replica (default: the cores shared among replicas)' },
     'max-batch': { type: 'number', description: 'most images per forward (default 32; 1: no batching)' },
-    'max-delay-ms': { type: 'number', description: 'longest a request waits to share a forward (default 2)' },
-    'max-queue': { type: 'number', description: 'images waiting per replica before 503 (default 8 x max-batch)' },
+    'max-delay-ms': { type: 'number', description: 'longest an idle server waits to batch a request (default 0)' },
+    'max-queue': { type: 'number', description: 'requests in flight per replica before 503 (default 256)' },
     'max-body-mb': { type: 'number', description: 'largest request body in MiB (default 10)' },
     'max-pixels': { type: 'number', description: 'largest image in pixels (default 40000000)' },
     'timeout-ms': { type: 'number', description: 'longest a request may take (default 30000)' },
@@ -39,7 +43,7 @@ export const serveCommand: Command = {
       ...(f.port !== undefined ? { port: num('port') } : {}),
       ...(f.host !== undefined ? { host: f.host as string } : {}),
       ...(f.device !== undefined ? { device: f.device as string } : {}),
-      ...(f.engine !== undefined ? { engine: f.engine as 'native' } : {}),
+      ...(f.engine !== undefined ? { engine: f.engine as 'auto' } : {}),
       ...(f.workers !== undefined ? { workers: num('workers') } : {}),
       ...(f.threads !== undefined ? { threads: num('threads') } : {}),
       ...(f['max-batch'] !== undefined ? { maxBatch: num('max-batch') } : {}),
@@ -54,7 +58,7 @@ export const serveCommand: Command = {
     });
     const onHangup = () => void server.reload().catch(() => {}); // the failure is logged; the old model serves on
     process.on('SIGHUP', onHangup);
-    ctx.out.write(`listening on ${server.url} (model ${server.settings.model}, engine ${server.settings.engine})\n`);
+    ctx.out.write(`listening on ${server.url} (model ${server.settings.model}, engine ${server.engine})\n`);
     try {
       if (!ctx.signal.aborted)
         await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
