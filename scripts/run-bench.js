@@ -12,6 +12,8 @@ const BENCHES = [
   'event-loop-lag',
   'image-folder-stream',
   'ddp-scaling',
+  'infer-engines',
+  'serve-load',
 ];
 const tsc = spawnSync(
   process.execPath,
