@@ -17,7 +17,7 @@ describe('resnet CLI', () => {
     const help = await resnet(['train', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Usage: resnet train/);
-    for (const cmd of ['resume', 'eval', 'predict', 'export', 'summary', 'bench', 'experiment'])
+    for (const cmd of ['resume', 'eval', 'predict', 'serve', 'export', 'summary', 'bench', 'experiment'])
       expect((await resnet([cmd, '--help'])).code).toBe(0);
     expect((await resnet(['frobnicate'])).code).toBe(2);
     expect((await resnet(['train', '--bogus'])).code).toBe(2);

@@ -1,7 +1,7 @@
 // Written as a user of resnet-torch writes a jest test for their service: the package by its name, typed arrays
 // made in the test file (jest gives each file its own realm), predictions. The user lane runs these files in
 // parallel workers: the addon loads in each.
-import { Model, createModel, info } from 'resnet-torch';
+import { ImageError, Model, createBatcher, createModel, info } from 'resnet-torch';
 
 describe('a service predicts with resnet-torch inside jest', () => {
   let model: Model;
@@ -43,5 +43,18 @@ describe('a service predicts with resnet-torch inside jest', () => {
       name: 'ValidationError',
       field: 'input.data',
     });
+  });
+
+  it('predictImage takes a Buffer and a Uint8Array of raw pixels made here; a batcher shares forwards', async () => {
+    const rgb = new Uint8Array(32 * 32 * 3).map((_, i) => (i * 37) % 256);
+    const raw = await model.predictImage({ data: rgb, width: 32, height: 32, channels: 3 }, { topK: 2 });
+    expect(raw).toHaveLength(2);
+    await expect(model.predictImage(Buffer.from('not an image'))).rejects.toBeInstanceOf(ImageError);
+    const batcher = createBatcher(await model.optimizeForInference(), { maxBatch: 4 });
+    const answers = await Promise.all(
+      [0, 1, 2, 3].map(() => batcher.predictImage({ data: rgb, width: 32, height: 32, channels: 3 }, { topK: 2 })),
+    );
+    for (const a of answers) expect(a.map((p) => p.label)).toEqual(raw.map((p) => p.label));
+    await batcher.close();
   });
 });
