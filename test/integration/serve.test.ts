@@ -11,6 +11,8 @@ import * as http from 'http';
 import * as net from 'net';
 import * as path from 'path';
 
+import sharp from 'sharp';
+
 import { Model, Server, createModel, serve } from '../../lib';
 import { CLI } from '../helpers/cli';
 import { pngBytes } from '../helpers/fixtures';
@@ -128,8 +130,20 @@ describe('serve(): POST /v1/predict and the probes', () => {
   it('bad input gets the 4xx that names it: not an image, too large, wrong shape, wrong type, wrong route', async () => {
     const url = `${server.url}/v1/predict`;
     const png = image(3);
+    const jpeg = await sharp(Buffer.from(pseudoRandomBytes(64 * 64 * 3, 3)), {
+      raw: { width: 64, height: 64, channels: 3 },
+    })
+      .jpeg()
+      .toBuffer();
+    expect((await request(url, { body: jpeg, type: 'image/jpeg' })).status).toBe(200); // whole, it is fine
     const cases: [string, Promise<Reply>, number, RegExp][] = [
       ['corrupted image', predict(server, png.subarray(0, png.length - 40)), 400, /image: cannot decode/],
+      [
+        'truncated JPEG',
+        request(url, { body: jpeg.subarray(0, Math.floor(jpeg.length / 2)), type: 'image/jpeg' }),
+        400,
+        /image: cannot decode/,
+      ],
       [
         'random bytes',
         request(url, { body: Buffer.from(pseudoRandomBytes(500, 1)), type: 'image/jpeg' }),
