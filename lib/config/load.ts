@@ -25,9 +25,13 @@ export async function listPresets(): Promise<string[]> {
   }
 }
 
+/** Deeper than any run config: past it a document is refused before the recursive validation could overflow. */
+const MAX_CONFIG_DEPTH = 64;
+
 export function parseConfigText(text: string, file: string): unknown {
+  let value: unknown;
   try {
-    return file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text, { prettyErrors: true });
+    value = file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text, { prettyErrors: true });
   } catch (e) {
     throw new ValidationError(
       file,
@@ -36,6 +40,26 @@ export function parseConfigText(text: string, file: string): unknown {
       `${file}: ${(e as Error).message.split('\n')[0]}`,
     );
   }
+  if (depthOver(value, MAX_CONFIG_DEPTH))
+    throw new ValidationError(
+      file,
+      undefined,
+      `a document nested at most ${MAX_CONFIG_DEPTH} levels deep`,
+      `${file}: nested more than ${MAX_CONFIG_DEPTH} levels deep (a run config needs about 4)`,
+    );
+  return value;
+}
+
+/** Whether `value` nests objects or arrays more than `limit` deep (iterative: a deep document cannot overflow it). */
+function depthOver(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 export async function readConfigFile(file: string): Promise<unknown> {

@@ -1,9 +1,11 @@
 #include "io/pth_import.h"
+#include <unordered_map>
 
 #include <c10/core/CPUAllocator.h>
 #include <torch/csrc/jit/serialization/unpickler.h>
 
 #include <cstring>
+#include <unordered_map>
 
 #include "common/error.h"
 
@@ -28,12 +30,16 @@ std::vector<NamedTensor> import_pytorch_state(const PickleArchive& archive) {
     offset += n;
     return n;
   };
+  // libtorch sizes each storage from the pickle's element count, not from the record it reads: a record shorter
+  // than the pickle says would be read past its end (found by fuzz/: a zeroed zip directory entry, SIGSEGV).
+  std::unordered_map<const void*, size_t> record_bytes;
   auto read_record = [&](const std::string& key) -> at::DataPtr {
     auto it = archive.records.find(key);
     if (it == archive.records.end())
       throw Error("ERR_CHECKPOINT", "the pickle names tensor data \"" + key + "\", which the archive lacks");
     at::DataPtr data = c10::GetCPUAllocator()->allocate(it->second.size());
     if (!it->second.empty()) std::memcpy(data.get(), it->second.data(), it->second.size());
+    record_bytes[data.get()] = it->second.size();
     return data;
   };
   c10::IValue root;
@@ -60,6 +66,12 @@ std::vector<NamedTensor> import_pytorch_state(const PickleArchive& archive) {
     torch::Tensor t = item.value().toTensor();
     // Storage sizes come from the file: a view past its storage would read out of bounds.
     const auto storage_bytes = t.storage().nbytes();
+    const auto record = record_bytes.find(t.storage().data());
+    const size_t held = (record == record_bytes.end() || t.storage().data() == nullptr) ? 0 : record->second;
+    if (storage_bytes > held)
+      throw Error("ERR_CHECKPOINT", "tensor " + item.key().toStringRef() + ": the pickle declares a storage of " +
+                                        std::to_string(storage_bytes) + " bytes, its data record holds " +
+                                        std::to_string(held));
     const int64_t needed = (t.numel() == 0) ? 0
                                             : (t.storage_offset() + 1 +
                                                [&] {
