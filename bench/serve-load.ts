@@ -67,69 +67,60 @@ function post(agent: http.Agent, url: string, body: Buffer): Promise<number> {
   });
 }
 
+/** Answers as they come: latencies of the 200s, counts of the 503s and of everything else. */
+class Tally {
+  latencies: number[] = [];
+  errors = 0;
+  refused = 0;
+  record(status: number, ms: number): void {
+    if (status === 200) this.latencies.push(ms);
+    else if (status === 503) this.refused++;
+    else this.errors++;
+  }
+  run(seconds: number): Run {
+    const l = this.latencies;
+    const p = (q: number) => percentile(l, q);
+    return { rps: l.length / seconds, p50: p(50), p99: p(99), errors: this.errors, refused: this.refused };
+  }
+}
+
 async function closedLoop(url: string, images: Buffer[], concurrency: number, seconds: number): Promise<Run> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const latencies: number[] = [];
-  let errors = 0,
-    refused = 0;
+  const tally = new Tally();
   const until = performance.now() + seconds * 1000;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async (_, c) => {
       for (let i = c; performance.now() < until; i += concurrency) {
         const t = performance.now();
-        const status = await post(agent, url, images[i % images.length]).catch(() => 0);
-        if (status === 200) latencies.push(performance.now() - t);
-        else if (status === 503) refused++;
-        else errors++;
+        tally.record(await post(agent, url, images[i % images.length]).catch(() => 0), performance.now() - t);
       }
     }),
   );
-  const elapsed = (performance.now() - started) / 1000;
   agent.destroy();
-  return {
-    rps: latencies.length / elapsed,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    errors,
-    refused,
-  };
+  return tally.run((performance.now() - started) / 1000);
 }
 
 /** Requests sent at a fixed rate whatever the answers (an open loop), as real overload arrives. */
 async function openLoop(url: string, images: Buffer[], rate: number, seconds: number): Promise<Run> {
   const agent = new http.Agent({ keepAlive: true }); // no socket limit: the excess must reach the server
-  const latencies: number[] = [];
-  let errors = 0,
-    refused = 0;
+  const tally = new Tally();
   const pending: Promise<void>[] = [];
   const started = performance.now();
   const total = Math.round(rate * seconds);
   for (let i = 0; i < total; i++) {
-    const due = started + (i * 1000) / rate;
-    const wait = due - performance.now();
+    const wait = started + (i * 1000) / rate - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     const t = performance.now();
     pending.push(
       post(agent, url, images[i % images.length])
         .catch(() => 0)
-        .then((status) => {
-          if (status === 200) latencies.push(performance.now() - t);
-          else if (status === 503) refused++;
-          else errors++;
-        }),
+        .then((status) => tally.record(status, performance.now() - t)),
     );
   }
   await Promise.all(pending);
   agent.destroy();
-  const elapsed = (performance.now() - started) / 1000;
-  return {
-    rps: latencies.length / elapsed,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    errors,
-    refused,
-  };
+  return tally.run((performance.now() - started) / 1000);
 }
 
 async function main() {

@@ -2,7 +2,7 @@
 import { DisposedError, ValidationError } from '../errors';
 import { getNumThreads } from '../info';
 import { encodeOnnx } from '../io/onnx';
-import { NativeModel, native } from '../native';
+import { NativeFused, NativeModel, native } from '../native';
 import { Tensor } from '../tensor';
 import { InferenceBackend } from './fused';
 
@@ -11,12 +11,7 @@ export async function nativeBackend(
   [h, w]: [number, number],
   channelsLast: boolean,
 ): Promise<InferenceBackend> {
-  let fused: Awaited<ReturnType<ReturnType<typeof native>['fuse']>> | undefined = await native().fuse(
-    handle,
-    h,
-    w,
-    channelsLast,
-  );
+  let fused: NativeFused | undefined = await native().fuse(handle, h, w, channelsLast);
   return {
     engine: 'native',
     folded: fused.folded(),

@@ -2,6 +2,7 @@
 // preprocessing it was trained with (what saveWeights and the CLI's run folders write). What a service needs.
 import { CheckpointError, ValidationError } from '../errors';
 import { readSafetensors } from '../io/safetensors';
+import { applyState } from '../io/weights';
 import { Preprocessing, preprocessingSchema } from '../preprocess';
 import { loadCheckpoint } from '../train/checkpoint';
 import { s } from '../validate';
@@ -21,7 +22,7 @@ export async function loadModel(file: string, options: LoadModelOptions = {}): P
   s.string().parse(file, 'file');
   s.object({ device: s.optional(s.string()), arch: s.optional(s.string()) }).parse(options, 'options');
   const device = options.device ?? 'cpu';
-  const { metadata } = await readSafetensors(file);
+  const { metadata, tensors } = await readSafetensors(file);
   if (metadata.format === 'resnet-torch/checkpoint') return (await loadCheckpoint(file, { device })).model;
   let spec: ModelSpec;
   if (metadata['resnet-torch.spec']) spec = parseMetadata(file, metadata, 'resnet-torch.spec') as ModelSpec;
@@ -39,7 +40,7 @@ export async function loadModel(file: string, options: LoadModelOptions = {}): P
     throw e;
   }
   try {
-    await model.loadWeights(file);
+    await applyState(model.handle(), tensors, file); // strict, as loadWeights, on what was read above
     if (metadata['resnet-torch.preprocessing'])
       model.preprocessing = checkPreprocessing(
         file,

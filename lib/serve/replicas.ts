@@ -131,29 +131,24 @@ export function serializeError(e: unknown): SerializedError {
 
 /** The typed error a worker reported, rebuilt in this thread with the same message. */
 export function reviveError(e: SerializedError): Error {
-  const revived = (() => {
-    switch (e.code) {
-      case 'ERR_OVERLOADED':
-        return new OverloadedError(e.message);
-      case 'ERR_DEADLINE':
-        return new DeadlineError(e.message);
-      case 'ABORT_ERR':
-        return new AbortError(e.message);
-      case 'ERR_SHAPE':
-        return new ShapeError(e.message);
-      case 'ERR_OUT_OF_MEMORY':
-        return new OutOfMemoryError(e.message);
-      case 'ERR_DISPOSED':
-        return new DisposedError('the replica');
-      case 'ERR_CHECKPOINT':
-        return Object.assign(new CheckpointError('', ''), { message: e.message });
-      default:
-        return e.code
-          ? Object.assign(new ResnetError(e.message, e.code), { name: e.name })
-          : new NativeError(e.message);
-    }
-  })();
-  return revived;
+  switch (e.code) {
+    case 'ERR_OVERLOADED':
+      return new OverloadedError(e.message);
+    case 'ERR_DEADLINE':
+      return new DeadlineError(e.message);
+    case 'ABORT_ERR':
+      return new AbortError(e.message);
+    case 'ERR_SHAPE':
+      return new ShapeError(e.message);
+    case 'ERR_OUT_OF_MEMORY':
+      return new OutOfMemoryError(e.message);
+    case 'ERR_DISPOSED':
+      return new DisposedError('the replica');
+    case 'ERR_CHECKPOINT':
+      return Object.assign(new CheckpointError('', ''), { message: e.message });
+    default:
+      return e.code ? Object.assign(new ResnetError(e.message, e.code), { name: e.name }) : new NativeError(e.message);
+  }
 }
 
 interface WorkerReplica {

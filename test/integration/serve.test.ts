@@ -13,7 +13,7 @@ import * as path from 'path';
 
 import sharp from 'sharp';
 
-import { Model, Server, createModel, serve } from '../../lib';
+import { Model, ServeOptions, Server, createModel, serve } from '../../lib';
 import { CLI } from '../helpers/cli';
 import { pngBytes } from '../helpers/fixtures';
 import { tempDir } from '../helpers/files';
@@ -95,6 +95,9 @@ describe('serve(): POST /v1/predict and the probes', () => {
     });
   });
   afterAll(() => server?.close());
+  // A server of its own for one test, on our engine (the shared one above runs 'auto').
+  const serveHere = (options: Partial<ServeOptions>) =>
+    serve({ model: path.join(dir, 'model.safetensors'), port: 0, engine: 'native', ...options });
 
   it('image bytes and JSON (base64, a list, raw pixels) answer what predictImage answers', async () => {
     const png = image(1);
@@ -221,12 +224,7 @@ describe('serve(): POST /v1/predict and the probes', () => {
   }, 120_000);
 
   it('a slow client gets 408 when its body does not arrive in time, and others are served meanwhile', async () => {
-    const slow = await serve({
-      model: path.join(dir, 'model.safetensors'),
-      port: 0,
-      timeoutMs: 1500,
-      engine: 'native',
-    });
+    const slow = await serveHere({ timeoutMs: 1500 });
     try {
       const socket = net.connect(slow.port, '127.0.0.1');
       let answer = '';
@@ -244,12 +242,7 @@ describe('serve(): POST /v1/predict and the probes', () => {
   });
 
   it('close() does not wait forever on a client stalled mid-body: it is cut off at the request deadline', async () => {
-    const stalled = await serve({
-      model: path.join(dir, 'model.safetensors'),
-      port: 0,
-      timeoutMs: 1000,
-      engine: 'native',
-    });
+    const stalled = await serveHere({ timeoutMs: 1000 });
     const socket = net.connect(stalled.port, '127.0.0.1');
     const ended = new Promise((resolve) => socket.on('close', resolve));
     socket.on('error', () => {});
@@ -262,13 +255,7 @@ describe('serve(): POST /v1/predict and the probes', () => {
   });
 
   it('overload is refused at once with 503 and Retry-After; the queue never holds more than its bound', async () => {
-    const small = await serve({
-      model: path.join(dir, 'model.safetensors'),
-      port: 0,
-      maxBatch: 1,
-      maxQueue: 2,
-      engine: 'native',
-    });
+    const small = await serveHere({ maxBatch: 1, maxQueue: 2 });
     try {
       const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => predict(small, image(i))));
       const refused = replies.filter((r) => r.status === 503);
@@ -282,12 +269,7 @@ describe('serve(): POST /v1/predict and the probes', () => {
   });
 
   it('GET /metrics is Prometheus text that prometheus_client parses, with the counts of what was sent', async () => {
-    const fresh = await serve({
-      model: path.join(dir, 'model.safetensors'),
-      port: 0,
-      maxDelayMs: 20,
-      engine: 'native',
-    });
+    const fresh = await serveHere({ maxDelayMs: 20 });
     try {
       await Promise.all(Array.from({ length: 6 }, (_, i) => predict(fresh, image(i))));
       await request(`${fresh.url}/v1/predict`, { body: 'x', type: 'image/png' });
