@@ -21,7 +21,7 @@ export interface ServeOptions {
   /** Dynamic batching: most images per forward (default 32; 1 turns batching off). */
   maxBatch?: number;
   /** Longest a request waits for others to share its forward when no forward is running (default 0: it goes at
-   *  once, and the requests that arrive during its forward form the next batch; waiting 2 ms measured slower). */
+   *  once, and the requests that arrive during its forward form the next batch; waiting 2 ms only delayed lone requests, bench/RESULTS.md). */
   maxDelayMs?: number;
   /** Requests accepted per replica and not yet answered (being read, decoded, or waiting for a forward) before
    *  new ones get 503 at once (default 256). This bounds the latency under overload. */
