@@ -104,6 +104,14 @@ export class DistributedError extends ResnetError {
   }
 }
 
+/** Training stopped because the loss or a gradient became NaN or infinite; the weights are those before that
+ *  step (except inside a CUDA graph, as the message says). */
+export class DivergedError extends ResnetError {
+  constructor(message: string) {
+    super(message, 'ERR_DIVERGED');
+  }
+}
+
 /** The object was disposed and can no longer be used. */
 export class DisposedError extends ResnetError {
   constructor(what: string) {
@@ -148,6 +156,9 @@ export function fromNative(error: unknown, context?: string): Error {
       break;
     case 'ERR_DISTRIBUTED':
       typed = new DistributedError(message);
+      break;
+    case 'ERR_DIVERGED':
+      typed = new DivergedError(message);
       break;
     case 'ERR_DISPOSED':
       typed = new DisposedError(context ?? 'the object');

@@ -19,6 +19,7 @@ export {
   DeadlineError,
   DeviceError,
   DisposedError,
+  DivergedError,
   ImageError,
   NativeError,
   OutOfMemoryError,

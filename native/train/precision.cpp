@@ -57,4 +57,22 @@ bool LossScaler::unscale_and_check(const std::vector<torch::Tensor>& params) {
   return true;
 }
 
+bool all_finite(const torch::Tensor& loss, const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  const auto device = grads.empty() ? loss.device() : grads[0].device();
+  auto found_inf = torch::zeros({1}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+  if (!grads.empty() && device.is_cuda()) {
+    at::_amp_foreach_non_finite_check_and_unscale_(grads, found_inf, torch::ones({1}, found_inf.options()));
+  } else if (!grads.empty()) {
+    // libtorch 1.13 has no CPU kernel for the fused check: a sum is NaN or inf when any element is.
+    std::vector<torch::Tensor> sums;
+    for (const auto& g : grads) sums.push_back(g.sum().to(torch::kFloat32));
+    found_inf.add_(torch::isfinite(torch::stack(sums)).logical_not().sum());
+  }
+  if (loss.defined()) found_inf.add_(torch::isfinite(loss.detach()).logical_not().to(found_inf.options()).sum());
+  return found_inf.item<float>() == 0;
+}
+
 }  // namespace rt

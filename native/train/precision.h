@@ -36,4 +36,8 @@ class LossScaler {
   int64_t good_steps_ = 0;
 };
 
+// True when the loss and every gradient are finite (one device-side pass, one read back). Without a loss
+// (distributed runs, whose gradients are all-reduced and so agree), the gradients alone decide.
+bool all_finite(const torch::Tensor& loss, const std::vector<torch::Tensor>& params);
+
 }  // namespace rt

@@ -34,6 +34,18 @@ void set_params_channels_last(ResNet& net) {
     if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
 }
 
+// The error that stops a run whose loss or gradients stopped being finite.
+Error diverged(int64_t it, const torch::Tensor& loss, bool applied = false) {
+  const double value = loss.defined() ? loss.detach().to(torch::kCPU).item<double>() : NAN;
+  return Error("ERR_DIVERGED",
+               "training diverged at iteration " + std::to_string(it + 1) + ": the loss is " + std::to_string(value) +
+                   " or a gradient is not finite. " +
+                   (applied ? "The step ran inside a CUDA graph, so the weights took it in. "
+                            : "The step was not applied: the parameters are those before it (BatchNorm's running "
+                              "statistics did take this batch in). ") +
+                   "Look for NaN or infinite values in the data, or lower lr or lengthen the warmup.");
+}
+
 const EvalMetrics* find_split(const std::vector<EvalMetrics>& evals, const std::string& split) {
   for (const auto& e : evals)
     if (e.split == split) return &e;
@@ -214,7 +226,11 @@ std::unique_ptr<Trainer::Loop> Trainer::start_loop(const torch::Device& device) 
 std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const PreparedBatch& batch, int64_t it) {
   namespace F = torch::nn::functional;
   ResNet& net = model_->net();
-  if (loop.graphed) return loop.graphed->step(batch.x, batch.y, loop.lr);
+  if (loop.graphed) {
+    auto out = loop.graphed->step(batch.x, batch.y, loop.lr);
+    if (!torch::isfinite(out.second).all().item<bool>()) throw diverged(it, out.second, /*applied=*/true);
+    return out;
+  }
   if (config_.cuda_graph && it - loop.first >= kCudaGraphWarmup) {
     loop.graphed =
         std::make_unique<GraphedStep>(net, loop.optimizer, config_.label_smoothing, batch.x, batch.y, loop.lr);
@@ -236,6 +252,9 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
   }
   if (group_) group_->before_backward();  // the reducer's hooks all-reduce gradient buckets as backward fills them
   loop.scaler.scale(loss).backward();
+  // fp16's loss scaler skips a step with inf/NaN gradients, as GradScaler does. Otherwise such a step would
+  // write NaN into every weight and momentum buffer: the run stops before it, with the weights intact.
+  if (!loop.scaler.enabled() && !all_finite(group_ ? torch::Tensor() : loss, loop.params)) throw diverged(it, loss);
   if (loop.scaler.unscale_and_check(loop.params)) loop.optimizer.step(loop.lr);
   return {logits, loss};
 }
