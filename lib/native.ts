@@ -127,6 +127,7 @@ export interface NativeDataset {
     worldSize: number,
     epoch: number,
   ): BigInt64Array;
+  dispose(): void;
 }
 
 /** Augmentation and normalisation as C++ applies them (training, and evaluation with everything random off). */

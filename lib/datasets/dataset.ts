@@ -1,5 +1,5 @@
 // A labelled image set held in native memory (uint8 pixels or float32 values, N×C×H×W, int64 labels).
-import { DatasetError, ValidationError, inContext } from '../errors';
+import { DatasetError, DisposedError, ValidationError, inContext } from '../errors';
 import { NativeDataset, native } from '../native';
 import { permutation } from '../random';
 import { isTypedArray } from '../tensor';
@@ -32,7 +32,7 @@ export class Dataset {
   readonly source?: string;
   /** Files left out because they could not be decoded (image folders with onBadImage: 'skip'). */
   skipped: string[] = [];
-  #handle: NativeDataset;
+  #handle: NativeDataset | undefined;
   #stats?: Promise<DatasetStats>;
 
   /** @internal use the readers (datasets.fashionMnist, fromArrays, ...) */
@@ -50,21 +50,35 @@ export class Dataset {
 
   /** @internal */
   handle(): NativeDataset {
+    if (!this.#handle) throw new DisposedError(`dataset "${this.name}"`);
     return this.#handle;
+  }
+
+  get disposed(): boolean {
+    return this.#handle === undefined;
+  }
+
+  /** Frees the native images now (otherwise when the Dataset is collected). A training or evaluation already
+   *  running on it keeps its own reference and finishes; every later use throws DisposedError. */
+  dispose(): void {
+    this.#handle?.dispose();
+    this.#handle = undefined;
   }
 
   /** Images per class, in class order. */
   labelCounts(): number[] {
-    return Array.from(this.#handle.labelCounts(), Number);
+    return Array.from(this.handle().labelCounts(), Number);
   }
 
   /** The per-pixel mean image and per-channel mean/std; computed once (off the event loop) and kept. */
   stats(): Promise<DatasetStats> {
-    this.#stats ??= this.#handle.stats().then((st) => ({
-      meanImage: st.meanImage,
-      channelMean: Array.from(st.channelMean),
-      channelStd: Array.from(st.channelStd),
-    }));
+    this.#stats ??= this.handle()
+      .stats()
+      .then((st) => ({
+        meanImage: st.meanImage,
+        channelMean: Array.from(st.channelMean),
+        channelStd: Array.from(st.channelStd),
+      }));
     return this.#stats;
   }
 
@@ -79,7 +93,7 @@ export class Dataset {
     for (let i = 0; i < idx.length; i++)
       if (idx[i] < 0 || idx[i] >= this.length || idx[i] !== indices[i])
         throw new ValidationError(`indices[${i}]`, indices[i], `an integer in [0, ${this.length - 1}]`);
-    return new Dataset(await this.#handle.subset(idx), {
+    return new Dataset(await this.handle().subset(idx), {
       name,
       numClasses: this.numClasses,
       classNames: this.classNames,
@@ -119,7 +133,7 @@ export class Dataset {
   get(start: number, count = 1): { images: Uint8Array | Float32Array; labels: number[]; shape: number[] } {
     s.integer({ min: 0, max: this.length - 1 }).parse(start, 'start');
     s.integer({ min: 1, max: this.length - start }).parse(count, 'count');
-    const out = this.#handle.slice(start, count);
+    const out = this.handle().slice(start, count);
     return { images: out.images, labels: Array.from(out.labels, Number), shape: [count, ...this.shape] };
   }
 }

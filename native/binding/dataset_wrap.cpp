@@ -19,7 +19,7 @@ Napi::Function DatasetWrap::Define(Napi::Env env) {
        InstanceMethod<&DatasetWrap::Dtype>("dtype"), InstanceMethod<&DatasetWrap::Subset>("subset"),
        InstanceMethod<&DatasetWrap::Stats>("stats"), InstanceMethod<&DatasetWrap::LabelCounts>("labelCounts"),
        InstanceMethod<&DatasetWrap::Slice>("slice"), InstanceMethod<&DatasetWrap::Evaluate>("evaluate"),
-       InstanceMethod<&DatasetWrap::EpochOrder>("epochOrder")});
+       InstanceMethod<&DatasetWrap::EpochOrder>("epochOrder"), InstanceMethod<&DatasetWrap::Dispose>("dispose")});
 }
 
 DatasetWrap::DatasetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DatasetWrap>(info) {
@@ -35,7 +35,18 @@ bool DatasetWrap::is(const Napi::Value& value) {
 }
 
 std::shared_ptr<const TensorDataset> DatasetWrap::unwrap(const Napi::Value& value) {
-  return unwrap_instance<DatasetWrap>(value, AddonData::of(value.Env()).dataset_class, "Dataset")->data_;
+  return unwrap_instance<DatasetWrap>(value, AddonData::of(value.Env()).dataset_class, "Dataset")->live(value.Env());
+}
+
+std::shared_ptr<const TensorDataset> DatasetWrap::live(Napi::Env env) const {
+  if (!data_) throw to_js_error(env, Failure{"ERR_DISPOSED", "the dataset was disposed"});
+  return data_;
+}
+
+// dispose(): drops this handle; a training or evaluation already running keeps its own reference.
+Napi::Value DatasetWrap::Dispose(const Napi::CallbackInfo& info) {
+  data_.reset();
+  return info.Env().Undefined();
 }
 
 Napi::Value DatasetWrap::CreateAsync(const Napi::CallbackInfo& info) {
@@ -57,15 +68,15 @@ Napi::Value DatasetWrap::CreateAsync(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value DatasetWrap::Length(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(data_->size()));
+  return Napi::Number::New(info.Env(), static_cast<double>(live(info.Env())->size()));
 }
 
 Napi::Value DatasetWrap::Shape(const Napi::CallbackInfo& info) {
-  return shape_to_js(info.Env(), data_->images.sizes());
+  return shape_to_js(info.Env(), live(info.Env())->images.sizes());
 }
 
 Napi::Value DatasetWrap::Dtype(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), dtype_name(data_->images.scalar_type()));
+  return Napi::String::New(info.Env(), dtype_name(live(info.Env())->images.scalar_type()));
 }
 
 // subset(indices: Int32Array): Promise<Dataset>
@@ -73,14 +84,14 @@ Napi::Value DatasetWrap::Subset(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto length = static_cast<int64_t>(Args(info, "subset(indices)").typed_array(0, "indices").ElementLength());
   torch::Tensor indices = view_of(info[0], {length}, "indices");
-  auto data = data_;
+  auto data = live(info.Env());
   return run_async<std::shared_ptr<const TensorDataset>>(
       env, [data, indices] { return std::make_shared<const TensorDataset>(data->subset(indices)); },
       [](Napi::Env env, std::shared_ptr<const TensorDataset>& d) { return wrap(env, d); }, {info[0]});
 }
 
 Napi::Value DatasetWrap::Stats(const Napi::CallbackInfo& info) {
-  auto data = data_;
+  auto data = live(info.Env());
   return run_async<DatasetStats>(
       info.Env(), [data] { return data->stats(); },
       [](Napi::Env env, DatasetStats& s) {
@@ -94,7 +105,8 @@ Napi::Value DatasetWrap::Stats(const Napi::CallbackInfo& info) {
 
 Napi::Value DatasetWrap::LabelCounts(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guard(env, [&] { return typed_array_of(env, data_->label_counts()); });
+  auto data = live(env);
+  return guard(env, [&] { return typed_array_of(env, data->label_counts()); });
 }
 
 // slice(start, count): { images, labels } copies of a range (for predictions and inspection)
@@ -102,10 +114,11 @@ Napi::Value DatasetWrap::Slice(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Args args(info, "slice(start, count)");
   const int64_t start = args.integer(0, "start"), count = args.integer(1, "count");
-  if (start < 0 || count < 0 || start + count > data_->size()) throw Napi::RangeError::New(env, "slice out of range");
+  auto data = live(env);
+  if (start < 0 || count < 0 || start + count > data->size()) throw Napi::RangeError::New(env, "slice out of range");
   Napi::Object out = Napi::Object::New(env);
-  out.Set("images", typed_array_of(env, data_->images.narrow(0, start, count).clone()));
-  out.Set("labels", typed_array_of(env, data_->labels.narrow(0, start, count).clone()));
+  out.Set("images", typed_array_of(env, data->images.narrow(0, start, count).clone()));
+  out.Set("labels", typed_array_of(env, data->labels.narrow(0, start, count).clone()));
   return out;
 }
 
@@ -118,8 +131,9 @@ Napi::Value DatasetWrap::EpochOrder(const Napi::CallbackInfo& info) {
   const bool shuffle = args.boolean(1, "shuffle"), drop_last = args.boolean(2, "dropLast");
   const auto seed = static_cast<uint64_t>(args.integer(3, "seed"));
   const int64_t rank = args.integer(4, "rank"), world = args.integer(5, "worldSize"), epoch = args.integer(6, "epoch");
+  auto data = live(env);
   return guard(env, [&] {
-    InMemorySource source(*data_, batch, shuffle, drop_last, seed, rank, world);
+    InMemorySource source(*data, batch, shuffle, drop_last, seed, rank, world);
     auto order = source.epoch_order(epoch);
     const int64_t drawn = std::min(source.batches_per_epoch() * batch, order.size(0));
     return typed_array_of(env, order.narrow(0, 0, drawn).clone());
@@ -134,7 +148,7 @@ Napi::Value DatasetWrap::Evaluate(const Napi::CallbackInfo& info) {
   AugmentConfig augment = augment_from_js(Fields(args.object(1, "augment"), "augment"));
   const int64_t batch = args.integer(2, "batchSize");
   const std::string split = args.string(3, "split");
-  auto data = data_;
+  auto data = live(info.Env());
   return run_async<EvalMetrics>(
       env,
       [model, data, augment, batch, split] {

@@ -17,11 +17,14 @@ Napi::Object wrap_shared(Napi::Env env, const Napi::FunctionReference& cls, std:
   return cls.New({external});
 }
 
-// In the class's constructor: the object wrap_shared passed; `origin` says where such objects come from.
+// In the class's constructor: the object wrap_shared passed; `origin` says where such objects come from. It is
+// moved out: the External lives on until V8 collects it, and must not keep the object alive after dispose().
 template <typename T>
 std::shared_ptr<T> adopt_shared(const Napi::CallbackInfo& info, const char* origin) {
   if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), origin);
-  return *info[0].As<Napi::External<std::shared_ptr<T>>>().Data();
+  auto* held = info[0].As<Napi::External<std::shared_ptr<T>>>().Data();
+  if (!*held) throw Napi::TypeError::New(info.Env(), origin);  // already adopted
+  return std::move(*held);
 }
 
 // `value` as an instance of the wrap class `Wrap` (constructed by `cls`), or a TypeError naming `what`.
