@@ -3,6 +3,8 @@
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 
+import { CheckpointError } from '../errors';
+import { removeStaleTemps } from '../io/atomic';
 import type { NativeTrainState } from '../native';
 import { CheckpointPolicy, SaveContext, writeCheckpoint } from './checkpoint';
 import type { ProgressEvent } from './options';
@@ -16,14 +18,16 @@ export class CheckpointWriter {
   constructor(
     private readonly policy: CheckpointPolicy,
     private readonly ctx: SaveContext,
+    /** Called once, at the first write (or onSaved callback) that fails: the run stops there rather than train on
+     *  without checkpoints. */
+    private readonly onError: (error: unknown) => void = () => undefined,
   ) {}
 
   async prepare(history: ProgressEvent[]): Promise<void> {
     const dir = this.policy.dir;
     await fsp.mkdir(dir, { recursive: true });
     // Temporary files left by a writer that was killed mid-write (the checkpoints themselves are intact).
-    for (const f of await fsp.readdir(dir))
-      if (/^\..+\.safetensors\.\d+\.[0-9a-f]+\.tmp$/.test(f)) await fsp.rm(path.join(dir, f), { force: true });
+    await removeStaleTemps(dir);
     this.#periodic = (await fsp.readdir(dir))
       .filter((f) => /^checkpoint-\d+\.safetensors$/.test(f))
       .sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0]))
@@ -55,19 +59,37 @@ export class CheckpointWriter {
   #write(state: NativeTrainState, name: string, kind: 'periodic' | 'best' | 'final' | 'cancel'): void {
     const p = this.policy;
     const file = path.join(p.dir, name);
-    this.#queue = this.#queue
-      .then(async () => {
-        await writeCheckpoint(file, state, this.ctx);
+    this.#queue = this.#queue.then(async () => {
+      if (this.#error) return; // after a failed write, nothing more is written or deleted
+      try {
+        await this.#save(file, state);
         if (kind !== 'best') {
-          await writeCheckpoint(path.join(p.dir, 'last.safetensors'), state, this.ctx);
+          await this.#save(path.join(p.dir, 'last.safetensors'), state);
           if (!this.#periodic.includes(file)) this.#periodic.push(file);
           while (this.#periodic.length > (p.keepLast ?? 3)) await fsp.rm(this.#periodic.shift()!, { force: true });
         }
         p.onSaved?.(file, kind);
-      })
-      .catch((e) => {
-        this.#error ??= e;
-      });
+      } catch (e) {
+        this.#error = e;
+        this.onError(e);
+      }
+    });
+  }
+
+  /** One file, written atomically: a failure (a full disk, a lost folder) leaves it and the others as they were. */
+  async #save(file: string, state: NativeTrainState): Promise<void> {
+    try {
+      await writeCheckpoint(file, state, this.ctx);
+    } catch (e) {
+      if (e instanceof CheckpointError) throw e;
+      throw new CheckpointError(
+        file,
+        `could not be written (${(e as Error).message}); earlier checkpoints are intact`,
+        {
+          cause: e,
+        },
+      );
+    }
   }
 
   async flush(): Promise<void> {

@@ -59,16 +59,20 @@ export function trainWithCheckpoints(
     let writer: CheckpointWriter | undefined;
     // In a distributed run rank 0 writes the checkpoints (every rank holds the same weights); any rank resumes.
     if (p && probe.group.rank === 0) {
-      writer = new CheckpointWriter(p, {
-        model,
-        options,
-        totalIterations: probe.totalIterations,
-        history,
-        preprocessing: probe.preprocessing,
-        data,
-        extra: p.metadata ?? {},
-        worldSize: probe.group.worldSize,
-      });
+      writer = new CheckpointWriter(
+        p,
+        {
+          model,
+          options,
+          totalIterations: probe.totalIterations,
+          history,
+          preprocessing: probe.preprocessing,
+          data,
+          extra: p.metadata ?? {},
+          worldSize: probe.group.worldSize,
+        },
+        () => inner?.cancel(),
+      );
       await writer.prepare(history);
       hooks.checkpointEveryIterations =
         p.everyIterations ?? (p.everyEpochs ? p.everyEpochs * probe.iterationsPerEpoch : 0);
