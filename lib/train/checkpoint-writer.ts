@@ -32,6 +32,9 @@ export class CheckpointWriter {
       .filter((f) => /^checkpoint-\d+\.safetensors$/.test(f))
       .sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0]))
       .map((f) => path.join(dir, f));
+    // A writer killed between writing a checkpoint and deleting the oldest leaves one too many, and a run of such
+    // kills would pile them up: trimmed here, the newest kept (every one of them is complete).
+    await this.#trim();
     for (const e of history) this.#improves(e);
   }
 
@@ -66,7 +69,7 @@ export class CheckpointWriter {
         if (kind !== 'best') {
           await this.#save(path.join(p.dir, 'last.safetensors'), state);
           if (!this.#periodic.includes(file)) this.#periodic.push(file);
-          while (this.#periodic.length > (p.keepLast ?? 3)) await fsp.rm(this.#periodic.shift()!, { force: true });
+          await this.#trim();
         }
         p.onSaved?.(file, kind);
       } catch (e) {
@@ -74,6 +77,10 @@ export class CheckpointWriter {
         this.onError(e);
       }
     });
+  }
+
+  async #trim(): Promise<void> {
+    while (this.#periodic.length > (this.policy.keepLast ?? 3)) await fsp.rm(this.#periodic.shift()!, { force: true });
   }
 
   /** One file, written atomically: a failure (a full disk, a lost folder) leaves it and the others as they were. */
