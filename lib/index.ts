@@ -53,6 +53,8 @@ export type { OnnxOptions } from './io/onnx';
 export * as datasets from './datasets';
 export { Dataset, StreamingDataset, fromArrays } from './datasets';
 export type { DatasetStats } from './datasets';
+export * as loggers from './loggers';
+export type { Logger } from './loggers';
 export { Batcher, InferenceModel, createBatcher, imagesToBatch } from './inference';
 export type {
   BatchModel,

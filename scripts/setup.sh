@@ -12,7 +12,7 @@ if ! node scripts/find-libtorch.js --torch-dir >/dev/null 2>&1; then packages+=(
 # Debian's libtorch has c10d; Gloo's headers (distributed training) come in their own package.
 elif node scripts/find-libtorch.js --json 2>/dev/null | grep -q '"source": "system"'; then packages+=(libgloo-dev); fi
 # The tests compare against PyTorch and torchvision in Python (Debian's, the same libtorch); lint checks C++ with clang-format.
-if [ "$mode" = test ]; then packages+=(python3-torch python3-torchvision python3-prometheus-client clang-format); fi
+if [ "$mode" = test ]; then packages+=(python3-torch python3-torchvision python3-prometheus-client python3-crcmod clang-format); fi
 
 missing=()
 for p in "${packages[@]}"; do

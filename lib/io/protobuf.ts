@@ -1,5 +1,6 @@
-// Just enough protocol-buffer encoding to write ONNX files: varints, length-delimited fields, fixed32 floats.
-// Repeated scalars are written unpacked (proto2's default, which onnx.proto uses).
+// Just enough protocol-buffer encoding to write ONNX files and TensorBoard events: varints, length-delimited
+// fields, fixed32 floats, fixed64 doubles. Repeated scalars are written unpacked (proto2's default, which
+// onnx.proto uses), except packedDoubles (proto3's default, which TensorBoard's HistogramProto uses).
 export class ProtoWriter {
   #parts: Buffer[] = [];
 
@@ -36,6 +37,20 @@ export class ProtoWriter {
     b.writeFloatLE(value);
     this.#parts.push(b);
     return this;
+  }
+
+  double(field: number, value: number): this {
+    this.#tag(field, 1);
+    const b = Buffer.alloc(8);
+    b.writeDoubleLE(value);
+    this.#parts.push(b);
+    return this;
+  }
+
+  packedDoubles(field: number, values: number[]): this {
+    const b = Buffer.alloc(8 * values.length);
+    values.forEach((v, i) => b.writeDoubleLE(v, 8 * i));
+    return this.bytes(field, b);
   }
 
   bytes(field: number, value: Uint8Array): this {

@@ -1,23 +1,16 @@
-// One folder per run: the resolved config, metrics.jsonl and metrics.csv, checkpoints/, weights, summary.json,
-// and the error-curve plots (SVG and PNG).
+// One folder per run: the resolved config, metrics.jsonl and metrics.csv, a TensorBoard event file, checkpoints/,
+// weights, summary.json, and the error-curve plots (SVG and PNG).
 import * as fs from 'fs';
 import * as path from 'path';
 
 import { RunConfig } from '../config/schema';
 import { configToYaml } from '../config/load';
 import { writeFileAtomic } from '../io/atomic';
+import { scalarsOf } from '../loggers';
+import { csvLinesUpTo, csvRow, readJsonl } from '../loggers/metrics-files';
+import { EventFileWriter } from '../loggers/tensorboard';
 import { Series, colorFor, writeChart } from '../plot/chart';
 import type { ProgressEvent } from '../train/options';
-
-const CSV_COLUMNS = ['kind', 'iteration', 'epoch', 'lr', 'loss', 'train_error', 'images_per_second', 'val_loss', 'val_error', 'val_top5_error',
-  'test_loss', 'test_error', 'test_top5_error', 'elapsed_seconds'];
-
-function csvRow(e: ProgressEvent): string {
-  const v = e.evaluations?.val, t = e.evaluations?.test;
-  const cells = [e.kind, e.iteration, e.epoch, e.lr, e.loss, e.trainError, e.imagesPerSecond, v?.loss, v?.top1Error, v?.top5Error, t?.loss, t?.top1Error,
-    t?.top5Error, e.elapsedSeconds];
-  return cells.map((c) => (c === undefined ? '' : typeof c === 'number' ? String(Number(c.toPrecision(8))) : c)).join(',');
-}
 
 export function timestamp(date = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');
@@ -31,6 +24,7 @@ export class RunFolder {
   readonly weights: string;
   readonly summary: string;
   readonly config: string;
+  #events?: EventFileWriter;
 
   constructor(readonly dir: string) {
     this.metricsJsonl = path.join(dir, 'metrics.jsonl');
@@ -57,26 +51,24 @@ export class RunFolder {
   async startMetrics(afterIteration?: number): Promise<void> {
     const kept = afterIteration === undefined ? [] : this.events().filter((e) => e.iteration <= afterIteration);
     await writeFileAtomic(this.metricsJsonl, kept.map((e) => `${JSON.stringify(e)}\n`));
-    await writeFileAtomic(this.metricsCsv, [`${CSV_COLUMNS.join(',')}\n`, ...kept.map((e) => `${csvRow(e)}\n`)]);
+    await writeFileAtomic(this.metricsCsv, csvLinesUpTo(this.metricsCsv, afterIteration));
+    this.#events = new EventFileWriter(this.dir); // a new file per session; TensorBoard reads them all
+    if (afterIteration !== undefined) this.#events.sessionStart(afterIteration, `resumed at iteration ${afterIteration}`);
   }
 
   record(e: ProgressEvent): void {
     fs.appendFileSync(this.metricsJsonl, `${JSON.stringify(e)}\n`);
     fs.appendFileSync(this.metricsCsv, `${csvRow(e)}\n`);
+    this.#events?.scalars(e.iteration, scalarsOf(e));
+  }
+
+  closeMetrics(): void {
+    this.#events?.close();
+    this.#events = undefined;
   }
 
   events(): ProgressEvent[] {
-    try {
-      return fs.readFileSync(this.metricsJsonl, 'utf8').split('\n').filter((l) => l.trim()).flatMap((l) => {
-        try {
-          return [JSON.parse(l) as ProgressEvent];
-        } catch {
-          return []; // a line cut by a killed process
-        }
-      });
-    } catch {
-      return [];
-    }
+    return readJsonl(this.metricsJsonl);
   }
 
   /** Training error (dashed) and validation/test error (solid) against iterations, like the paper's Fig. 6. */

@@ -91,6 +91,7 @@ async function finish(model: Model, result: TrainResult, config: RunConfig, fold
   if (Object.keys(result.evaluations).length > 0 && !result.history.some((e) => e.iteration === result.iteration && e.evaluations))
     folder.record({ kind: 'evaluation', iteration: result.iteration, epoch: result.epoch, totalIterations: result.totalIterations, lr: result.lr,
       etaSeconds: 0, elapsedSeconds: priorSeconds + result.elapsedSeconds, evaluations: result.evaluations });
+  folder.closeMetrics();
   const plot = await folder.plot(`${config.name}: training (dashed) and ${result.evaluations.test ? 'test' : 'validation'} error`);
   const best: RunSummary['best'] = {};
   for (const split of ['val', 'test'] as const) {

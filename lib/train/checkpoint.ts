@@ -80,9 +80,9 @@ export const checkpointPolicySchema: Schema<CheckpointPolicy> = s.object<Checkpo
   onSaved: s.optional(s.func()),
 });
 
-/** The options a checkpoint stores: everything serialisable (no datasets, signal or callbacks). */
+/** The options a checkpoint stores: everything serialisable (no datasets, signal, callbacks or loggers). */
 export function storableOptions(options: TrainOptions): TrainOptions {
-  const { validation: _v, test: _t, signal: _s, onProgress: _p, distributed: _d, ...rest } = options;
+  const { validation: _v, test: _t, signal: _s, onProgress: _p, distributed: _d, loggers: _l, ...rest } = options;
   return JSON.parse(JSON.stringify(rest));
 }
 

@@ -5,6 +5,8 @@ import type { StreamingDataset } from '../datasets/image-folder';
 export { iterationsPerEpoch } from '../datasets/epochs';
 import type { EvalMetrics } from '../metrics';
 import { NormalizeOption, normalizeSchema } from '../preprocess';
+import { Logger, isLogger } from '../loggers';
+import type { ProgressEvent } from './events';
 import { Fields, ObjectSchema, Schema, s } from '../validate';
 import { DistributedOptions, distributedSchema } from './distributed';
 
@@ -98,6 +100,8 @@ export interface TrainOptions {
   syncBatchNorm?: boolean;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
+  /** Receive every progress event (rank 0's): loggers.csv(dir), loggers.jsonl(dir), loggers.tensorboard(dir). */
+  loggers?: Logger[];
   /** Data-parallel training with other processes (default: from the environment, as torchrun sets it; false:
    *  one process whatever the environment says). `batchSize` is per rank. */
   distributed?: DistributedOptions | false;
@@ -105,24 +109,7 @@ export interface TrainOptions {
 
 // ---- results ----------------------------------------------------------------------------------------
 
-export interface ProgressEvent {
-  kind: 'iteration' | 'epoch' | 'evaluation' | 'checkpoint';
-  /** Iterations done. */
-  iteration: number;
-  epoch: number;
-  totalIterations: number;
-  lr: number;
-  loss?: number;
-  trainError?: number;
-  imagesPerSecond?: number;
-  /** Seconds the loop waited for data over the same window (a streamed source that cannot keep up). */
-  dataWaitSeconds?: number;
-  etaSeconds: number;
-  elapsedSeconds: number;
-  lossScale?: number;
-  evaluations?: { val?: EvalMetrics; test?: EvalMetrics };
-  diagnostics?: { gradNorms: number[]; responseStds: number[] };
-}
+export type { ProgressEvent } from './events';
 
 export interface TrainResult {
   /** The run was stopped by its AbortSignal (after a complete iteration) rather than finishing. */
@@ -264,6 +251,15 @@ export const optionsSchema: ObjectSchema<TrainOptions> = s.object<TrainOptions>(
   test: s.optional(s.any()),
   signal: s.optional(s.any()),
   onProgress: s.optional(s.func()),
+  loggers: s.optional(
+    s.array(
+      s.refine(s.any(), (v) =>
+        isLogger(v)
+          ? undefined
+          : 'a logger: loggers.csv(dir), loggers.jsonl(dir), loggers.tensorboard(dir), or an object with open, write and close',
+      ),
+    ),
+  ),
   distributed: s.optional(s.union(s.literal(false), distributedSchema)),
 });
 

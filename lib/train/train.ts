@@ -4,6 +4,7 @@ import type { Dataset } from '../datasets/dataset';
 import type { StreamingDataset } from '../datasets/image-folder';
 import { CheckpointError, ValidationError } from '../errors';
 import { toFloat32, typedArrayOf } from '../io/safetensors';
+import type { Logger } from '../loggers';
 import type { Model } from '../model/model';
 import type { NativeResumeState } from '../native';
 import { isPlainObject } from '../validate';
@@ -83,29 +84,37 @@ export function trainWithCheckpoints(
     }
     const resolved = await resolveRun(model, data, options, hooks);
     const reports = resolved.group.rank === 0 || resolved.group.progressOnAllRanks;
-    inner = startRun(
-      model,
-      data,
-      {
-        ...options,
-        onProgress: (e) => {
-          if (e.kind === 'epoch' || e.kind === 'evaluation') history.push(e);
-          if (!reports) return;
-          emit(e);
-          options.onProgress?.(e);
-        },
-      },
-      resolved,
-      hooks,
-    );
-    if (cancelled) inner.cancel();
+    const opened: Logger[] = []; // rank 0 logs, as it writes the checkpoints
     try {
+      for (const l of resolved.group.rank === 0 ? (options.loggers ?? []) : []) {
+        await l.open({ resumedAt: resume?.checkpoint.state.iteration });
+        opened.push(l);
+      }
+      inner = startRun(
+        model,
+        data,
+        {
+          ...options,
+          onProgress: (e) => {
+            if (e.kind === 'epoch' || e.kind === 'evaluation') history.push(e);
+            for (const l of opened) l.write(e); // a logger that throws stops the run, as onProgress does
+            if (!reports) return;
+            emit(e);
+            options.onProgress?.(e);
+          },
+        },
+        resolved,
+        hooks,
+      );
+      if (cancelled) inner.cancel();
       const result = await inner.done;
       await writer?.flush();
       return { ...result, history };
     } catch (e) {
       await writer?.flush().catch(() => undefined);
       throw e;
+    } finally {
+      for (const l of opened) await l.close().catch(() => undefined);
     }
   });
 }
@@ -115,6 +124,8 @@ export interface ResumeOptions {
   test?: Dataset | StreamingDataset;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
+  /** As train()'s (a checkpoint does not store them): what they logged after the checkpoint is dropped. */
+  loggers?: Logger[];
   checkpoint?: CheckpointPolicy;
   device?: string;
   /** As train()'s: by default the environment's process group. */
@@ -149,9 +160,10 @@ export async function resumeTraining(
     test: extra.test,
     signal: extra.signal,
     onProgress: extra.onProgress,
+    loggers: extra.loggers,
     distributed: extra.distributed,
   };
-  for (const k of ['validation', 'test', 'signal', 'onProgress', 'distributed'] as const)
+  for (const k of ['validation', 'test', 'signal', 'onProgress', 'loggers', 'distributed'] as const)
     if (options[k] === undefined) delete options[k];
   const run = trainWithCheckpoints(model, data, options, extra.checkpoint, { checkpoint, state });
   return { model, run, checkpoint };

@@ -10,6 +10,7 @@ import { pngBytes, writeFiles } from '../helpers/fixtures';
 import { tempDir } from '../helpers/files';
 import { tiny } from '../helpers/configs';
 import { resnet } from '../helpers/cli';
+import { runPython } from '../helpers/python';
 
 describe('resnet CLI', () => {
   it('exit codes: 0 on success, 2 on wrong usage or an invalid config, 1 on failure; --help on each command', async () => {
@@ -150,6 +151,19 @@ describe('resnet CLI', () => {
     const csv = fs.readFileSync(path.join(runDir, 'metrics.csv'), 'utf8').split('\n');
     expect(csv[0]).toMatch(/^kind,iteration,epoch,lr,loss,train_error/);
     expect(fs.readFileSync(path.join(runDir, 'error.png')).subarray(1, 4).toString() === 'PNG').toBeTruthy();
+    // A TensorBoard event file per session; the resumed one starts with a session start at the checkpoint.
+    const eventFiles = fs
+      .readdirSync(runDir)
+      .filter((f) => f.startsWith('events.out.tfevents.'))
+      .sort();
+    expect(eventFiles).toHaveLength(2);
+    const [before, after] = await Promise.all(
+      eventFiles.map(async (f) => JSON.parse(await runPython('read_tfevents.py', [path.join(runDir, f)]))),
+    );
+    expect(after.session_logs).toEqual([{ step: stoppedAt, status: 1, msg: `resumed at iteration ${stoppedAt}` }]);
+    const lossSteps = (file: { scalars: { step: number; tag: string }[] }) =>
+      file.scalars.filter((s) => s.tag === 'train/loss').map((s) => s.step);
+    expect([...lossSteps(before).filter((s: number) => s <= stoppedAt), ...lossSteps(after)]).toEqual(iterations);
 
     const json = await resnet(['eval', runDir, '--data', 'synthetic', '--json']);
     expect(json.code).toBe(0);
