@@ -36,6 +36,8 @@ export type {
   Checkpoint,
   CheckpointPolicy,
   CheckpointState,
+  EarlyStop,
+  EarlyStoppingOptions,
   PlateauMetric,
   ProgressEvent,
   ResumeOptions,
@@ -54,6 +56,7 @@ export * as datasets from './datasets';
 export { Dataset, StreamingDataset, fromArrays } from './datasets';
 export type { DatasetStats } from './datasets';
 export * as loggers from './loggers';
+export { progressBar } from './runs/progress';
 export type { Logger } from './loggers';
 export { Batcher, InferenceModel, createBatcher, imagesToBatch } from './inference';
 export type {

@@ -220,6 +220,11 @@ export interface NativeTrainConfig {
   scheduleState: NativeScheduleState;
   augment: NativeAugment;
   labelSmoothing: number;
+  /** 0: off. */
+  clipGradNorm: number;
+  accumulate: number;
+  /** metric '': off. */
+  earlyStop: { metric: string; patience: number; minDelta: number; restoreBest: boolean; state: NativeEarlyStopState };
   logEvery: number;
   evalEveryIterations: number;
   evalEveryEpochs: number;
@@ -252,6 +257,13 @@ export interface NativeDistributedConfig {
 }
 
 /** What a resumed run starts from (read from a checkpoint). */
+/** Where the early-stopping rule stands; best 1e308: no evaluation yet. */
+export interface NativeEarlyStopState {
+  best: number;
+  bestIteration: number;
+  bad: number;
+}
+
 export interface NativeResumeState {
   startIteration: number;
   optimizerSteps: number;
@@ -259,6 +271,8 @@ export interface NativeResumeState {
   schedule: NativeScheduleState;
   optimizer: NativeTrainConfig['optimizerState'];
   epochMeter: NativeEpochMeter;
+  /** Absent in checkpoints from before early stopping. */
+  earlyStop?: NativeEarlyStopState;
 }
 
 export interface NativeTrainState {
@@ -268,6 +282,7 @@ export interface NativeTrainState {
   optimizerSteps: number;
   epochMeter: NativeEpochMeter;
   lossScale: number;
+  earlyStop: NativeEarlyStopState;
   model: NativeTensorData[];
   optimizer: NativeTensorData[];
   cpuRng: Uint8Array;
@@ -300,6 +315,9 @@ export interface NativeResult {
   lr: number;
   evaluations: Record<string, NativeEvalMetrics>;
   state?: NativeTrainState;
+  stoppedEarly: boolean;
+  restoredBest: boolean;
+  earlyStop: NativeEarlyStopState;
 }
 
 export interface NativeRun {

@@ -118,7 +118,13 @@ export async function saveWeights(
   });
 }
 
+/** The metadata format of a full training checkpoint (lib/train/checkpoint.ts writes them). */
+export const CHECKPOINT_FORMAT = 'resnet-torch/checkpoint';
+
+/** Weights from a safetensors file: a weights file, or the model.* tensors of a full checkpoint. */
 export async function loadWeights(handle: NativeModel, file: string, options: LoadOptions = {}): Promise<LoadReport> {
-  const { tensors } = await readSafetensors(file);
-  return applyState(handle, tensors, file, options);
+  const { tensors, metadata } = await readSafetensors(file);
+  if (metadata.format !== CHECKPOINT_FORMAT) return applyState(handle, tensors, file, options);
+  const model = new Map([...tensors].filter(([name]) => name.startsWith('model.')).map(([n, t]) => [n.slice(6), t]));
+  return applyState(handle, model, file, options);
 }

@@ -1,6 +1,6 @@
 // Progress on the terminal: a redrawn bar on a TTY, one plain line per interval otherwise, nothing but the
 // result with --quiet, JSON lines with --json.
-import type { ProgressEvent } from '../train/options';
+import type { ProgressEvent } from '../train/events';
 
 export type ReportMode = 'tty' | 'plain' | 'quiet' | 'json';
 
@@ -48,7 +48,7 @@ export class Reporter {
     if (this.mode === 'json') this.out.write(`${JSON.stringify(value)}\n`);
   }
 
-  event(e: ProgressEvent, perEpoch: number): void {
+  event(e: ProgressEvent, perEpoch = e.iterationsPerEpoch): void {
     if (this.mode === 'json') {
       this.json({ type: 'progress', ...e });
       return;
@@ -75,10 +75,30 @@ export class Reporter {
     else if (e.kind === 'evaluation') this.line(`${prefix}iteration ${e.iteration}: ${evals}`);
   }
 
+  /** Leaves a drawn bar on the screen, and starts a new line after it. */
+  finish(): void {
+    if (this.#drawn) this.out.write('\n');
+    this.#drawn = false;
+  }
+
   #clear(): void {
     if (this.#drawn) {
       this.out.write('\r\x1b[2K');
       this.#drawn = false;
     }
   }
+}
+
+/**
+ * An `onProgress` for scripts, printing what `resnet train` prints: on a TTY a bar redrawn in place (epoch,
+ * iteration, loss, error, lr, images/s, ETA) with a line per epoch and evaluation; elsewhere (a pipe, a log file)
+ * one plain line per event. Writes to stderr unless told otherwise, so that stdout stays the script's.
+ */
+export function progressBar(options: { stream?: NodeJS.WriteStream; label?: string } = {}): (e: ProgressEvent) => void {
+  const out = options.stream ?? process.stderr;
+  const reporter = new Reporter(out.isTTY ? 'tty' : 'plain', out, options.label ?? '');
+  return (e) => {
+    reporter.event(e);
+    if (e.kind === 'iteration' && e.iteration === e.totalIterations) reporter.finish();
+  };
 }

@@ -85,11 +85,11 @@ function policy(config: RunConfig, folder: RunFolder, yaml: string) {
     keepLast: c.keepLast ?? 2, keepBest: c.keepBest ?? (config.data.validation ? 'val_error' as const : undefined), metadata: { config: yaml } };
 }
 
-async function finish(model: Model, result: TrainResult, config: RunConfig, folder: RunFolder, reporter: Reporter, priorSeconds = 0): Promise<RunSummary> {
+async function finish(model: Model, result: TrainResult, config: RunConfig, folder: RunFolder, reporter: Reporter, perEpoch: number, priorSeconds = 0): Promise<RunSummary> {
   await model.saveWeights(folder.weights);
   // The run's last evaluation, recorded like the others so that the curves reach the end.
   if (Object.keys(result.evaluations).length > 0 && !result.history.some((e) => e.iteration === result.iteration && e.evaluations))
-    folder.record({ kind: 'evaluation', iteration: result.iteration, epoch: result.epoch, totalIterations: result.totalIterations, lr: result.lr,
+    folder.record({ kind: 'evaluation', iteration: result.iteration, epoch: result.epoch, totalIterations: result.totalIterations, iterationsPerEpoch: perEpoch, lr: result.lr,
       etaSeconds: 0, elapsedSeconds: priorSeconds + result.elapsedSeconds, evaluations: result.evaluations });
   folder.closeMetrics();
   const plot = await folder.plot(`${config.name}: training (dashed) and ${result.evaluations.test ? 'test' : 'validation'} error`);
@@ -177,14 +177,15 @@ async function trainInto(config: RunConfig, options: SessionOptions): Promise<Ru
       reporter.event(e, perEpoch);
     },
   });
-  return finish(model, await run, config, folder, reporter);
+  return finish(model, await run, config, folder, reporter, perEpoch);
 }
 
 /** Iterations per epoch as the run counts them (the reporter's epoch numbers and ETA): one rank's share of the data. */
 function epochLength(config: RunConfig, length: number): number {
   const t = config.train;
   const share = Math.ceil(length / processGroup().worldSize);
-  return Math.max(1, iterationsPerEpoch(share, t.batchSize ?? TRAIN_DEFAULTS.batchSize, t.dropLast ?? TRAIN_DEFAULTS.dropLast));
+  const drawn = (t.batchSize ?? TRAIN_DEFAULTS.batchSize) * (t.accumulate ?? TRAIN_DEFAULTS.accumulate);
+  return Math.max(1, iterationsPerEpoch(share, drawn, t.dropLast ?? TRAIN_DEFAULTS.dropLast));
 }
 
 interface ResumePoint {
@@ -255,5 +256,5 @@ async function resumeInto(last: string, config: RunConfig, folder: RunFolder, op
       reporter.event(e, perEpoch);
     },
   });
-  return finish(model, await run, config, folder, reporter, priorSeconds);
+  return finish(model, await run, config, folder, reporter, perEpoch, priorSeconds);
 }

@@ -12,16 +12,22 @@ import {
   readSafetensors,
   writeSafetensors,
 } from '../io/safetensors';
-import { applyState } from '../io/weights';
+import { CHECKPOINT_FORMAT, applyState } from '../io/weights';
 import { Model, createModel } from '../model/model';
 import { ModelSpec, ResolvedModelSpec } from '../model/spec';
-import type { NativeEpochMeter, NativeScheduleState, NativeTensorData, NativeTrainState } from '../native';
+import type {
+  NativeEarlyStopState,
+  NativeEpochMeter,
+  NativeScheduleState,
+  NativeTensorData,
+  NativeTrainState,
+} from '../native';
 import type { Preprocessing } from '../preprocess';
 import { Schema, s } from '../validate';
 import { ProgressEvent, TrainOptions, trainFields } from './options';
 import type { TrainData } from './resolve';
 
-export const CHECKPOINT_FORMAT = 'resnet-torch/checkpoint';
+export { CHECKPOINT_FORMAT };
 
 export interface CheckpointPolicy {
   /** Folder for checkpoint-<iteration>.safetensors, last.safetensors and best.safetensors. */
@@ -51,6 +57,8 @@ export interface CheckpointState {
   epochMeter: NativeEpochMeter;
   /** Ranks of the run that wrote it (1: one process; absent in checkpoints from before distributed training). */
   worldSize?: number;
+  /** Where the early-stopping rule stood (absent in checkpoints from before it). */
+  earlyStop?: NativeEarlyStopState;
 }
 
 export interface Checkpoint {
@@ -125,6 +133,7 @@ export async function writeCheckpoint(file: string, state: NativeTrainState, ctx
     },
     epochMeter: state.epochMeter,
     worldSize: ctx.worldSize,
+    earlyStop: state.earlyStop,
   };
   const { device: _d, ...spec } = ctx.model.spec;
   await writeSafetensors(file, tensors, {
@@ -180,6 +189,9 @@ const stateSchema: Schema<CheckpointState> = s.object<CheckpointState>({
   }),
   epochMeter: s.object({ lossSum: s.number(), wrong: s.integer({ min: 0 }), images: s.integer({ min: 0 }) }),
   worldSize: s.optional(s.integer({ min: 1 })),
+  earlyStop: s.optional(
+    s.object({ best: s.number(), bestIteration: s.integer({ min: 0 }), bad: s.integer({ min: 0 }) }),
+  ),
 });
 
 const storedOptionsSchema: Schema<TrainOptions> = s.object<TrainOptions>(trainFields);

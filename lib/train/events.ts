@@ -8,6 +8,8 @@ export interface ProgressEvent {
   iteration: number;
   epoch: number;
   totalIterations: number;
+  /** Iterations in an epoch (this rank's share of the data, over the images each iteration draws). */
+  iterationsPerEpoch: number;
   lr: number;
   loss?: number;
   trainError?: number;

@@ -13,5 +13,6 @@ export type {
 export { TrainingRun } from './run';
 export { resumeTraining, train } from './train';
 export type { ResumeOptions } from './train';
+export type { EarlyStop, EarlyStoppingOptions } from './early-stopping';
 export { CHECKPOINT_FORMAT, loadCheckpoint, readCheckpoint } from './checkpoint';
 export type { Checkpoint, CheckpointPolicy, CheckpointState } from './checkpoint';

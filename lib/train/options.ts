@@ -6,6 +6,7 @@ export { iterationsPerEpoch } from '../datasets/epochs';
 import type { EvalMetrics } from '../metrics';
 import { NormalizeOption, normalizeSchema } from '../preprocess';
 import { Logger, isLogger } from '../loggers';
+import { EarlyStop, EarlyStoppingOptions, earlyStoppingSchema } from './early-stopping';
 import type { ProgressEvent } from './events';
 import { Fields, ObjectSchema, Schema, s } from '../validate';
 import { DistributedOptions, distributedSchema } from './distributed';
@@ -70,6 +71,16 @@ export interface TrainOptions {
   /** The paper's ResNet-110 warm-up: `lr` until the training error falls below `untilTrainError`. */
   errorWarmup?: { lr?: number; untilTrainError?: number };
   labelSmoothing?: number;
+  /** Scale the gradients so that their global L2 norm is at most this (torch.nn.utils.clip_grad_norm_), after
+   *  unscaling in float16 and before the step. Default: off. */
+  clipGradNorm?: number;
+  /** Gradient accumulation: each iteration draws `accumulate` × batchSize images and runs them as `accumulate`
+   *  forward/backward passes of batchSize before one step; the gradient is that of the whole draw (each pass's
+   *  loss weighted by its share of the images). Equal to one step at the larger batch without BatchNorm; with it,
+   *  each pass normalises by its own batch's statistics (as PyTorch's loop does). Default 1. */
+  accumulate?: number;
+  /** Stop when an evaluation metric stops improving (needs `validation` or `test`, evaluated by evalEvery). */
+  earlyStopping?: EarlyStoppingOptions;
   augment?: AugmentOptions;
   /** Input normalisation: the per-pixel mean image (the paper's CIFAR), per-channel mean/std (default),
    *  explicit values, or none. Statistics come from the training set. */
@@ -123,6 +134,8 @@ export interface TrainResult {
   evaluations: { val?: EvalMetrics; test?: EvalMetrics };
   /** Epoch and evaluation events, in order. */
   history: ProgressEvent[];
+  /** Set when earlyStopping stopped the run (then `aborted` is false). */
+  earlyStopped?: EarlyStop;
 }
 
 // ---- schema -----------------------------------------------------------------------------------------
@@ -224,6 +237,9 @@ export const trainFields: Fields = {
     s.object({ lr: s.optional(lr), untilTrainError: s.optional(s.number({ min: 0, max: 1, minExclusive: true })) }),
   ),
   labelSmoothing: s.optional(rate01),
+  clipGradNorm: s.optional(s.number({ min: 0, minExclusive: true })),
+  accumulate: s.optional(s.integer({ min: 1, max: 1024 })),
+  earlyStopping: s.optional(earlyStoppingSchema),
   augment: s.optional(augmentSchema),
   normalize: s.optional(normalizeSchema),
   evalEvery: s.optional(
@@ -285,6 +301,8 @@ export const TRAIN_DEFAULTS = {
   warmupStartFactor: 0.1,
   errorWarmup: { lr: 0.01, untilTrainError: 0.8 },
   labelSmoothing: 0,
+  accumulate: 1,
+  earlyStopping: { minDelta: 0, restoreBest: false },
   augment: { padCrop: 0, flip: false },
   randomResizedCrop: { scale: [0.08, 1] as [number, number], ratio: [3 / 4, 4 / 3] as [number, number] },
   normalize: 'per-channel' as NormalizeOption,

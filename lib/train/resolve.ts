@@ -177,13 +177,23 @@ export async function resolveRun(
     );
   // With several ranks each sees its share of the data per epoch: DistributedSampler's padded share.
   const share = Math.ceil(data.length / group.worldSize);
-  const batchSize = o.batchSize ?? D.batchSize;
+  const accumulate = o.accumulate ?? D.accumulate;
+  if (accumulate > 1 && group.worldSize > 1)
+    throw new ValidationError(
+      'accumulate',
+      accumulate,
+      '1 with distributed training',
+      'accumulate: does not run with distributed training yet (each pass would all-reduce); use more ranks or a larger batchSize',
+    );
+  // Each iteration draws accumulate × batchSize images: the source's batch; the step splits it.
+  const batchSize = (o.batchSize ?? D.batchSize) * accumulate;
   if (batchSize > share)
     throw new ValidationError(
       'batchSize',
-      batchSize,
-      `at most ${share}`,
-      `batchSize: ${batchSize} is larger than the training set` +
+      o.batchSize ?? D.batchSize,
+      `at most ${Math.floor(share / accumulate)}`,
+      `batchSize: ${batchSize}${accumulate > 1 ? ` (${accumulate} × ${o.batchSize ?? D.batchSize}, accumulated)` : ''} ` +
+        `is larger than the training set` +
         `${group.worldSize > 1 ? `'s share of each of the ${group.worldSize} ranks` : ''} (${share} images)`,
     );
   const dropLast = o.dropLast ?? D.dropLast;
@@ -247,7 +257,9 @@ export async function resolveRun(
             ? 'diagnostics off'
             : o.dropLast === false
               ? 'dropLast'
-              : undefined;
+              : o.clipGradNorm !== undefined || (o.accumulate ?? 1) > 1
+                ? 'no clipGradNorm and no accumulate'
+                : undefined;
     if (why) throw new ValidationError('cudaGraph', true, why, `cudaGraph: needs ${why}`);
   }
   const memoryFormat = o.memoryFormat ?? D.memoryFormat;
@@ -319,6 +331,8 @@ export async function resolveRun(
     },
     augment,
     labelSmoothing: o.labelSmoothing ?? D.labelSmoothing,
+    clipGradNorm: o.clipGradNorm ?? 0,
+    accumulate,
     logEvery: o.logEvery ?? D.logEvery,
     evalEveryIterations: 'iterations' in evalEvery ? evalEvery.iterations : 0,
     evalEveryEpochs: 'epochs' in evalEvery ? evalEvery.epochs : 0,
@@ -330,6 +344,13 @@ export async function resolveRun(
     stateAtEnd: hooks.stateAtEnd ?? false,
     stateOnEvaluation: hooks.stateOnEvaluation ?? false,
     epochMeter: resume?.epochMeter ?? { lossSum: 0, wrong: 0, images: 0 },
+    earlyStop: {
+      metric: o.earlyStopping?.monitor ?? '',
+      patience: o.earlyStopping?.patience ?? 0,
+      minDelta: o.earlyStopping?.minDelta ?? D.earlyStopping.minDelta,
+      restoreBest: o.earlyStopping?.restoreBest ?? D.earlyStopping.restoreBest,
+      state: resume?.earlyStop ?? { best: 1e308, bestIteration: 0, bad: 0 },
+    },
     channelsLast,
     precision,
     cudaGraph: o.cudaGraph ?? D.cudaGraph,

@@ -106,7 +106,12 @@ export function startRun(
     let callbackError: unknown;
     const toEvent = (e: NativeEvent): ProgressEvent => {
       const { state: _state, evaluations: evals, ...rest } = e;
-      return { ...rest, totalIterations: total, ...(evals ? { evaluations: evaluations(evals) } : {}) };
+      return {
+        ...rest,
+        totalIterations: total,
+        iterationsPerEpoch: resolved.iterationsPerEpoch,
+        ...(evals ? { evaluations: evaluations(evals) } : {}),
+      };
     };
     let handle: NativeRun | undefined;
     try {
@@ -161,6 +166,16 @@ export function startRun(
       lr: result.lr,
       evaluations: evaluations(result.evaluations) ?? {},
       history: [],
+      ...(result.stoppedEarly
+        ? {
+            earlyStopped: {
+              iteration: result.iteration,
+              bestIteration: result.earlyStop.bestIteration,
+              best: result.earlyStop.best,
+              restored: result.restoredBest,
+            },
+          }
+        : {}),
     };
   });
 }

@@ -82,6 +82,14 @@ export function trainWithCheckpoints(
       hooks.onState = (state, event) => writer!.during(state, event);
       hooks.onFinalState = (state, aborted) => writer!.atEnd(state, aborted);
     }
+    const monitored = options.earlyStopping?.monitor.split('_')[0] as 'val' | 'test' | undefined;
+    if (monitored && !options[monitored === 'val' ? 'validation' : 'test'])
+      throw new ValidationError(
+        'earlyStopping.monitor',
+        options.earlyStopping!.monitor,
+        `a metric of a set the run evaluates`,
+        `earlyStopping.monitor: ${options.earlyStopping!.monitor} needs the ${monitored === 'val' ? 'validation' : 'test'} option`,
+      );
     const resolved = await resolveRun(model, data, options, hooks);
     const reports = resolved.group.rank === 0 || resolved.group.progressOnAllRanks;
     const opened: Logger[] = []; // rank 0 logs, as it writes the checkpoints
@@ -153,6 +161,7 @@ export async function resumeTraining(
     schedule: st.schedule,
     optimizer,
     epochMeter: st.epochMeter,
+    earlyStop: st.earlyStop,
   };
   const options: TrainOptions = {
     ...checkpoint.options,

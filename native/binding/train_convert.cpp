@@ -1,5 +1,8 @@
 #include "binding/train_convert.h"
 
+#include <cmath>
+#include <limits>
+
 #include "binding/convert.h"
 
 namespace rt::js {
@@ -110,6 +113,24 @@ AugmentConfig augment_from_js(const Fields& js) {
   return a;
 }
 
+// { best, bestIteration, bad }; best > 1e307 stands for "none yet" (JSON has no Infinity).
+EarlyStopState early_stop_state_from_js(const Fields& js) {
+  EarlyStopState s;
+  const double best = js.number("best");
+  s.best = best > 1e307 ? std::numeric_limits<double>::infinity() : best;
+  s.best_iteration = js.integer("bestIteration");
+  s.bad = js.integer("bad");
+  return s;
+}
+
+Napi::Object early_stop_state_to_js(Napi::Env env, const EarlyStopState& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("best", std::isfinite(s.best) ? s.best : 1e308);
+  o.Set("bestIteration", static_cast<double>(s.best_iteration));
+  o.Set("bad", static_cast<double>(s.bad));
+  return o;
+}
+
 TrainConfig train_config_from_js(const Fields& js) {
   TrainConfig c;
   c.batch_size = js.integer("batchSize");
@@ -125,6 +146,8 @@ TrainConfig train_config_from_js(const Fields& js) {
   c.schedule_state = schedule_state_from_js(js.object("scheduleState"));
   c.augment = augment_from_js(js.object("augment"));
   c.label_smoothing = js.number("labelSmoothing");
+  c.clip_grad_norm = js.number("clipGradNorm");
+  c.accumulate = js.integer("accumulate");
   c.log_every = js.integer("logEvery");
   c.eval_every_iterations = js.integer("evalEveryIterations");
   c.eval_every_epochs = js.integer("evalEveryEpochs");
@@ -155,6 +178,12 @@ TrainConfig train_config_from_js(const Fields& js) {
   c.loss_scale = js.number("lossScale");
   c.dist = dist_from_js(js.object("distributed"));
   c.sync_batch_norm = js.boolean("syncBatchNorm");
+  const Fields es = js.object("earlyStop");
+  c.early_stop.metric = es.string("metric");
+  c.early_stop.patience = es.integer("patience");
+  c.early_stop.min_delta = es.number("minDelta");
+  c.early_stop.restore_best = es.boolean("restoreBest");
+  c.early_stop.state = early_stop_state_from_js(es.object("state"));
   return c;
 }
 
@@ -195,6 +224,7 @@ Napi::Object state_to_js(Napi::Env env, const TrainState& s) {
   meter.Set("images", static_cast<double>(s.epoch_meter.images));
   o.Set("epochMeter", meter);
   o.Set("lossScale", s.loss_scale);
+  o.Set("earlyStop", early_stop_state_to_js(env, s.early_stop));
   o.Set("model", named_tensors_to_js(env, s.model));
   o.Set("optimizer", named_tensors_to_js(env, s.optimizer));
   o.Set("cpuRng", typed_array_of(env, s.cpu_rng));
@@ -247,6 +277,9 @@ Napi::Object result_to_js(Napi::Env env, const TrainResult& r) {
   for (const auto& m : r.evaluations) evals.Set(m.split, metrics_to_js(env, m));
   o.Set("evaluations", evals);
   if (r.state) o.Set("state", state_to_js(env, *r.state));
+  o.Set("stoppedEarly", r.stopped_early);
+  o.Set("restoredBest", r.restored_best);
+  o.Set("earlyStop", early_stop_state_to_js(env, r.early_stop));
   return o;
 }
 

@@ -4,6 +4,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,22 @@ namespace rt {
 
 enum class Precision { Float32, BFloat16, Float16 };
 
+// Early stopping (Keras' and Lightning's rule): stop once `metric` has not improved by more than min_delta for
+// `patience` evaluations in a row. Its state travels in checkpoints, so a resumed run counts on.
+struct EarlyStopState {
+  double best = std::numeric_limits<double>::infinity();
+  int64_t best_iteration = 0;
+  int64_t bad = 0;  // evaluations in a row without an improvement
+};
+
+struct EarlyStopConfig {
+  std::string metric;  // {val,test}_{loss,error}; empty: off
+  int64_t patience = 0;
+  double min_delta = 0;
+  bool restore_best = false;  // put the best evaluation's weights back when it stops
+  EarlyStopState state;       // where a resumed run's rule stood
+};
+
 struct TrainConfig {
   int64_t batch_size = 0;
   int64_t total_iterations = 0;
@@ -31,6 +48,9 @@ struct TrainConfig {
   ScheduleState schedule_state;
   AugmentConfig augment;
   double label_smoothing = 0.0;
+  double clip_grad_norm = 0.0;  // 0: off
+  int64_t accumulate = 1;       // forward/backward passes per step; batch_size is what they draw together
+  EarlyStopConfig early_stop;
   int64_t log_every = 0;
   int64_t eval_every_iterations = 0;
   int64_t eval_every_epochs = 0;

@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/nn/functional/loss.h>
+#include <torch/nn/utils/clip_grad.h>
 
 #include <chrono>
 #include <cmath>
@@ -97,6 +98,9 @@ struct Trainer::Loop {
   double window_wait = 0, epoch_wait = 0;  // seconds spent waiting for batches
   double lr = 0;
   std::vector<EvalMetrics> last_evals;
+  EarlyStopState early;
+  bool stopped_early = false;
+  std::vector<torch::Tensor> best_state;  // restore_best: the model's tensors at the best evaluation
 };
 
 std::vector<EvalMetrics> Trainer::evaluate_all(const Loop& loop) {
@@ -142,6 +146,7 @@ std::shared_ptr<TrainState> Trainer::snapshot(const Loop& loop, int64_t iteratio
   for (auto& t : loop.optimizer.state())
     s->optimizer.push_back({t.name, t.tensor.detach().to(torch::kCPU).contiguous().clone(), false});
   s->epoch_meter = loop.epoch_meter.peek();
+  s->early_stop = loop.early;
   s->cpu_rng = at::detail::getDefaultCPUGenerator().get_state();
   if (at::globalContext().hasCUDA())
     for (int i = 0; i < at::detail::getCUDAHooks().getNumGPUs(); ++i)
@@ -219,6 +224,7 @@ std::unique_ptr<Trainer::Loop> Trainer::start_loop(const torch::Device& device) 
     group_->attach(loop->params);
   }
   loop->epoch_meter.restore(config_.epoch_meter);
+  loop->early = config_.early_stop.state;
   loop->lr = loop->schedule.lr(loop->first);
   return loop;
 }
@@ -241,22 +247,36 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
     group_->before_forward();
     group_->broadcast(loop.buffers);  // DDP's broadcast_buffers: BN statistics follow rank 0's
   }
-  torch::Tensor logits, loss;
-  {
-    AutocastScope autocast(config_.precision);
-    std::optional<SyncBatchNormScope> sync_bn;
-    if (group_ && config_.sync_batch_norm) sync_bn.emplace([this](torch::Tensor& t) { group_->all_reduce_sum(t); });
-    logits = net->forward(batch.x);
-    loss = F::cross_entropy(logits.to(torch::kFloat32), batch.y,
-                            F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));
+  // With accumulation the draw is split into passes; each pass's mean loss is weighted by its share of the
+  // images, so that the summed gradient is the whole draw's mean (uneven last passes included).
+  const int64_t images = batch.y.size(0);
+  const auto xs = batch.x.chunk(config_.accumulate), ys = batch.y.chunk(config_.accumulate);
+  std::vector<torch::Tensor> all_logits;
+  torch::Tensor loss;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    torch::Tensor logits, pass_loss;
+    {
+      AutocastScope autocast(config_.precision);
+      std::optional<SyncBatchNormScope> sync_bn;
+      if (group_ && config_.sync_batch_norm) sync_bn.emplace([this](torch::Tensor& t) { group_->all_reduce_sum(t); });
+      logits = net->forward(xs[i]);
+      pass_loss = F::cross_entropy(logits.to(torch::kFloat32), ys[i],
+                                   F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));
+    }
+    if (xs.size() > 1) pass_loss = pass_loss * (static_cast<double>(ys[i].size(0)) / static_cast<double>(images));
+    if (group_) group_->before_backward();  // the reducer's hooks all-reduce gradient buckets as backward fills them
+    loop.scaler.scale(pass_loss).backward();
+    all_logits.push_back(logits.detach());
+    loss = loss.defined() ? loss + pass_loss.detach() : pass_loss.detach();
   }
-  if (group_) group_->before_backward();  // the reducer's hooks all-reduce gradient buckets as backward fills them
-  loop.scaler.scale(loss).backward();
   // fp16's loss scaler skips a step with inf/NaN gradients, as GradScaler does. Otherwise such a step would
   // write NaN into every weight and momentum buffer: the run stops before it, with the weights intact.
   if (!loop.scaler.enabled() && !all_finite(group_ ? torch::Tensor() : loss, loop.params)) throw diverged(it, loss);
-  if (loop.scaler.unscale_and_check(loop.params)) loop.optimizer.step(loop.lr);
-  return {logits, loss};
+  if (loop.scaler.unscale_and_check(loop.params)) {
+    if (config_.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(loop.params, config_.clip_grad_norm);
+    loop.optimizer.step(loop.lr);
+  }
+  return {all_logits.size() == 1 ? all_logits[0] : torch::cat(all_logits), loss};
 }
 
 void Trainer::record(Loop& loop, const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& loss) {
@@ -313,6 +333,7 @@ void Trainer::evaluate_into(Loop& loop, TrainEvent& event) {
   }
   if (auto v = plateau_value(config_.plateau_metric, event.evaluations)) loop.schedule.observe_metric(*v);
   loop.last_evals = event.evaluations;
+  observe_early_stop(loop, event.iteration);
   if (config_.state_on_evaluation) event.state = snapshot(loop, event.iteration);
 }
 
@@ -348,25 +369,43 @@ void Trainer::after_step(Loop& loop, int64_t done, bool report, bool diagnosed) 
   }
 }
 
+void Trainer::observe_early_stop(Loop& loop, int64_t iteration) {
+  const EarlyStopConfig& es = config_.early_stop;
+  const auto value = es.metric.empty() ? std::nullopt : plateau_value(es.metric, loop.last_evals);
+  if (!value || loop.stopped_early) return;
+  if (*value < loop.early.best - es.min_delta) {
+    loop.early = {*value, iteration, 0};
+    if (es.restore_best) {
+      torch::NoGradGuard no_grad;
+      loop.best_state.clear();
+      for (const auto& t : model_->state()) loop.best_state.push_back(t.tensor.detach().clone());
+    }
+  } else if (++loop.early.bad >= es.patience) {
+    // Stops before the next iteration, as a cancel does (every rank at once: stop_requested() is all-reduced).
+    loop.stopped_early = stop_early_ = true;
+  }
+}
+
 bool Trainer::stop_requested() {
-  if (!group_) return cancel_;
+  if (!group_) return cancel_ || stop_early_;
   // Every rank must stop at the same iteration, or the others would wait in the next all-reduce: the flags are
   // summed over the world before each iteration (one small all-reduce; a step takes far longer).
-  auto flag = torch::full({1}, cancel_ ? 1.0f : 0.0f);
+  auto flag = torch::full({1}, cancel_ || stop_early_ ? 1.0f : 0.0f);
   group_->all_reduce_sum(flag);
   return flag.item<float>() > 0;
 }
 
 TrainResult Trainer::finish(Loop& loop, int64_t it) {
   TrainResult result;
-  result.aborted = it < loop.end;
+  result.stopped_early = loop.stopped_early;
+  result.aborted = it < loop.end && !loop.stopped_early;
   result.iteration = it;
   result.epoch = it / loop.per_epoch;
   result.final_lr = loop.lr;
   result.elapsed_seconds = seconds_since(loop.started);
   result.images_per_second =
       static_cast<double>(loop.images_done * config_.dist.world_size) / std::max(1e-9, result.elapsed_seconds);
-  if (!result.aborted && (validation_ || test_)) {
+  if (!result.aborted && !loop.stopped_early && (validation_ || test_)) {
     try {
       result.evaluations = evaluate_all(loop);
     } catch (const Error& e) {
@@ -376,7 +415,14 @@ TrainResult Trainer::finish(Loop& loop, int64_t it) {
   } else {
     result.evaluations = loop.last_evals;
   }
-  if (config_.state_at_end) result.state = snapshot(loop, it);
+  if (config_.state_at_end) result.state = snapshot(loop, it);  // the last weights, as the iteration says
+  if (loop.stopped_early && !loop.best_state.empty()) {
+    torch::NoGradGuard no_grad;
+    const auto live = model_->state();
+    for (size_t i = 0; i < live.size(); ++i) live[i].tensor.copy_(loop.best_state[i]);
+    result.restored_best = true;
+  }
+  result.early_stop = loop.early;
   return result;
 }
 

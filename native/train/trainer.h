@@ -30,6 +30,7 @@ struct TrainState {
   std::vector<NamedTensor> model;
   std::vector<NamedTensor> optimizer;
   MeterSums epoch_meter;  // the current epoch's running sums, so a resumed epoch reports the same loss
+  EarlyStopState early_stop;
   torch::Tensor cpu_rng;  // libtorch's default CPU generator
   std::vector<torch::Tensor> cuda_rng;
 };
@@ -56,6 +57,9 @@ struct TrainResult {
   double final_lr = 0;
   std::vector<EvalMetrics> evaluations;  // the last evaluation of each split
   std::shared_ptr<TrainState> state;     // when config.state_at_end
+  bool stopped_early = false;            // by the early-stopping rule (then not aborted)
+  bool restored_best = false;            // the model holds the best evaluation's weights
+  EarlyStopState early_stop;
 };
 
 class Trainer {
@@ -81,6 +85,7 @@ class Trainer {
   void report_iteration(Loop& loop, int64_t done, bool diagnosed);
   void end_epoch(Loop& loop, int64_t done);
   void evaluate_into(Loop& loop, TrainEvent& event);
+  void observe_early_stop(Loop& loop, int64_t iteration);
   TrainResult finish(Loop& loop, int64_t it);
   bool stop_requested();  // cancelled here, or (distributed) on any rank
   TrainEvent event(const Loop& loop, TrainEvent::Kind kind, int64_t done) const;
@@ -94,6 +99,7 @@ class Trainer {
   TrainConfig config_;
   std::function<void(TrainEvent)> emit_;
   std::atomic<bool> cancel_{false};
+  bool stop_early_ = false;           // set on the training thread by the early-stopping rule
   std::unique_ptr<DistGroup> group_;  // distributed runs only
 };
 

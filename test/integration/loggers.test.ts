@@ -3,7 +3,7 @@
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 
-import { ProgressEvent, ValidationError, createModel, loggers, resumeTraining, train } from '../../lib';
+import { ProgressEvent, ValidationError, createModel, loggers, progressBar, resumeTraining, train } from '../../lib';
 import { tempDir } from '../helpers/files';
 import { syntheticDataset } from '../helpers/synthetic';
 import { runPython } from '../helpers/python';
@@ -120,5 +120,40 @@ describe('loggers', () => {
     );
     expect(error.message).toBe('disk gone');
     expect(closed).toBe(true);
+  });
+
+  it('progressBar(): a bar redrawn in place on a TTY, ending on its own line; plain lines elsewhere', async () => {
+    const data = await syntheticDataset(64, [1, 8, 8], 2);
+    const model = await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 2, seed: 1 });
+    const sink = (isTTY: boolean) => {
+      const chunks: string[] = [];
+      return {
+        chunks,
+        stream: { isTTY, columns: 200, write: (t: string) => chunks.push(t) } as unknown as NodeJS.WriteStream,
+      };
+    };
+    const tty = sink(true);
+    const plain = sink(false);
+    const bars = [progressBar({ stream: tty.stream }), progressBar({ stream: plain.stream, label: '[a]' })];
+    // 64 images, batches of 16: 4 iterations an epoch, 8 in all; logged at 4 and 8.
+    await train(model, data, {
+      iterations: 8,
+      batchSize: 16,
+      logEvery: 4,
+      onProgress: (e) => bars.forEach((b) => b(e)),
+    });
+    // ESC (\x1b) spelled out as [ESC], so the expectations need no control characters.
+    const ttyText = tty.chunks.join('').replaceAll('\x1b', '[ESC]');
+    expect(ttyText).toMatch(
+      /^\r\[ESC\]\[2K\[#{10}-{10}\] epoch 1\/2 it 4\/8 loss \d\.\d{4} err \d+\.\d\d% lr 0\.100 \d+ img\/s ETA/,
+    );
+    expect(ttyText).toMatch(/\r\[ESC\]\[2K\[#{20}\] epoch 2\/2 it 8\/8 [^\r\n]*\nepoch 2\/2 done: train loss/);
+    const lines = plain.chunks.join('').trim().split('\n');
+    expect(lines.map((l) => l.replace(/ loss .*/, ''))).toEqual([
+      '[a] epoch 1/2 it 4/8',
+      '[a] epoch 1/2 done: train',
+      '[a] epoch 2/2 it 8/8',
+      '[a] epoch 2/2 done: train',
+    ]);
   });
 });

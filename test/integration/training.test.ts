@@ -40,7 +40,25 @@ describe('agreement with PyTorch', () => {
       name: 'AdamW',
       optimizer: { type: 'adamw' as const, lr: 1e-3, betas: [0.9, 0.99] as [number, number], weightDecay: 0.05 },
     },
-  ];
+    {
+      // The gradient norm of a fresh network is well above 0.1, so the clip acts at every step.
+      name: 'SGD, clipGradNorm 0.1 (clip_grad_norm_)',
+      optimizer: { type: 'sgd' as const, lr: 0.5, momentum: 0.9 },
+      clipGradNorm: 0.1,
+    },
+    {
+      name: 'SGD, accumulate 4 passes of 2 (each pass its own BN statistics, as PyTorch)',
+      optimizer: { type: 'sgd' as const, lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
+      accumulate: 4,
+    },
+  ] as {
+    name: string;
+    optimizer: { type: 'sgd'; lr: number; momentum: number } | { type: 'adamw'; lr: number };
+    labelSmoothing?: number;
+    channelsLast?: boolean;
+    clipGradNorm?: number;
+    accumulate?: number;
+  }[];
   for (const c of cases) {
     itWithTorch(`3 steps of ${c.name} give PyTorch's weights within 1e-5`, async () => {
       const dir = await tempDir();
@@ -57,10 +75,12 @@ describe('agreement with PyTorch', () => {
         std = [0.25];
       const result = await train(model, data, {
         iterations: 3,
-        batchSize: batch,
         shuffle: false,
         optimizer: c.optimizer,
         labelSmoothing: c.labelSmoothing ?? 0,
+        clipGradNorm: c.clipGradNorm,
+        accumulate: c.accumulate,
+        batchSize: batch / (c.accumulate ?? 1),
         normalize: { mean, std },
         memoryFormat: c.channelsLast ? 'channels_last' : 'contiguous',
         logEvery: 1,
@@ -80,6 +100,8 @@ describe('agreement with PyTorch', () => {
           mean,
           std,
           channelsLast: c.channelsLast,
+          clipGradNorm: c.clipGradNorm,
+          accumulate: c.accumulate,
         }),
       ]);
       const reference = (await readSafetensors(path.join(dir, 'torch.safetensors'))).tensors;

@@ -1,5 +1,6 @@
 """PyTorch's own training steps on the same weights and batches: torch.optim.SGD / AdamW, cross-entropy
-(with label smoothing), batches taken in order, pixels / 255 and the given per-channel normalisation.
+(with label smoothing), batches taken in order, pixels / 255 and the given per-channel normalisation; optionally
+gradient accumulation over chunks of each batch and torch.nn.utils.clip_grad_norm_.
 usage: train_steps.py WEIGHTS DATA OUT JSON"""
 import json
 import sys
@@ -41,7 +42,12 @@ for step in range(cfg["steps"]):
     x = (images[step * b : (step + 1) * b].float() / 255 - mean) / std
     y = labels[step * b : (step + 1) * b]
     opt.zero_grad()
-    loss = F.cross_entropy(model(x), y, label_smoothing=cfg.get("labelSmoothing", 0.0))
-    loss.backward()
+    # Gradient accumulation as a PyTorch loop writes it: passes over chunks, each mean loss weighted by its share.
+    passes = cfg.get("accumulate", 1)
+    for xc, yc in zip(x.chunk(passes), y.chunk(passes)):
+        loss = F.cross_entropy(model(xc), yc, label_smoothing=cfg.get("labelSmoothing", 0.0))
+        (loss * (len(yc) / len(y))).backward()
+    if cfg.get("clipGradNorm"):
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clipGradNorm"])
     opt.step()
 save_safetensors(out_file, {k: v.contiguous() for k, v in model.state_dict().items()})

@@ -1,0 +1,146 @@
+// Early stopping (Keras' and Lightning's rule), checked against the rule applied by hand to the run's own
+// evaluations, and against the checkpoints of the iterations it names. clipGradNorm and accumulate are checked
+// against PyTorch in training.test.ts ("agreement with PyTorch").
+import * as path from 'path';
+
+import { Dataset, Model, ValidationError, createModel, readCheckpoint, resumeTraining, train } from '../../lib';
+import { tempDir } from '../helpers/files';
+import { syntheticDataset } from '../helpers/synthetic';
+import { rejection } from '../helpers/errors';
+
+async function sameAsCheckpoint(model: Model, file: string): Promise<boolean> {
+  const saved = await readCheckpoint(file);
+  for (const t of await model.handle().exportState()) {
+    const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    if (Buffer.compare(bytes, saved.model.get(t.name)!.bytes) !== 0) return false;
+  }
+  return true;
+}
+
+describe('earlyStopping', () => {
+  const setup = async () => ({
+    data: await syntheticDataset(64, [1, 8, 8], 2),
+    validation: await syntheticDataset(32, [1, 8, 8], 2, 9),
+    model: await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 2, seed: 1 }),
+    dir: await tempDir(),
+  });
+
+  it('stops after `patience` evaluations without an improvement over minDelta; restoreBest puts back the best weights', async () => {
+    const { data, validation, model, dir } = await setup();
+    // minDelta 10: no loss improves by 10, so the first evaluation (iteration 4) stays the best and the second
+    // (iteration 8) exhausts patience 1.
+    const result = await train(model, data, {
+      iterations: 40,
+      batchSize: 16,
+      validation,
+      evalEvery: { iterations: 4 },
+      earlyStopping: { monitor: 'val_loss', patience: 1, minDelta: 10, restoreBest: true },
+      checkpoint: { dir, everyIterations: 4, keepLast: 10 },
+    });
+    expect(result.aborted).toBe(false);
+    expect(result.iteration).toBe(8);
+    const first = result.history.find((e) => e.evaluations?.val)!;
+    expect(result.earlyStopped).toEqual({
+      iteration: 8,
+      bestIteration: 4,
+      best: first.evaluations!.val!.loss,
+      restored: true,
+    });
+    expect(await sameAsCheckpoint(model, path.join(dir, 'checkpoint-4.safetensors'))).toBe(true);
+    expect(await sameAsCheckpoint(model, path.join(dir, 'checkpoint-8.safetensors'))).toBe(false);
+  });
+
+  it('the stop agrees with the rule applied by hand to the evaluations; without restoreBest the last weights stay', async () => {
+    const { data, validation, model, dir } = await setup();
+    const patience = 2,
+      minDelta = 0.002;
+    const result = await train(model, data, {
+      iterations: 200,
+      batchSize: 16,
+      optimizer: { type: 'sgd', lr: 0.5, momentum: 0.9 }, // an lr this high makes the validation loss wander
+      validation,
+      evalEvery: { iterations: 2 },
+      earlyStopping: { monitor: 'val_error', patience, minDelta },
+      checkpoint: { dir, everyIterations: 2, keepLast: 200 },
+    });
+    // The rule, by hand, over what the run reported.
+    let best = Infinity,
+      bestIteration = 0,
+      bad = 0,
+      stop: number | undefined;
+    for (const e of result.history.filter((h) => h.evaluations?.val)) {
+      const v = e.evaluations!.val!.top1Error;
+      if (v < best - minDelta) [best, bestIteration, bad] = [v, e.iteration, 0];
+      else if (++bad >= patience) {
+        stop = e.iteration;
+        break;
+      }
+    }
+    expect(stop).toBeDefined(); // this run does stop early
+    expect(result.earlyStopped).toEqual({ iteration: stop, bestIteration, best, restored: false });
+    expect(result.iteration).toBe(stop);
+    expect(await sameAsCheckpoint(model, path.join(dir, `checkpoint-${stop}.safetensors`))).toBe(true);
+  });
+
+  it('a run interrupted and resumed stops where the uninterrupted one stops (the rule travels in checkpoints)', async () => {
+    const options = (validation: Dataset) => ({
+      iterations: 400,
+      batchSize: 16,
+      optimizer: { type: 'sgd' as const, lr: 0.01, momentum: 0.9 },
+      validation,
+      evalEvery: { iterations: 2 },
+      earlyStopping: { monitor: 'val_loss' as const, patience: 3, restoreBest: true },
+    });
+    const a = await setup();
+    const whole = await train(a.model, a.data, options(a.validation));
+    expect(whole.earlyStopped).toBeDefined();
+    const b = await setup();
+    const controller = new AbortController();
+    const first = await train(b.model, b.data, {
+      ...options(b.validation),
+      logEvery: 1,
+      signal: controller.signal,
+      onProgress: (e) => e.iteration >= 4 && controller.abort(),
+      checkpoint: { dir: b.dir, everyIterations: 1000 },
+    });
+    expect(first.aborted).toBe(true);
+    expect(first.iteration).toBeLessThan(whole.earlyStopped!.bestIteration); // interrupted before the best
+    const { run, model } = await resumeTraining(path.join(b.dir, `checkpoint-${first.iteration}.safetensors`), b.data, {
+      validation: b.validation,
+    });
+    const rest = await run;
+    expect(rest.earlyStopped).toEqual(whole.earlyStopped);
+    expect(rest.iteration).toBe(whole.iteration);
+    const weights = async (m: Model) =>
+      (await m.handle().exportState()).map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    expect(await weights(model)).toEqual(await weights(a.model));
+  });
+
+  it('is refused without the evaluated set it monitors, and with bad fields, naming them', async () => {
+    const { data, model } = await setup();
+    const missing = await rejection(
+      train(model, data, { iterations: 2, batchSize: 16, earlyStopping: { monitor: 'test_error', patience: 1 } }).done,
+    );
+    expect(missing).toBeInstanceOf(ValidationError);
+    expect(missing.message).toBe('earlyStopping.monitor: test_error needs the test option');
+    const bad = await rejection(
+      train(model, data, { iterations: 2, batchSize: 16, earlyStopping: { monitor: 'val_loss', patience: 0 } }).done,
+    );
+    expect(bad).toMatchObject({ field: 'earlyStopping.patience' });
+  });
+});
+
+describe('clipGradNorm and accumulate: validation', () => {
+  it('names the field and what is allowed', async () => {
+    const data = await syntheticDataset(64, [1, 8, 8], 2);
+    const model = await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 2, seed: 1 });
+    expect(await rejection(train(model, data, { iterations: 1, clipGradNorm: 0 }).done)).toMatchObject({
+      field: 'clipGradNorm',
+    });
+    expect(await rejection(train(model, data, { iterations: 1, accumulate: 1.5 }).done)).toMatchObject({
+      field: 'accumulate',
+    });
+    const tooMany = await rejection(train(model, data, { iterations: 1, batchSize: 32, accumulate: 4 }).done);
+    expect(tooMany.message).toBe('batchSize: 128 (4 × 32, accumulated) is larger than the training set (64 images)');
+  });
+});
