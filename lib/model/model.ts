@@ -1,6 +1,8 @@
 // The Model facade: a typed, validated handle on a native network. Its features live beside it (summary,
 // predictions, weights and ONNX files, the folded inference model) and receive the native handle and the
 // values they need; none of them imports Model back.
+import { promises as fsp } from 'fs';
+
 import { DisposedError, OutOfMemoryError, ValidationError, inContext } from '../errors';
 import { ImageSource } from '../images';
 import { InferenceModel, InferenceOptions, PredictOptions, parseTopK } from '../inference/fused';
@@ -356,5 +358,37 @@ export async function createModel(spec: ModelSpec): Promise<Model> {
     throw inContext(e, 'device');
   }
   const handle = await binding.createModel({ ...resolved }, device);
-  return new Model(handle, { ...resolved, device });
+  const model = new Model(handle, { ...resolved, device });
+  if (spec.weights !== undefined) {
+    try {
+      await loadStartingWeights(model, spec.weights);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
+  return model;
+}
+
+/** A .pth (a zip: torch.save's format) or a safetensors file of ours, by its first bytes. */
+async function loadStartingWeights(model: Model, file: string): Promise<void> {
+  let head: Buffer;
+  try {
+    const handle = await fsp.open(file, 'r');
+    try {
+      head = Buffer.alloc(4);
+      await handle.read(head, 0, 4, 0);
+    } finally {
+      await handle.close();
+    }
+  } catch (e) {
+    throw new ValidationError(
+      'weights',
+      file,
+      'a readable weights file',
+      `weights: cannot read ${file}: ${(e as Error).message}`,
+    );
+  }
+  if (head.toString('latin1') === 'PK\x03\x04') await model.loadPytorch(file);
+  else await model.loadWeights(file);
 }

@@ -32,6 +32,10 @@ export interface ModelSpec {
   seed?: number;
   /** Names of the classes, for predictions. */
   classNames?: string[];
+  /** Start from these weights: a safetensors weights file or checkpoint of ours, or a `torch.save(state_dict)`
+   *  .pth such as torchvision's. Loaded strictly, so numClasses must match the file's classifier: change the head
+   *  afterwards with replaceHead(). loadModel(file) also takes the file's spec, class names and preprocessing. */
+  weights?: string;
 }
 
 /** A spec with every default filled in: the architecture (its shortcut possibly overridden) and the options. */
@@ -51,6 +55,13 @@ const positiveInts = s.array(s.integer({ min: 1 }), { minLength: 1, maxLength: 8
 
 /** The spec's fields, shared with the run config's `model` section (lib/config/schema.ts). */
 export const modelSpecFields: Fields = {
+  weights: s.optional(
+    s
+      .string()
+      .doc(
+        "Start from these weights (fine-tuning): a safetensors weights file or checkpoint of ours, or a .pth state dict (torch.save, e.g. torchvision's)",
+      ),
+  ),
   arch: s.optional(
     s
       .string()

@@ -33,6 +33,71 @@ describe('PyTorch state dicts (torch.save, zip format)', () => {
     });
   }
   itWithTorch(
+    'createModel({ weights }) starts from a torchvision .pth; the fine-tuning recipe keeps frozen layers',
+    async () => {
+      const dir = await tempDir();
+      await runPython('torchvision_pth.py', ['resnet18', dir, '21', '64']);
+      const model = await createModel({ arch: 'resnet18', weights: path.join(dir, 'model.pth') });
+      model.eval();
+      const out = await model.forward({ data: await readFloat32(path.join(dir, 'input.bin')), shape: [2, 3, 64, 64] });
+      const expected = await readFloat32(path.join(dir, 'eval.bin'));
+      expect(maxAbsDiff(out.data, expected)).toBeLessThan(1e-4 * Math.max(1, maxAbs(expected)));
+      // The recipe: a new head for 4 classes, the stem and first two stages frozen, a short training.
+      model.replaceHead(4).freeze(['conv1', 'bn1', 'layer1', 'layer2']);
+      const floats = async () =>
+        new Map(
+          (await model.handle().exportState())
+            .filter((t) => t.data instanceof Float32Array)
+            .map((t) => [t.name, Float32Array.from(t.data as Float32Array)]),
+        );
+      const before = await floats();
+      await train(model, await syntheticDataset(32, [3, 32, 32], 4), { iterations: 2, batchSize: 16 });
+      const after = await floats();
+      expect(maxAbsDiff(after.get('layer1.0.conv1.weight')!, before.get('layer1.0.conv1.weight')!)).toBe(0);
+      expect(maxAbsDiff(after.get('layer3.0.conv1.weight')!, before.get('layer3.0.conv1.weight')!)).toBeGreaterThan(0);
+      expect(maxAbsDiff(after.get('fc.weight')!, before.get('fc.weight')!)).toBeGreaterThan(0);
+      // Our own files start a model too: a weights file and a full checkpoint.
+      await model.saveWeights(path.join(dir, 'tuned.safetensors'));
+      const again = await createModel({
+        arch: 'resnet18',
+        numClasses: 4,
+        weights: path.join(dir, 'tuned.safetensors'),
+      });
+      expect(maxAbsDiff((await again.handle().exportState())[0].data as Float32Array, after.get('conv1.weight')!)).toBe(
+        0,
+      );
+      // A file that is not there, and a head of the wrong size, say so.
+      expect(await rejection(createModel({ arch: 'resnet18', weights: path.join(dir, 'none.pth') }))).toMatchObject({
+        field: 'weights',
+      });
+      const wrongHead = await rejection(
+        createModel({ arch: 'resnet18', numClasses: 10, weights: path.join(dir, 'model.pth') }),
+      );
+      expect(wrongHead).toBeInstanceOf(CheckpointError);
+      expect(wrongHead.message).toMatch(/fc\.weight/);
+    },
+  );
+  it('createModel({ weights }) takes a full checkpoint: its model.* tensors', async () => {
+    const bytesOf = (d: ArrayBufferView) => Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+    const dir = await tempDir();
+    const model = await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 2, seed: 3 });
+    await train(model, await syntheticDataset(32, [1, 8, 8], 2), {
+      iterations: 2,
+      batchSize: 16,
+      checkpoint: { dir, everyIterations: 1 },
+    });
+    const again = await createModel({
+      arch: 'cifar-resnet8',
+      inChannels: 1,
+      numClasses: 2,
+      weights: path.join(dir, 'checkpoint-2.safetensors'),
+    });
+    const a = await model.handle().exportState();
+    const b = await again.handle().exportState();
+    expect(b.map((t) => t.name)).toEqual(a.map((t) => t.name));
+    for (let i = 0; i < a.length; i++) expect(Buffer.compare(bytesOf(b[i].data), bytesOf(a[i].data))).toBe(0);
+  });
+  itWithTorch(
     'our safetensors load into torchvision with load_state_dict(strict=True) and give our logits',
     async () => {
       const dir = await tempDir();
