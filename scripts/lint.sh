@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-check}"
-ts_files=(lib test bench scripts jest.config.js eslint.config.js)
+ts_files=(lib test bench scripts examples reliability fuzz jest.config.js eslint.config.js)
 mapfile -t cpp_files < <(find native -name '*.h' -o -name '*.cpp' | sort)
 if ! command -v clang-format >/dev/null; then
   echo "lint: clang-format is missing (Debian: apt-get install clang-format)" >&2
