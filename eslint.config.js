@@ -4,7 +4,7 @@ const tseslint = require('typescript-eslint');
 const globals = require('globals');
 
 module.exports = tseslint.config(
-  { ignores: ['dist/', 'build/', '.test-build/', '.gpu/', 'node_modules/', 'runs/', 'coverage/'] },
+  { ignores: ['dist/', 'build/', '.test-build/', '.gpu/', 'node_modules/', 'runs/', 'coverage/', 'docs/api/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -9,6 +9,7 @@ export function listDevices(): CudaDeviceInfo[] {
   return info().cuda.devices;
 }
 
+/** The CUDA caching allocator's counters for one device. */
 export interface CudaMemoryStats {
   /** Bytes held by live tensors, now and at the peak. */
   allocated: number;
@@ -20,10 +21,13 @@ export interface CudaMemoryStats {
   ooms: number;
 }
 
+/** CUDA helpers: whether a device is usable, the allocator's counters, and emptying its cache. */
 export const cuda = {
+  /** Whether libtorch sees a usable CUDA device. */
   isAvailable(): boolean {
     return info().cuda.available;
   },
+  /** The caching allocator's counters for `device`. */
   memoryStats(device = 0): CudaMemoryStats {
     s.integer({ min: 0 }).parse(device, 'device');
     if (!info().cuda.available) throw new DeviceError('CUDA is not available in this build of libtorch');

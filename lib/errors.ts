@@ -1,5 +1,6 @@
 // Every error the package throws is one of these, with a stable `code` and the offending field or file.
 
+/** The base of every error this package throws; `code` tells them apart without instanceof. */
 export class ResnetError extends Error {
   readonly code: string;
   constructor(message: string, code: string, options?: { cause?: unknown }) {

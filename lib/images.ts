@@ -16,6 +16,7 @@ export interface RawImage {
 /** What can be decoded: a file path, the bytes of a JPEG/PNG/WebP/GIF/TIFF/AVIF file, or raw pixels. */
 export type ImageSource = string | Uint8Array | RawImage;
 
+/** How decodeImage() turns an image into pixels: size, channels, fit, and a bound on pixels. */
 export interface DecodeOptions {
   height: number;
   width: number;

@@ -6,6 +6,7 @@ import { addonPath, native } from './native';
 import { packageRoot } from './paths';
 import { s } from './validate';
 
+/** One CUDA device as libtorch reports it. */
 export interface CudaDeviceInfo {
   index: number;
   name: string;
@@ -13,6 +14,7 @@ export interface CudaDeviceInfo {
   totalMemory: number;
 }
 
+/** info(): versions, devices, threads and build facts of the running addon. */
 export interface RuntimeInfo {
   version: string;
   /** The libtorch headers the addon was compiled against. */
@@ -53,6 +55,7 @@ export function cudaVersionText(v: number): string | null {
   return v > 0 ? `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}` : null;
 }
 
+/** Versions, devices, threads and build facts of the running addon. */
 export function info(): RuntimeInfo {
   const n = native().info();
   return {
@@ -83,10 +86,12 @@ export function setNumThreads(n: number): void {
   native().setNumThreads(n);
 }
 
+/** libtorch's intra-op threads. */
 export function getNumThreads(): number {
   return native().getNumThreads();
 }
 
+/** info() as the lines `resnet info` prints. */
 export function formatInfo(i: RuntimeInfo): string {
   const lines = [
     `resnet-torch   ${i.version}`,

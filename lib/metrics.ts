@@ -1,6 +1,7 @@
 // Evaluation metrics as users see them (training runs and model.evaluate() report the same shape).
 import type { NativeEvalMetrics } from './native';
 
+/** An evaluation: loss, top-1 and top-5 error, per-class accuracy and the confusion matrix. */
 export interface EvalMetrics {
   split: string;
   count: number;

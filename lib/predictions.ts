@@ -1,6 +1,7 @@
 // Logits -> the top-k classes with softmax probabilities (Model and InferenceModel predict the same way).
 import type { Tensor } from './tensor';
 
+/** One class of a prediction, with its softmax probability. */
 export interface Prediction {
   index: number;
   probability: number;

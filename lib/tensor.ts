@@ -1,6 +1,7 @@
 // The plain tensor shape the facade speaks: a typed array and its shape, row-major (N, C, H, W).
 import { ShapeError, ValidationError, formatValue } from './errors';
 
+/** A dense float32 batch: data in N×C×H×W order and its shape. */
 export interface Tensor {
   data: Float32Array;
   shape: number[];

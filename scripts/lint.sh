@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Lint and format checks, as CI runs them (npm run lint): types of lib/, tests and benchmarks; ESLint; Prettier
-# (TypeScript and scripts); clang-format (C++, .clang-format); the import layering (scripts/check-imports.js).
+# (TypeScript and scripts); clang-format (C++, .clang-format); the import layering (scripts/check-imports.js);
+# TypeDoc with warnings as errors (every exported class, function, interface, method documented).
 # `npm run format` rewrites what Prettier and clang-format would change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,4 +30,5 @@ step "eslint" npx --no-install eslint --max-warnings 0 .
 step "prettier" npx --no-install prettier --log-level warn --check "${ts_files[@]}"
 step "clang-format" clang-format --dry-run --Werror "${cpp_files[@]}"
 step "imports" node scripts/check-imports.js
+step "typedoc (every exported symbol documented)" npx --no-install typedoc --emit none
 exit "$status"

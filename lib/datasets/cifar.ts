@@ -81,6 +81,7 @@ async function assemble(
   return dataset;
 }
 
+/** Where a CIFAR binary folder is, which split, and (CIFAR-100) which labels. */
 export interface CifarOptions {
   /** The folder holding the binary files (cifar-10-batches-bin, or cifar-100-binary). */
   path: string;

@@ -5,6 +5,7 @@ import { permutation } from '../random';
 import { isTypedArray } from '../tensor';
 import { s } from '../validate';
 
+/** Pixel statistics of a dataset, for normalisation. */
 export interface DatasetStats {
   /** The per-pixel mean image, C×H×W, in [0, 1] units for pixels (the paper's CIFAR normalisation). */
   meanImage: Float32Array;
@@ -13,6 +14,7 @@ export interface DatasetStats {
   channelStd: number[];
 }
 
+/** A dataset's name, classes and source, for messages and predictions. */
 export interface DatasetInfo {
   name: string;
   numClasses: number;
@@ -21,6 +23,7 @@ export interface DatasetInfo {
   source?: string;
 }
 
+/** A labelled image set in native memory. Made by the readers (datasets.fashionMnist, cifar10, imageFolder, ...) and fromArrays(). */
 export class Dataset {
   readonly name: string;
   /** [C, H, W] of every image. */
@@ -54,6 +57,7 @@ export class Dataset {
     return this.#handle;
   }
 
+  /** True once dispose() ran. */
   get disposed(): boolean {
     return this.#handle === undefined;
   }
@@ -138,6 +142,7 @@ export class Dataset {
   }
 }
 
+/** fromArrays()' input: pixels or values, their shape, labels and classes. */
 export interface ArraysInput {
   /** Pixels 0-255 (Uint8Array) or values (Float32Array), N×C×H×W row-major. */
   images: Uint8Array | Float32Array;

@@ -48,6 +48,7 @@ export async function readFileMaybeGzip(file: string): Promise<Buffer> {
   return raw;
 }
 
+/** An IDX array (MNIST's format) from its bytes; `file` names it in errors. */
 export function parseIdx(buffer: Uint8Array, file: string): IdxArray {
   if (buffer.length < 4)
     throw new DatasetError(file, `truncated: ${buffer.length} bytes, an IDX file starts with a 4-byte magic number`);
@@ -80,6 +81,7 @@ export function parseIdx(buffer: Uint8Array, file: string): IdxArray {
   return { dtype: type.name, dims, data: buffer.subarray(headerLength) };
 }
 
+/** An IDX file, raw or gzipped, checked against its header. */
 export async function readIdx(file: string): Promise<IdxArray> {
   return parseIdx(await readFileMaybeGzip(file), file);
 }

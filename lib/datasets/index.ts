@@ -1,3 +1,8 @@
+/**
+ * The dataset readers: Fashion-MNIST and MNIST (IDX), CIFAR-10/100 (binary), image folders (loaded or
+ * streamed), and in-memory arrays.
+ * @module
+ */
 export { Dataset, fromArrays } from './dataset';
 export type { ArraysInput, DatasetInfo, DatasetStats } from './dataset';
 export { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, MNIST_CLASSES, fashionMnist, idxFolder, mnist } from './mnist';

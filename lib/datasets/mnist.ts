@@ -8,7 +8,9 @@ import { Dataset, fromArrays } from './dataset';
 import { readIdxImages, readIdxLabels } from './idx';
 import { useStatsCache } from './stats-cache';
 
+/** Where Debian's dataset-fashion-mnist package puts the files. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+/** Fashion-MNIST's ten class names, in label order. */
 export const FASHION_MNIST_CLASSES = [
   'T-shirt/top',
   'Trouser',
@@ -21,8 +23,10 @@ export const FASHION_MNIST_CLASSES = [
   'Bag',
   'Ankle boot',
 ];
+/** MNIST's class names: the digits. */
 export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
+/** Where an IDX folder (MNIST's format) is, and which split. */
 export interface IdxFolderOptions {
   /** Folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. */
   path?: string;

@@ -15,9 +15,11 @@ export interface BatchModel {
   numClasses: number;
   inChannels: number;
   classNames?: string[];
+  /** Logits for a batch. */
   forward(x: Tensor): Promise<Tensor>;
 }
 
+/** createBatcher()'s options: batch size, waiting, queue bound, and a hook per batch. */
 export interface BatcherOptions {
   /** Most images in one forward (default 32). */
   maxBatch?: number;
@@ -30,12 +32,14 @@ export interface BatcherOptions {
   onBatch?: (info: { size: number; ms: number; queued: number }) => void;
 }
 
+/** Per request: a deadline and an AbortSignal. */
 export interface RequestOptions {
   signal?: AbortSignal;
   /** Fail with DeadlineError if the result is not ready within this many ms of the call. */
   timeoutMs?: number;
 }
 
+/** A batcher's counters since it was made. */
 export interface BatcherStats {
   /** Images waiting for a forward. */
   queued: number;
@@ -66,6 +70,7 @@ interface Pending {
   cleanup(): void;
 }
 
+/** Dynamic batching over one model: requests that arrive together share a forward. Made by createBatcher(). */
 export class Batcher {
   readonly maxBatch: number;
   readonly maxDelayMs: number;
@@ -89,6 +94,7 @@ export class Batcher {
     this.#onBatch = options.onBatch;
   }
 
+  /** The model the batcher runs. */
   get model(): BatchModel {
     return this.#model;
   }
@@ -176,6 +182,7 @@ export class Batcher {
     return (await this.predict(x, rest))[0];
   }
 
+  /** Queued, in flight, batches, images and rejections so far. */
   stats(): BatcherStats {
     return { queued: this.#queuedImages, inFlight: this.#inFlight, ...this.#stats };
   }

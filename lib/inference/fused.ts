@@ -10,6 +10,7 @@ import { Tensor, checkImageBatch } from '../tensor';
 import { s } from '../validate';
 import { ImageOptions, imageOptionsSchema, imagesToBatch } from './images';
 
+/** optimizeForInference()'s options: the engine and its threads. */
 export interface InferenceOptions {
   /** Input height and width the folded graph is traced at, and images are resized to (default: the training
    *  size, else 224 for the ImageNet family and 32 for CIFAR nets). */
@@ -42,11 +43,13 @@ export interface InferenceBackend {
   dispose(): void;
 }
 
+/** How many classes a prediction lists. */
 export interface PredictOptions {
   /** Classes per image, most probable first (default 5, or the class count if smaller). */
   topK?: number;
 }
 
+/** A model folded for inference (BN into the convolutions) on the native engine or onnxruntime-node. Made by model.optimizeForInference(). */
 export class InferenceModel {
   readonly numClasses: number;
   readonly inChannels: number;
@@ -85,6 +88,7 @@ export class InferenceModel {
     }
   }
 
+  /** The top-k classes per image of a normalised batch, with softmax probabilities. */
   async predict(x: Tensor, options: PredictOptions = {}): Promise<Prediction[][]> {
     const k = parseTopK(options, this.numClasses);
     return topK(await this.forward(x), k, this.classNames);

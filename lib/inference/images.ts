@@ -14,6 +14,7 @@ export interface ImageModelInfo {
   inputSize: [number, number];
 }
 
+/** Bounds on images given to predictImage(): the most pixels decoded. */
 export interface ImageOptions {
   /** 'cover' (default, as the image-folder datasets): resize the shorter side, centre-crop; 'fill': stretch. */
   fit?: 'cover' | 'fill';

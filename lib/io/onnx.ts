@@ -6,6 +6,7 @@ import type { NativeModel } from '../native';
 import { writeFileAtomic } from './atomic';
 import { ProtoWriter } from './protobuf';
 
+/** exportOnnx()'s options. */
 export interface OnnxOptions {
   /** Operator set, 13 or later (default 17). */
   opset?: number;

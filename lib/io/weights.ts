@@ -14,6 +14,7 @@ import {
 import { packageVersion } from '../info';
 import type { Preprocessing } from '../preprocess';
 
+/** What a weights load matched, and what it did not. */
 export interface LoadReport {
   loaded: string[];
   /** In the model, not in the file. */
@@ -24,6 +25,7 @@ export interface LoadReport {
   mismatched: { name: string; problem: string }[];
 }
 
+/** How weights load: strictly (every tensor named and shaped as the model's), or not. */
 export interface LoadOptions {
   /** Refuse the file unless every name, shape and dtype matches (default true). With false, load what
    *  matches and report the rest: a new head, a different class count. */

@@ -1,5 +1,8 @@
-// Loggers for train()'s `loggers` option: each receives every progress event of the run (rank 0's in a
-// distributed run). csv and jsonl write the files the CLI's run folders hold; tensorboard writes an event file.
+/**
+ * Loggers for train()'s `loggers` option: each receives every progress event of the run (rank 0's in a
+ * distributed run). csv and jsonl write the files the CLI's run folders hold; tensorboard writes an event file.
+ * @module
+ */
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -8,12 +11,14 @@ import type { ProgressEvent } from '../train/events';
 import { EventFileWriter } from './tensorboard';
 import { csvLinesUpTo, csvRow, readJsonl } from './metrics-files';
 
+/** Receives a run's progress events: loggers.csv(), loggers.jsonl(), loggers.tensorboard(), or your own. */
 export interface Logger {
   /** What it writes, for messages ('csv runs/a/metrics.csv'). */
   readonly description: string;
   /** Before the first event. `resumedAt`: the run continues a checkpoint of that iteration (what was logged
    *  after it is dropped). */
   open(info: { resumedAt?: number }): Promise<void>;
+  /** Each event, in order (a throw stops the run, as onProgress's does). */
   write(event: ProgressEvent): void;
   /** After the last event, also when the run fails. */
   close(): Promise<void>;
@@ -98,6 +103,7 @@ export function tensorboard(dir: string): Logger {
   };
 }
 
+/** Whether `value` has a logger's open, write and close. */
 export function isLogger(value: unknown): value is Logger {
   const v = value as Logger | null;
   return (

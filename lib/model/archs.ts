@@ -1,8 +1,11 @@
 // Depth is data: every network of the two papers as a row of this table, or a name pattern for the
 // families defined for any depth (CIFAR 6n+2, pre-activation 9n+2).
 
+/** The residual block: two 3×3 convolutions ('basic') or 1×1-3×3-1×1 ('bottleneck'). */
 export type BlockKind = 'basic' | 'bottleneck';
+/** The paper's shortcut options (Table 3): A zero-padding, B projection where the shape changes, C projection everywhere; 'none' for a plain net. */
 export type ShortcutOption = 'A' | 'B' | 'C' | 'none';
+/** The input stem: ImageNet's 7×7 convolution and max-pool, or CIFAR's one 3×3 convolution. */
 export type StemKind = 'imagenet' | 'cifar';
 
 /** The structure of a network: what the native core needs besides classes, channels and options. */
@@ -46,6 +49,7 @@ export const ARCH_PATTERNS = [
   'preact-resnetN (N = 9n+2: 164, 1001, ...; pre-activation bottlenecks, CIFAR)',
 ];
 
+/** The structure of a named network ('resnet50', 'cifar-resnet56', ...), or undefined. */
 export function resolveArch(name: string): Architecture | undefined {
   let m = /^(resnet|plain)(\d+)$/.exec(name);
   if (m) {

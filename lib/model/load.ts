@@ -9,6 +9,7 @@ import { s } from '../validate';
 import { Model, createModel } from './model';
 import { ModelSpec } from './spec';
 
+/** loadModel()'s options. */
 export interface LoadModelOptions {
   /** 'cpu' (default), 'cuda' or 'cuda:N'. */
   device?: string;

@@ -21,6 +21,7 @@ import { DataShape, checkDataFits } from './data-fit';
 import { ResolvedModelSpec, ModelSpec, resolveInputSize, resolveSpec } from './spec';
 import { ModelSummary, summarize } from './summary';
 
+/** One tensor of model.stateDict(), in torchvision's naming. */
 export interface StateEntry {
   name: string;
   shape: number[];
@@ -31,6 +32,7 @@ export interface StateEntry {
 
 /** What evaluate() needs of a dataset (an in-memory Dataset). */
 export interface EvaluationData extends DataShape {
+  /** The native dataset (a Dataset's). */
   handle(): NativeDataset;
 }
 
@@ -39,6 +41,7 @@ const loadOptionsSchema = s.object({ strict: s.optional(s.boolean()) });
 // Frees the native network when a Model is collected without dispose().
 const finalizer = new FinalizationRegistry<NativeModel>((handle) => handle.dispose());
 
+/** A residual network in native memory: forward, predict, train, save and export. Made by createModel() or loadModel(). */
 export class Model {
   /** The validated spec with every default filled in. */
   readonly spec: ResolvedModelSpec;
@@ -62,18 +65,22 @@ export class Model {
     return this.#native;
   }
 
+  /** Classes of the classifier. */
   get numClasses(): number {
     return this.spec.numClasses;
   }
 
+  /** Channels of the input images. */
   get inChannels(): number {
     return this.spec.inChannels;
   }
 
+  /** Where the weights are: 'cpu' or 'cuda:N'. */
   get device(): string {
     return this.handle().device();
   }
 
+  /** True in training mode (BatchNorm uses batch statistics), false in eval mode. */
   get training(): boolean {
     return this.handle().isTraining();
   }
@@ -83,6 +90,7 @@ export class Model {
     return this.handle().minInputSize();
   }
 
+  /** True once dispose() ran. */
   get disposed(): boolean {
     return this.#native === undefined;
   }

@@ -5,6 +5,7 @@ import { ARCH_PATTERNS, Architecture, BlockKind, ShortcutOption, StemKind, resol
 import { ValidationError } from '../errors';
 import { Fields, Schema, s } from '../validate';
 
+/** What createModel() builds: a named architecture or an explicit structure, and its options. */
 export interface ModelSpec {
   /** A named network: 'resnet50', 'plain34', 'cifar-resnet56', 'cifar-plain20', 'preact-resnet164', ... */
   arch?: string;

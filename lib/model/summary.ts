@@ -1,6 +1,7 @@
 // summary(): the network's operator trace as a per-layer table (output shapes, parameters, multiply-adds).
 import type { NativeGraph } from '../native';
 
+/** One layer of model.summary(): output shape, parameters, multiply-adds. */
 export interface LayerSummary {
   name: string;
   type: string;
@@ -9,6 +10,7 @@ export interface LayerSummary {
   macs: number;
 }
 
+/** model.summary(): per-layer shapes, parameters and multiply-adds, and their totals. */
 export interface ModelSummary {
   arch?: string;
   inputShape: number[];

@@ -3,6 +3,7 @@ import * as os from 'os';
 
 import { s } from '../validate';
 
+/** serve()'s options (the CLI's flags map onto these). */
 export interface ServeOptions {
   /** The weights file or checkpoint to serve (what saveWeights, train and the CLI write). */
   model: string;

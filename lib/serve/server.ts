@@ -38,6 +38,7 @@ export class HttpError extends Error {
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 
+/** The HTTP server serve() starts: predictions, probes, metrics, reload and drain. */
 export class Server {
   /** http://host:port of the listening server. */
   readonly url: string;
@@ -103,6 +104,7 @@ export class Server {
     return this.#replicas.info.engine;
   }
 
+  /** What /readyz answers: a model is loaded and the server is not draining. */
   get ready(): boolean {
     return !this.#draining && this.#replicas.alive() > 0;
   }

@@ -29,6 +29,7 @@ import type { TrainData } from './resolve';
 
 export { CHECKPOINT_FORMAT };
 
+/** When train() writes checkpoints and which it keeps. */
 export interface CheckpointPolicy {
   /** Folder for checkpoint-<iteration>.safetensors, last.safetensors and best.safetensors. */
   dir: string;
@@ -47,6 +48,7 @@ export interface CheckpointPolicy {
   onSaved?: (file: string, kind: 'periodic' | 'best' | 'final' | 'cancel') => void;
 }
 
+/** Where the run stood when the checkpoint was taken: enough to resume it exactly. */
 export interface CheckpointState {
   iteration: number;
   epoch: number;
@@ -61,6 +63,7 @@ export interface CheckpointState {
   earlyStop?: NativeEarlyStopState;
 }
 
+/** A full training checkpoint as readCheckpoint() returns it: tensors, options, schedule position and history. */
 export interface Checkpoint {
   file: string;
   spec: ResolvedModelSpec;

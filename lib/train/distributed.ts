@@ -5,6 +5,7 @@
 import { ValidationError } from '../errors';
 import { ObjectSchema, s } from '../validate';
 
+/** The process group of a data-parallel run (what torchrun's environment variables say, when not given). */
 export interface DistributedOptions {
   /** Gloo (CPU tensors) is what this build offers; NCCL (CUDA) is planned. */
   backend?: 'gloo';

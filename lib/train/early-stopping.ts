@@ -4,6 +4,7 @@
 // state in checkpoints; this file holds the options and what the result reports.
 import { Schema, s } from '../validate';
 
+/** train()'s earlyStopping option. */
 export interface EarlyStoppingOptions {
   /** The evaluation metric watched (lower is better). */
   monitor: 'val_loss' | 'val_error' | 'test_loss' | 'test_error';
@@ -15,6 +16,7 @@ export interface EarlyStoppingOptions {
   restoreBest?: boolean;
 }
 
+/** Where early stopping stopped a run, in TrainResult.earlyStopped. */
 export interface EarlyStop {
   /** The iteration the run stopped at. */
   iteration: number;

@@ -2,6 +2,7 @@
 // loggers, which train()'s options name, can take it without importing the options.
 import type { EvalMetrics } from '../metrics';
 
+/** What a training run reports as it goes: to onProgress, loggers, and iterating a TrainingRun. */
 export interface ProgressEvent {
   kind: 'iteration' | 'epoch' | 'evaluation' | 'checkpoint';
   /** Iterations done. */

@@ -13,6 +13,7 @@ import { DistributedOptions, distributedSchema } from './distributed';
 
 // ---- options ----------------------------------------------------------------------------------------
 
+/** Stochastic gradient descent with momentum (torch.optim.SGD), the paper's optimizer. */
 export interface SgdOptions {
   type: 'sgd';
   lr: number;
@@ -23,6 +24,7 @@ export interface SgdOptions {
   noDecayOnBnAndBias?: boolean;
 }
 
+/** The AdamW optimizer (torch.optim.AdamW): decoupled weight decay. */
 export interface AdamWOptions {
   type: 'adamw';
   lr: number;
@@ -32,6 +34,7 @@ export interface AdamWOptions {
   noDecayOnBnAndBias?: boolean;
 }
 
+/** The learning-rate schedule: constant, multistep (the paper's), cosine, one-cycle, or reduce-on-plateau. */
 export type ScheduleOptions =
   | { type: 'constant' }
   /** ÷gamma at each milestone (iterations, or epochs with unit 'epoch'): the paper's 32k/48k. */
@@ -48,8 +51,10 @@ export type ScheduleOptions =
       minLr?: number;
     };
 
+/** What a plateau schedule watches: an evaluation metric, or the training loss. */
 export type PlateauMetric = 'val_loss' | 'val_error' | 'test_loss' | 'test_error' | 'train_loss';
 
+/** Training-time augmentation, drawn per image on the native thread. */
 export interface AugmentOptions {
   /** Pad with zeros by this many pixels and crop back at a random offset (the paper: 4). */
   padCrop?: number;
@@ -59,6 +64,7 @@ export interface AugmentOptions {
   randomResizedCrop?: { size?: number | [number, number]; scale?: [number, number]; ratio?: [number, number] };
 }
 
+/** Everything train() takes besides the model and the data; validated before the native trainer sees it. */
 export interface TrainOptions {
   /** Length of the run: exactly one of epochs and iterations. */
   epochs?: number;
@@ -110,6 +116,7 @@ export interface TrainOptions {
    *  (default: each rank's own, as DistributedDataParallel). No effect in one process. */
   syncBatchNorm?: boolean;
   signal?: AbortSignal;
+  /** Each progress event, on the main thread (progressBar() is one); a throw stops the run with that error. */
   onProgress?: (event: ProgressEvent) => void;
   /** Receive every progress event (rank 0's): loggers.csv(dir), loggers.jsonl(dir), loggers.tensorboard(dir). */
   loggers?: Logger[];
@@ -122,6 +129,7 @@ export interface TrainOptions {
 
 export type { ProgressEvent } from './events';
 
+/** What a finished (or cancelled, or early-stopped) run reports. */
 export interface TrainResult {
   /** The run was stopped by its AbortSignal (after a complete iteration) rather than finishing. */
   aborted: boolean;

@@ -127,10 +127,12 @@ export function trainWithCheckpoints(
   });
 }
 
+/** resumeTraining()'s options: what a checkpoint does not store (data, signal, callbacks, loggers, policy). */
 export interface ResumeOptions {
   validation?: Dataset | StreamingDataset;
   test?: Dataset | StreamingDataset;
   signal?: AbortSignal;
+  /** Each progress event, on the main thread (progressBar() is one). */
   onProgress?: (event: ProgressEvent) => void;
   /** As train()'s (a checkpoint does not store them): what they logged after the checkpoint is dropped. */
   loggers?: Logger[];

@@ -4,6 +4,7 @@ import * as path from 'path';
 
 import { Schema, s } from '../../validate';
 
+/** An image folder (one subfolder per class): where, at what size, and how to treat bad files. */
 export interface ImageFolderOptions {
   path: string;
   /** Output size: a side (square) or [height, width]. */
@@ -18,6 +19,7 @@ export interface ImageFolderOptions {
   concurrency?: number;
   /** Class names in label order (default: the sub-folder names, sorted). */
   classNames?: string[];
+  /** Receives a line per skipped image (default: process.emitWarning). */
   onWarning?: (message: string) => void;
 }
 

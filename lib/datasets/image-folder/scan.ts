@@ -5,8 +5,10 @@ import * as path from 'path';
 
 import { DatasetError } from '../../errors';
 
+/** The file extensions an image folder reads. */
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
 
+/** One image of a folder and its label. */
 export interface ImageFile {
   file: string;
   label: number;

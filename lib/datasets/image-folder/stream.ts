@@ -11,6 +11,7 @@ import type { FolderSettings } from './options';
 import type { ImageFile } from './scan';
 import { folderStats } from './stats';
 
+/** How a streaming run draws batches (the trainer sets these). */
 export interface StreamParams {
   batchSize: number;
   startIteration: number;
@@ -22,6 +23,7 @@ export interface StreamParams {
   ahead?: number;
 }
 
+/** An image folder decoded while training runs, batch by batch, rather than loaded first. Made by datasets.streamImageFolder(). */
 export class StreamingDataset {
   readonly name: string;
   readonly shape: [number, number, number];
@@ -47,16 +49,19 @@ export class StreamingDataset {
     this.classNames = classNames;
   }
 
+  /** The images, in label order, with their labels. */
   get files(): readonly ImageFile[] {
     return this.#files;
   }
 
+  /** Images per class, in class order. */
   labelCounts(): number[] {
     const counts = new Array(this.numClasses).fill(0);
     for (const f of this.#files) counts[f.label]++;
     return counts;
   }
 
+  /** The images at `indices`, as a new streaming dataset. */
   subset(indices: ArrayLike<number>, name = `${this.name} (subset)`): StreamingDataset {
     const files = Array.from(indices, (i, k) => {
       if (!Number.isInteger(i) || i < 0 || i >= this.length)
@@ -66,6 +71,7 @@ export class StreamingDataset {
     return new StreamingDataset(files, this.classNames, this.#options, name);
   }
 
+  /** A deterministic train/validation split: `validation` is a count or a fraction. */
   split(options: { validation: number; seed?: number }): { train: StreamingDataset; validation: StreamingDataset } {
     const v = options.validation;
     const count = v < 1 ? Math.round(v * this.length) : v;
