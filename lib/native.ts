@@ -225,6 +225,9 @@ export interface NativeTrainConfig {
   accumulate: number;
   /** metric '': off. */
   earlyStop: { metric: string; patience: number; minDelta: number; restoreBest: boolean; state: NativeEarlyStopState };
+  /** 0: no moving average. */
+  emaDecay: number;
+  emaState: NativeTrainConfig['optimizerState'];
   logEvery: number;
   evalEveryIterations: number;
   evalEveryEpochs: number;
@@ -273,6 +276,8 @@ export interface NativeResumeState {
   epochMeter: NativeEpochMeter;
   /** Absent in checkpoints from before early stopping. */
   earlyStop?: NativeEarlyStopState;
+  /** The weights' moving average so far (ema.* tensors), when the run keeps one. */
+  ema?: NativeTrainConfig['optimizerState'];
 }
 
 export interface NativeTrainState {
@@ -283,6 +288,8 @@ export interface NativeTrainState {
   epochMeter: NativeEpochMeter;
   lossScale: number;
   earlyStop: NativeEarlyStopState;
+  /** Empty without an EMA. */
+  ema: NativeTensorData[];
   model: NativeTensorData[];
   optimizer: NativeTensorData[];
   cpuRng: Uint8Array;
@@ -318,6 +325,7 @@ export interface NativeResult {
   stoppedEarly: boolean;
   restoredBest: boolean;
   earlyStop: NativeEarlyStopState;
+  ema?: NativeTensorData[];
 }
 
 export interface NativeRun {

@@ -87,6 +87,7 @@ function policy(config: RunConfig, folder: RunFolder, yaml: string) {
 
 async function finish(model: Model, result: TrainResult, config: RunConfig, folder: RunFolder, reporter: Reporter, perEpoch: number, priorSeconds = 0): Promise<RunSummary> {
   await model.saveWeights(folder.weights);
+  if (result.ema) await result.ema.saveWeights(path.join(folder.dir, 'weights-ema.safetensors')); // train.ema
   // The run's last evaluation, recorded like the others so that the curves reach the end.
   if (Object.keys(result.evaluations).length > 0 && !result.history.some((e) => e.iteration === result.iteration && e.evaluations))
     folder.record({ kind: 'evaluation', iteration: result.iteration, epoch: result.epoch, totalIterations: result.totalIterations, iterationsPerEpoch: perEpoch, lr: result.lr,

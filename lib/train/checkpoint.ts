@@ -74,9 +74,11 @@ export interface Checkpoint {
   data?: { name: string; length: number; shape: number[]; numClasses: number };
   versions: { package: string; libtorch: string };
   metadata: Record<string, string>;
-  /** model.* tensors (by state_dict name) and optim.* tensors (by "<param>.<slot>"). */
+  /** model.* tensors (by state_dict name), optim.* tensors (by "<param>.<slot>") and ema.* tensors (the weights'
+   *  moving average, by state_dict name; empty without one). */
   model: Map<string, StoredTensor>;
   optimizer: Map<string, StoredTensor>;
+  ema: Map<string, StoredTensor>;
 }
 
 export const checkpointPolicySchema: Schema<CheckpointPolicy> = s.object<CheckpointPolicy>({
@@ -121,6 +123,7 @@ export async function writeCheckpoint(file: string, state: NativeTrainState, ctx
   const tensors = [
     ...tensorsOf('model.', state.model),
     ...tensorsOf('optim.', state.optimizer),
+    ...tensorsOf('ema.', state.ema ?? []),
     { name: 'rng.cpu', dtype: 'U8' as DType, shape: [state.cpuRng.length], data: state.cpuRng },
     ...state.cudaRng.map((r, i) => ({ name: `rng.cuda.${i}`, dtype: 'U8' as DType, shape: [r.length], data: r })),
   ];
@@ -220,10 +223,12 @@ export async function readCheckpoint(file: string): Promise<Checkpoint> {
   if (state.iteration > state.totalIterations)
     throw new CheckpointError(file, `state.iteration ${state.iteration} is past the run's ${state.totalIterations}`);
   const model = new Map<string, StoredTensor>(),
-    optimizer = new Map<string, StoredTensor>();
+    optimizer = new Map<string, StoredTensor>(),
+    ema = new Map<string, StoredTensor>();
   for (const [name, t] of st.tensors) {
     if (name.startsWith('model.')) model.set(name.slice(6), t);
     else if (name.startsWith('optim.')) optimizer.set(name.slice(6), t);
+    else if (name.startsWith('ema.')) ema.set(name.slice(4), t);
   }
   if (model.size === 0) throw new CheckpointError(file, 'holds no model.* tensors');
   return {
@@ -237,6 +242,7 @@ export async function readCheckpoint(file: string): Promise<Checkpoint> {
     metadata: md,
     model,
     optimizer,
+    ema,
     versions: { package: md['resnet-torch.version'] ?? 'unknown', libtorch: md['libtorch.version'] ?? 'unknown' },
   };
 }

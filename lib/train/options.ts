@@ -1,6 +1,7 @@
 // The options of train(): their types, their schemas (shared with run config files) and their defaults,
 // each default written once, here.
 import type { Dataset } from '../datasets/dataset';
+import type { Model } from '../model/model';
 import type { StreamingDataset } from '../datasets/image-folder';
 export { iterationsPerEpoch } from '../datasets/epochs';
 import type { EvalMetrics } from '../metrics';
@@ -87,6 +88,10 @@ export interface TrainOptions {
   accumulate?: number;
   /** Stop when an evaluation metric stops improving (needs `validation` or `test`, evaluated by evalEvery). */
   earlyStopping?: EarlyStoppingOptions;
+  /** Keep an exponential moving average of the weights (timm's ModelEmaV2): after each step
+   *  ema = decay · ema + (1 − decay) · weights, BN statistics included. Evaluations during the run use it, it
+   *  travels in checkpoints, and the result hands it over as a model (`result.ema`). */
+  ema?: { decay: number };
   augment?: AugmentOptions;
   /** Input normalisation: the per-pixel mean image (the paper's CIFAR), per-channel mean/std (default),
    *  explicit values, or none. Statistics come from the training set. */
@@ -144,6 +149,8 @@ export interface TrainResult {
   history: ProgressEvent[];
   /** Set when earlyStopping stopped the run (then `aborted` is false). */
   earlyStopped?: EarlyStop;
+  /** With the ema option: a model holding the weights' moving average (same spec and preprocessing). */
+  ema?: Model;
 }
 
 // ---- schema -----------------------------------------------------------------------------------------
@@ -248,6 +255,7 @@ export const trainFields: Fields = {
   clipGradNorm: s.optional(s.number({ min: 0, minExclusive: true })),
   accumulate: s.optional(s.integer({ min: 1, max: 1024 })),
   earlyStopping: s.optional(earlyStoppingSchema),
+  ema: s.optional(s.object({ decay: s.number({ min: 0, max: 1, minExclusive: true, maxExclusive: true }) })),
   augment: s.optional(augmentSchema),
   normalize: s.optional(normalizeSchema),
   evalEvery: s.optional(

@@ -257,8 +257,8 @@ export async function resolveRun(
             ? 'diagnostics off'
             : o.dropLast === false
               ? 'dropLast'
-              : o.clipGradNorm !== undefined || (o.accumulate ?? 1) > 1
-                ? 'no clipGradNorm and no accumulate'
+              : o.clipGradNorm !== undefined || (o.accumulate ?? 1) > 1 || o.ema
+                ? 'no clipGradNorm, accumulate or ema'
                 : undefined;
     if (why) throw new ValidationError('cudaGraph', true, why, `cudaGraph: needs ${why}`);
   }
@@ -351,6 +351,8 @@ export async function resolveRun(
       restoreBest: o.earlyStopping?.restoreBest ?? D.earlyStopping.restoreBest,
       state: resume?.earlyStop ?? { best: 1e308, bestIteration: 0, bad: 0 },
     },
+    emaDecay: o.ema?.decay ?? 0,
+    emaState: resume?.ema ?? [],
     channelsLast,
     precision,
     cudaGraph: o.cudaGraph ?? D.cudaGraph,

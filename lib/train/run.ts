@@ -2,8 +2,8 @@
 import { Dataset } from '../datasets/dataset';
 import { StreamingDataset } from '../datasets/image-folder';
 import { toEvalMetrics } from '../metrics';
-import type { Model } from '../model/model';
-import { NativeEvalMetrics, NativeEvent, NativeResult, NativeRun, native } from '../native';
+import { Model, createModel } from '../model/model';
+import { NativeEvalMetrics, NativeEvent, NativeResult, NativeRun, NativeTensorData, native } from '../native';
 import type { ProgressEvent, TrainOptions, TrainResult } from './options';
 import type { ResolvedRun, RunHooks, TrainData } from './resolve';
 
@@ -156,6 +156,7 @@ export function startRun(
     if (callbackError) throw callbackError;
     model.preprocessing = resolved.preprocessing;
     if (result.state) hooks.onFinalState?.(result.state, result.aborted);
+    const ema = result.ema && (await emaModel(model, result.ema));
     return {
       aborted: result.aborted,
       iteration: result.iteration,
@@ -166,6 +167,7 @@ export function startRun(
       lr: result.lr,
       evaluations: evaluations(result.evaluations) ?? {},
       history: [],
+      ...(ema ? { ema } : {}),
       ...(result.stoppedEarly
         ? {
             earlyStopped: {
@@ -178,4 +180,13 @@ export function startRun(
         : {}),
     };
   });
+}
+
+/** A model like `model` (spec, device, class names, preprocessing) holding the weights' moving average. */
+async function emaModel(model: Model, ema: NativeTensorData[]): Promise<Model> {
+  const { classNames: _names, ...spec } = model.spec;
+  const out = await createModel({ ...spec, ...(model.classNames ? { classNames: model.classNames } : {}) });
+  await out.handle().importState(ema);
+  out.preprocessing = model.preprocessing;
+  return out;
 }

@@ -3,7 +3,7 @@
 import type { Dataset } from '../datasets/dataset';
 import type { StreamingDataset } from '../datasets/image-folder';
 import { CheckpointError, ValidationError } from '../errors';
-import { toFloat32, typedArrayOf } from '../io/safetensors';
+import { StoredTensor, toFloat32, typedArrayOf } from '../io/safetensors';
 import type { Logger } from '../loggers';
 import type { Model } from '../model/model';
 import type { NativeResumeState } from '../native';
@@ -150,11 +150,13 @@ export async function resumeTraining(
 ): Promise<{ model: Model; run: TrainingRun; checkpoint: Checkpoint }> {
   const { model, checkpoint } = await loadCheckpoint(file, { device: extra.device });
   checkSameData(file, checkpoint.data, data);
-  const optimizer = [...checkpoint.optimizer].map(([name, t]) => ({
-    name,
-    shape: t.shape,
-    data: t.dtype === 'I64' ? (typedArrayOf(t) as never) : toFloat32(t),
-  }));
+  const entries = (tensors: Map<string, StoredTensor>) =>
+    [...tensors].map(([name, t]) => ({
+      name,
+      shape: t.shape,
+      data: t.dtype === 'I64' ? (typedArrayOf(t) as never) : toFloat32(t),
+    }));
+  const optimizer = entries(checkpoint.optimizer);
   const st = checkpoint.state;
   const state: NativeResumeState = {
     startIteration: st.iteration,
@@ -164,6 +166,7 @@ export async function resumeTraining(
     optimizer,
     epochMeter: st.epochMeter,
     earlyStop: st.earlyStop,
+    ema: entries(checkpoint.ema),
   };
   const options: TrainOptions = {
     ...checkpoint.options,

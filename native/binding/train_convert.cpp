@@ -184,6 +184,8 @@ TrainConfig train_config_from_js(const Fields& js) {
   c.early_stop.min_delta = es.number("minDelta");
   c.early_stop.restore_best = es.boolean("restoreBest");
   c.early_stop.state = early_stop_state_from_js(es.object("state"));
+  c.ema_decay = js.number("emaDecay");
+  c.ema_state = named_tensors_from_js(js.value("emaState"), keep);
   return c;
 }
 
@@ -225,6 +227,7 @@ Napi::Object state_to_js(Napi::Env env, const TrainState& s) {
   o.Set("epochMeter", meter);
   o.Set("lossScale", s.loss_scale);
   o.Set("earlyStop", early_stop_state_to_js(env, s.early_stop));
+  o.Set("ema", named_tensors_to_js(env, s.ema));
   o.Set("model", named_tensors_to_js(env, s.model));
   o.Set("optimizer", named_tensors_to_js(env, s.optimizer));
   o.Set("cpuRng", typed_array_of(env, s.cpu_rng));
@@ -280,6 +283,7 @@ Napi::Object result_to_js(Napi::Env env, const TrainResult& r) {
   o.Set("stoppedEarly", r.stopped_early);
   o.Set("restoredBest", r.restored_best);
   o.Set("earlyStop", early_stop_state_to_js(env, r.early_stop));
+  if (!r.ema.empty()) o.Set("ema", named_tensors_to_js(env, r.ema));
   return o;
 }
 

@@ -51,6 +51,10 @@ struct TrainConfig {
   double clip_grad_norm = 0.0;  // 0: off
   int64_t accumulate = 1;       // forward/backward passes per step; batch_size is what they draw together
   EarlyStopConfig early_stop;
+  // An exponential moving average of the weights (timm's ModelEmaV2): after each step, ema = d·ema + (1-d)·w for
+  // every floating-point tensor (BN statistics too), other buffers copied. Evaluations use it. 0: off.
+  double ema_decay = 0.0;
+  std::vector<std::pair<std::string, torch::Tensor>> ema_state;  // resume: the average so far
   int64_t log_every = 0;
   int64_t eval_every_iterations = 0;
   int64_t eval_every_epochs = 0;

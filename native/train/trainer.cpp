@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <optional>
 #include <tuple>
 
@@ -101,10 +102,28 @@ struct Trainer::Loop {
   EarlyStopState early;
   bool stopped_early = false;
   std::vector<torch::Tensor> best_state;  // restore_best: the model's tensors at the best evaluation
+  std::vector<torch::Tensor> ema;         // aligned with model_->state(), on the model's device
 };
 
 std::vector<EvalMetrics> Trainer::evaluate_all(const Loop& loop) {
   const torch::Device& device = loop.device;
+  // With an EMA the evaluations are the average's: it stands in for the weights while they run.
+  struct EmaSwap {
+    std::vector<torch::Tensor> live, kept;
+    EmaSwap(const std::vector<NamedTensor>& state, const std::vector<torch::Tensor>& ema) {
+      if (ema.empty()) return;
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < state.size(); ++i) {
+        live.push_back(state[i].tensor);
+        kept.push_back(state[i].tensor.detach().clone());
+        state[i].tensor.detach().copy_(ema[i]);
+      }
+    }
+    ~EmaSwap() {
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < live.size(); ++i) live[i].detach().copy_(kept[i]);
+    }
+  } swap(model_->state(), loop.ema);
   if (group_) {
     group_->broadcast(loop.buffers);  // every rank evaluates rank 0's model, BN statistics included
     // Each rank evaluates its share; the sums meet in an all-reduce. No cancel mid-way: a rank that left early
@@ -147,6 +166,7 @@ std::shared_ptr<TrainState> Trainer::snapshot(const Loop& loop, int64_t iteratio
     s->optimizer.push_back({t.name, t.tensor.detach().to(torch::kCPU).contiguous().clone(), false});
   s->epoch_meter = loop.epoch_meter.peek();
   s->early_stop = loop.early;
+  s->ema = ema_on_cpu(loop);
   s->cpu_rng = at::detail::getDefaultCPUGenerator().get_state();
   if (at::globalContext().hasCUDA())
     for (int i = 0; i < at::detail::getCUDAHooks().getNumGPUs(); ++i)
@@ -225,6 +245,16 @@ std::unique_ptr<Trainer::Loop> Trainer::start_loop(const torch::Device& device) 
   }
   loop->epoch_meter.restore(config_.epoch_meter);
   loop->early = config_.early_stop.state;
+  if (config_.ema_decay > 0) {
+    torch::NoGradGuard no_grad;
+    std::map<std::string, torch::Tensor> saved(config_.ema_state.begin(), config_.ema_state.end());
+    for (const auto& t : model_->state()) {
+      auto it = saved.find(t.name);
+      loop->ema.push_back(it != saved.end() ? it->second.to(t.tensor.device(), t.tensor.scalar_type()).clone()
+                                            : t.tensor.detach().clone());
+    }
+    config_.ema_state.clear();
+  }
   loop->lr = loop->schedule.lr(loop->first);
   return loop;
 }
@@ -275,6 +305,7 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
   if (loop.scaler.unscale_and_check(loop.params)) {
     if (config_.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(loop.params, config_.clip_grad_norm);
     loop.optimizer.step(loop.lr);
+    update_ema(loop);
   }
   return {all_logits.size() == 1 ? all_logits[0] : torch::cat(all_logits), loss};
 }
@@ -369,6 +400,28 @@ void Trainer::after_step(Loop& loop, int64_t done, bool report, bool diagnosed) 
   }
 }
 
+void Trainer::update_ema(Loop& loop) {
+  if (loop.ema.empty()) return;
+  torch::NoGradGuard no_grad;
+  const double d = config_.ema_decay;
+  const auto live = model_->state();
+  for (size_t i = 0; i < live.size(); ++i) {
+    if (loop.ema[i].is_floating_point())
+      loop.ema[i].mul_(d).add_(live[i].tensor.detach(), 1.0 - d);
+    else
+      loop.ema[i].copy_(live[i].tensor);  // num_batches_tracked: a count, not averaged
+  }
+}
+
+std::vector<NamedTensor> Trainer::ema_on_cpu(const Loop& loop) const {
+  std::vector<NamedTensor> out;
+  if (loop.ema.empty()) return out;
+  const auto live = model_->state();
+  for (size_t i = 0; i < live.size(); ++i)
+    out.push_back({live[i].name, loop.ema[i].to(torch::kCPU).contiguous().clone(), live[i].parameter});
+  return out;
+}
+
 void Trainer::observe_early_stop(Loop& loop, int64_t iteration) {
   const EarlyStopConfig& es = config_.early_stop;
   const auto value = es.metric.empty() ? std::nullopt : plateau_value(es.metric, loop.last_evals);
@@ -423,6 +476,7 @@ TrainResult Trainer::finish(Loop& loop, int64_t it) {
     result.restored_best = true;
   }
   result.early_stop = loop.early;
+  result.ema = ema_on_cpu(loop);
   return result;
 }
 

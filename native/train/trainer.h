@@ -31,7 +31,8 @@ struct TrainState {
   std::vector<NamedTensor> optimizer;
   MeterSums epoch_meter;  // the current epoch's running sums, so a resumed epoch reports the same loss
   EarlyStopState early_stop;
-  torch::Tensor cpu_rng;  // libtorch's default CPU generator
+  std::vector<NamedTensor> ema;  // the weights' moving average, when the run keeps one
+  torch::Tensor cpu_rng;         // libtorch's default CPU generator
   std::vector<torch::Tensor> cuda_rng;
 };
 
@@ -60,6 +61,7 @@ struct TrainResult {
   bool stopped_early = false;            // by the early-stopping rule (then not aborted)
   bool restored_best = false;            // the model holds the best evaluation's weights
   EarlyStopState early_stop;
+  std::vector<NamedTensor> ema;  // the weights' moving average at the end (config.ema_decay > 0), on the CPU
 };
 
 class Trainer {
@@ -86,6 +88,8 @@ class Trainer {
   void end_epoch(Loop& loop, int64_t done);
   void evaluate_into(Loop& loop, TrainEvent& event);
   void observe_early_stop(Loop& loop, int64_t iteration);
+  void update_ema(Loop& loop);
+  std::vector<NamedTensor> ema_on_cpu(const Loop& loop) const;
   TrainResult finish(Loop& loop, int64_t it);
   bool stop_requested();  // cancelled here, or (distributed) on any rank
   TrainEvent event(const Loop& loop, TrainEvent::Kind kind, int64_t done) const;

@@ -4,7 +4,8 @@
 import * as path from 'path';
 
 import { Dataset, Model, ValidationError, createModel, readCheckpoint, resumeTraining, train } from '../../lib';
-import { tempDir } from '../helpers/files';
+import { maxAbsDiff, tempDir } from '../helpers/files';
+import { typedArrayOf } from '../../lib/io/safetensors';
 import { syntheticDataset } from '../helpers/synthetic';
 import { rejection } from '../helpers/errors';
 
@@ -142,5 +143,81 @@ describe('clipGradNorm and accumulate: validation', () => {
     });
     const tooMany = await rejection(train(model, data, { iterations: 1, batchSize: 32, accumulate: 4 }).done);
     expect(tooMany.message).toBe('batchSize: 128 (4 × 32, accumulated) is larger than the training set (64 images)');
+  });
+});
+
+describe('ema', () => {
+  const floats = async (m: Model) =>
+    new Map(
+      (await m.handle().exportState())
+        .filter((t) => t.data instanceof Float32Array)
+        .map((t) => [t.name, Float64Array.from(t.data as Float32Array)]),
+    );
+
+  it("is the moving average of each step's weights, as computed by hand from the checkpoints; evaluations use it", async () => {
+    const data = await syntheticDataset(64, [1, 8, 8], 2);
+    const test = await syntheticDataset(32, [1, 8, 8], 2, 7);
+    const model = await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 2, seed: 1 });
+    const dir = await tempDir();
+    const decay = 0.8;
+    let average = await floats(model); // the average starts as the initial weights
+    const result = await train(model, data, {
+      iterations: 4,
+      batchSize: 16,
+      shuffle: false,
+      ema: { decay },
+      test,
+      checkpoint: { dir, everyIterations: 1, keepLast: 10 },
+    });
+    for (let k = 1; k <= 4; k++) {
+      const saved = await readCheckpoint(path.join(dir, `checkpoint-${k}.safetensors`));
+      const next = new Map<string, Float64Array<ArrayBuffer>>();
+      for (const [name, e] of average) {
+        const w = typedArrayOf(saved.model.get(name)!) as Float32Array;
+        next.set(
+          name,
+          e.map((v, i) => decay * v + (1 - decay) * w[i]),
+        );
+      }
+      average = next;
+      // The checkpoint carries the average so far.
+      const stored = typedArrayOf(saved.ema.get('layer1.0.conv1.weight')!) as Float32Array;
+      expect(maxAbsDiff(stored, average.get('layer1.0.conv1.weight')!)).toBeLessThan(1e-6);
+    }
+    const ema = await floats(result.ema!);
+    let worst = 0;
+    for (const [name, v] of average) worst = Math.max(worst, maxAbsDiff(ema.get(name)!, v));
+    expect(worst).toBeLessThan(1e-5);
+    expect(maxAbsDiff(ema.get('fc.weight')!, (await floats(model)).get('fc.weight')!)).toBeGreaterThan(1e-4);
+    // The run's final evaluation is the average's.
+    const evaluated = await result.ema!.evaluate(test, { split: 'test' });
+    expect(result.evaluations.test!.loss).toBeCloseTo(evaluated.loss, 5);
+    expect(result.evaluations.test!.top1Error).toBe(evaluated.top1Error);
+  });
+
+  it('a resumed run continues the average exactly where the uninterrupted one would be', async () => {
+    const run = async (stopAt?: number) => {
+      const data = await syntheticDataset(64, [1, 8, 8], 2);
+      const model = await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 2, seed: 1 });
+      const dir = await tempDir();
+      const controller = new AbortController();
+      const first = await train(model, data, {
+        iterations: 8,
+        batchSize: 16,
+        ema: { decay: 0.9 },
+        logEvery: 1,
+        signal: controller.signal,
+        onProgress: (e) => stopAt !== undefined && e.iteration >= stopAt && controller.abort(),
+        checkpoint: { dir, everyIterations: 100 },
+      });
+      if (stopAt === undefined) return first.ema!;
+      expect(first.aborted).toBe(true);
+      expect(first.iteration).toBeLessThan(8);
+      const { run: rest } = await resumeTraining(path.join(dir, `checkpoint-${first.iteration}.safetensors`), data);
+      return (await rest).ema!;
+    };
+    const whole = await floats(await run());
+    const resumed = await floats(await run(3));
+    for (const [name, v] of whole) expect(maxAbsDiff(resumed.get(name)!, v)).toBe(0);
   });
 });
