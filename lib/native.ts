@@ -222,6 +222,7 @@ export interface NativeTrainConfig {
   labelSmoothing: number;
   /** 0: off. */
   clipGradNorm: number;
+  freezeBatchNorm: boolean;
   accumulate: number;
   /** metric '': off. */
   earlyStop: { metric: string; patience: number; minDelta: number; restoreBest: boolean; state: NativeEarlyStopState };

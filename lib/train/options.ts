@@ -81,6 +81,10 @@ export interface TrainOptions {
   /** Scale the gradients so that their global L2 norm is at most this (torch.nn.utils.clip_grad_norm_), after
    *  unscaling in float16 and before the step. Default: off. */
   clipGradNorm?: number;
+  /** BatchNorm layers normalise by their running statistics and keep them fixed while the rest trains, as
+   *  torchvision's FrozenBatchNorm2d (fine-tuning on small batches). Their γ and β still train unless frozen with
+   *  model.freeze(). Default false. */
+  freezeBatchNorm?: boolean;
   /** Gradient accumulation: each iteration draws `accumulate` × batchSize images and runs them as `accumulate`
    *  forward/backward passes of batchSize before one step; the gradient is that of the whole draw (each pass's
    *  loss weighted by its share of the images). Equal to one step at the larger batch without BatchNorm; with it,
@@ -253,6 +257,7 @@ export const trainFields: Fields = {
   ),
   labelSmoothing: s.optional(rate01),
   clipGradNorm: s.optional(s.number({ min: 0, minExclusive: true })),
+  freezeBatchNorm: s.optional(s.boolean()),
   accumulate: s.optional(s.integer({ min: 1, max: 1024 })),
   earlyStopping: s.optional(earlyStoppingSchema),
   ema: s.optional(s.object({ decay: s.number({ min: 0, max: 1, minExclusive: true, maxExclusive: true }) })),
@@ -318,6 +323,7 @@ export const TRAIN_DEFAULTS = {
   errorWarmup: { lr: 0.01, untilTrainError: 0.8 },
   labelSmoothing: 0,
   accumulate: 1,
+  freezeBatchNorm: false,
   earlyStopping: { minDelta: 0, restoreBest: false },
   augment: { padCrop: 0, flip: false },
   randomResizedCrop: { scale: [0.08, 1] as [number, number], ratio: [3 / 4, 4 / 3] as [number, number] },

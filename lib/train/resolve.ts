@@ -332,6 +332,7 @@ export async function resolveRun(
     augment,
     labelSmoothing: o.labelSmoothing ?? D.labelSmoothing,
     clipGradNorm: o.clipGradNorm ?? 0,
+    freezeBatchNorm: o.freezeBatchNorm ?? D.freezeBatchNorm,
     accumulate,
     logEvery: o.logEvery ?? D.logEvery,
     evalEveryIterations: 'iterations' in evalEvery ? evalEvery.iterations : 0,

@@ -147,6 +147,7 @@ TrainConfig train_config_from_js(const Fields& js) {
   c.augment = augment_from_js(js.object("augment"));
   c.label_smoothing = js.number("labelSmoothing");
   c.clip_grad_norm = js.number("clipGradNorm");
+  c.freeze_batch_norm = js.boolean("freezeBatchNorm");
   c.accumulate = js.integer("accumulate");
   c.log_every = js.integer("logEvery");
   c.eval_every_iterations = js.integer("evalEveryIterations");

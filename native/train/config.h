@@ -48,8 +48,9 @@ struct TrainConfig {
   ScheduleState schedule_state;
   AugmentConfig augment;
   double label_smoothing = 0.0;
-  double clip_grad_norm = 0.0;  // 0: off
-  int64_t accumulate = 1;       // forward/backward passes per step; batch_size is what they draw together
+  bool freeze_batch_norm = false;  // BN layers in eval mode while training: running statistics, fixed
+  double clip_grad_norm = 0.0;     // 0: off
+  int64_t accumulate = 1;          // forward/backward passes per step; batch_size is what they draw together
   EarlyStopConfig early_stop;
   // An exponential moving average of the weights (timm's ModelEmaV2): after each step, ema = d·ema + (1-d)·w for
   // every floating-point tensor (BN statistics too), other buffers copied. Evaluations use it. 0: off.

@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/nn/functional/loss.h>
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/utils/clip_grad.h>
 
 #include <chrono>
@@ -124,6 +125,12 @@ std::vector<EvalMetrics> Trainer::evaluate_all(const Loop& loop) {
       for (size_t i = 0; i < live.size(); ++i) live[i].detach().copy_(kept[i]);
     }
   } swap(model_->state(), loop.ema);
+  struct Retrain {  // evaluate() puts the whole net back in training mode: frozen BN layers go back to eval
+    Trainer* trainer;
+    ~Retrain() {
+      if (trainer->config_.freeze_batch_norm) trainer->train_mode();
+    }
+  } retrain{this};
   if (group_) {
     group_->broadcast(loop.buffers);  // every rank evaluates rank 0's model, BN statistics included
     // Each rank evaluates its share; the sums meet in an all-reduce. No cancel mid-way: a rank that left early
@@ -400,6 +407,15 @@ void Trainer::after_step(Loop& loop, int64_t done, bool report, bool diagnosed) 
   }
 }
 
+void Trainer::train_mode() {
+  auto& net = model_->net();
+  net->train();
+  if (!config_.freeze_batch_norm) return;
+  // As torchvision's FrozenBatchNorm2d: normalise by the running statistics and leave them as they are.
+  for (const auto& m : net->modules(/*include_self=*/false))
+    if (dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) m->eval();
+}
+
 void Trainer::update_ema(Loop& loop) {
   if (loop.ema.empty()) return;
   torch::NoGradGuard no_grad;
@@ -495,7 +511,7 @@ TrainResult Trainer::run_loop() {
       group_ ? derive_seed(config_.seed, kRank, static_cast<uint64_t>(group_->rank())) : config_.seed;
   Prefetcher prefetch(train_, config_.augment, device, augment_seed, loop->first, loop->end, kPrefetchDepth);
   ResNet& net = model_->net();
-  net->train();
+  train_mode();
 
   int64_t it = loop->first;
   for (; it < loop->end; ++it) {

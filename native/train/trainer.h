@@ -89,6 +89,7 @@ class Trainer {
   void evaluate_into(Loop& loop, TrainEvent& event);
   void observe_early_stop(Loop& loop, int64_t iteration);
   void update_ema(Loop& loop);
+  void train_mode();  // training mode, BN layers excepted when config.freeze_batch_norm
   std::vector<NamedTensor> ema_on_cpu(const Loop& loop) const;
   TrainResult finish(Loop& loop, int64_t it);
   bool stop_requested();  // cancelled here, or (distributed) on any rank

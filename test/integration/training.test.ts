@@ -16,7 +16,7 @@ import {
 import { readSafetensors, typedArrayOf, writeSafetensors } from '../../lib/io/safetensors';
 import { native } from '../../lib/native';
 import { resolveRun } from '../../lib/train/resolve';
-import { tempDir } from '../helpers/files';
+import { maxAbsDiff, tempDir } from '../helpers/files';
 import { syntheticDataset, weightsHash } from '../helpers/synthetic';
 import { runPython } from '../helpers/python';
 import { itWithTorch } from '../helpers/reference';
@@ -47,6 +47,11 @@ describe('agreement with PyTorch', () => {
       clipGradNorm: 0.1,
     },
     {
+      name: 'SGD, freezeBatchNorm (BN in eval mode, as FrozenBatchNorm2d)',
+      optimizer: { type: 'sgd' as const, lr: 0.1, momentum: 0.9 },
+      freezeBatchNorm: true,
+    },
+    {
       name: 'SGD, accumulate 4 passes of 2 (each pass its own BN statistics, as PyTorch)',
       optimizer: { type: 'sgd' as const, lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
       accumulate: 4,
@@ -58,6 +63,7 @@ describe('agreement with PyTorch', () => {
     channelsLast?: boolean;
     clipGradNorm?: number;
     accumulate?: number;
+    freezeBatchNorm?: boolean;
   }[];
   for (const c of cases) {
     itWithTorch(`3 steps of ${c.name} give PyTorch's weights within 1e-5`, async () => {
@@ -80,6 +86,7 @@ describe('agreement with PyTorch', () => {
         labelSmoothing: c.labelSmoothing ?? 0,
         clipGradNorm: c.clipGradNorm,
         accumulate: c.accumulate,
+        freezeBatchNorm: c.freezeBatchNorm,
         batchSize: batch / (c.accumulate ?? 1),
         normalize: { mean, std },
         memoryFormat: c.channelsLast ? 'channels_last' : 'contiguous',
@@ -102,6 +109,7 @@ describe('agreement with PyTorch', () => {
           channelsLast: c.channelsLast,
           clipGradNorm: c.clipGradNorm,
           accumulate: c.accumulate,
+          freezeBatchNorm: c.freezeBatchNorm,
         }),
       ]);
       const reference = (await readSafetensors(path.join(dir, 'torch.safetensors'))).tensors;
@@ -126,6 +134,53 @@ describe('agreement with PyTorch', () => {
       expect(worst).toBeLessThan(1e-5);
     });
   }
+});
+
+describe('gradient accumulation, exactly', () => {
+  it('without batch statistics (BN frozen), 4 passes of 2 equal one step of 8 within 1e-6', async () => {
+    const weights = async (options: { batchSize: number; accumulate: number; freezeBatchNorm?: boolean }) => {
+      const data = await syntheticDataset(48, [1, 12, 12], 10, 3);
+      const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 42 });
+      await train(model, data, {
+        iterations: 3,
+        shuffle: false,
+        freezeBatchNorm: true, // unless options say otherwise
+        optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
+        normalize: { mean: [0.4], std: [0.25] },
+        ...options,
+      });
+      return model.handle().exportState();
+    };
+    const once = await weights({ batchSize: 8, accumulate: 1 });
+    const passes = await weights({ batchSize: 2, accumulate: 4 });
+    let worst = 0;
+    for (let i = 0; i < once.length; i++)
+      if (once[i].data instanceof Float32Array)
+        worst = Math.max(worst, maxAbsDiff(passes[i].data as Float32Array, once[i].data as Float32Array));
+    expect(worst).toBeLessThan(1e-6);
+    // With batch statistics the passes normalise by their own batches, so the two differ (as they do in PyTorch).
+    const bnOnce = await weights({ batchSize: 8, accumulate: 1, freezeBatchNorm: false });
+    const bnPasses = await weights({ batchSize: 2, accumulate: 4, freezeBatchNorm: false });
+    expect(maxAbsDiff(bnPasses[0].data as Float32Array, bnOnce[0].data as Float32Array)).toBeGreaterThan(1e-4);
+  });
+
+  it('freezeBatchNorm leaves the running statistics as they were, through evaluations too', async () => {
+    const data = await syntheticDataset(48, [1, 12, 12], 10, 3);
+    const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 42 });
+    const stats = async () =>
+      (await model.handle().exportState())
+        .filter((t) => /running_(mean|var)$/.test(t.name))
+        .map((t) => Array.from(t.data as Float32Array));
+    const before = await stats();
+    await train(model, data, {
+      iterations: 6,
+      batchSize: 8,
+      freezeBatchNorm: true,
+      validation: data,
+      evalEvery: { iterations: 2 },
+    });
+    expect(await stats()).toEqual(before);
+  });
 });
 
 describe('learning-rate schedules (native values against hand-computed tables)', () => {

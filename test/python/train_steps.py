@@ -37,6 +37,10 @@ else:
     opt = torch.optim.AdamW(model.parameters(), lr=o["lr"], betas=tuple(o.get("betas", (0.9, 0.999))), eps=o.get("eps", 1e-8),
                             weight_decay=o.get("weightDecay", 0.01))
 model.train()
+if cfg.get("freezeBatchNorm"):  # as torchvision's FrozenBatchNorm2d: running statistics, left as they are
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
 b = cfg["batch"]
 for step in range(cfg["steps"]):
     x = (images[step * b : (step + 1) * b].float() / 255 - mean) / std
