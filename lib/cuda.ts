@@ -13,11 +13,15 @@ export function listDevices(): CudaDeviceInfo[] {
 export interface CudaMemoryStats {
   /** Bytes held by live tensors, now and at the peak. */
   allocated: number;
+  /** Most bytes allocated to tensors at once. */
   peakAllocated: number;
   /** Bytes the caching allocator reserved from the driver, now and at the peak. */
   reserved: number;
+  /** Most bytes the allocator held at once. */
   peakReserved: number;
+  /** Allocations retried after freeing the cache. */
   allocRetries: number;
+  /** Allocations that failed. */
   ooms: number;
 }
 

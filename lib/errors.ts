@@ -2,6 +2,7 @@
 
 /** The base of every error this package throws; `code` tells them apart without instanceof. */
 export class ResnetError extends Error {
+  /** A stable code for the kind of failure ('ERR_VALIDATION', 'ERR_CHECKPOINT', ...). */
   readonly code: string;
   constructor(message: string, code: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -14,6 +15,7 @@ export class ResnetError extends Error {
 export class ValidationError extends ResnetError {
   /** Path of the offending field, e.g. `optimizer.momentum` or `numClasses`. */
   readonly field: string;
+  /** The value that was refused. */
   readonly value: unknown;
   /** What the field accepts, in words. */
   readonly allowed: string;
@@ -34,6 +36,7 @@ export class ShapeError extends ResnetError {
 
 /** A dataset file or folder is missing, truncated or malformed. */
 export class DatasetError extends ResnetError {
+  /** The file (or dataset) the problem is in. */
   readonly file: string;
   constructor(file: string, problem: string, options?: { cause?: unknown }) {
     super(`${file}: ${problem}`, 'ERR_DATASET', options);
@@ -43,6 +46,7 @@ export class DatasetError extends ResnetError {
 
 /** A checkpoint, weights or model file cannot be read or does not fit. */
 export class CheckpointError extends ResnetError {
+  /** The file the problem is in. */
   readonly file: string;
   constructor(file: string, problem: string, options?: { cause?: unknown }) {
     super(`${file}: ${problem}`, 'ERR_CHECKPOINT', options);
@@ -69,6 +73,7 @@ export class BusyError extends ResnetError {
 export class ImageError extends ResnetError {
   /** The input's name: a path, or what the caller called it ("image", "images[3]"). */
   readonly source: string;
+  /** Why the image was refused. */
   readonly reason: 'undecodable' | 'too-large' | 'wrong-shape';
   constructor(source: string, problem: string, reason: ImageError['reason'] = 'undecodable') {
     super(`${source}: ${problem}`, 'ERR_IMAGE');

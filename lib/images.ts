@@ -6,8 +6,11 @@ import { isTypedArray } from './tensor';
 
 /** Raw interleaved pixels (H×W×C uint8, row-major), as a camera, a canvas or sharp's `raw()` gives them. */
 export interface RawImage {
+  /** Interleaved pixels, row by row. */
   data: Uint8Array;
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
   /** 1 (grayscale), 3 (RGB) or 4 (RGBA: alpha is dropped). */
   channels: 1 | 3 | 4;
@@ -18,7 +21,9 @@ export type ImageSource = string | Uint8Array | RawImage;
 
 /** How decodeImage() turns an image into pixels: size, channels, fit, and a bound on pixels. */
 export interface DecodeOptions {
+  /** Output height. */
   height: number;
+  /** Output width. */
   width: number;
   /** 1 (grayscale) or 3 (RGB). */
   channels: 1 | 3;

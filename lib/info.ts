@@ -8,37 +8,62 @@ import { s } from './validate';
 
 /** One CUDA device as libtorch reports it. */
 export interface CudaDeviceInfo {
+  /** The device's index (cuda:N). */
   index: number;
+  /** Its name. */
   name: string;
+  /** Its compute capability ('9.0'). */
   computeCapability: string;
+  /** Its memory, in bytes. */
   totalMemory: number;
 }
 
 /** info(): versions, devices, threads and build facts of the running addon. */
 export interface RuntimeInfo {
+  /** resnet-torch's version. */
   version: string;
   /** The libtorch headers the addon was compiled against. */
   libtorchVersion: string;
   /** The libtorch library this process runs with (its file name carries the version). */
   libtorchLibrary: string;
+  /** CUDA as the addon sees it. */
   cuda: {
+    /** A usable device is present. */
     available: boolean;
+    /** The libtorch it uses has CUDA. */
     builtWithCuda: boolean;
+    /** The devices. */
     devices: CudaDeviceInfo[];
     /** cuDNN as libtorch was built with it. */
     cudnnVersion: number | null;
     /** "12.4": the CUDA runtime of the build's headers, the one loaded now, and what the driver supports. */
     compiledVersion: string | null;
+    /** The CUDA runtime's version. */
     runtimeVersion: string | null;
+    /** The driver's CUDA version. */
     driverVersion: string | null;
   };
-  threads: { intraOp: number; interOp: number };
+  /** libtorch's thread pools. */
+  threads: {
+    /** Threads within an operation. */
+    intraOp: number;
+    /** Threads across operations. */
+    interOp: number;
+  };
+  /** libtorch's C++ ABI. */
   cxx11Abi: boolean;
   /** oneDNN runs the CPU convolutions (false: built without it, or turned off; `mkldnnOffReason` says why). */
   mkldnn: boolean;
+  /** Why oneDNN is off, when it is. */
   mkldnnOffReason: string | null;
   /** Process groups this build can train in: Gloo (CPU tensors, c10d) where libgloo-dev was there at build time. */
-  distributed: { gloo: boolean; nccl: boolean };
+  distributed: {
+    /** Gloo (CPU) process groups are available. */
+    gloo: boolean;
+    /** NCCL (CUDA) process groups are available. */
+    nccl: boolean;
+  };
+  /** The addon file loaded. */
   addon: string;
 }
 

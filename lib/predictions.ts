@@ -3,8 +3,11 @@ import type { Tensor } from './tensor';
 
 /** One class of a prediction, with its softmax probability. */
 export interface Prediction {
+  /** The class's index. */
   index: number;
+  /** Its softmax probability. */
   probability: number;
+  /** Its name (the index as text without names). */
   label?: string;
 }
 

@@ -8,9 +8,13 @@ import { Schema, s } from './validate';
 
 /** How inputs are normalised; kept on the model after training so evaluation and prediction match. */
 export interface Preprocessing {
+  /** How images were normalised. */
   normalize: 'none' | 'per-pixel' | 'per-channel';
+  /** The mean subtracted (per channel, or per pixel). */
   mean?: number[];
+  /** The shape of `mean`. */
   meanShape?: number[];
+  /** The standard deviation divided by (per channel). */
   std?: number[];
   /** Training crop size when random-resized-crop trains at another size than the stored images. */
   size?: [number, number];
@@ -20,7 +24,16 @@ export interface Preprocessing {
 
 /** The `normalize` training option: the per-pixel mean image (the paper's CIFAR), per-channel mean/std
  *  from the training set (default), explicit values, or none. */
-export type NormalizeOption = 'none' | 'per-pixel' | 'per-channel' | { mean: number[]; std: number[] };
+export type NormalizeOption =
+  | 'none'
+  | 'per-pixel'
+  | 'per-channel'
+  | {
+      /** Per-channel mean, in [0, 1] units. */
+      mean: number[];
+      /** Per-channel standard deviation. */
+      std: number[];
+    };
 
 export const normalizeSchema: Schema<NormalizeOption> = s.union<NormalizeOption>(
   s.enum(['none', 'per-pixel', 'per-channel'] as const),

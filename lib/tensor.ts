@@ -3,7 +3,9 @@ import { ShapeError, ValidationError, formatValue } from './errors';
 
 /** A dense float32 batch: data in N×C×H×W order and its shape. */
 export interface Tensor {
+  /** The values, in N×C×H×W order. */
   data: Float32Array;
+  /** [N, C, H, W]. */
   shape: number[];
 }
 

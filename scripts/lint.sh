@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lint and format checks, as CI runs them (npm run lint): types of lib/, tests and benchmarks; ESLint; Prettier
 # (TypeScript and scripts); clang-format (C++, .clang-format); the import layering (scripts/check-imports.js);
-# TypeDoc with warnings as errors (every exported class, function, interface, method documented).
+# TypeDoc with warnings as errors (every exported symbol documented, down to properties).
 # `npm run format` rewrites what Prettier and clang-format would change.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -36,7 +36,12 @@ export function parseCifarRecords(
   labelBytes: number,
   labelIndex: number,
   numClasses: number,
-) {
+): {
+  /** The images, N×3×32×32. */
+  images: Uint8Array;
+  /** Their labels. */
+  labels: Int32Array;
+} {
   const record = labelBytes + PIXELS;
   if (buffer.length === 0) throw new DatasetError(file, 'empty file');
   if (buffer.length % record !== 0)
@@ -85,6 +90,7 @@ async function assemble(
 export interface CifarOptions {
   /** The folder holding the binary files (cifar-10-batches-bin, or cifar-100-binary). */
   path: string;
+  /** 'train' (default) or 'test'. */
   split?: 'train' | 'test';
 }
 

@@ -11,13 +11,17 @@ export interface DatasetStats {
   meanImage: Float32Array;
   /** Per-channel mean and standard deviation over every pixel, in [0, 1] units. */
   channelMean: number[];
+  /** Per-channel standard deviation over every pixel, in [0, 1] units. */
   channelStd: number[];
 }
 
 /** A dataset's name, classes and source, for messages and predictions. */
 export interface DatasetInfo {
+  /** Its name, for messages. */
   name: string;
+  /** Classes. */
   numClasses: number;
+  /** Names of the classes. */
   classNames?: string[];
   /** Where it was read from, for messages. */
   source?: string;
@@ -25,13 +29,19 @@ export interface DatasetInfo {
 
 /** A labelled image set in native memory. Made by the readers (datasets.fashionMnist, cifar10, imageFolder, ...) and fromArrays(). */
 export class Dataset {
+  /** Its name, for messages. */
   readonly name: string;
   /** [C, H, W] of every image. */
   readonly shape: [number, number, number];
+  /** Images. */
   readonly length: number;
+  /** Classes. */
   readonly numClasses: number;
+  /** Names of the classes, in label order. */
   readonly classNames: string[];
+  /** How the images are held: uint8 pixels or float32 values. */
   readonly dtype: 'uint8' | 'float32';
+  /** Where it was read from. */
   readonly source?: string;
   /** Files left out because they could not be decoded (image folders with onBadImage: 'skip'). */
   skipped: string[] = [];
@@ -114,7 +124,12 @@ export class Dataset {
   }
 
   /** A deterministic train/validation split: `validation` is a count (5000) or a fraction (0.1). */
-  async split(options: { validation: number; seed?: number }): Promise<{ train: Dataset; validation: Dataset }> {
+  async split(options: { validation: number; seed?: number }): Promise<{
+    /** The training part. */
+    train: Dataset;
+    /** The validation part. */
+    validation: Dataset;
+  }> {
     s.object({ validation: s.number({ min: 0, minExclusive: true }), seed: s.optional(s.integer({ min: 0 })) }).parse(
       options,
       'split',
@@ -134,7 +149,17 @@ export class Dataset {
   }
 
   /** Copies of `count` images from `start`, with their labels. */
-  get(start: number, count = 1): { images: Uint8Array | Float32Array; labels: number[]; shape: number[] } {
+  get(
+    start: number,
+    count = 1,
+  ): {
+    /** The images, N×C×H×W. */
+    images: Uint8Array | Float32Array;
+    /** Their labels. */
+    labels: number[];
+    /** [N, C, H, W]. */
+    shape: number[];
+  } {
     s.integer({ min: 0, max: this.length - 1 }).parse(start, 'start');
     s.integer({ min: 1, max: this.length - start }).parse(count, 'count');
     const out = this.handle().slice(start, count);
@@ -148,9 +173,13 @@ export interface ArraysInput {
   images: Uint8Array | Float32Array;
   /** [N, C, H, W]. */
   shape: number[];
+  /** One label per image, in [0, numClasses). */
   labels: ArrayLike<number>;
+  /** Classes (default: the largest label + 1). */
   numClasses?: number;
+  /** Names of the classes, in label order. */
   classNames?: string[];
+  /** The dataset's name, for messages. */
   name?: string;
 }
 

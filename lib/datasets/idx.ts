@@ -87,9 +87,12 @@ export async function readIdx(file: string): Promise<IdxArray> {
 }
 
 /** Images: uint8 IDX of rank 3 (N, H, W; one channel) or rank 4 (N, H, W, C; channels last). */
-export async function readIdxImages(
-  file: string,
-): Promise<{ images: Uint8Array; shape: [number, number, number, number] }> {
+export async function readIdxImages(file: string): Promise<{
+  /** The pixels. */
+  images: Uint8Array;
+  /** [N, 1, H, W]. */
+  shape: [number, number, number, number];
+}> {
   const a = await readIdx(file);
   if (a.dtype !== 'uint8') throw new DatasetError(file, `images must be uint8 (type 0x08), this file holds ${a.dtype}`);
   if (a.dims.length === 3) {

@@ -30,8 +30,11 @@ export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 export interface IdxFolderOptions {
   /** Folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. */
   path?: string;
+  /** 'train' (default) or 'test'. */
   split?: 'train' | 'test';
+  /** Names of the classes. */
   classNames?: string[];
+  /** The dataset's name. */
   name?: string;
 }
 

@@ -12,8 +12,11 @@ import { ImageModelInfo, ImageOptions, imageOptionsSchema, imagesToBatch } from 
 
 /** What a batcher runs: a Model, an InferenceModel, or anything with a batched forward. */
 export interface BatchModel {
+  /** Classes of the classifier. */
   numClasses: number;
+  /** Channels of the input images. */
   inChannels: number;
+  /** Names of the classes, for predictions. */
   classNames?: string[];
   /** Logits for a batch. */
   forward(x: Tensor): Promise<Tensor>;
@@ -34,6 +37,7 @@ export interface BatcherOptions {
 
 /** Per request: a deadline and an AbortSignal. */
 export interface RequestOptions {
+  /** Aborts the request (AbortError). */
   signal?: AbortSignal;
   /** Fail with DeadlineError if the result is not ready within this many ms of the call. */
   timeoutMs?: number;
@@ -45,8 +49,11 @@ export interface BatcherStats {
   queued: number;
   /** Images in the forward now running. */
   inFlight: number;
+  /** Forwards run. */
   batches: number;
+  /** Images answered. */
   images: number;
+  /** Requests refused (queue full, deadline, abort). */
   rejected: number;
 }
 
@@ -72,8 +79,11 @@ interface Pending {
 
 /** Dynamic batching over one model: requests that arrive together share a forward. Made by createBatcher(). */
 export class Batcher {
+  /** Most images per forward. */
   readonly maxBatch: number;
+  /** Longest an idle batcher waits for company. */
   readonly maxDelayMs: number;
+  /** Most images waiting before requests are refused. */
   readonly maxQueue: number;
   #model: BatchModel;
   #onBatch?: BatcherOptions['onBatch'];

@@ -51,12 +51,17 @@ export interface PredictOptions {
 
 /** A model folded for inference (BN into the convolutions) on the native engine or onnxruntime-node. Made by model.optimizeForInference(). */
 export class InferenceModel {
+  /** Classes of the classifier. */
   readonly numClasses: number;
+  /** Channels of the input images. */
   readonly inChannels: number;
+  /** Names of the classes, for predictions. */
   readonly classNames?: string[];
+  /** The normalisation images get before the forward. */
   readonly preprocessing?: Preprocessing;
   /** [height, width] images are resized to by predictImage. */
   readonly inputSize: [number, number];
+  /** What runs it: the native engine or onnxruntime-node. */
   readonly engine: 'native' | 'onnxruntime';
   /** BatchNormalizations folded into convolutions. */
   readonly folded: number;

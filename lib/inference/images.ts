@@ -8,7 +8,9 @@ import { s } from '../validate';
 
 /** What preparing an image needs to know about the model. */
 export interface ImageModelInfo {
+  /** Channels the model takes. */
   inChannels: number;
+  /** The normalisation it was trained with. */
   preprocessing?: Preprocessing;
   /** The [height, width] images are resized to. */
   inputSize: [number, number];

@@ -16,13 +16,19 @@ import type { Preprocessing } from '../preprocess';
 
 /** What a weights load matched, and what it did not. */
 export interface LoadReport {
+  /** Tensors loaded. */
   loaded: string[];
   /** In the model, not in the file. */
   missing: string[];
   /** In the file, not in the model. */
   unexpected: string[];
   /** In both, with different shapes or incompatible dtypes. */
-  mismatched: { name: string; problem: string }[];
+  mismatched: {
+    /** The tensor. */
+    name: string;
+    /** How it differs. */
+    problem: string;
+  }[];
 }
 
 /** How weights load: strictly (every tensor named and shaped as the model's), or not. */

@@ -10,13 +10,19 @@ export type StemKind = 'imagenet' | 'cifar';
 
 /** The structure of a network: what the native core needs besides classes, channels and options. */
 export interface Architecture {
+  /** The residual block kind. */
   block: BlockKind;
+  /** Blocks per stage. */
   depths: number[];
+  /** Channels of each stage. */
   widths: number[];
+  /** The input stem. */
   stem: StemKind;
+  /** Pre-activation blocks (BN and ReLU before each convolution). */
   preact: boolean;
   /** The paper's default shortcut for this net ('none' for plain nets: it cannot be changed). */
   shortcut: ShortcutOption;
+  /** A plain network: the same layers without shortcuts. */
   plain: boolean;
 }
 

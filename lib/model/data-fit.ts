@@ -8,9 +8,11 @@ export interface ModelShape {
 }
 
 export interface DataShape {
+  /** Its name, for messages. */
   name: string;
   /** [C, H, W] */
   shape: readonly number[];
+  /** Classes. */
   numClasses: number;
 }
 

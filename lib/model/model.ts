@@ -23,10 +23,15 @@ import { ModelSummary, summarize } from './summary';
 
 /** One tensor of model.stateDict(), in torchvision's naming. */
 export interface StateEntry {
+  /** torchvision's state_dict name. */
   name: string;
+  /** Its shape. */
   shape: number[];
+  /** Its element type. */
   dtype: string;
+  /** A parameter, or a buffer (running statistics, counters). */
   kind: 'parameter' | 'buffer';
+  /** It receives gradients. */
   trainable: boolean;
 }
 

@@ -11,15 +11,20 @@ export interface ModelSpec {
   arch?: string;
   /** Explicit structure instead of `arch`: the block kind, blocks per stage, and optionally the rest. */
   block?: BlockKind;
+  /** Blocks per stage, for an explicit structure. */
   depths?: number[];
   /** Base channels per stage (default: 64-128-256-512 with the ImageNet stem, 16-32-64 with the CIFAR one). */
   widths?: number[];
+  /** The input stem, for an explicit structure. */
   stem?: StemKind;
+  /** Pre-activation blocks, for an explicit structure. */
   preact?: boolean;
   /** Shortcut option (the paper's Table 3): 'A' zero-padding, 'B' projection where the shape changes,
    *  'C' projection everywhere, 'none' for a plain net. Default: the arch's own (A for CIFAR, B for ImageNet). */
   shortcut?: ShortcutOption;
+  /** Classes of the classifier (default 1000 with the ImageNet stem, 10 with the CIFAR one). */
   numClasses?: number;
+  /** Channels of the input images (default 3). */
   inChannels?: number;
   /** Where a bottleneck strides: 'conv3x3' (torchvision, default) or 'conv1x1' (the paper). */
   stride?: 'conv3x3' | 'conv1x1';
@@ -41,14 +46,23 @@ export interface ModelSpec {
 
 /** A spec with every default filled in: the architecture (its shortcut possibly overridden) and the options. */
 export interface ResolvedModelSpec extends Omit<Architecture, 'plain'> {
+  /** The architecture's name, when built from one. */
   arch?: string;
+  /** Classes of the classifier. */
   numClasses: number;
+  /** Channels of the input images. */
   inChannels: number;
+  /** Where a bottleneck strides. */
   stride: 'conv3x3' | 'conv1x1';
+  /** Each residual block starts as the identity. */
   zeroInitResidual: boolean;
+  /** λ in h(x) = λx. */
   shortcutScale: number;
+  /** Where the weights are. */
   device: string;
+  /** Seed of the initialisation. */
   seed: number;
+  /** Names of the classes. */
   classNames?: string[];
 }
 

@@ -3,19 +3,29 @@ import type { NativeGraph } from '../native';
 
 /** One layer of model.summary(): output shape, parameters, multiply-adds. */
 export interface LayerSummary {
+  /** The layer's state_dict prefix. */
   name: string;
+  /** Its kind (Conv2d, BatchNorm2d, ...). */
   type: string;
+  /** Its output for one image. */
   outputShape: number[];
+  /** Its parameters. */
   params: number;
+  /** Its multiply-adds for one image. */
   macs: number;
 }
 
 /** model.summary(): per-layer shapes, parameters and multiply-adds, and their totals. */
 export interface ModelSummary {
+  /** The architecture's name. */
   arch?: string;
+  /** The input it was computed for. */
   inputShape: number[];
+  /** Every layer, in order. */
   layers: LayerSummary[];
+  /** All parameters. */
   totalParams: number;
+  /** Parameters that train. */
   trainableParams: number;
   /** Multiply-adds of one image (convolutions and fc): the paper's "FLOPs". */
   totalMacs: number;

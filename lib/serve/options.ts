@@ -11,6 +11,7 @@ export interface ServeOptions {
   port?: number;
   /** Address to listen on (default 127.0.0.1; '0.0.0.0' for every interface). */
   host?: string;
+  /** Where the model runs: 'cpu' (default) or 'cuda:N'. */
   device?: string;
   /** 'auto' (default): onnxruntime-node on the CPU where it is installed (the faster there), else 'native';
    *  or either one by name. */

@@ -42,7 +42,9 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 export class Server {
   /** http://host:port of the listening server. */
   readonly url: string;
+  /** The port it listens on. */
   readonly port: number;
+  /** Its validated settings. */
   readonly settings: ServeSettings;
   #http: http.Server;
   #replicas: Replicas;

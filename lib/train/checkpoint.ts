@@ -33,10 +33,13 @@ export { CHECKPOINT_FORMAT };
 export interface CheckpointPolicy {
   /** Folder for checkpoint-<iteration>.safetensors, last.safetensors and best.safetensors. */
   dir: string;
+  /** A periodic checkpoint every this many iterations. */
   everyIterations?: number;
+  /** A periodic checkpoint every this many epochs. */
   everyEpochs?: number;
   /** Write one when the run is cancelled (default true) and when it ends (default true). */
   onCancel?: boolean;
+  /** Write one when the run ends (default true). */
   atEnd?: boolean;
   /** Periodic checkpoints kept (default 3); older ones are deleted after a newer one is safely written. */
   keepLast?: number;
@@ -50,12 +53,19 @@ export interface CheckpointPolicy {
 
 /** Where the run stood when the checkpoint was taken: enough to resume it exactly. */
 export interface CheckpointState {
+  /** Iterations done. */
   iteration: number;
+  /** Epochs done. */
   epoch: number;
+  /** Iterations the run was to do. */
   totalIterations: number;
+  /** Steps the optimizer took. */
   optimizerSteps: number;
+  /** The float16 loss scale (0 in other precisions). */
   lossScale: number;
+  /** The schedule's position (warm-up, plateau). */
   schedule: NativeScheduleState;
+  /** The current epoch's running sums. */
   epochMeter: NativeEpochMeter;
   /** Ranks of the run that wrote it (1: one process; absent in checkpoints from before distributed training). */
   worldSize?: number;
@@ -65,19 +75,44 @@ export interface CheckpointState {
 
 /** A full training checkpoint as readCheckpoint() returns it: tensors, options, schedule position and history. */
 export interface Checkpoint {
+  /** The file it was read from. */
   file: string;
+  /** The model's resolved spec. */
   spec: ResolvedModelSpec;
+  /** The validated training options of the run. */
   options: TrainOptions;
+  /** Where the run stood. */
   state: CheckpointState;
+  /** Epoch and evaluation events up to the checkpoint. */
   history: ProgressEvent[];
+  /** The normalisation the run used. */
   preprocessing?: Preprocessing;
-  data?: { name: string; length: number; shape: number[]; numClasses: number };
-  versions: { package: string; libtorch: string };
+  /** The training data it was taken on (resume checks it is the same). */
+  data?: {
+    /** The dataset's name. */
+    name: string;
+    /** Its images. */
+    length: number;
+    /** [C, H, W] of its images. */
+    shape: number[];
+    /** Its classes. */
+    numClasses: number;
+  };
+  /** The versions that wrote it. */
+  versions: {
+    /** resnet-torch's version. */
+    package: string;
+    /** libtorch's version. */
+    libtorch: string;
+  };
+  /** Every metadata string of the file. */
   metadata: Record<string, string>;
   /** model.* tensors (by state_dict name), optim.* tensors (by "<param>.<slot>") and ema.* tensors (the weights'
    *  moving average, by state_dict name; empty without one). */
   model: Map<string, StoredTensor>;
+  /** The optimizer's buffers. */
   optimizer: Map<string, StoredTensor>;
+  /** The weights' moving average (empty without one). */
   ema: Map<string, StoredTensor>;
 }
 
@@ -251,7 +286,12 @@ export async function readCheckpoint(file: string): Promise<Checkpoint> {
 export async function loadCheckpoint(
   file: string,
   options: { device?: string } = {},
-): Promise<{ model: Model; checkpoint: Checkpoint }> {
+): Promise<{
+  /** The model, with the checkpoint's weights. */
+  model: Model;
+  /** The checkpoint as read. */
+  checkpoint: Checkpoint;
+}> {
   const checkpoint = await readCheckpoint(file);
   let model: Model;
   try {

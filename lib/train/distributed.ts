@@ -9,9 +9,13 @@ import { ObjectSchema, s } from '../validate';
 export interface DistributedOptions {
   /** Gloo (CPU tensors) is what this build offers; NCCL (CUDA) is planned. */
   backend?: 'gloo';
+  /** This process's rank. */
   rank?: number;
+  /** Processes in the job. */
   worldSize?: number;
+  /** Address of rank 0's rendezvous. */
   masterAddr?: string;
+  /** Its port. */
   masterPort?: number;
   /** How long a collective, or the rendezvous, may wait for a rank before the run fails naming it. */
   timeoutSeconds?: number;
@@ -119,7 +123,14 @@ export function resolveProcessGroup(
 }
 
 /** This process's rank and world size, as train() will see them (from the environment). */
-export function processGroup(): { rank: number; worldSize: number; localRank: number } {
+export function processGroup(): {
+  /** This process's rank. */
+  rank: number;
+  /** Processes in the job. */
+  worldSize: number;
+  /** Its rank on this machine. */
+  localRank: number;
+} {
   const g = resolveProcessGroup(undefined);
   return { rank: g.rank, worldSize: g.worldSize, localRank: g.localRank };
 }

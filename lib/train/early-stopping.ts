@@ -20,7 +20,9 @@ export interface EarlyStoppingOptions {
 export interface EarlyStop {
   /** The iteration the run stopped at. */
   iteration: number;
+  /** The iteration of the best evaluation. */
   bestIteration: number;
+  /** The best value of the monitored metric. */
   best: number;
   /** The model holds the best evaluation's weights (restoreBest, when the best was in this session: a resumed run
    *  whose best came before the resume keeps its last weights). */

@@ -16,10 +16,15 @@ import { DistributedOptions, distributedSchema } from './distributed';
 
 /** Stochastic gradient descent with momentum (torch.optim.SGD), the paper's optimizer. */
 export interface SgdOptions {
+  /** The optimizer. */
   type: 'sgd';
+  /** The base learning rate (the schedule scales it). */
   lr: number;
+  /** Momentum (default 0.9). */
   momentum?: number;
+  /** Nesterov momentum (default false). */
   nesterov?: boolean;
+  /** L2 weight decay (default 0). */
   weightDecay?: number;
   /** No weight decay on BN parameters and biases. */
   noDecayOnBnAndBias?: boolean;
@@ -27,28 +32,69 @@ export interface SgdOptions {
 
 /** The AdamW optimizer (torch.optim.AdamW): decoupled weight decay. */
 export interface AdamWOptions {
+  /** The optimizer. */
   type: 'adamw';
+  /** The base learning rate (the schedule scales it). */
   lr: number;
+  /** Coefficients of the running averages of the gradient and its square (default [0.9, 0.999]). */
   betas?: [number, number];
+  /** Added to the denominator for stability (default 1e-8). */
   eps?: number;
+  /** Decoupled weight decay (default 0.01). */
   weightDecay?: number;
+  /** No weight decay on BN parameters and biases. */
   noDecayOnBnAndBias?: boolean;
 }
 
 /** The learning-rate schedule: constant, multistep (the paper's), cosine, one-cycle, or reduce-on-plateau. */
 export type ScheduleOptions =
-  | { type: 'constant' }
-  /** ÷gamma at each milestone (iterations, or epochs with unit 'epoch'): the paper's 32k/48k. */
-  | { type: 'multistep'; milestones: number[]; unit?: 'iteration' | 'epoch'; gamma?: number }
-  | { type: 'cosine'; minLr?: number }
-  | { type: 'onecycle'; maxLr?: number; pctStart?: number; divFactor?: number; finalDivFactor?: number }
   | {
+      /** The base rate throughout. */
+      type: 'constant';
+    }
+  /** ÷gamma at each milestone (iterations, or epochs with unit 'epoch'): the paper's 32k/48k. */
+  | {
+      /** ÷gamma at each milestone. */
+      type: 'multistep';
+      /** Where the rate drops (iterations or epochs, by `unit`). */
+      milestones: number[];
+      /** What milestones count (default 'iteration'). */
+      unit?: 'iteration' | 'epoch';
+      /** The factor at each milestone (default 0.1). */
+      gamma?: number;
+    }
+  | {
+      /** Half a cosine from the base rate down to minLr over the run. */
+      type: 'cosine';
+      /** The lowest rate (default 0). */
+      minLr?: number;
+    }
+  | {
+      /** One cycle (Smith): up to maxLr, then down far below the start. */
+      type: 'onecycle';
+      /** The peak rate (default: the optimizer's lr). */
+      maxLr?: number;
+      /** Fraction of the run spent rising (default 0.3). */
+      pctStart?: number;
+      /** Start at maxLr / divFactor (default 25). */
+      divFactor?: number;
+      /** End at the start rate / finalDivFactor (default 1e4). */
+      finalDivFactor?: number;
+    }
+  | {
+      /** The schedule. */
       type: 'plateau';
+      /** What is watched (default val_loss with a validation set, else train_loss). */
       metric?: PlateauMetric;
+      /** The factor at each reduction (default 0.1). */
       factor?: number;
+      /** Evaluations without improvement before a reduction (default 10). */
       patience?: number;
+      /** Relative improvement that counts (default 1e-4). */
       threshold?: number;
+      /** Evaluations to wait after a reduction (default 0). */
       cooldown?: number;
+      /** The lowest rate. */
       minLr?: number;
     };
 
@@ -62,21 +108,43 @@ export interface AugmentOptions {
   /** Random horizontal flip. */
   flip?: boolean;
   /** ImageNet-style random-resized-crop to `size`. */
-  randomResizedCrop?: { size?: number | [number, number]; scale?: [number, number]; ratio?: [number, number] };
+  randomResizedCrop?: {
+    /** Output side, or [height, width] (default: the image's). */
+    size?: number | [number, number];
+    /** Range of the crop's area, as a fraction of the image's (default [0.08, 1]). */
+    scale?: [number, number];
+    /** Range of the crop's aspect ratio (default [3/4, 4/3]). */
+    ratio?: [number, number];
+  };
 }
 
 /** Everything train() takes besides the model and the data; validated before the native trainer sees it. */
 export interface TrainOptions {
   /** Length of the run: exactly one of epochs and iterations. */
   epochs?: number;
+  /** Iterations (steps) to train. */
   iterations?: number;
+  /** Images per step (per rank; default 128). */
   batchSize?: number;
+  /** The optimizer (default: the paper's SGD). */
   optimizer?: SgdOptions | AdamWOptions;
+  /** The learning-rate schedule (default constant). */
   schedule?: ScheduleOptions;
   /** Linear warm-up of the rate over the first iterations. */
-  warmup?: { iterations: number; startFactor?: number };
+  warmup?: {
+    /** Iterations of the linear warm-up. */
+    iterations: number;
+    /** The rate's factor at the start (default 0.1). */
+    startFactor?: number;
+  };
   /** The paper's ResNet-110 warm-up: `lr` until the training error falls below `untilTrainError`. */
-  errorWarmup?: { lr?: number; untilTrainError?: number };
+  errorWarmup?: {
+    /** The rate until then (default 0.01). */
+    lr?: number;
+    /** The training error to reach (default 0.8). */
+    untilTrainError?: number;
+  };
+  /** Label smoothing of the cross-entropy (default 0). */
   labelSmoothing?: number;
   /** Scale the gradients so that their global L2 norm is at most this (torch.nn.utils.clip_grad_norm_), after
    *  unscaling in float16 and before the step. Default: off. */
@@ -95,28 +163,50 @@ export interface TrainOptions {
   /** Keep an exponential moving average of the weights (timm's ModelEmaV2): after each step
    *  ema = decay · ema + (1 − decay) · weights, BN statistics included. Evaluations during the run use it, it
    *  travels in checkpoints, and the result hands it over as a model (`result.ema`). */
-  ema?: { decay: number };
+  ema?: {
+    /** The weight of the average so far, in (0, 1): 0.999 averages over about 1,000 steps. */
+    decay: number;
+  };
+  /** Training-time augmentation. */
   augment?: AugmentOptions;
   /** Input normalisation: the per-pixel mean image (the paper's CIFAR), per-channel mean/std (default),
    *  explicit values, or none. Statistics come from the training set. */
   normalize?: NormalizeOption;
   /** Held-out sets (a streamed folder is loaded into memory for evaluation). */
   validation?: Dataset | StreamingDataset;
+  /** A test set, evaluated as validation is. */
   test?: Dataset | StreamingDataset;
-  evalEvery?: { epochs: number } | { iterations: number };
+  /** When to evaluate (default every epoch). */
+  evalEvery?:
+    | {
+        /** Every this many epochs. */
+        epochs: number;
+      }
+    | {
+        /** Every this many iterations. */
+        iterations: number;
+      };
+  /** Images per evaluation forward (default 500). */
   evalBatchSize?: number;
   /** Progress event every this many iterations. */
   logEvery?: number;
+  /** Seed of the shuffles and augmentations. */
   seed?: number;
   /** Bit-identical CPU runs; deterministic algorithms and no cuDNN benchmark on CUDA. */
   deterministic?: boolean;
   /** Gradient norm at each block's input and each block's response std, in iteration events. */
   diagnostics?: boolean;
+  /** Intra-op threads for this run (default: the process setting). */
   threads?: number;
+  /** Shuffle each epoch (default true). */
   shuffle?: boolean;
+  /** Leave out the last partial batch (default true). */
   dropLast?: boolean;
+  /** float32 (default), or bfloat16 / float16 autocast on CUDA. */
   precision?: 'float32' | 'bfloat16' | 'float16';
+  /** Tensor layout (default 'auto': channels_last where it is faster). */
   memoryFormat?: 'auto' | 'channels_last' | 'contiguous';
+  /** Let cuDNN pick the fastest algorithms (default: on unless deterministic). */
   cudnnBenchmark?: boolean;
   /** Capture the whole step in a CUDA graph after 3 eager iterations (CUDA, SGD, float32, static shapes):
    *  for small networks, where kernel launches dominate. */
@@ -124,6 +214,7 @@ export interface TrainOptions {
   /** With several ranks: BatchNorm's batch statistics over every rank's batch, as torch.nn.SyncBatchNorm
    *  (default: each rank's own, as DistributedDataParallel). No effect in one process. */
   syncBatchNorm?: boolean;
+  /** Stops the run after the current iteration. */
   signal?: AbortSignal;
   /** Each progress event, on the main thread (progressBar() is one); a throw stops the run with that error. */
   onProgress?: (event: ProgressEvent) => void;
@@ -142,13 +233,25 @@ export type { ProgressEvent } from './events';
 export interface TrainResult {
   /** The run was stopped by its AbortSignal (after a complete iteration) rather than finishing. */
   aborted: boolean;
+  /** Iterations done. */
   iteration: number;
+  /** Epochs done. */
   epoch: number;
+  /** Iterations the run was to do. */
   totalIterations: number;
+  /** Seconds the run took. */
   elapsedSeconds: number;
+  /** Training throughput over the run. */
   imagesPerSecond: number;
+  /** The learning rate at the end. */
   lr: number;
-  evaluations: { val?: EvalMetrics; test?: EvalMetrics };
+  /** The last evaluations. */
+  evaluations: {
+    /** On the validation set. */
+    val?: EvalMetrics;
+    /** On the test set. */
+    test?: EvalMetrics;
+  };
   /** Epoch and evaluation events, in order. */
   history: ProgressEvent[];
   /** Set when earlyStopping stopped the run (then `aborted` is false). */

@@ -16,7 +16,9 @@ function evaluations(e: Record<string, NativeEvalMetrics> | undefined): Progress
 
 /** A training run: await it (or `done`) for the result, iterate it for progress events, cancel() it. */
 export class TrainingRun implements AsyncIterable<ProgressEvent>, PromiseLike<TrainResult> {
+  /** Settles with the result. */
   readonly done: Promise<TrainResult>;
+  /** Epoch and evaluation events so far. */
   readonly history: ProgressEvent[] = [];
   #listeners = new Set<(e: ProgressEvent | null) => void>();
   #cancel: () => void = () => undefined;

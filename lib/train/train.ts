@@ -129,14 +129,19 @@ export function trainWithCheckpoints(
 
 /** resumeTraining()'s options: what a checkpoint does not store (data, signal, callbacks, loggers, policy). */
 export interface ResumeOptions {
+  /** Evaluated as the run goes (checked against the checkpoint's data). */
   validation?: Dataset | StreamingDataset;
+  /** Evaluated as the run goes. */
   test?: Dataset | StreamingDataset;
+  /** Stops the run (it resolves with aborted: true). */
   signal?: AbortSignal;
   /** Each progress event, on the main thread (progressBar() is one). */
   onProgress?: (event: ProgressEvent) => void;
   /** As train()'s (a checkpoint does not store them): what they logged after the checkpoint is dropped. */
   loggers?: Logger[];
+  /** Where the resumed run writes its checkpoints. */
   checkpoint?: CheckpointPolicy;
+  /** Where the model goes (default: the CPU). */
   device?: string;
   /** As train()'s: by default the environment's process group. */
   distributed?: DistributedOptions | false;
@@ -147,7 +152,14 @@ export async function resumeTraining(
   file: string,
   data: TrainData,
   extra: ResumeOptions = {},
-): Promise<{ model: Model; run: TrainingRun; checkpoint: Checkpoint }> {
+): Promise<{
+  /** The model, with the checkpoint's weights. */
+  model: Model;
+  /** The resumed run. */
+  run: TrainingRun;
+  /** The checkpoint resumed from. */
+  checkpoint: Checkpoint;
+}> {
   const { model, checkpoint } = await loadCheckpoint(file, { device: extra.device });
   checkSameData(file, checkpoint.data, data);
   const entries = (tensors: Map<string, StoredTensor>) =>

@@ -6,6 +6,7 @@ import { Schema, s } from '../../validate';
 
 /** An image folder (one subfolder per class): where, at what size, and how to treat bad files. */
 export interface ImageFolderOptions {
+  /** The folder: one subfolder of images per class. */
   path: string;
   /** Output size: a side (square) or [height, width]. */
   size: number | [number, number];

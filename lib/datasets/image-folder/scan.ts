@@ -10,7 +10,9 @@ export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
 
 /** One image of a folder and its label. */
 export interface ImageFile {
+  /** Its path. */
   file: string;
+  /** Its class, by the folder it is in. */
   label: number;
 }
 
@@ -18,7 +20,12 @@ export interface ImageFile {
 export async function scanImageFolder(
   root: string,
   classNames?: string[],
-): Promise<{ classNames: string[]; files: ImageFile[] }> {
+): Promise<{
+  /** The class names (the subfolders, sorted). */
+  classNames: string[];
+  /** Every image with its label. */
+  files: ImageFile[];
+}> {
   let entries;
   try {
     entries = await fsp.readdir(root, { withFileTypes: true });

@@ -13,11 +13,17 @@ import { folderStats } from './stats';
 
 /** How a streaming run draws batches (the trainer sets these). */
 export interface StreamParams {
+  /** Images per batch. */
   batchSize: number;
+  /** Where the run starts (resumed runs). */
   startIteration: number;
+  /** Iterations the run does. */
   totalIterations: number;
+  /** Seed of the shuffles. */
   seed: number;
+  /** Shuffle each epoch. */
   shuffle: boolean;
+  /** Leave out the last partial batch. */
   dropLast: boolean;
   /** Batches decoded ahead of the trainer (the bounded queue's size). */
   ahead?: number;
@@ -25,11 +31,17 @@ export interface StreamParams {
 
 /** An image folder decoded while training runs, batch by batch, rather than loaded first. Made by datasets.streamImageFolder(). */
 export class StreamingDataset {
+  /** Its name, for messages. */
   readonly name: string;
+  /** [C, H, W] of the decoded images. */
   readonly shape: [number, number, number];
+  /** Images. */
   readonly length: number;
+  /** Classes. */
   readonly numClasses: number;
+  /** Names of the classes, in label order. */
   readonly classNames: string[];
+  /** The folder. */
   readonly source: string;
   /** Images left out so far because they could not be decoded (onBadImage: 'skip'). */
   readonly skipped: string[] = [];
@@ -72,7 +84,12 @@ export class StreamingDataset {
   }
 
   /** A deterministic train/validation split: `validation` is a count or a fraction. */
-  split(options: { validation: number; seed?: number }): { train: StreamingDataset; validation: StreamingDataset } {
+  split(options: { validation: number; seed?: number }): {
+    /** The training part. */
+    train: StreamingDataset;
+    /** The validation part. */
+    validation: StreamingDataset;
+  } {
     const v = options.validation;
     const count = v < 1 ? Math.round(v * this.length) : v;
     if (!Number.isInteger(count) || count < 1 || count >= this.length)
