@@ -15,6 +15,7 @@ import { Model, createModel } from '../model/model';
 import { loadCheckpoint } from '../train/checkpoint';
 import { ProgressEvent, TRAIN_DEFAULTS, TrainResult, iterationsPerEpoch } from '../train/options';
 import { processGroup } from '../train/distributed';
+import type { EarlyStop } from '../train/early-stopping';
 import { resumeTraining, train } from '../train/train';
 import { parseConfigText } from '../config/load';
 import { Reporter } from './progress';
@@ -34,6 +35,8 @@ export interface RunSummary {
   final: { val?: Metrics; test?: Metrics };
   best: { val?: Metrics & { iteration: number }; test?: Metrics & { iteration: number } };
   finalTrainError?: number;
+  /** train.earlyStopping stopped the run. */
+  earlyStopped?: EarlyStop;
   versions: { package: string; libtorch: string };
   files: Record<string, string>;
 }
@@ -123,9 +126,10 @@ async function finish(model: Model, result: TrainResult, config: RunConfig, fold
     },
     best,
     ...(trainEvents.length ? { finalTrainError: trainEvents[trainEvents.length - 1].trainError } : {}),
+    ...(result.earlyStopped ? { earlyStopped: result.earlyStopped } : {}),
     versions: { package: packageVersion(), libtorch: info().libtorchVersion },
     files: { config: folder.config, metricsJsonl: folder.metricsJsonl, metricsCsv: folder.metricsCsv, weights: folder.weights, checkpoints: folder.checkpoints,
-      plotSvg: plot.svg, plotPng: plot.png },
+      plotSvg: plot.svg, plotPng: plot.png, ...(result.ema ? { weightsEma: path.join(folder.dir, 'weights-ema.safetensors') } : {}) },
   };
   fs.writeFileSync(folder.summary, `${JSON.stringify(summary, null, 2)}\n`);
   reporter.json({ type: 'summary', ...summary });

@@ -88,6 +88,31 @@ describe('resnet CLI', () => {
     },
   );
 
+  it('the training options around the loop work from a config: early stopping, EMA, accumulation, clipping, frozen BN', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'run.yaml');
+    fs.writeFileSync(file, YAML.stringify(tiny(dir)));
+    const r = await resnet(
+      [
+        'train',
+        file,
+        '--quiet',
+        ...['train.ema.decay=0.9', 'train.accumulate=2', 'train.batchSize=8', 'train.clipGradNorm=1'],
+        ...['train.freezeBatchNorm=true', 'train.earlyStopping.monitor=val_loss', 'train.earlyStopping.patience=1'],
+        ...['train.earlyStopping.minDelta=10', 'train.earlyStopping.restoreBest=true'],
+      ].flatMap((a, i) => (i > 2 ? ['--set', a] : [a])),
+    );
+    expect(r.code).toBe(0);
+    // 64 training images, 2 passes of 8 per iteration: 4 iterations an epoch; the second evaluation stops it.
+    expect(r.stdout).toMatch(
+      /stopped early at iteration 8: the best was \d\.\d+ at iteration 4, whose weights the model now holds/,
+    );
+    const runDir = /run:\s+(\S+)/.exec(r.stdout)![1];
+    const summary = JSON.parse(fs.readFileSync(path.join(runDir, 'summary.json'), 'utf8'));
+    expect(summary.earlyStopped).toMatchObject({ iteration: 8, bestIteration: 4, restored: true });
+    expect(fs.existsSync(path.join(runDir, 'weights-ema.safetensors'))).toBe(true);
+  });
+
   it("summary prints per-layer shapes and the paper's multiply-adds", async () => {
     const r = await resnet(['summary', 'resnet50', '--stride', 'conv1x1']);
     expect(r.code).toBe(0);

@@ -16,6 +16,12 @@ export function printResult(summary: RunSummary, reporter: Reporter): void {
   reporter.result(
     `iterations: ${summary.iteration}/${summary.totalIterations} in ${(summary.elapsedSeconds / 60).toFixed(1)} min, ${Math.round(summary.imagesPerSecond)} images/s`,
   );
+  const early = summary.earlyStopped;
+  if (early)
+    reporter.result(
+      `stopped early at iteration ${early.iteration}: the best was ${early.best.toPrecision(4)} at iteration ` +
+        `${early.bestIteration}${early.restored ? ', whose weights the model now holds' : ''}`,
+    );
   reporter.result(`plot:    ${summary.files.plotPng} (and .svg)`);
   reporter.result(`weights: ${summary.files.weights}`);
   reporter.result(`run:     ${summary.dir}`);
