@@ -10,6 +10,7 @@ import * as path from 'path';
 
 import { Dataset, Model, createModel, fromArrays, resumeTraining, train } from '../lib';
 import type { CheckpointPolicy } from '../lib';
+import { syntheticArrays } from '../test/helpers/synthetic';
 
 export const TOTAL_ITERATIONS = 96;
 export const KEEP_LAST = 2;
@@ -18,19 +19,6 @@ const SHAPE: [number, number, number] = [3, 16, 16];
 /** The two models whose weights the writers alternate: any complete weights file is exactly one of them. */
 export function weightModels(): Promise<Model[]> {
   return Promise.all([1, 2].map((seed) => createModel({ arch: 'cifar-resnet20', inChannels: 3, numClasses: 4, seed })));
-}
-
-function arrays(n: number, seed: number) {
-  let x = seed;
-  const images = new Uint8Array(n * SHAPE[0] * SHAPE[1] * SHAPE[2]).map(
-    () => (x = (x * 1103515245 + 12345) >>> 0) >>> 24,
-  );
-  return {
-    images,
-    shape: [n, ...SHAPE],
-    labels: Array.from({ length: n }, (_, i) => (i * 7 + seed) % 4),
-    numClasses: 4,
-  };
 }
 
 /** Newest periodic checkpoint in `dir` (checkpoint-<iteration>.safetensors), if any. */
@@ -67,8 +55,8 @@ async function savedBytes(model: Model, file: string): Promise<Buffer> {
 
 async function trainRole(dir: string): Promise<void> {
   await fsp.mkdir(dir, { recursive: true });
-  const data: Dataset = await fromArrays(arrays(128, 1));
-  const validation = await fromArrays(arrays(32, 2));
+  const data: Dataset = await fromArrays(syntheticArrays(128, SHAPE, 4, 1));
+  const validation = await fromArrays(syntheticArrays(32, SHAPE, 4, 2));
   const policy: CheckpointPolicy = {
     dir,
     everyIterations: 1,

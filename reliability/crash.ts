@@ -285,49 +285,27 @@ async function main(): Promise<void> {
   const started = performance.now();
   let failed = false;
   try {
+    // One table per part: its counts, then the problems found (at most 20 shown).
+    const report = (headers: string[], counts: (string | number)[], problems: string[]) => {
+      console.log(formatTable([...headers, 'problems'], [[`${runs} runs`, ...counts, problems.length]]));
+      for (const p of problems.slice(0, 20)) console.log(`  ${p}`);
+      failed ||= problems.length > 0;
+    };
     if (parts.includes('train')) {
       const t = await trainPart(runs, random, maxDelayMs, root);
-      console.log(
-        formatTable(
-          ['checkpoints, weights', 'kills', 'mid-write', 'resumed', 'fresh', 'finished', 'files checked', 'problems'],
-          [
-            [
-              `${runs} runs`,
-              t.kills,
-              t.killsMidWrite,
-              t.resumes,
-              t.freshStarts,
-              t.completed,
-              t.filesChecked,
-              t.problems.length,
-            ],
-          ],
-        ),
+      report(
+        ['checkpoints, weights', 'kills', 'mid-write', 'resumed', 'fresh', 'finished', 'files checked'],
+        [t.kills, t.killsMidWrite, t.resumes, t.freshStarts, t.completed, t.filesChecked],
+        t.problems,
       );
-      for (const p of t.problems.slice(0, 20)) console.log(`  ${p}`);
-      failed ||= t.problems.length > 0;
     }
     if (parts.includes('serve')) {
       const s = await servePart(runs, random, maxDelayMs, root);
-      console.log(
-        formatTable(
-          ['serve hot reload', 'kills', 'partial file', 'requests', 'model A', 'model B', 'reloads', 'problems'],
-          [
-            [
-              `${runs} runs`,
-              s.kills,
-              s.killsLeavingPartialFile,
-              s.requests,
-              s.answeredA,
-              s.answeredB,
-              s.reloads,
-              s.problems.length,
-            ],
-          ],
-        ),
+      report(
+        ['serve hot reload', 'kills', 'partial file', 'requests', 'model A', 'model B', 'reloads'],
+        [s.kills, s.killsLeavingPartialFile, s.requests, s.answeredA, s.answeredB, s.reloads],
+        s.problems,
       );
-      for (const p of s.problems.slice(0, 20)) console.log(`  ${p}`);
-      failed ||= s.problems.length > 0;
     }
   } finally {
     await fsp.rm(root, { recursive: true, force: true });

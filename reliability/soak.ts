@@ -11,6 +11,7 @@ import { Worker } from 'worker_threads';
 
 import { Model, createModel, fromArrays, train } from '../lib';
 import { argValue, formatTable } from '../bench/table';
+import { pseudoRandomBytes } from '../test/helpers/synthetic';
 
 const rssMb = () => process.memoryUsage().rss / 2 ** 20;
 
@@ -54,20 +55,17 @@ async function soak(part: string, n: number, warmupSteps: number, step: (i: numb
   };
 }
 
-function pixels(n: number, seed: number): Uint8Array {
-  let x = seed;
-  return new Uint8Array(n).map(() => (x = (x * 1103515245 + 12345) >>> 0) >>> 24);
-}
-
 async function cifarModel(seed = 1): Promise<Model> {
   return createModel({ arch: 'cifar-resnet20', inChannels: 3, numClasses: 10, seed });
 }
 
 async function predictPart(n: number): Promise<Row[]> {
   const model = await cifarModel();
-  const x = { data: Float32Array.from(pixels(3 * 32 * 32, 1), (v) => v / 255), shape: [1, 3, 32, 32] };
+  const x = { data: Float32Array.from(pseudoRandomBytes(3 * 32 * 32, 1), (v) => v / 255), shape: [1, 3, 32, 32] };
   const sharp = (await import('sharp')).default;
-  const png = await sharp(Buffer.from(pixels(32 * 32 * 3, 2)), { raw: { width: 32, height: 32, channels: 3 } })
+  const png = await sharp(Buffer.from(pseudoRandomBytes(32 * 32 * 3, 2)), {
+    raw: { width: 32, height: 32, channels: 3 },
+  })
     .png()
     .toBuffer();
   const rows = [
@@ -80,7 +78,7 @@ async function predictPart(n: number): Promise<Row[]> {
 
 async function trainPart(n: number): Promise<Row[]> {
   const data = await fromArrays({
-    images: pixels(256 * 3 * 16 * 16, 3),
+    images: pseudoRandomBytes(256 * 3 * 16 * 16, 3),
     shape: [256, 3, 16, 16],
     labels: Array.from({ length: 256 }, (_, i) => i % 10),
     numClasses: 10,
@@ -139,7 +137,7 @@ async function lifecyclePart(cycles: number): Promise<Row[]> {
     await m.forward(x);
     m.dispose();
   });
-  const images = pixels(512 * 3 * 32 * 32, 4);
+  const images = pseudoRandomBytes(512 * 3 * 32 * 32, 4);
   const datasets = await soak('fromArrays + subset + dispose', cycles, cycles / 10, async () => {
     const d = await fromArrays({ images, shape: [512, 3, 32, 32], labels: new Int32Array(512), numClasses: 10 });
     const s = await d.subset([0, 1, 2, 3]);

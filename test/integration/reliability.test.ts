@@ -205,21 +205,15 @@ describe('the crash and soak harnesses, short runs', () => {
   beforeAll(() => {
     execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.bench.json'], { cwd: ROOT });
   });
+  const harness = (script: string, args: string[], timeout: number) =>
+    spawnSync(process.execPath, [path.join(ROOT, '.test-build', 'reliability', script), ...args], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout,
+    });
 
   it('SIGKILL during checkpoint, weights and hot-reload writes: every file loads, resumes, and serving goes on', () => {
-    const run = spawnSync(
-      process.execPath,
-      [
-        path.join(ROOT, '.test-build', 'reliability', 'crash.js'),
-        '--runs',
-        '6',
-        '--seed',
-        '2',
-        '--max-delay-ms',
-        '1500',
-      ],
-      { cwd: ROOT, encoding: 'utf8', timeout: 400_000 },
-    );
+    const run = harness('crash.js', ['--runs', '6', '--seed', '2', '--max-delay-ms', '1500'], 400_000);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/\| 6 runs\s+\| (\d+)\s+\|.*\| 0\s+\|\n/);
@@ -227,19 +221,7 @@ describe('the crash and soak harnesses, short runs', () => {
   }, 500_000);
 
   it('create/dispose cycles and terminated training workers: the process lives on, RSS stays flat', () => {
-    const run = spawnSync(
-      process.execPath,
-      [
-        path.join(ROOT, '.test-build', 'reliability', 'soak.js'),
-        '--n',
-        '1000',
-        '--parts',
-        'lifecycle,workers',
-        '--bound-mb',
-        '32',
-      ],
-      { cwd: ROOT, encoding: 'utf8', timeout: 300_000 },
-    );
+    const run = harness('soak.js', ['--n', '1000', '--parts', 'lifecycle,workers', '--bound-mb', '32'], 300_000);
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/\| createModel \+ forward \+ dispose\s+\| 100 .*\| yes/);
     expect(run.stdout).toMatch(/\| fromArrays \+ subset \+ dispose\s+\| 100 .*\| yes/);
