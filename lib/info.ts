@@ -56,7 +56,8 @@ export interface RuntimeInfo {
   mkldnn: boolean;
   /** Why oneDNN is off, when it is. */
   mkldnnOffReason: string | null;
-  /** Process groups this build can train in: Gloo (CPU tensors, c10d) where libgloo-dev was there at build time. */
+  /** Process groups this build can train in (c10d): Gloo where its headers were there at build time (libgloo-dev,
+   *  or a pip PyTorch's own), NCCL where the libtorch is a CUDA 2.x one built with it. */
   distributed: {
     /** Gloo (CPU) process groups are available. */
     gloo: boolean;
@@ -100,7 +101,7 @@ export function info(): RuntimeInfo {
     cxx11Abi: n.cxx11Abi,
     mkldnn: n.mkldnn,
     mkldnnOffReason: n.onednnOffReason || null,
-    distributed: { gloo: n.distributedGloo, nccl: false },
+    distributed: { gloo: n.distributedGloo, nccl: n.distributedNccl },
     addon: addonPath(),
   };
 }
@@ -130,7 +131,8 @@ export function formatInfo(i: RuntimeInfo): string {
     lines.push(
       `  cuda:${d.index}       ${d.name || '(name unknown)'}, compute ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB`,
     );
-  lines.push(`distributed    ${i.distributed.gloo ? 'Gloo (c10d)' : 'not in this build (needs libgloo-dev)'}`);
+  const groups = [i.distributed.gloo && 'Gloo', i.distributed.nccl && 'NCCL'].filter(Boolean).join(', ');
+  lines.push(`distributed    ${groups ? `${groups} (c10d)` : 'not in this build (needs libgloo-dev)'}`);
   if (i.cuda.builtWithCuda)
     lines.push(
       `CUDA versions  built against ${i.cuda.compiledVersion}, runtime ${i.cuda.runtimeVersion ?? 'not loaded'}, driver ${i.cuda.driverVersion ?? 'none'}`,

@@ -96,6 +96,7 @@ export interface NativeInfo {
   mkldnn: boolean;
   onednnOffReason: string;
   distributedGloo: boolean;
+  distributedNccl: boolean;
 }
 
 export interface NativeEvalMetrics {
@@ -252,6 +253,7 @@ export interface NativeTrainConfig {
 
 /** The process group (worldSize 1: one process); `fingerprint` holds what every rank must agree on. */
 export interface NativeDistributedConfig {
+  backend: 'gloo' | 'nccl';
   rank: number;
   worldSize: number;
   masterAddr: string;

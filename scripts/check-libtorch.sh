@@ -5,6 +5,7 @@
 # fetched from Debian's archive into a cache folder by a private apt (nothing on the host changes). --cuda adds
 # the CUDA variant (RESNET_WITH_CUDA) against Debian 13's libtorch-cuda-dev and the CUDA headers it includes
 # (nvidia-cuda-dev, a 930 MB download, cached), with /usr/local/cuda after them for what those lack.
+# Every variant compiles the distributed code (c10d with Gloo; the CUDA one with NCCL too, libnccl-dev's header).
 # Our own code compiles with -Werror; libtorch's headers are system headers (their warnings are theirs).
 # The cache: $RESNET_TORCH_CACHE, else ~/.cache/resnet-torch.
 set -euo pipefail
@@ -71,6 +72,7 @@ check() {
   echo "libtorch $name: $(find native -name '*.cpp' | wc -l) translation units compile ($((SECONDS - started)) s)"
 }
 
+c10d=(-DRESNET_WITH_C10D -DUSE_C10D_GLOO -idirafter native/compat)
 for v in "${versions[@]}"; do
   case "$v" in
     1.13)
@@ -78,17 +80,21 @@ for v in "${versions[@]}"; do
         echo "libtorch 1.13: Debian 12's libtorch-dev is not installed (scripts/setup.sh installs it)" >&2
         exit 1
       }
-      check 1.13-cpu -isystem /usr/include/torch/csrc/api/include
+      [ -e /usr/include/gloo/config.h ] || {
+        echo "libtorch 1.13: Gloo's headers are missing (libgloo-dev; scripts/setup.sh installs it)" >&2
+        exit 1
+      }
+      check 1.13-cpu "${c10d[@]}" -isystem /usr/include/torch/csrc/api/include
       ;;
     2.6)
-      trixie_unpack root-cpu libtorch-dev libfmt-dev
+      trixie_unpack root-cpu libtorch-dev libfmt-dev libgloo-dev
       inc="$trixie/root-cpu/usr/include"
-      check 2.6-cpu -isystem "$inc/torch/csrc/api/include" -isystem "$inc"
+      check 2.6-cpu "${c10d[@]}" -isystem "$inc/torch/csrc/api/include" -isystem "$inc"
       if [ "$cuda" = 1 ]; then
-        trixie_unpack root-cuda libtorch-cuda-dev libfmt-dev nvidia-cuda-dev
+        trixie_unpack root-cuda libtorch-cuda-dev libfmt-dev nvidia-cuda-dev libgloo-dev libnccl-dev
         inc="$trixie/root-cuda/usr/include"
-        check 2.6-cuda -DRESNET_WITH_CUDA -isystem "$inc/torch/csrc/api/include" -isystem "$inc" \
-          -idirafter /usr/local/cuda/include
+        check 2.6-cuda -DRESNET_WITH_CUDA "${c10d[@]}" -DRESNET_WITH_NCCL -DUSE_C10D_NCCL \
+          -isystem "$inc/torch/csrc/api/include" -isystem "$inc" -idirafter /usr/local/cuda/include
       fi
       ;;
   esac

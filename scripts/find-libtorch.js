@@ -4,7 +4,7 @@
 //   1. LIBTORCH (an unpacked libtorch folder) or Torch_DIR (a folder holding TorchConfig.cmake);
 //   2. the PyTorch installed for `python3` (or $PYTHON): how pip users get a CUDA build;
 //   3. Debian's system libtorch (libtorch-dev).
-// Usage: find-libtorch.js [--json | --torch-dir | --c10d | --gyp-includes | --gyp-libs | --gyp-ldflags | --gyp-defines]
+// Usage: find-libtorch.js [--json | --torch-dir | --c10d | --nccl | --gyp-includes | --gyp-libs | --gyp-ldflags | --gyp-defines]
 const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
@@ -102,6 +102,7 @@ function findLibtorch() {
   found.cuda = fs.existsSync(path.join(found.libDir, 'libtorch_cuda.so'));
   found.version = torchVersion(found.includeRoot);
   found.c10d = c10dAvailable(found);
+  found.ncclInclude = ncclIncludeDir(found);
   return found;
 }
 
@@ -119,13 +120,36 @@ function torchVersion(includeRoot) {
 }
 
 // Distributed training builds on c10d's Gloo process group: its headers come with libtorch, Gloo's own with
-// Debian's libgloo-dev. The c10d C++ API the addon uses is libtorch 1.x's (2.x split ProcessGroup and Backend).
+// Debian's libgloo-dev (pip's torch has them inside). native/dist/ speaks c10d's 1.x and 2.x APIs.
 function c10dAvailable(t) {
   const gloo = [t.includeRoot, '/usr/include', '/usr/local/include'].some((d) =>
     fs.existsSync(path.join(d, 'gloo', 'config.h')),
   );
-  const c10d = fs.existsSync(path.join(t.includeRoot, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp'));
-  return gloo && c10d && t.version.major === 1;
+  return gloo && fs.existsSync(path.join(c10dHeaders(t), 'ProcessGroupGloo.hpp'));
+}
+
+function c10dHeaders(t) {
+  return path.join(t.includeRoot, 'torch', 'csrc', 'distributed', 'c10d');
+}
+
+// NCCL process groups: a CUDA libtorch 2.x (whose c10d has ProcessGroupNCCL) and NCCL's header, from the system,
+// the CUDA toolkit, or pip's nvidia-nccl package beside torch. The folder holding nccl.h, or null.
+function ncclIncludeDir(t, env = process.env) {
+  if (!t.cuda || !t.c10d || !(t.version.major >= 2)) return null;
+  if (!fs.existsSync(path.join(c10dHeaders(t), 'ProcessGroupNCCL.hpp'))) return null;
+  const sitePackages = path.dirname(t.prefix);
+  const pipNvidia = path.join(sitePackages, 'nvidia');
+  const candidates = [
+    env.NCCL_INCLUDE_DIR,
+    env.NCCL_HOME && path.join(env.NCCL_HOME, 'include'),
+    path.join(pipNvidia, 'nccl', 'include'),
+    ...(fs.existsSync(pipNvidia) ? fs.readdirSync(pipNvidia).map((d) => path.join(pipNvidia, d, 'include')) : []),
+    t.includeRoot,
+    '/usr/include',
+    '/usr/local/include',
+    '/usr/local/cuda/include',
+  ].filter(Boolean);
+  return candidates.find((d) => fs.existsSync(path.join(d, 'nccl.h'))) ?? null;
 }
 
 // ---- CUDA: the toolkit CMake will use must match the CUDA the libtorch was built with --------------------
@@ -204,11 +228,19 @@ function cudaBuildProblem({ torchCuda, nvcc, archList, source }) {
 
 function gypView(t) {
   return {
-    includes: [t.includeRoot, path.join(t.includeRoot, 'torch', 'csrc', 'api', 'include')],
+    includes: [
+      t.includeRoot,
+      path.join(t.includeRoot, 'torch', 'csrc', 'api', 'include'),
+      ...(t.ncclInclude ? [t.ncclInclude] : []),
+    ],
     // --no-as-needed keeps libtorch_cuda linked although no symbol of it is named: it registers CUDA at load.
     ldflags: [`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`, '-Wl,--no-as-needed'],
     libs: ['-lc10', '-ltorch_cpu', '-ltorch', ...(t.cuda ? ['-ltorch_cuda', '-lc10_cuda'] : [])],
-    defines: [`_GLIBCXX_USE_CXX11_ABI=${t.cxx11Abi}`, ...(t.c10d ? ['RESNET_WITH_C10D', 'USE_C10D_GLOO'] : [])],
+    defines: [
+      `_GLIBCXX_USE_CXX11_ABI=${t.cxx11Abi}`,
+      ...(t.c10d ? ['RESNET_WITH_C10D', 'USE_C10D_GLOO'] : []),
+      ...(t.ncclInclude ? ['RESNET_WITH_NCCL', 'USE_C10D_NCCL'] : []),
+    ],
   };
 }
 
@@ -242,6 +274,7 @@ if (require.main === module) {
     '--json': () => JSON.stringify(t, null, 2),
     '--torch-dir': () => t.torchDir,
     '--c10d': () => (t.c10d ? '1' : '0'),
+    '--nccl': () => t.ncclInclude ?? '',
     '--gyp-includes': () => g.includes.join(' '),
     '--gyp-libs': () => g.libs.join(' '),
     '--gyp-ldflags': () => g.ldflags.join(' '),
@@ -254,4 +287,4 @@ if (require.main === module) {
   process.stdout.write(`${views[arg]()}\n`);
 }
 
-module.exports = { findLibtorch, cudaBuildProblem, INSTALL_HINT };
+module.exports = { findLibtorch, cudaBuildProblem, ncclIncludeDir, INSTALL_HINT };

@@ -5,10 +5,15 @@
 import { ValidationError } from '../errors';
 import { ObjectSchema, s } from '../validate';
 
+/** The collectives' library of a process group. */
+export type DistributedBackend = 'gloo' | 'nccl';
+
 /** The process group of a data-parallel run (what torchrun's environment variables say, when not given). */
 export interface DistributedOptions {
-  /** Gloo (CPU tensors) is what this build offers; NCCL (CUDA) is planned. */
-  backend?: 'gloo';
+  /** The collectives' library: Gloo (CPU tensors, and CUDA ones through the host) or NCCL (CUDA, where
+   *  info().distributed.nccl says the build has it). Default: NCCL for a model on CUDA where the build has it, else
+   *  Gloo, as PyTorch's "cpu:gloo,cuda:nccl". */
+  backend?: DistributedBackend;
   /** This process's rank. */
   rank?: number;
   /** Processes in the job. */
@@ -39,7 +44,7 @@ export interface ProcessGroupInfo {
 export const DISTRIBUTED_DEFAULTS = { masterPort: 29500, timeoutSeconds: 300 };
 
 export const distributedSchema: ObjectSchema<DistributedOptions> = s.object<DistributedOptions>({
-  backend: s.optional(s.enum(['gloo'] as const)),
+  backend: s.optional(s.enum(['gloo', 'nccl'] as const)),
   rank: s.optional(s.integer({ min: 0 })),
   worldSize: s.optional(s.integer({ min: 1, max: 65536 })),
   masterAddr: s.optional(s.string()),
@@ -120,6 +125,45 @@ export function resolveProcessGroup(
     progressOnAllRanks: o?.progressOnAllRanks ?? false,
     source,
   };
+}
+
+/**
+ * The backend a run on `device` uses: the option, else NCCL on CUDA where the build has it, else Gloo. NCCL needs
+ * the model on CUDA, on the GPU of its local rank when several ranks share a machine (as torchrun's users call
+ * torch.cuda.set_device(LOCAL_RANK)): two ranks on one GPU would deadlock inside NCCL.
+ */
+export function resolveBackend(
+  group: ProcessGroupInfo,
+  option: DistributedBackend | undefined,
+  device: string,
+  ncclBuilt: boolean,
+): DistributedBackend {
+  const cuda = device.startsWith('cuda');
+  const backend = option ?? (cuda && ncclBuilt ? 'nccl' : 'gloo');
+  if (backend !== 'nccl') return backend;
+  if (!ncclBuilt)
+    throw new ValidationError(
+      'distributed.backend',
+      'nccl',
+      'a backend this build has',
+      "distributed.backend: this build has no NCCL (info().distributed.nccl is false): build against a CUDA libtorch 2.x, such as pip's torch, or use 'gloo'",
+    );
+  if (!cuda)
+    throw new ValidationError(
+      'distributed.backend',
+      'nccl',
+      "'gloo' for a model on the CPU",
+      `distributed.backend: NCCL reduces CUDA tensors, and the model is on ${device}; use 'gloo' or move the model to cuda:${group.localRank}`,
+    );
+  const index = Number(/^cuda:(\d+)$/.exec(device)?.[1] ?? 0);
+  if (group.localWorldSize > 1 && index !== group.localRank)
+    throw new ValidationError(
+      'distributed.backend',
+      'nccl',
+      `the model on cuda:${group.localRank}`,
+      `distributed.backend: with NCCL each rank of a machine trains on its own GPU, and local rank ${group.localRank} has the model on ${device}: create it with device: \`cuda:\${processGroup().localRank}\``,
+    );
+  return backend;
 }
 
 /** This process's rank and world size, as train() will see them (from the environment). */

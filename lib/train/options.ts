@@ -156,7 +156,8 @@ export interface TrainOptions {
   /** Gradient accumulation: each iteration draws `accumulate` × batchSize images and runs them as `accumulate`
    *  forward/backward passes of batchSize before one step; the gradient is that of the whole draw (each pass's
    *  loss weighted by its share of the images). Equal to one step at the larger batch without BatchNorm; with it,
-   *  each pass normalises by its own batch's statistics (as PyTorch's loop does). Default 1. */
+   *  each pass normalises by its own batch's statistics (as PyTorch's loop does). With distributed training the
+   *  ranks all-reduce once per iteration, after the last pass (DDP's no_sync() for the others). Default 1. */
   accumulate?: number;
   /** Stop when an evaluation metric stops improving (needs `validation` or `test`, evaluated by evalEvery). */
   earlyStopping?: EarlyStoppingOptions;

@@ -14,7 +14,7 @@ import type {
 } from '../native';
 import { native } from '../native';
 import { Preprocessing, nativeNormalization, resolvePreprocessing } from '../preprocess';
-import { ProcessGroupInfo, resolveProcessGroup } from './distributed';
+import { ProcessGroupInfo, resolveBackend, resolveProcessGroup } from './distributed';
 import {
   ProgressEvent,
   ScheduleOptions,
@@ -178,13 +178,6 @@ export async function resolveRun(
   // With several ranks each sees its share of the data per epoch: DistributedSampler's padded share.
   const share = Math.ceil(data.length / group.worldSize);
   const accumulate = o.accumulate ?? D.accumulate;
-  if (accumulate > 1 && group.worldSize > 1)
-    throw new ValidationError(
-      'accumulate',
-      accumulate,
-      '1 with distributed training',
-      'accumulate: does not run with distributed training yet (each pass would all-reduce); use more ranks or a larger batchSize',
-    );
   // Each iteration draws accumulate × batchSize images: the source's batch; the step splits it.
   const batchSize = (o.batchSize ?? D.batchSize) * accumulate;
   if (batchSize > share)
@@ -363,6 +356,15 @@ export async function resolveRun(
     // fp16's dynamic loss scale starts where torch.cuda.amp.GradScaler starts (or where the checkpoint left it).
     lossScale: resume?.lossScale || 65536,
     distributed: {
+      backend:
+        group.worldSize > 1
+          ? resolveBackend(
+              group,
+              o.distributed ? o.distributed.backend : undefined,
+              model.device,
+              native().info().distributedNccl,
+            )
+          : 'gloo',
       rank: group.rank,
       worldSize: group.worldSize,
       masterAddr: group.masterAddr,
@@ -381,6 +383,7 @@ function fingerprint(model: Model, data: TrainData, o: TrainOptions, config: Nat
   const { validation: _v, test: _t, signal: _s, onProgress: _p, distributed: _d, seed: _os, ...options } = o;
   return [
     ['world size', String(config.distributed.worldSize)],
+    ['backend', config.distributed.backend],
     ['model spec', JSON.stringify(spec)],
     ['training options', JSON.stringify(options)],
     ['shuffle seed (pass the same seed to train() or createModel() on every rank)', String(config.seed)],

@@ -57,6 +57,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     out.Set("mkldnn", r.mkldnn);
     out.Set("onednnOffReason", r.onednn_off_reason);
     out.Set("distributedGloo", c10d_available());
+    out.Set("distributedNccl", nccl_available());
     return out;
   });
 }

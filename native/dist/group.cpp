@@ -3,10 +3,15 @@
 #include "common/error.h"
 
 #ifdef RESNET_WITH_C10D
+#include <torch/version.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/comm.hpp>
 #include <torch/csrc/distributed/c10d/reducer.hpp>
+#ifdef RESNET_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +27,7 @@ namespace rt {
 #ifndef RESNET_WITH_C10D
 
 bool c10d_available() { return false; }
+bool nccl_available() { return false; }
 
 struct DistGroup::Impl {};
 DistGroup::DistGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -36,7 +42,7 @@ int64_t DistGroup::world_size() const { return 1; }
 void DistGroup::broadcast(const std::vector<torch::Tensor>&) {}
 void DistGroup::attach(const std::vector<torch::Tensor>&) {}
 void DistGroup::before_forward() {}
-void DistGroup::before_backward() {}
+void DistGroup::before_backward(bool) {}
 void DistGroup::all_reduce_sum(torch::Tensor&) {}
 void DistGroup::progress(int64_t) {}
 std::string DistGroup::explain_failure(const std::string& what) { return what; }
@@ -84,9 +90,60 @@ std::string heartbeat_key(int64_t rank) { return "resnet-torch/heartbeat/" + std
 // How often each rank says it is alive (from its own thread and store connection), for failure reports.
 constexpr std::chrono::milliseconds kHeartbeat{500};
 
+std::shared_ptr< ::gloo::transport::Device> gloo_device(const std::string& master_addr) {
+  const bool loopback = master_addr == "127.0.0.1" || master_addr == "localhost";
+  const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
+  return interface  ? c10d::ProcessGroupGloo::createDeviceForInterface(interface)
+         : loopback ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                    : c10d::ProcessGroupGloo::createDefaultDevice();
+}
+
+// The process group for `c`: Gloo itself on libtorch 1.x. On 2.x a ProcessGroup dispatching to a Backend per
+// device type, as init_process_group("cpu:gloo,cuda:nccl") builds it, each backend on its own store prefix.
+c10::intrusive_ptr<c10d::ProcessGroup> make_group(const c10::intrusive_ptr<c10d::Store>& store, const DistConfig& c) {
+  const auto timeout = std::chrono::milliseconds(c.timeout_ms);
+  const int rank = static_cast<int>(c.rank), world = static_cast<int>(c.world_size);
+  auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
+  gloo_options->devices.push_back(gloo_device(c.master_addr));
+#if TORCH_VERSION_MAJOR < 2
+  if (c.backend != DistBackend::Gloo) throw Error("ERR_DISTRIBUTED", "NCCL needs libtorch 2.x built with it");
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, gloo_options);
+#else
+  using Type = c10d::ProcessGroup::BackendType;
+  auto group = c10::make_intrusive<c10d::ProcessGroup>(store, rank, world);
+  auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(c10::make_intrusive<c10d::PrefixStore>("gloo/", store), rank,
+                                                          world, gloo_options);
+  group->setBackend(c10::DeviceType::CPU, Type::GLOO, gloo);
+  group->setDefaultBackend(Type::GLOO);
+  if (c.backend == DistBackend::Gloo) {
+    group->setBackend(c10::DeviceType::CUDA, Type::GLOO, gloo);  // Gloo reduces CUDA tensors too, through host
+    return group;
+  }
+#ifdef RESNET_WITH_NCCL
+  auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
+  nccl_options->timeout = timeout;
+  auto nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl/", store), rank,
+                                                          world, nccl_options);
+  group->setBackend(c10::DeviceType::CUDA, Type::NCCL, nccl);
+  group->setDefaultBackend(Type::NCCL);
+  return group;
+#else
+  throw Error("ERR_DISTRIBUTED", "this build has no NCCL: build against a CUDA libtorch 2.x that has it");
+#endif
+#endif
+}
+
 }  // namespace
 
 bool c10d_available() { return true; }
+
+bool nccl_available() {
+#ifdef RESNET_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
 
 struct DistGroup::Impl {
   int64_t rank = 0, world = 1;
@@ -158,7 +215,7 @@ std::unique_ptr<DistGroup> DistGroup::join(const DistConfig& c) {
     }
     // Rank 0 (the store's host) waits until every rank has compared, so that none loses the store mid-way.
     if (c.rank != 0)
-      impl->store->set(checked_key(c.rank), {1});
+      impl->store->set(checked_key(c.rank), std::vector<uint8_t>{1});
     else
       for (int64_t r = 1; r < c.world_size; ++r) impl->store->wait({checked_key(r)}, timeout);
   } catch (const Error&) {
@@ -168,14 +225,7 @@ std::unique_ptr<DistGroup> DistGroup::join(const DistConfig& c) {
                                        " had joined (see rank 0's error): " + e.what());
   }
   if (!mismatch.empty()) throw Error("ERR_DISTRIBUTED", mismatch);
-  auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-  const bool loopback = c.master_addr == "127.0.0.1" || c.master_addr == "localhost";
-  const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
-  options->devices.push_back(interface  ? c10d::ProcessGroupGloo::createDeviceForInterface(interface)
-                             : loopback ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
-                                        : c10d::ProcessGroupGloo::createDefaultDevice());
-  impl->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, static_cast<int>(c.rank),
-                                                            static_cast<int>(c.world_size), options);
+  impl->group = make_group(impl->store, c);
   // The heartbeat has its own connection to the store: the training thread's may be busy.
   c10d::TCPStoreOptions client_options = store_options;
   client_options.isServer = false;
@@ -225,8 +275,10 @@ void DistGroup::before_forward() {
   impl_->reducer->prepare_for_forward();
 }
 
-void DistGroup::before_backward() {
-  if (impl_->reducer) impl_->reducer->prepare_for_backward({});
+void DistGroup::before_backward(bool sync) {
+  // Without it the reducer's autograd hooks return at once and gradients add up in .grad; the next synced
+  // backward copies those sums into its buckets, as DDP's no_sync() does.
+  if (impl_->reducer && sync) impl_->reducer->prepare_for_backward({});
 }
 
 void DistGroup::all_reduce_sum(torch::Tensor& tensor) {

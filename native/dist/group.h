@@ -1,8 +1,10 @@
 #pragma once
 // Data-parallel training across processes on PyTorch's own c10d, as DistributedDataParallel runs it: a TCPStore
-// rendezvous, a Gloo process group, parameters and buffers broadcast from rank 0, and c10d's Reducer, which
-// all-reduces the gradients in buckets while backward is still running and averages them over the world.
-// c10d's headers stay in group.cpp (RESNET_WITH_C10D): the rest of the core sees this small interface only.
+// rendezvous, a process group (Gloo for CPU tensors; NCCL for CUDA ones where the build has it), parameters and
+// buffers broadcast from rank 0, and c10d's Reducer, which all-reduces the gradients in buckets while backward is
+// still running and averages them over the world. It builds on libtorch 1.x's c10d API and on 2.x's (where a
+// ProcessGroup holds a Backend per device type). c10d's headers stay in group.cpp (RESNET_WITH_C10D): the rest
+// of the core sees this small interface only.
 #include <torch/types.h>
 
 #include <cstdint>
@@ -13,7 +15,10 @@
 
 namespace rt {
 
+enum class DistBackend { Gloo, Nccl };
+
 struct DistConfig {
+  DistBackend backend = DistBackend::Gloo;  // for the model's tensors; CPU tensors always go through Gloo
   int64_t rank = 0;
   int64_t world_size = 1;
   std::string master_addr;
@@ -23,8 +28,9 @@ struct DistConfig {
   std::vector<std::pair<std::string, std::string>> fingerprint;
 };
 
-// Whether this build has c10d with Gloo.
+// Whether this build has c10d with Gloo, and NCCL (libtorch 2.x built with it, on CUDA).
 bool c10d_available();
+bool nccl_available();
 
 class DistGroup {
  public:
@@ -40,9 +46,10 @@ class DistGroup {
   void broadcast(const std::vector<torch::Tensor>& tensors);
   // The gradients of `params` (the trainable ones, in registration order) will be averaged over the world.
   void attach(const std::vector<torch::Tensor>& params);
-  // DDP's calls around an iteration: before the forward, and between the forward and the backward.
+  // DDP's calls around an iteration: before the forward, and between the forward and the backward. A backward
+  // without `sync` (DDP's no_sync, for gradient accumulation) only accumulates: the next synced one reduces all.
   void before_forward();
-  void before_backward();
+  void before_backward(bool sync = true);
   // Sums over the world, in place (a contiguous CPU or device tensor).
   void all_reduce_sum(torch::Tensor& tensor);
   // Records that this rank reached `iteration`, so that a failure can tell which rank fell behind.

@@ -282,7 +282,9 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
   loop.optimizer.zero_grad();
   if (group_) {
     group_->before_forward();
-    group_->broadcast(loop.buffers);  // DDP's broadcast_buffers: BN statistics follow rank 0's
+    // DDP's broadcast_buffers: BN statistics follow rank 0's. Once per iteration: DDP skips it in the forward
+    // that follows a no_sync() one.
+    group_->broadcast(loop.buffers);
   }
   // With accumulation the draw is split into passes; each pass's mean loss is weighted by its share of the
   // images, so that the summed gradient is the whole draw's mean (uneven last passes included).
@@ -301,7 +303,9 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
                                    F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));
     }
     if (xs.size() > 1) pass_loss = pass_loss * (static_cast<double>(ys[i].size(0)) / static_cast<double>(images));
-    if (group_) group_->before_backward();  // the reducer's hooks all-reduce gradient buckets as backward fills them
+    // The reducer's hooks all-reduce gradient buckets as the last pass's backward fills them; earlier passes only
+    // accumulate (DDP's no_sync), so that an iteration all-reduces once whatever `accumulate` is.
+    if (group_) group_->before_backward(/*sync=*/i + 1 == xs.size());
     loop.scaler.scale(pass_loss).backward();
     all_logits.push_back(logits.detach());
     loss = loss.defined() ? loss + pass_loss.detach() : pass_loss.detach();

@@ -1,7 +1,10 @@
 """PyTorch's DistributedDataParallel on the same weights and data, as the reference for our distributed training:
 WORLD processes on 127.0.0.1 with Gloo, DistributedSampler (shuffle off), the same per-rank batch, SGD, pixels / 255
-and the given per-channel normalisation; every rank writes its weights after the steps.
-usage: ddp_steps.py WEIGHTS DATA OUT_PREFIX JSON   (JSON: spec, optimizer, batch, steps, mean, std, world, port)"""
+and the given per-channel normalisation; every rank writes its weights after the steps. With `accumulate` k, a step
+is k batches, the first k - 1 under ddp.no_sync() and each loss divided by k: PyTorch's accumulation recipe.
+usage: ddp_steps.py WEIGHTS DATA OUT_PREFIX JSON   (JSON: spec, optimizer, batch, steps, mean, std, world, port,
+accumulate)"""
+import contextlib
 import json
 import os
 import sys
@@ -36,11 +39,14 @@ def run(rank, weights_file, data_file, out_prefix, cfg):
     o = cfg["optimizer"]
     opt = torch.optim.SGD(ddp.parameters(), lr=o["lr"], momentum=o.get("momentum", 0), weight_decay=o.get("weightDecay", 0))
     batches = iter(loader)
+    k = cfg.get("accumulate", 1)
     for _ in range(cfg["steps"]):
-        images, labels = next(batches)
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(ddp((images.float() / 255 - mean) / std), labels)
-        loss.backward()
+        for i in range(k):
+            images, labels = next(batches)
+            with ddp.no_sync() if i + 1 < k else contextlib.nullcontext():
+                loss = F.cross_entropy(ddp((images.float() / 255 - mean) / std), labels) / k
+                loss.backward()
         opt.step()
     save_safetensors(f"{out_prefix}{rank}.safetensors", {k: v.contiguous() for k, v in model.state_dict().items()})
     dist.destroy_process_group()

@@ -1,6 +1,6 @@
 // Which process group a process joins: the option, else the environment torchrun or Slurm set.
 import { ValidationError } from '../../lib';
-import { resolveProcessGroup } from '../../lib/train/distributed';
+import { resolveBackend, resolveProcessGroup } from '../../lib/train/distributed';
 import { thrown } from '../helpers/errors';
 
 const torchrun = {
@@ -68,8 +68,34 @@ describe('process group from the environment and the option', () => {
     expect(() => resolveProcessGroup(undefined, { ...torchrun, WORLD_SIZE: 'two' })).toThrow(
       'WORLD_SIZE: expected an integer ≥ 1 (environment variable), got "two"',
     );
-    expect(() => resolveProcessGroup({ backend: 'nccl' as never }, {})).toThrow(
-      'distributed.backend: expected "gloo", got "nccl"',
+    expect(() => resolveProcessGroup({ backend: 'mpi' as never }, {})).toThrow(
+      'distributed.backend: expected one of "gloo", "nccl", got "mpi"',
     );
+  });
+});
+
+describe('the backend: NCCL for CUDA where built, else Gloo, as init_process_group("cpu:gloo,cuda:nccl")', () => {
+  const group = resolveProcessGroup(undefined, torchrun); // local rank 1 of 2
+  it('defaults by device and build', () => {
+    expect(resolveBackend(group, undefined, 'cpu', true)).toBe('gloo');
+    expect(resolveBackend(group, undefined, 'cuda:1', true)).toBe('nccl');
+    expect(resolveBackend(group, undefined, 'cuda:1', false)).toBe('gloo');
+    expect(resolveBackend(group, 'gloo', 'cuda:0', true)).toBe('gloo'); // Gloo has no one-GPU-per-rank rule
+  });
+  it('refuses NCCL without it in the build, for a CPU model, and on another GPU than the local rank', () => {
+    const none = thrown(() => resolveBackend(group, 'nccl', 'cuda:1', false));
+    expect([none.constructor, none.field, none.message]).toEqual([
+      ValidationError,
+      'distributed.backend',
+      expect.stringMatching(/this build has no NCCL \(info\(\)\.distributed\.nccl is false\)/),
+    ]);
+    expect(() => resolveBackend(group, 'nccl', 'cpu', true)).toThrow(
+      "NCCL reduces CUDA tensors, and the model is on cpu; use 'gloo' or move the model to cuda:1",
+    );
+    expect(() => resolveBackend(group, 'nccl', 'cuda:0', true)).toThrow(
+      'local rank 1 has the model on cuda:0: create it with device: `cuda:${processGroup().localRank}`',
+    );
+    const alone = resolveProcessGroup({ rank: 0, worldSize: 2, masterAddr: 'h' }, {}); // one rank per machine
+    expect(resolveBackend({ ...alone, localWorldSize: 1 }, 'nccl', 'cuda:3', true)).toBe('nccl');
   });
 });
