@@ -1,5 +1,8 @@
 // Options -> the native training config: every option validated, every default applied (TRAIN_DEFAULTS),
 // the run's length, schedule and normalisation statistics resolved, before one call starts the native thread.
+import { createHash } from 'crypto';
+import * as path from 'path';
+
 import { Dataset } from '../datasets/dataset';
 import { StreamingDataset } from '../datasets/image-folder';
 import { ValidationError } from '../errors';
@@ -161,13 +164,6 @@ export async function resolveRun(
     );
 
   const group = resolveProcessGroup(o.distributed);
-  if (group.worldSize > 1 && !(data instanceof Dataset))
-    throw new ValidationError(
-      'data',
-      data.name,
-      'an in-memory Dataset',
-      'data: distributed training shards in-memory datasets; a streamed folder cannot be sharded yet',
-    );
   if (group.worldSize > 1 && o.cudaGraph)
     throw new ValidationError(
       'cudaGraph',
@@ -377,6 +373,12 @@ export async function resolveRun(
   return { config, totalIterations: total, iterationsPerEpoch: perEpoch, preprocessing, group };
 }
 
+function filesDigest(data: StreamingDataset): string {
+  const hash = createHash('sha256');
+  for (const f of data.files) hash.update(`${path.relative(data.source, f.file)}\t${f.label}\n`);
+  return `${data.files.length} files, sha256 ${hash.digest('hex').slice(0, 16)}`;
+}
+
 /** What every rank must agree on, by name: a difference stops the run at the rendezvous, naming it. */
 function fingerprint(model: Model, data: TrainData, o: TrainOptions, config: NativeTrainConfig): [string, string][] {
   const { seed: _seed, device: _device, ...spec } = model.spec;
@@ -388,6 +390,8 @@ function fingerprint(model: Model, data: TrainData, o: TrainOptions, config: Nat
     ['training options', JSON.stringify(options)],
     ['shuffle seed (pass the same seed to train() or createModel() on every rank)', String(config.seed)],
     ['training data', `${data.length} images of [${data.shape.join(', ')}], ${data.numClasses} classes`],
+    // A streamed folder is read by each rank from its own disk: the same files, by path under the folder and class.
+    ...(data instanceof StreamingDataset ? [['training files', filesDigest(data)] as [string, string]] : []),
     ['start iteration', String(config.startIteration)],
   ];
 }

@@ -103,6 +103,8 @@ export function startRun(
             seed: c.seed,
             shuffle: c.shuffle,
             dropLast: c.dropLast,
+            rank: resolved.group.rank,
+            worldSize: resolved.group.worldSize,
           })
         : undefined;
     let callbackError: unknown;

@@ -1,5 +1,6 @@
 // Dataset files written byte by byte, independently of the readers under test.
 import { promises as fsp } from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
 
@@ -107,4 +108,19 @@ export function zipStored(entries: Record<string, Uint8Array>): Buffer {
   end.writeUInt32LE(dir.length, 12);
   end.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, dir, end]);
+}
+
+/** An image folder of `n` distinct 8x8 grey PNGs in 3 classes (c0, c1, c2), in a new temporary folder. */
+export async function pngFolder(n: number): Promise<string> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'resnet-torch-test-'));
+  const files: Record<string, Buffer> = {};
+  for (let i = 0; i < n; i++)
+    files[`c${i % 3}/img${String(i).padStart(3, '0')}.png`] = pngBytes(
+      8,
+      8,
+      1,
+      Uint8Array.from({ length: 64 }, (_, k) => (k * (i + 1) * 7) % 256),
+    );
+  await writeFiles(dir, files);
+  return dir;
 }

@@ -7,7 +7,7 @@ import * as zlib from 'zlib';
 import sharp from 'sharp';
 
 import { DatasetError, ValidationError, createModel, datasets, fromArrays, train } from '../../lib';
-import { cifarRecord, idxBytes, pngBytes, writeFiles } from '../helpers/fixtures';
+import { cifarRecord, idxBytes, pngBytes, pngFolder, writeFiles } from '../helpers/fixtures';
 import { tempDir } from '../helpers/files';
 import { rejection } from '../helpers/errors';
 
@@ -343,21 +343,8 @@ describe('image folders', () => {
     await expect(datasets.imageFolder({ path: flat, size: 0 })).rejects.toThrow(ValidationError);
   });
 
-  async function bigFolder(n: number): Promise<string> {
-    const dir = await tempDir();
-    const files: Record<string, Buffer> = {};
-    for (let i = 0; i < n; i++)
-      files[`c${i % 3}/img${String(i).padStart(3, '0')}.png`] = pngBytes(
-        8,
-        8,
-        1,
-        Uint8Array.from({ length: 64 }, (_, k) => (k * (i + 1) * 7) % 256),
-      );
-    await writeFiles(dir, files);
-    return dir;
-  }
   it('a streamed folder trains to the same weights as the same folder in memory (same order, same seeds)', async () => {
-    const dir = await bigFolder(48);
+    const dir = await pngFolder(48);
     const hash = async (data: datasets.Dataset | datasets.StreamingDataset) => {
       const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, numClasses: 3, seed: 4 });
       const r = await train(model, data, {
@@ -379,7 +366,7 @@ describe('image folders', () => {
     expect(streamed).toBe(inMemory);
   });
   it('a streamed folder shuffles per epoch, overlaps decoding with training, and stops on an undecodable image with its path', async () => {
-    const dir = await bigFolder(60);
+    const dir = await pngFolder(60);
     const stream = await datasets.streamImageFolder({ path: dir, size: 8, channels: 1 });
     const { train: tr, validation } = stream.split({ validation: 12, seed: 3 });
     expect(tr.length + validation.length).toBe(60);

@@ -7,8 +7,11 @@ import * as net from 'net';
 import * as path from 'path';
 
 import { createModel, info } from '../../lib';
+import { shardOrder } from '../../lib/datasets/image-folder/stream';
 import { StoredTensor, readSafetensors, typedArrayOf, writeSafetensors } from '../../lib/io/safetensors';
 import { resolveArch } from '../../lib/model/archs';
+import { permutation } from '../../lib/random';
+import { pngFolder } from '../helpers/fixtures';
 import { tempDir } from '../helpers/files';
 import { runPython } from '../helpers/python';
 import { itWithTorch } from '../helpers/reference';
@@ -132,6 +135,24 @@ describe('data sharding (DistributedSampler semantics)', () => {
     }
     // dropLast: each rank draws whole batches of its share only.
     expect(data.handle().epochOrder(8, true, true, 7, 1, 2, 0)).toHaveLength(48);
+  });
+
+  itWithTorch("a streamed folder's shares are DistributedSampler's over the epoch's order", async () => {
+    // shardOrder is what each rank of a streamed run decodes; the reference is PyTorch's sampler itself, run
+    // unshuffled over the positions of the same epoch order (its padding and striding, then mapped back).
+    for (const [n, world] of [
+      [101, 2],
+      [101, 3],
+      [10, 4],
+      [3, 5], // fewer images than ranks: the padding repeats the order more than once
+    ]) {
+      const order = permutation(n, 11);
+      const shares = Array.from({ length: world }, (_, r) => Array.from(shardOrder(order, r, world)));
+      const reference = JSON.parse(
+        await runPython('sampler_shares.py', [JSON.stringify({ order: Array.from(order), world })]),
+      );
+      expect([n, world, shares]).toEqual([n, world, reference]);
+    }
   });
 });
 
@@ -259,6 +280,41 @@ describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)'
       sameOnRanks(ours0, ours1, /running_|num_batches/);
     },
   );
+
+  it('a streamed image folder is sharded as in memory: 2 ranks end bit-identical to the in-memory 2-rank run', async () => {
+    // Unshuffled, the in-memory source (whose sharding is checked above and against DDP) and the stream order an
+    // epoch alike, so each rank must decode exactly its in-memory share, batch by batch; 37 images leave a
+    // padded share (19 each). Shuffled, the stream's permutation is its own; the ranks still agree.
+    const dir = await tempDir();
+    const folder = await pngFolder(37);
+    const run = async (prefix: string, stream: boolean, shuffle: boolean) => {
+      const results = await runRanks([0, 1], 2, await freePort(), () => ({
+        arch: 'cifar-resnet8',
+        inChannels: 1,
+        numClasses: 3,
+        folder: { path: folder, size: 8, channels: 1, stream },
+        outPrefix: path.join(dir, prefix),
+        options: {
+          epochs: 2,
+          batchSize: 4,
+          dropLast: false,
+          shuffle,
+          deterministic: true,
+          normalize: 'none', // the two compute the folder's statistics each their own way
+          optimizer: { type: 'sgd', lr: 0.05 },
+        },
+      }));
+      for (const r of results) expect([r.rank, r.code, r.stderr]).toEqual([r.rank, 0, '']);
+      for (const r of results) expect(JSON.parse(r.stdout.trim().split('\n').pop()!).iteration).toBe(10); // 2 x ceil(19 / 4)
+      return Promise.all([0, 1].map((r) => tensorsOf(dir, `${prefix}${r}`)));
+    };
+    const [memory0] = await run('memory-', false, false);
+    const [streamed0, streamed1] = await run('streamed-', true, false);
+    sameOnRanks(streamed0, memory0);
+    sameOnRanks(streamed0, streamed1, /running_|num_batches/);
+    const [shuffled0, shuffled1] = await run('shuffled-', true, true);
+    sameOnRanks(shuffled0, shuffled1, /running_|num_batches/);
+  });
 
   it("evaluation is shared by the ranks and equals one process's evaluation of rank 0's model", async () => {
     const dir = await tempDir();

@@ -1,8 +1,9 @@
 'use strict';
 // One rank of a distributed test run (test/integration/distributed.test.ts starts several): the rank and world
-// come from the environment as torchrun sets them; the job from argv[2] (JSON).
+// come from the environment as torchrun sets them; the job from argv[2] (JSON). The data: arrays in a safetensors
+// file (job.data), or an image folder (job.folder: { path, size, channels, stream }) read in memory or streamed.
 const { readSafetensors, typedArrayOf } = require('../../dist/io/safetensors');
-const { createModel, fromArrays, processGroup, resumeTraining, train } = require('../../dist');
+const { createModel, datasets, fromArrays, processGroup, resumeTraining, train } = require('../../dist');
 
 let announced = false;
 function announce() {
@@ -10,12 +11,20 @@ function announce() {
   announced = true;
 }
 
-(async () => {
-  const job = JSON.parse(process.argv[2]);
+async function readArrays(job) {
   const { tensors } = await readSafetensors(job.data);
   const images = typedArrayOf(tensors.get('images'));
   const labels = Array.from(typedArrayOf(tensors.get('labels')), Number);
-  const data = await fromArrays({ images, shape: tensors.get('images').shape, labels, numClasses: job.numClasses });
+  return fromArrays({ images, shape: tensors.get('images').shape, labels, numClasses: job.numClasses });
+}
+
+function readFolder({ stream, ...options }) {
+  return stream ? datasets.streamImageFolder(options) : datasets.imageFolder(options);
+}
+
+(async () => {
+  const job = JSON.parse(process.argv[2]);
+  const data = job.folder ? await readFolder(job.folder) : await readArrays(job);
   const { rank } = processGroup();
   // With `validation`, a held-out part evaluated by the ranks together, and once more by this process alone.
   const parts = job.validation ? await data.split({ validation: job.validation, seed: 1 }) : { train: data };

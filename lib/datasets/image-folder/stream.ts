@@ -27,6 +27,21 @@ export interface StreamParams {
   dropLast: boolean;
   /** Batches decoded ahead of the trainer (the bounded queue's size). */
   ahead?: number;
+  /** This process's rank (distributed training): the rank streams its share only. */
+  rank?: number;
+  /** Ranks in the world (default 1). */
+  worldSize?: number;
+}
+
+/**
+ * The images of `rank`'s share of one epoch, in order, as DistributedSampler draws them (and as the in-memory
+ * source does): the epoch's order padded to a multiple of the world by repeating its start, then every world-th
+ * entry from `rank` on. Together the ranks see each image once per epoch (and the padding twice).
+ */
+export function shardOrder(order: Int32Array, rank: number, worldSize: number): Int32Array {
+  if (worldSize <= 1) return order;
+  const share = Math.ceil(order.length / worldSize);
+  return Int32Array.from({ length: share }, (_, k) => order[(rank + k * worldSize) % order.length]);
 }
 
 /** An image folder decoded while training runs, batch by batch, rather than loaded first. Made by datasets.streamImageFolder(). */
@@ -129,7 +144,8 @@ export class StreamingDataset {
   /**
    * @internal Opens the native queue and decodes the batches of iterations [start, total) into it, in the
    * trainer's order: epoch e is shuffled with a seed derived from (seed, e), so a resumed run sees the
-   * same batches. Decoding runs ahead of the trainer by up to `ahead` batches.
+   * same batches; with several ranks, this rank's share of it (shardOrder). Decoding runs ahead of the trainer
+   * by up to `ahead` batches.
    */
   openStream(p: StreamParams): {
     queue: NativeBatchQueue;
@@ -137,7 +153,9 @@ export class StreamingDataset {
     error: () => Error | undefined;
     finished: Promise<void>;
   } {
-    const perEpoch = iterationsPerEpoch(this.length, p.batchSize, p.dropLast);
+    const world = p.worldSize ?? 1,
+      rank = p.rank ?? 0;
+    const perEpoch = iterationsPerEpoch(Math.ceil(this.length / world), p.batchSize, p.dropLast);
     const ahead = p.ahead ?? 4;
     const queue = new (native().BatchQueue)(ahead, perEpoch);
     let stopped = false;
@@ -148,9 +166,13 @@ export class StreamingDataset {
     const orderOf = (epoch: number) => {
       let order = orders.get(epoch);
       if (!order) {
-        order = p.shuffle
-          ? permutation(this.length, deriveSeed(p.seed, epoch))
-          : Int32Array.from({ length: this.length }, (_, i) => i);
+        order = shardOrder(
+          p.shuffle
+            ? permutation(this.length, deriveSeed(p.seed, epoch))
+            : Int32Array.from({ length: this.length }, (_, i) => i),
+          rank,
+          world,
+        );
         orders.clear();
         orders.set(epoch, order);
       }
@@ -161,7 +183,7 @@ export class StreamingDataset {
         index = it % perEpoch;
       const order = orderOf(epoch);
       const files = Array.from(
-        order.subarray(index * p.batchSize, Math.min(this.length, (index + 1) * p.batchSize)),
+        order.subarray(index * p.batchSize, Math.min(order.length, (index + 1) * p.batchSize)),
         (i) => this.#files[i],
       );
       const { images, labels, skipped } = await decodeAll(files, this.#options);
