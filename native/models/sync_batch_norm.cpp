@@ -35,19 +35,19 @@ torch::Tensor sum_over_ranks(const torch::Tensor& t, const std::shared_ptr<const
   return out;
 }
 
-// The world's mean and biased variance per channel from each rank's centred sums, combined in double (Chan's
-// parallel formula), so that no rank's cancellation error enters; one all-reduce of 3C + 1 values.
+// The world's mean and biased variance per channel from each rank's centred sums, combined (Chan's parallel
+// formula); one all-reduce of 3C + 1 values. All of it in double, the rank's own sums too: their backward in
+// float32 cancels, and lost 1e-3 of the gradients (libtorch 2.6 here; the same formula in PyTorch 1.13).
 torch::Tensor sync_batch_norm(const torch::nn::BatchNorm2d& bn, const torch::Tensor& input,
                               const std::shared_ptr<const SumOverRanks>& sum) {
   const auto& o = bn->options;
   const torch::Tensor x = input.scalar_type() == torch::kFloat32 ? input : input.to(torch::kFloat32);
   const int64_t c = x.size(1);
   const double n = static_cast<double>(x.numel() / c);
-  const torch::Tensor mean = x.mean({0, 2, 3});
-  const torch::Tensor m2 = (x - mean.view({1, c, 1, 1})).square().sum({0, 2, 3});
-  const torch::Tensor mean64 = mean.to(torch::kFloat64);
-  const torch::Tensor local =
-      torch::cat({mean64 * n, m2.to(torch::kFloat64), mean64.square() * n, torch::full({1}, n, mean64.options())});
+  const torch::Tensor x64 = x.to(torch::kFloat64);
+  const torch::Tensor mean64 = x64.mean({0, 2, 3});
+  const torch::Tensor m2 = (x64 - mean64.view({1, c, 1, 1})).square().sum({0, 2, 3});
+  const torch::Tensor local = torch::cat({mean64 * n, m2, mean64.square() * n, torch::full({1}, n, mean64.options())});
   const torch::Tensor total = sum_over_ranks(local, sum);
   const double count = total[3 * c].item<double>();
   const torch::Tensor world_mean = total.slice(0, 0, c) / count;
