@@ -54,6 +54,9 @@ done
   while IFS= read -r -d '' f; do [ -e "$stage/$f" ] || rm -f "$root/src/$f"; done
 rm -rf "$stage" "$root/src/node_modules"
 cp -a node_modules "$root/src/"
+# Those are this tree's dependencies: newer than its lock file, whose copy above may have a new time, so that the
+# root's setup does not reinstall them (and the root's npm has no access to the registry's certificates).
+touch "$root/src/node_modules/.package-lock.json"
 
 mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
 trap 'umount "$root/proc" 2>/dev/null || true' EXIT

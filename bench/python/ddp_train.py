@@ -22,6 +22,8 @@ def run(rank, cfg, queue):
     model = Net("basic", [3, 3, 3], [16, 32, 64], "cifar", "A", classes=10).to(memory_format=torch.channels_last)
     if world > 1:
         os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(cfg["port"])
+        # Debian's PyTorch 2.x is built without libuv, which its TCPStore asks for by default from 2.4 on.
+        os.environ.setdefault("USE_LIBUV", "0")
         dist.init_process_group("gloo", rank=rank, world_size=world)
         model = DDP(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)

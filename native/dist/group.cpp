@@ -90,6 +90,28 @@ std::string heartbeat_key(int64_t rank) { return "resnet-torch/heartbeat/" + std
 // How often each rank says it is alive (from its own thread and store connection), for failure reports.
 constexpr std::chrono::milliseconds kHeartbeat{500};
 
+// c10's errors carry a C++ backtrace after their first line.
+std::string cause(const std::exception& e) {
+  const std::string what = e.what();
+  return what.substr(0, what.find('\n'));
+}
+
+c10::intrusive_ptr<c10d::TCPStore> open_store(const std::string& host, c10d::TCPStoreOptions& options) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  // 2.4 on serve the store on libuv by default, and a libtorch built without it (Debian's) refuses that: then
+  // the classic server, as USE_LIBUV=0 asks of PyTorch (both speak the same protocol to clients).
+  const char* env = std::getenv("USE_LIBUV");
+  if (env && std::string(env) == "0") options.useLibUV = false;
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(host, options);
+  } catch (const c10::Error& e) {
+    if (!options.useLibUV || std::string(e.what()).find("libuv") == std::string::npos) throw;
+    options.useLibUV = false;
+  }
+#endif
+  return c10::make_intrusive<c10d::TCPStore>(host, options);
+}
+
 std::shared_ptr< ::gloo::transport::Device> gloo_device(const std::string& master_addr) {
   const bool loopback = master_addr == "127.0.0.1" || master_addr == "localhost";
   const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
@@ -183,12 +205,12 @@ std::unique_ptr<DistGroup> DistGroup::join(const DistConfig& c) {
   store_options.waitWorkers = false;  // the fingerprint exchange below waits, naming who is missing
   store_options.timeout = timeout;
   try {
-    impl->store = c10::make_intrusive<c10d::TCPStore>(c.master_addr, store_options);
+    impl->store = open_store(c.master_addr, store_options);
   } catch (const std::exception& e) {
     throw Error("ERR_DISTRIBUTED", c.rank == 0
-                                       ? "rank 0 cannot serve the rendezvous on " + where + ": " + e.what()
+                                       ? "rank 0 cannot serve the rendezvous on " + where + ": " + cause(e)
                                        : "rank " + std::to_string(c.rank) + " cannot reach the rendezvous at " + where +
-                                             " (is rank 0 running, and MASTER_ADDR/MASTER_PORT right?): " + e.what());
+                                             " (is rank 0 running, and MASTER_ADDR/MASTER_PORT right?): " + cause(e));
   }
   // Every rank publishes what must agree; rank 0 checks everyone, everyone checks rank 0: a mismatch stops all.
   const std::string mine = serialise(c.fingerprint);
@@ -222,14 +244,14 @@ std::unique_ptr<DistGroup> DistGroup::join(const DistConfig& c) {
     throw;
   } catch (const std::exception& e) {
     throw Error("ERR_DISTRIBUTED", "the rendezvous at " + where + " ended before rank " + std::to_string(c.rank) +
-                                       " had joined (see rank 0's error): " + e.what());
+                                       " had joined (see rank 0's error): " + cause(e));
   }
   if (!mismatch.empty()) throw Error("ERR_DISTRIBUTED", mismatch);
   impl->group = make_group(impl->store, c);
   // The heartbeat has its own connection to the store: the training thread's may be busy.
   c10d::TCPStoreOptions client_options = store_options;
   client_options.isServer = false;
-  auto beat_store = c10::make_intrusive<c10d::TCPStore>(c.master_addr, client_options);
+  auto beat_store = open_store(c.master_addr, client_options);
   Impl* raw = impl.get();
   impl->heartbeat = std::thread([raw, beat_store] {
     std::unique_lock<std::mutex> lock(raw->mutex);

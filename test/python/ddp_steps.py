@@ -22,6 +22,8 @@ from reference_nets import Net
 
 def run(rank, weights_file, data_file, out_prefix, cfg):
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(cfg["port"])
+    # Debian's PyTorch 2.x is built without libuv, which its TCPStore asks for by default from 2.4 on.
+    os.environ.setdefault("USE_LIBUV", "0")
     dist.init_process_group("gloo", rank=rank, world_size=cfg["world"])
     torch.set_num_threads(1)
     spec = cfg["spec"]
