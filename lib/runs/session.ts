@@ -14,7 +14,7 @@ import type { EvalMetrics } from '../metrics';
 import { Model, createModel } from '../model/model';
 import { loadCheckpoint } from '../train/checkpoint';
 import { ProgressEvent, TRAIN_DEFAULTS, TrainResult, iterationsPerEpoch } from '../train/options';
-import { processGroup } from '../train/distributed';
+import { processGroup, rankDevice } from '../train/distributed';
 import type { EarlyStop } from '../train/early-stopping';
 import { resumeTraining, train } from '../train/train';
 import { parseConfigText } from '../config/load';
@@ -162,7 +162,7 @@ async function trainInto(config: RunConfig, options: SessionOptions): Promise<Ru
     inChannels: config.model.inChannels ?? data.train.shape[0],
     numClasses: config.model.numClasses ?? data.train.numClasses,
     classNames: (config.model.numClasses ?? data.train.numClasses) === data.train.numClasses ? data.train.classNames : undefined,
-    device: options.device ?? config.model.device ?? 'cpu',
+    device: rankDevice(options.device ?? config.model.device ?? 'cpu'),
     seed: config.seed ?? 0,
   });
   reporter.line(`run folder: ${folder.dir}`);
@@ -254,7 +254,7 @@ async function resumeInto(last: string, config: RunConfig, folder: RunFolder, op
     validation: data.validation,
     test: data.test,
     signal: options.signal,
-    device: options.device ?? config.model.device,
+    device: rankDevice(options.device ?? config.model.device),
     checkpoint: policy(config, folder, yaml),
     onProgress: (e: ProgressEvent) => {
       folder.record({ ...e, elapsedSeconds: priorSeconds + e.elapsedSeconds });

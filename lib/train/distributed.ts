@@ -166,6 +166,16 @@ export function resolveBackend(
   return backend;
 }
 
+/**
+ * The device a rank of the CLI trains on: a bare `cuda` becomes the local rank's GPU when several ranks share
+ * the machine (what torchrun's users do with torch.cuda.set_device(LOCAL_RANK)); anything else stays as given.
+ */
+export function rankDevice(device: string | undefined, env: Env = process.env): string | undefined {
+  if (device !== 'cuda') return device;
+  const g = resolveProcessGroup(undefined, env);
+  return g.localWorldSize > 1 ? `cuda:${g.localRank}` : device;
+}
+
 /** This process's rank and world size, as train() will see them (from the environment). */
 export function processGroup(): {
   /** This process's rank. */

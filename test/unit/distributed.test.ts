@@ -1,6 +1,6 @@
 // Which process group a process joins: the option, else the environment torchrun or Slurm set.
 import { ValidationError } from '../../lib';
-import { resolveBackend, resolveProcessGroup } from '../../lib/train/distributed';
+import { rankDevice, resolveBackend, resolveProcessGroup } from '../../lib/train/distributed';
 import { thrown } from '../helpers/errors';
 
 const torchrun = {
@@ -97,5 +97,16 @@ describe('the backend: NCCL for CUDA where built, else Gloo, as init_process_gro
     );
     const alone = resolveProcessGroup({ rank: 0, worldSize: 2, masterAddr: 'h' }, {}); // one rank per machine
     expect(resolveBackend({ ...alone, localWorldSize: 1 }, 'nccl', 'cuda:3', true)).toBe('nccl');
+  });
+});
+
+describe("the CLI's device per rank", () => {
+  it("a bare cuda is the local rank's GPU when ranks share the machine; anything else stays", () => {
+    expect(rankDevice('cuda', torchrun)).toBe('cuda:1');
+    expect(rankDevice('cuda', { ...torchrun, LOCAL_WORLD_SIZE: '1' })).toBe('cuda');
+    expect(rankDevice('cuda:0', torchrun)).toBe('cuda:0');
+    expect(rankDevice('cpu', torchrun)).toBe('cpu');
+    expect(rankDevice(undefined, torchrun)).toBeUndefined();
+    expect(rankDevice('cuda', {})).toBe('cuda');
   });
 });
