@@ -1,6 +1,9 @@
 """PyTorch's own training steps on the same weights and batches: torch.optim.SGD / AdamW, cross-entropy
 (with label smoothing), batches taken in order, pixels / 255 and the given per-channel normalisation; optionally
-gradient accumulation over chunks of each batch and torch.nn.utils.clip_grad_norm_.
+gradient accumulation over chunks of each batch and torch.nn.utils.clip_grad_norm_. With `ranks` R (the
+reference for SyncBatchNorm), BatchNorm sees the whole batch while every convolution and the classifier run on
+each rank's share of it (every R-th sample, as DistributedSampler deals them), one thread: the shapes the ranks
+compute with, so that float32 rounds alike and no ReLU input near 0 falls on another side than in the ranks.
 usage: train_steps.py WEIGHTS DATA OUT JSON"""
 import json
 import sys
@@ -12,10 +15,29 @@ from common import load_safetensors, save_safetensors
 from reference_nets import Net
 
 weights_file, data_file, out_file, cfg = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-torch.set_num_threads(2)
+ranks = cfg.get("ranks", 1)
+torch.set_num_threads(1 if ranks > 1 else 2)
 spec = cfg["spec"]
 model = Net(spec["block"], spec["depths"], spec["widths"], spec["stem"], spec["shortcut"], spec.get("preact", False),
             spec.get("inChannels", 3), spec.get("numClasses", 10))
+
+
+def per_rank(layer):
+    forward = layer.forward
+
+    def split(x):
+        parts = [forward(x[r::ranks].contiguous()) for r in range(ranks)]
+        out = x.new_empty((x.size(0),) + parts[0].shape[1:])
+        for r in range(ranks):
+            out[r::ranks] = parts[r]
+        return out
+    layer.forward = split
+
+
+if ranks > 1:
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            per_rank(m)
 state, _ = load_safetensors(weights_file)
 model.load_state_dict(state, strict=True)
 device = torch.device(cfg.get("device", "cpu"))
