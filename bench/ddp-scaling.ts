@@ -2,6 +2,9 @@
 // (scaling efficiency = the world's images/s over twice one process's), and PyTorch's DistributedDataParallel with
 // Gloo at the same settings, alternating in one run; medians and ranges. The last row is the time a 2-rank
 // iteration takes beyond a 1-process one: the all-reduce that backward did not hide, plus contention for the cores.
+// To tell the two apart, 2 independent processes (no process group, the same job each) run side by side too: their
+// summed rate over twice one process's is what this machine allows 2 processes at all, the ceiling of any DDP's
+// efficiency here, and the 2 ranks' rate over theirs is what the data-parallel machinery itself keeps.
 //   node .test-build/bench/ddp-scaling.js [--repeats 3] [--iterations 30] [--batch 64]
 import { spawn } from 'child_process';
 import * as net from 'net';
@@ -21,7 +24,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function ours(world: number, job: object): Promise<number> {
+/** Our images/s: one process, `world` ranks of one group, or (`independent`) `world` processes with no group, summed. */
+async function ours(world: number, job: object, independent = false): Promise<number> {
   const port = await freePort();
   const outputs = await Promise.all(
     Array.from(
@@ -31,7 +35,7 @@ async function ours(world: number, job: object): Promise<number> {
           const env = {
             ...process.env,
             OMP_NUM_THREADS: '1',
-            ...(world > 1
+            ...(world > 1 && !independent
               ? { RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) }
               : {}),
           };
@@ -44,7 +48,9 @@ async function ours(world: number, job: object): Promise<number> {
         }),
     ),
   );
-  return JSON.parse(outputs[0].trim()).imagesPerSecond;
+  // A group's rank 0 reports the world's rate (the others print nothing); independent processes each their own.
+  if (!independent) return JSON.parse(outputs[0].trim()).imagesPerSecond;
+  return outputs.reduce((sum, o) => sum + (JSON.parse(o.trim()).imagesPerSecond as number), 0);
 }
 
 async function pytorch(world: number, job: { iterations: number; batch: number }): Promise<number> {
@@ -61,14 +67,21 @@ const fmt = (v: number[]) => `${median(v).toFixed(0)} (${Math.min(...v).toFixed(
 async function main() {
   const repeats = Number(argValue('repeats', '3'));
   const job = { iterations: Number(argValue('iterations', '30')), batch: Number(argValue('batch', '64')) };
-  const r = { ours1: [] as number[], ours2: [] as number[], torch1: [] as number[], torch2: [] as number[] };
+  const r = {
+    ours1: [] as number[],
+    ours2: [] as number[],
+    alone2: [] as number[],
+    torch1: [] as number[],
+    torch2: [] as number[],
+  };
   for (let i = 0; i < repeats; i++) {
     r.ours1.push(await ours(1, job));
     r.torch1.push(await pytorch(1, job));
     r.ours2.push(await ours(2, job));
     r.torch2.push(await pytorch(2, job));
+    r.alone2.push(await ours(2, job, true));
     console.error(
-      `  run ${i + 1}: ours 1x1 ${r.ours1[i].toFixed(0)}, 2x1 ${r.ours2[i].toFixed(0)}; PyTorch 1x1 ${r.torch1[i].toFixed(0)}, 2x1 ${r.torch2[i].toFixed(0)}`,
+      `  run ${i + 1}: ours 1x1 ${r.ours1[i].toFixed(0)}, 2x1 ${r.ours2[i].toFixed(0)}, 2 independent ${r.alone2[i].toFixed(0)}; PyTorch 1x1 ${r.torch1[i].toFixed(0)}, 2x1 ${r.torch2[i].toFixed(0)}`,
     );
   }
   const eff = (two: number[], one: number[]) => two.map((v, k) => v / (2 * one[k]));
@@ -90,6 +103,9 @@ async function main() {
         ['1 process x 1 thread', fmt(r.ours1), fmt(r.torch1), (median(r.ours1) / median(r.torch1)).toFixed(2)],
         ['2 ranks x 1 thread', fmt(r.ours2), fmt(r.torch2), (median(r.ours2) / median(r.torch2)).toFixed(2)],
         ['scaling efficiency', pct(eff(r.ours2, r.ours1)), pct(eff(r.torch2, r.torch1)), ''],
+        ['2 independent processes (no group)', fmt(r.alone2), '', ''],
+        ["this machine's ceiling for 2 processes", pct(eff(r.alone2, r.ours1)), '', ''],
+        ['2 ranks / 2 independent processes', pct(r.ours2.map((v, k) => v / r.alone2[k])), '', ''],
         [
           'ms per iteration not hidden (2 ranks - 1)',
           ms(exposed(r.ours2, r.ours1)),
