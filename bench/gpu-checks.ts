@@ -1,6 +1,7 @@
 // Correctness on a CUDA device, before any timing (scripts/gpu/run.sh runs it on the GPU machine):
 // CUDA forward = CPU forward (fp32), 3 SGD steps = PyTorch's on the GPU, bf16 and fp16 converge on real
-// Fashion-MNIST images, a CUDA-graph run = an eager run, out-of-memory is survivable, memory stats work.
+// Fashion-MNIST images, a CUDA-graph run = an eager run, an NCCL process group of one trains as no group,
+// out-of-memory is survivable, memory stats work.
 // With --device cpu (the rehearsal, scripts/gpu/rehearse.sh) the checks that need no CUDA run on the CPU
 // (PyTorch's steps, float32 convergence) and the others are listed as skipped.
 //   node .test-build/bench/gpu-checks.js [--data .gpu/fashion-mnist] [--device cuda|cpu] [--epochs 4]
@@ -177,6 +178,38 @@ async function main() {
     assert(worst < 1e-3, `max weight difference ${worst}`);
     return `max weight difference after 40 steps ${worst.toExponential(2)}`;
   });
+
+  await check(
+    `a process group of one (${device === 'cpu' ? 'Gloo' : 'NCCL'}) trains as no group does: the distributed path runs`,
+    async () => {
+      // One GPU cannot hold 2 NCCL ranks; a group of one still broadcasts, reduces every gradient bucket and
+      // all-reduces the stop flag through NCCL (c10d on this PyTorch's 2.x API).
+      const backend = device === 'cpu' ? 'gloo' : 'nccl';
+      assert(backend === 'gloo' || info().distributed.nccl, 'this build has no NCCL (info().distributed.nccl)');
+      const data = await syntheticDataset(64, [1, 8, 8], 3, 5);
+      const run = async (distributed?: object) => {
+        const model = await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 3, seed: 2, device });
+        await train(model, data, {
+          iterations: 4,
+          batchSize: 8,
+          seed: 3,
+          deterministic: true,
+          optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9 },
+          ...(distributed ? { distributed } : {}),
+        }).done;
+        return model.handle().exportState();
+      };
+      const alone = await run();
+      const grouped = await run({ worldSize: 1, rank: 0, masterAddr: '127.0.0.1', masterPort: 29731, backend });
+      let worst = 0;
+      for (let k = 0; k < alone.length; k++)
+        if (alone[k].data instanceof Float32Array)
+          worst = Math.max(worst, maxAbsDiff(alone[k].data as Float32Array, grouped[k].data as Float32Array));
+      assert(worst < 1e-6, `the group of one differs from no group by ${worst}`);
+      return `${backend}, 4 SGD steps: largest difference ${worst.toExponential(1)}`;
+    },
+    false,
+  );
 
   await check('out of memory is a clear error naming the batch size, and the process goes on', async () => {
     const model = await createModel({ arch: 'resnet152', seed: 0, device: 'cuda' });

@@ -253,6 +253,8 @@ export interface NativeTrainConfig {
 
 /** The process group (worldSize 1: one process); `fingerprint` holds what every rank must agree on. */
 export interface NativeDistributedConfig {
+  /** Joins a process group (worldSize > 1, or a group of one asked for). */
+  join: boolean;
   backend: 'gloo' | 'nccl';
   rank: number;
   worldSize: number;

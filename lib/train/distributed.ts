@@ -16,7 +16,8 @@ export interface DistributedOptions {
   backend?: DistributedBackend;
   /** This process's rank. */
   rank?: number;
-  /** Processes in the job. */
+  /** Processes in the job. 1, given here, still forms a process group (of one): the whole distributed path
+   *  runs, as under init_process_group with a world of 1 (a one-GPU machine trying NCCL, a pipeline's test). */
   worldSize?: number;
   /** Address of rank 0's rendezvous. */
   masterAddr?: string;
@@ -39,6 +40,8 @@ export interface ProcessGroupInfo {
   progressOnAllRanks: boolean;
   /** Where rank and world came from: the option, torchrun's variables, Slurm's, or neither (one process). */
   source: 'option' | 'torchrun' | 'slurm' | 'single';
+  /** Whether this process joins a process group: a world of more than one, or one the option asked for. */
+  join: boolean;
 }
 
 export const DISTRIBUTED_DEFAULTS = { masterPort: 29500, timeoutSeconds: 300 };
@@ -124,6 +127,7 @@ export function resolveProcessGroup(
     timeoutSeconds: o?.timeoutSeconds ?? DISTRIBUTED_DEFAULTS.timeoutSeconds,
     progressOnAllRanks: o?.progressOnAllRanks ?? false,
     source,
+    join: worldSize > 1 || o?.worldSize !== undefined,
   };
 }
 

@@ -164,7 +164,7 @@ export async function resolveRun(
     );
 
   const group = resolveProcessGroup(o.distributed);
-  if (group.worldSize > 1 && o.cudaGraph)
+  if (group.join && o.cudaGraph)
     throw new ValidationError(
       'cudaGraph',
       true,
@@ -352,15 +352,15 @@ export async function resolveRun(
     // fp16's dynamic loss scale starts where torch.cuda.amp.GradScaler starts (or where the checkpoint left it).
     lossScale: resume?.lossScale || 65536,
     distributed: {
-      backend:
-        group.worldSize > 1
-          ? resolveBackend(
-              group,
-              o.distributed ? o.distributed.backend : undefined,
-              model.device,
-              native().info().distributedNccl,
-            )
-          : 'gloo',
+      join: group.join,
+      backend: group.join
+        ? resolveBackend(
+            group,
+            o.distributed ? o.distributed.backend : undefined,
+            model.device,
+            native().info().distributedNccl,
+          )
+        : 'gloo',
       rank: group.rank,
       worldSize: group.worldSize,
       masterAddr: group.masterAddr,
@@ -369,7 +369,7 @@ export async function resolveRun(
       fingerprint: [],
     },
   };
-  if (group.worldSize > 1) config.distributed.fingerprint = fingerprint(model, data, o, config);
+  if (group.join) config.distributed.fingerprint = fingerprint(model, data, o, config);
   return { config, totalIterations: total, iterationsPerEpoch: perEpoch, preprocessing, group };
 }
 

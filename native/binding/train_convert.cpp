@@ -72,6 +72,7 @@ ScheduleState schedule_state_from_js(const Fields& st) {
 
 DistConfig dist_from_js(const Fields& d) {
   DistConfig c;
+  c.join = d.boolean("join");
   c.backend = d.choice<DistBackend>("backend", {{"gloo", DistBackend::Gloo}, {"nccl", DistBackend::Nccl}});
   c.rank = d.integer("rank");
   c.world_size = d.integer("worldSize");

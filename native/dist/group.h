@@ -18,6 +18,7 @@ namespace rt {
 enum class DistBackend { Gloo, Nccl };
 
 struct DistConfig {
+  bool join = false;                        // a group of world_size (1 too, when asked for)
   DistBackend backend = DistBackend::Gloo;  // for the model's tensors; CPU tensors always go through Gloo
   int64_t rank = 0;
   int64_t world_size = 1;

@@ -222,7 +222,7 @@ void Trainer::configure(const torch::Device& device) {
   if (config_.channels_last) set_params_channels_last(model_->net());
   if (validation_) validation_ = validation_->to(device);
   if (test_) test_ = test_->to(device);
-  if (config_.dist.world_size > 1) {
+  if (config_.dist.join) {
     if (config_.cuda_graph) throw invalid("cudaGraph does not run with distributed training");
     group_ = DistGroup::join(config_.dist);
   }

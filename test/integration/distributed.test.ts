@@ -6,7 +6,8 @@ import { promises as fsp } from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 
-import { createModel, info } from '../../lib';
+import { createModel, info, train } from '../../lib';
+import { resolveProcessGroup } from '../../lib/train/distributed';
 import { shardOrder } from '../../lib/datasets/image-folder/stream';
 import { StoredTensor, readSafetensors, typedArrayOf, writeSafetensors } from '../../lib/io/safetensors';
 import { resolveArch } from '../../lib/model/archs';
@@ -316,6 +317,42 @@ describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)'
     sameOnRanks(streamed0, streamed1, /running_|num_batches/);
     const [shuffled0, shuffled1] = await run('shuffled-', true, true);
     sameOnRanks(shuffled0, shuffled1, /running_|num_batches/);
+  });
+
+  it('a group of one, asked for with worldSize: 1, runs the whole distributed path and ends bit-identical to no group', async () => {
+    // What a one-GPU machine does to try NCCL, and a pipeline's test does with torchrun --nproc-per-node 1.
+    const data = await syntheticDataset(64, [1, 8, 8], 3, 5);
+    const weights = async (distributed?: object) => {
+      const model = await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 3, seed: 2 });
+      const result = await train(model, data, {
+        iterations: 4,
+        batchSize: 8,
+        seed: 3,
+        deterministic: true,
+        optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9 },
+        ...(distributed ? { distributed } : {}),
+      }).done;
+      expect(result.iteration).toBe(4);
+      return new Map(
+        (await model.handle().exportState()).map((t) => [
+          t.name,
+          Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+        ]),
+      );
+    };
+    const alone = await weights();
+    const grouped = await weights({ worldSize: 1, rank: 0, masterAddr: '127.0.0.1', masterPort: await freePort() });
+    for (const [name, bytes] of alone) expect([name, bytes.equals(grouped.get(name)!)]).toEqual([name, true]);
+    // It did join: with its port taken, the rendezvous cannot be served.
+    const taken = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => taken.once('listening', r));
+    const port = (taken.address() as net.AddressInfo).port;
+    await expect(weights({ worldSize: 1, rank: 0, masterAddr: '127.0.0.1', masterPort: port })).rejects.toThrow(
+      `rank 0 cannot serve the rendezvous on 127.0.0.1:${port}`,
+    );
+    taken.close();
+    expect(resolveProcessGroup({ worldSize: 1 }, {}).join).toBe(true); // and without the option, no group
+    expect(resolveProcessGroup(undefined, { WORLD_SIZE: '1', RANK: '0' }).join).toBe(false);
   });
 
   it("evaluation is shared by the ranks and equals one process's evaluation of rank 0's model", async () => {

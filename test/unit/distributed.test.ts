@@ -18,6 +18,7 @@ describe('process group from the environment and the option', () => {
       rank: 0,
       worldSize: 1,
       source: 'single',
+      join: false,
       masterAddr: '127.0.0.1',
     });
   });
@@ -32,6 +33,7 @@ describe('process group from the environment and the option', () => {
       timeoutSeconds: 300,
       progressOnAllRanks: false,
       source: 'torchrun',
+      join: true,
     });
   });
   it("maps Slurm's as torchrun's users expect, with MASTER_ADDR from the job script", () => {
