@@ -12,7 +12,7 @@ import { readSafetensors, typedArrayOf, writeSafetensors } from '../lib/io/safet
 import { resolveArch } from '../lib/model/archs';
 import { maxAbs, maxAbsDiff, randomFloats, tempDir } from '../test/helpers/files';
 import { runPython } from '../test/helpers/python';
-import { syntheticDataset } from '../test/helpers/synthetic';
+import { fourSteps, syntheticDataset } from '../test/helpers/synthetic';
 import { argValue, formatTable } from './table';
 
 const rows: (string | number)[][] = [];
@@ -186,21 +186,10 @@ async function main() {
       // all-reduces the stop flag through NCCL (c10d on this PyTorch's 2.x API).
       const backend = device === 'cpu' ? 'gloo' : 'nccl';
       assert(backend === 'gloo' || info().distributed.nccl, 'this build has no NCCL (info().distributed.nccl)');
-      const data = await syntheticDataset(64, [1, 8, 8], 3, 5);
-      const run = async (distributed?: object) => {
-        const model = await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 3, seed: 2, device });
-        await train(model, data, {
-          iterations: 4,
-          batchSize: 8,
-          seed: 3,
-          deterministic: true,
-          optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9 },
-          ...(distributed ? { distributed } : {}),
-        }).done;
-        return model.handle().exportState();
-      };
-      const alone = await run();
-      const grouped = await run({ worldSize: 1, rank: 0, masterAddr: '127.0.0.1', masterPort: 29731, backend });
+      const alone = (await fourSteps(device)).state;
+      const grouped = (
+        await fourSteps(device, { worldSize: 1, rank: 0, masterAddr: '127.0.0.1', masterPort: 29731, backend })
+      ).state;
       let worst = 0;
       for (let k = 0; k < alone.length; k++)
         if (alone[k].data instanceof Float32Array)

@@ -1,5 +1,7 @@
 // Deterministic synthetic datasets shared by tests and the child processes they start.
-import { Dataset, fromArrays } from '../../lib';
+import { Dataset, createModel, fromArrays, train } from '../../lib';
+import type { NativeTensorData } from '../../lib/native';
+import type { DistributedOptions } from '../../lib/train/distributed';
 
 export function pseudoRandomBytes(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
@@ -43,4 +45,25 @@ export async function weightsHash(model: import('../../lib').Model): Promise<str
   for (const t of await model.handle().exportState())
     h.update(t.name).update(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   return h.digest('hex');
+}
+
+/**
+ * 4 SGD steps of CIFAR ResNet-8 on 64 synthetic 8x8 images, deterministic, on `device`, optionally in a process
+ * group (`distributed`): the final iteration and state. What a group of one is compared with no group by.
+ */
+export async function fourSteps(
+  device: string,
+  distributed?: DistributedOptions,
+): Promise<{ iteration: number; state: NativeTensorData[] }> {
+  const data = await syntheticDataset(64, [1, 8, 8], 3, 5);
+  const model = await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 3, seed: 2, device });
+  const result = await train(model, data, {
+    iterations: 4,
+    batchSize: 8,
+    seed: 3,
+    deterministic: true,
+    optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9 },
+    ...(distributed ? { distributed } : {}),
+  }).done;
+  return { iteration: result.iteration, state: await model.handle().exportState() };
 }

@@ -6,8 +6,8 @@ import { promises as fsp } from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 
-import { createModel, info, train } from '../../lib';
-import { resolveProcessGroup } from '../../lib/train/distributed';
+import { createModel, info } from '../../lib';
+import { DistributedOptions, resolveProcessGroup } from '../../lib/train/distributed';
 import { shardOrder } from '../../lib/datasets/image-folder/stream';
 import { StoredTensor, readSafetensors, typedArrayOf, writeSafetensors } from '../../lib/io/safetensors';
 import { resolveArch } from '../../lib/model/archs';
@@ -16,7 +16,7 @@ import { pngFolder } from '../helpers/fixtures';
 import { tempDir } from '../helpers/files';
 import { runPython } from '../helpers/python';
 import { itWithTorch } from '../helpers/reference';
-import { syntheticDataset } from '../helpers/synthetic';
+import { fourSteps, syntheticDataset } from '../helpers/synthetic';
 
 const WORKER = path.join(__dirname, 'rank-worker.js');
 
@@ -321,24 +321,10 @@ describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)'
 
   it('a group of one, asked for with worldSize: 1, runs the whole distributed path and ends bit-identical to no group', async () => {
     // What a one-GPU machine does to try NCCL, and a pipeline's test does with torchrun --nproc-per-node 1.
-    const data = await syntheticDataset(64, [1, 8, 8], 3, 5);
-    const weights = async (distributed?: object) => {
-      const model = await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 3, seed: 2 });
-      const result = await train(model, data, {
-        iterations: 4,
-        batchSize: 8,
-        seed: 3,
-        deterministic: true,
-        optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9 },
-        ...(distributed ? { distributed } : {}),
-      }).done;
-      expect(result.iteration).toBe(4);
-      return new Map(
-        (await model.handle().exportState()).map((t) => [
-          t.name,
-          Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength),
-        ]),
-      );
+    const weights = async (distributed?: DistributedOptions) => {
+      const { iteration, state } = await fourSteps('cpu', distributed);
+      expect(iteration).toBe(4);
+      return new Map(state.map((t) => [t.name, Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)]));
     };
     const alone = await weights();
     const grouped = await weights({ worldSize: 1, rank: 0, masterAddr: '127.0.0.1', masterPort: await freePort() });
