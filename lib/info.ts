@@ -1,5 +1,6 @@
 // What this installation can do: versions, devices, threads, the build's ABI.
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 import { addonPath, native } from './native';
@@ -56,6 +57,27 @@ export interface RuntimeInfo {
   mkldnn: boolean;
   /** Why oneDNN is off, when it is. */
   mkldnnOffReason: string | null;
+  /** The CPU and what it runs: its model, the vector extensions it has, and the ones oneDNN's kernels use. */
+  cpu: {
+    /** The CPU's model name. */
+    model: string;
+    /** Its vector extensions of note, from /proc/cpuinfo: 'AVX2', 'AVX-512', 'AVX-512 BF16', 'AMX'. */
+    isa: string[];
+    /** The instruction set oneDNN runs here (at most ONEDNN_MAX_CPU_ISA), null where its symbols are hidden. */
+    onednnIsa: string | null;
+    /** The oneDNN version libtorch runs, null where its symbols are hidden. */
+    onednnVersion: string | null;
+  };
+  /** How train() runs the passes on the CPU: oneDNN directly, in its blocked layout (README, "Performance"), or
+   *  libtorch's path. */
+  training: {
+    /** This build has the oneDNN training path. */
+    onednn: boolean;
+    /** Channels per block of its layout (16 with AVX-512, 8 otherwise); 0 without it. */
+    block: number;
+    /** Why it is not built, when it is not. */
+    why: string | null;
+  };
   /** Process groups this build can train in (c10d): Gloo where its headers were there at build time (libgloo-dev,
    *  or a pip PyTorch's own), NCCL where the libtorch is a CUDA 2.x one built with it. */
   distributed: {
@@ -81,6 +103,29 @@ export function cudaVersionText(v: number): string | null {
   return v > 0 ? `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}` : null;
 }
 
+/** The CPU's model and its vector extensions of note (/proc/cpuinfo's flags; os.cpus() where there is none). */
+export function cpuModelAndIsa(cpuinfo?: string): { model: string; isa: string[] } {
+  let text = cpuinfo ?? '';
+  if (cpuinfo === undefined)
+    try {
+      text = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      text = '';
+    }
+  const model = /^model name\s*:\s*(.+)$/m.exec(text)?.[1].trim() ?? os.cpus()[0]?.model ?? 'unknown';
+  const flags = new Set((/^flags\s*:\s*(.+)$/m.exec(text)?.[1] ?? '').split(/\s+/));
+  const isa = [
+    ['avx2', 'AVX2'],
+    ['avx512f', 'AVX-512'],
+    ['avx512_vnni', 'AVX-512 VNNI'],
+    ['avx512_bf16', 'AVX-512 BF16'],
+    ['amx_tile', 'AMX'],
+  ]
+    .filter(([flag]) => flags.has(flag))
+    .map(([, name]) => name);
+  return { model, isa };
+}
+
 /** Versions, devices, threads and build facts of the running addon. */
 export function info(): RuntimeInfo {
   const n = native().info();
@@ -101,6 +146,8 @@ export function info(): RuntimeInfo {
     cxx11Abi: n.cxx11Abi,
     mkldnn: n.mkldnn,
     mkldnnOffReason: n.onednnOffReason || null,
+    cpu: { ...cpuModelAndIsa(), onednnIsa: n.onednnIsa || null, onednnVersion: n.onednnVersion || null },
+    training: { onednn: !n.onednnTraining, block: n.onednnTrainingBlock, why: n.onednnTraining || null },
     distributed: { gloo: n.distributedGloo, nccl: n.distributedNccl },
     addon: addonPath(),
   };
@@ -127,6 +174,12 @@ export function formatInfo(i: RuntimeInfo): string {
     `CUDA           ${i.cuda.available ? `available, ${i.cuda.devices.length} device(s)` : i.cuda.builtWithCuda ? 'built in, no device found' : 'not in this build'}`,
   ];
   if (i.mkldnnOffReason) lines.push(`  oneDNN off:  ${i.mkldnnOffReason}`);
+  lines.push(
+    `CPU            ${i.cpu.model}; ${i.cpu.isa.join(', ') || 'no AVX2'}; oneDNN ${i.cpu.onednnVersion ?? '(version hidden)'} runs ${i.cpu.onednnIsa ?? '(ISA hidden)'}`,
+  );
+  lines.push(
+    `training (CPU) ${i.training.onednn ? `oneDNN, blocked layout (${i.training.block} channels per block)` : `libtorch's path (${i.training.why})`}`,
+  );
   for (const d of i.cuda.devices)
     lines.push(
       `  cuda:${d.index}       ${d.name || '(name unknown)'}, compute ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB`,

@@ -60,6 +60,7 @@ export interface NativeNetSpec {
   stride: 'conv3x3' | 'conv1x1';
   shortcutScale: number;
   zeroInitResidual: boolean;
+  dtype: 'float32' | 'float64';
   seed: number;
 }
 
@@ -95,6 +96,10 @@ export interface NativeInfo {
   cxx11Abi: boolean;
   mkldnn: boolean;
   onednnOffReason: string;
+  onednnVersion: string;
+  onednnIsa: string;
+  onednnTraining: string;
+  onednnTrainingBlock: number;
   distributedGloo: boolean;
   distributedNccl: boolean;
 }
@@ -149,9 +154,9 @@ export interface NativeAugment extends NativeNormalization {
 /** mean (with meanShape) for 'per-pixel' and 'per-channel', std for 'per-channel'. */
 export interface NativeNormalization {
   norm: 'none' | 'per-pixel' | 'per-channel';
-  mean?: Float32Array;
+  mean?: Float32Array | Float64Array;
   meanShape?: number[];
-  std?: Float32Array;
+  std?: Float32Array | Float64Array;
 }
 
 /** The learning-rate schedule as C++ runs it (lib/train/resolve.ts fills every key). */
@@ -245,7 +250,7 @@ export interface NativeTrainConfig {
   precision: 'float32' | 'bfloat16' | 'float16';
   cudaGraph: boolean;
   syncBatchNorm: boolean;
-  optimizerState: { name: string; shape: number[]; data: Float32Array | BigInt64Array }[];
+  optimizerState: { name: string; shape: number[]; data: Float32Array | Float64Array | BigInt64Array }[];
   optimizerSteps: number;
   lossScale: number;
   distributed: NativeDistributedConfig;
@@ -331,6 +336,7 @@ export interface NativeResult {
   restoredBest: boolean;
   earlyStop: NativeEarlyStopState;
   ema?: NativeTensorData[];
+  engine: string;
 }
 
 export interface NativeRun {

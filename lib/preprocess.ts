@@ -87,9 +87,10 @@ export function nativeNormalization(p: Preprocessing): NativeNormalization {
   if (p.normalize === 'none') return { norm: 'none' };
   return {
     norm: p.normalize,
-    mean: Float32Array.from(p.mean ?? []),
+    // In float64: the native side converts them to the model's element type (a float64 model keeps every digit).
+    mean: Float64Array.from(p.mean ?? []),
     meanShape: p.meanShape ?? [p.mean?.length ?? 0],
-    ...(p.std ? { std: Float32Array.from(p.std) } : {}),
+    ...(p.std ? { std: Float64Array.from(p.std) } : {}),
   };
 }
 

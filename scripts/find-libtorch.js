@@ -4,7 +4,7 @@
 //   1. LIBTORCH (an unpacked libtorch folder) or Torch_DIR (a folder holding TorchConfig.cmake);
 //   2. the PyTorch installed for `python3` (or $PYTHON): how pip users get a CUDA build;
 //   3. Debian's system libtorch (libtorch-dev).
-// Usage: find-libtorch.js [--json | --torch-dir | --c10d | --nccl | --gyp-includes | --gyp-libs | --gyp-ldflags | --gyp-defines]
+// Usage: find-libtorch.js [--json | --torch-dir | --c10d | --nccl | --onednn | --gyp-includes | --gyp-libs | --gyp-ldflags | --gyp-defines]
 const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
@@ -103,6 +103,7 @@ function findLibtorch() {
   found.version = torchVersion(found.includeRoot);
   found.c10d = c10dAvailable(found);
   found.ncclInclude = ncclIncludeDir(found);
+  found.onednn = onednnFor(found);
   return found;
 }
 
@@ -126,6 +127,37 @@ function c10dAvailable(t) {
     fs.existsSync(path.join(d, 'gloo', 'config.h')),
   );
   return gloo && fs.existsSync(path.join(c10dHeaders(t), 'ProcessGroupGloo.hpp'));
+}
+
+// The oneDNN training path (native/models/onednn_training.cpp) calls oneDNN itself, through its 2.x C++ API. It is
+// built only where the headers match the library this libtorch runs on: a libtorch linked against the system's
+// shared oneDNN (Debian's), and that oneDNN's headers (libdnnl-dev) of the same major version. pip's torch carries
+// its own oneDNN inside libtorch_cpu, with no headers: there libtorch's path trains.
+function onednnFor(t, includeDirs = ['/usr/include', '/usr/local/include']) {
+  let lib;
+  try {
+    const so = fs.readdirSync(t.libDir).find((f) => /^libtorch_cpu\.so/.test(f));
+    lib = so && /libdnnl\.so\.(\d+)/.exec(fs.readFileSync(path.join(t.libDir, so)).toString('latin1'));
+  } catch {
+    lib = null;
+  }
+  if (!lib) return null;
+  for (const dir of includeDirs) {
+    try {
+      const text = fs.readFileSync(path.join(dir, 'oneapi', 'dnnl', 'dnnl_version.h'), 'utf8');
+      const major = /#define DNNL_VERSION_MAJOR (\d+)/.exec(text);
+      if (
+        major &&
+        major[1] === lib[1] &&
+        major[1] === '2' &&
+        fs.existsSync(path.join(dir, 'oneapi', 'dnnl', 'dnnl.hpp'))
+      )
+        return { include: dir, soname: `libdnnl.so.${lib[1]}` };
+    } catch {
+      // not in this folder
+    }
+  }
+  return null;
 }
 
 function c10dHeaders(t) {
@@ -235,11 +267,18 @@ function gypView(t) {
     ],
     // --no-as-needed keeps libtorch_cuda linked although no symbol of it is named: it registers CUDA at load.
     ldflags: [`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`, '-Wl,--no-as-needed'],
-    libs: ['-lc10', '-ltorch_cpu', '-ltorch', ...(t.cuda ? ['-ltorch_cuda', '-lc10_cuda'] : [])],
+    libs: [
+      '-lc10',
+      '-ltorch_cpu',
+      '-ltorch',
+      ...(t.cuda ? ['-ltorch_cuda', '-lc10_cuda'] : []),
+      ...(t.onednn ? [`-l:${t.onednn.soname}`] : []),
+    ],
     defines: [
       `_GLIBCXX_USE_CXX11_ABI=${t.cxx11Abi}`,
       ...(t.c10d ? ['RESNET_WITH_C10D', 'USE_C10D_GLOO'] : []),
       ...(t.ncclInclude ? ['RESNET_WITH_NCCL', 'USE_C10D_NCCL'] : []),
+      ...(t.onednn ? ['RESNET_WITH_ONEDNN'] : []),
     ],
   };
 }
@@ -275,6 +314,7 @@ if (require.main === module) {
     '--torch-dir': () => t.torchDir,
     '--c10d': () => (t.c10d ? '1' : '0'),
     '--nccl': () => t.ncclInclude ?? '',
+    '--onednn': () => (t.onednn ? `${t.onednn.include};${t.onednn.soname}` : ''),
     '--gyp-includes': () => g.includes.join(' '),
     '--gyp-libs': () => g.libs.join(' '),
     '--gyp-ldflags': () => g.ldflags.join(' '),
@@ -287,4 +327,4 @@ if (require.main === module) {
   process.stdout.write(`${views[arg]()}\n`);
 }
 
-module.exports = { findLibtorch, cudaBuildProblem, ncclIncludeDir, INSTALL_HINT };
+module.exports = { findLibtorch, cudaBuildProblem, ncclIncludeDir, onednnFor, INSTALL_HINT };

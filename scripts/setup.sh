@@ -8,9 +8,10 @@ mode="${1:-start}"
 
 packages=(cmake ninja-build g++ make python3 dataset-fashion-mnist fonts-dejavu-core)
 # libtorch: the system's, unless LIBTORCH / Torch_DIR / a PyTorch for python3 provides one.
-if ! node scripts/find-libtorch.js --torch-dir >/dev/null 2>&1; then packages+=(libtorch-dev libgloo-dev)
-# Debian's libtorch has c10d; Gloo's headers (distributed training) come in their own package.
-elif node scripts/find-libtorch.js --json 2>/dev/null | grep -q '"source": "system"'; then packages+=(libgloo-dev); fi
+# Debian's libtorch has c10d; Gloo's headers (distributed training) come in their own package, and so do those of
+# the oneDNN it runs on (libdnnl-dev: the oneDNN training path, native/models/onednn_training.cpp).
+if ! node scripts/find-libtorch.js --torch-dir >/dev/null 2>&1; then packages+=(libtorch-dev libgloo-dev libdnnl-dev)
+elif node scripts/find-libtorch.js --json 2>/dev/null | grep -q '"source": "system"'; then packages+=(libgloo-dev libdnnl-dev); fi
 # The tests compare against PyTorch and torchvision in Python (Debian's, the same libtorch); lint checks C++ with clang-format.
 if [ "$mode" = test ]; then packages+=(python3-torch python3-torchvision python3-prometheus-client python3-crcmod clang-format); fi
 

@@ -83,7 +83,15 @@ export async function readPreset(name: string): Promise<unknown> {
   return readConfigFile(path.join(PRESETS_DIR, `${name}.yaml`));
 }
 
-/** Applies "a.b.c=value" (value parsed as YAML: numbers, booleans, lists) to a plain config object. */
+// Keys of which a config gives one: setting either with --set removes the other, so that the later setting wins
+// (an epoch-based preset trained for N iterations with --set train.iterations=N).
+const EITHER_OR: [string, string][] = [
+  ['epochs', 'iterations'],
+  ['everyEpochs', 'everyIterations'],
+];
+
+/** Applies "a.b.c=value" (value parsed as YAML: numbers, booleans, lists) to a plain config object; "a.b.c=" (no
+ *  value) removes the key. */
 export function applyOverride(config: Record<string, unknown>, assignment: string): void {
   const eq = assignment.indexOf('=');
   if (eq <= 0)
@@ -111,7 +119,13 @@ export function applyOverride(config: Record<string, unknown>, assignment: strin
       throw new ValidationError(key, node[part], 'an object', `--set ${key}: ${part} is not an object`);
     node = node[part] as Record<string, unknown>;
   }
-  node[parts[parts.length - 1]] = value;
+  const last = parts[parts.length - 1];
+  if (text.trim() === '') {
+    delete node[last];
+    return;
+  }
+  for (const pair of EITHER_OR) if (pair.includes(last)) delete node[pair[pair[0] === last ? 1 : 0]];
+  node[last] = value;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -148,4 +162,9 @@ export function resolveConfig(raw: unknown, overrides: string[] = []): RunConfig
 
 export function configToYaml(config: RunConfig): string {
   return YAML.stringify(config, { lineWidth: 0 });
+}
+
+/** The text of a run folder's config.yaml (and of the config stored in its checkpoints). */
+export function configYaml(config: RunConfig): string {
+  return `# resnet-torch run configuration (resolved)\n${configToYaml(config)}`;
 }

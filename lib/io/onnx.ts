@@ -84,7 +84,12 @@ export async function encodeOnnx(
         const t = state.get(name);
         if (!t)
           throw new ValidationError('model', name, 'a traced weight', `the trace names ${name}, which the model lacks`);
-        g.message(5, (init) => tensorProto(init, name, t.dtype, t.shape, t.data));
+        // The graph computes in float32 (its input's type): a float64 model's weights are exported as float32.
+        if (t.dtype === 'float64')
+          g.message(5, (init) =>
+            tensorProto(init, name, 'float32', t.shape, Float32Array.from(t.data as Float64Array)),
+          );
+        else g.message(5, (init) => tensorProto(init, name, t.dtype, t.shape, t.data));
       }
       for (const c of graph.constants) g.message(5, (init) => tensorProto(init, c.name, c.dtype, c.shape, c.data));
       g.message(11, (v) => valueInfo(v, 'input', ['batch', head.inChannels, h, w]));

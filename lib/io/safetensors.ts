@@ -206,6 +206,12 @@ export function typedArrayOf(t: StoredTensor): TypedData {
   }
 }
 
+/** A floating-point tensor's values for a model: float64 as they are (a float64 model keeps every digit; a float32
+ *  one converts them itself), the others as float32. */
+export function toFloatValues(t: StoredTensor): Float32Array | Float64Array {
+  return t.dtype === 'F64' ? (typedArrayOf(t) as Float64Array) : toFloat32(t);
+}
+
 /** float16 / bfloat16 / float64 values as float32 (the model's dtype). */
 export function toFloat32(t: StoredTensor): Float32Array {
   const src = typedArrayOf(t);

@@ -7,7 +7,7 @@ import {
   TO_SAFETENSORS,
   TensorToWrite,
   readSafetensors,
-  toFloat32,
+  toFloatValues,
   typedArrayOf,
   writeSafetensors,
 } from './safetensors';
@@ -49,7 +49,7 @@ export async function applyState(
 ): Promise<LoadReport> {
   const strict = options.strict ?? true;
   const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
-  const entries: { name: string; shape: number[]; data: Float32Array | BigInt64Array }[] = [];
+  const entries: { name: string; shape: number[]; data: Float32Array | Float64Array | BigInt64Array }[] = [];
   const wanted = new Map(handle.stateEntries().map((e) => [e.name, e]));
   for (const [name, stored] of tensors) {
     const target = wanted.get(name);
@@ -60,8 +60,8 @@ export async function applyState(
     const problem =
       stored.shape.length !== target.shape.length || stored.shape.some((d, i) => d !== target.shape[i])
         ? `shape [${stored.shape.join(', ')}] in the file, [${target.shape.join(', ')}] in the model`
-        : target.dtype === 'float32' && !FLOAT.has(stored.dtype)
-          ? `dtype ${stored.dtype} in the file, float32 in the model`
+        : (target.dtype === 'float32' || target.dtype === 'float64') && !FLOAT.has(stored.dtype)
+          ? `dtype ${stored.dtype} in the file, ${target.dtype} in the model`
           : target.dtype === 'int64' && stored.dtype !== 'I64'
             ? `dtype ${stored.dtype} in the file, int64 in the model`
             : undefined;
@@ -72,7 +72,7 @@ export async function applyState(
     entries.push({
       name,
       shape: stored.shape,
-      data: target.dtype === 'int64' ? (typedArrayOf(stored) as BigInt64Array) : toFloat32(stored),
+      data: target.dtype === 'int64' ? (typedArrayOf(stored) as BigInt64Array) : toFloatValues(stored),
     });
     report.loaded.push(name);
   }

@@ -34,6 +34,11 @@ export interface ModelSpec {
   shortcutScale?: number;
   /** 'cpu', 'cuda' or 'cuda:N'. */
   device?: string;
+  /** Element type of the parameters and of the computation: 'float32' (default), or 'float64' to verify against a
+   *  reference where float32 rounding could decide a comparison (PyTorch's gradcheck does the same). float64 trains
+   *  several times slower (no oneDNN kernels), has no mixed precision or CUDA graphs, and predictions, ONNX export and
+   *  the folded inference model still run in float32. */
+  dtype?: 'float32' | 'float64';
   /** Seed of the initialisation; random when absent. */
   seed?: number;
   /** Names of the classes, for predictions. */
@@ -60,6 +65,8 @@ export interface ResolvedModelSpec extends Omit<Architecture, 'plain'> {
   shortcutScale: number;
   /** Where the weights are. */
   device: string;
+  /** Element type of the parameters. */
+  dtype: 'float32' | 'float64';
   /** Seed of the initialisation. */
   seed: number;
   /** Names of the classes. */
@@ -96,6 +103,7 @@ export const modelSpecFields: Fields = {
   zeroInitResidual: s.optional(s.boolean()),
   shortcutScale: s.optional(s.number({ min: 0, minExclusive: true, max: 100 })),
   device: s.optional(s.string()),
+  dtype: s.optional(s.enum(['float32', 'float64'] as const)),
   seed: s.optional(s.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
   classNames: s.optional(s.array(s.string({ nonEmpty: false }))),
 };
@@ -182,6 +190,7 @@ export function resolveSpec(input: unknown): ResolvedModelSpec {
     zeroInitResidual: spec.zeroInitResidual ?? false,
     shortcutScale: spec.shortcutScale ?? 1,
     device: spec.device ?? 'cpu',
+    dtype: spec.dtype ?? 'float32',
     seed: spec.seed ?? randomInt(0, 2 ** 47),
     ...(spec.classNames ? { classNames: [...spec.classNames] } : {}),
   };

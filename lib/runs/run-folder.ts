@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { RunConfig } from '../config/schema';
-import { configToYaml } from '../config/load';
+import { configYaml } from '../config/load';
 import { writeFileAtomic } from '../io/atomic';
 import { scalarsOf } from '../loggers';
 import { csvLinesUpTo, csvRow, readJsonl } from '../loggers/metrics-files';
@@ -35,15 +35,21 @@ export class RunFolder {
     this.config = path.join(dir, 'config.yaml');
   }
 
-  static async create(base: string, name: string): Promise<RunFolder> {
+  /** A new run folder's path under `base` (not created yet). */
+  static choose(base: string, name: string): RunFolder {
     let dir = path.join(base, `${name}-${timestamp()}`);
     for (let k = 2; fs.existsSync(dir); k++) dir = path.join(base, `${name}-${timestamp()}-${k}`);
-    await fs.promises.mkdir(dir, { recursive: true });
     return new RunFolder(dir);
   }
 
+  static async create(base: string, name: string): Promise<RunFolder> {
+    const folder = RunFolder.choose(base, name);
+    await fs.promises.mkdir(folder.dir, { recursive: true });
+    return folder;
+  }
+
   async writeConfig(config: RunConfig): Promise<void> {
-    await writeFileAtomic(this.config, [`# resnet-torch run configuration (resolved)\n${configToYaml(config)}`]);
+    await writeFileAtomic(this.config, [configYaml(config)]);
     await writeFileAtomic(path.join(this.dir, 'config.json'), [`${JSON.stringify(config, null, 2)}\n`]);
   }
 

@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { LoadedData, defaultTest, loadDataset } from '../config/data';
-import { readConfigFile, resolveConfig } from '../config/load';
+import { configYaml, readConfigFile, resolveConfig } from '../config/load';
 import { RunConfig } from '../config/schema';
 import { Dataset } from '../datasets/dataset';
 import { ValidationError } from '../errors';
@@ -16,7 +16,7 @@ import { loadCheckpoint } from '../train/checkpoint';
 import { ProgressEvent, TRAIN_DEFAULTS, TrainResult, iterationsPerEpoch } from '../train/options';
 import { processGroup, rankDevice } from '../train/distributed';
 import type { EarlyStop } from '../train/early-stopping';
-import { resumeTraining, train } from '../train/train';
+import { checkTraining, resumeTraining, train } from '../train/train';
 import { parseConfigText } from '../config/load';
 import { Reporter } from './progress';
 import { RunFolder } from './run-folder';
@@ -152,11 +152,6 @@ export async function trainConfig(config: RunConfig, options: SessionOptions): P
 async function trainInto(config: RunConfig, options: SessionOptions): Promise<RunSummary> {
   const { reporter } = options;
   const data = options.data ?? (await loadRunData(config));
-  const folder = options.dir ? new RunFolder(options.dir) : await RunFolder.create(config.output?.dir ?? 'runs', config.name);
-  fs.mkdirSync(folder.dir, { recursive: true });
-  await folder.writeConfig(config);
-  await folder.startMetrics();
-  const yaml = fs.readFileSync(folder.config, 'utf8');
   const model = await createModel({
     ...config.model,
     inChannels: config.model.inChannels ?? data.train.shape[0],
@@ -165,17 +160,32 @@ async function trainInto(config: RunConfig, options: SessionOptions): Promise<Ru
     device: rankDevice(options.device ?? config.model.device ?? 'cpu'),
     seed: config.seed ?? 0,
   });
+  const folder = options.dir ? new RunFolder(options.dir) : RunFolder.choose(config.output?.dir ?? 'runs', config.name);
+  const yaml = configYaml(config);
+  const trainOptions = {
+    ...structuredClone(config.train as object),
+    seed: config.train.seed ?? config.seed ?? 0,
+    validation: data.validation,
+    test: data.test,
+    signal: options.signal,
+  };
+  // Every option checked before the run folder exists: a refused config leaves nothing behind.
+  try {
+    await checkTraining(model, data.train, trainOptions, policy(config, folder, yaml));
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  fs.mkdirSync(folder.dir, { recursive: true });
+  await folder.writeConfig(config);
+  await folder.startMetrics();
   reporter.line(`run folder: ${folder.dir}`);
   reporter.line(`model: ${config.model.arch ?? 'custom'}, ${model.parameterCount().toLocaleString('en-US')} parameters, on ${model.device}; ` +
     `data: ${data.train.name} (${data.train.length} images of [${data.train.shape.join(', ')}])` +
     `${data.validation ? `, validation ${data.validation.length}` : ''}${data.test ? `, test ${data.test.length}` : ''}`);
   const perEpoch = epochLength(config, data.train.length);
   const run = train(model, data.train, {
-    ...structuredClone(config.train as object),
-    seed: config.train.seed ?? config.seed ?? 0,
-    validation: data.validation,
-    test: data.test,
-    signal: options.signal,
+    ...trainOptions,
     checkpoint: policy(config, folder, yaml),
     onProgress: (e: ProgressEvent) => {
       folder.record(e);

@@ -259,6 +259,9 @@ export interface TrainResult {
   earlyStopped?: EarlyStop;
   /** With the ema option: a model holding the weights' moving average (same spec and preprocessing). */
   ema?: Model;
+  /** What ran the forward and backward passes: 'onednn' (on the CPU, activations kept in oneDNN's blocked layout,
+   *  BatchNorm fused with its ReLU; README, "Performance"), or 'libtorch (why not oneDNN)'. */
+  engine: string;
 }
 
 // ---- schema -----------------------------------------------------------------------------------------

@@ -171,6 +171,7 @@ export function startRun(
       lr: result.lr,
       evaluations: evaluations(result.evaluations) ?? {},
       history: [],
+      engine: result.engine,
       ...(ema ? { ema } : {}),
       ...(result.stoppedEarly
         ? {

@@ -3,7 +3,7 @@
 import type { Dataset } from '../datasets/dataset';
 import type { StreamingDataset } from '../datasets/image-folder';
 import { CheckpointError, ValidationError } from '../errors';
-import { StoredTensor, toFloat32, typedArrayOf } from '../io/safetensors';
+import { StoredTensor, toFloatValues, typedArrayOf } from '../io/safetensors';
 import type { Logger } from '../loggers';
 import type { Model } from '../model/model';
 import type { NativeResumeState } from '../native';
@@ -29,6 +29,33 @@ function checkSameData(file: string, stored: Checkpoint['data'], data: TrainData
     );
 }
 
+/**
+ * Every check train() makes of its options before it starts, without starting anything: a caller that prepares
+ * files for a run (the CLI's run folder) refuses bad options before it creates any. Throws ValidationError naming
+ * the field; returns what the checks resolved.
+ */
+export async function checkTraining(
+  model: Model,
+  data: TrainData,
+  options: TrainOptions,
+  policy: CheckpointPolicy | undefined,
+  hooks: RunHooks = {},
+): Promise<{ probe: Awaited<ReturnType<typeof resolveRun>>; policy?: CheckpointPolicy }> {
+  const p = policy ? checkpointPolicySchema.parse(policy, 'checkpoint') : undefined;
+  if (p?.everyIterations && p.everyEpochs)
+    throw new ValidationError('checkpoint.everyEpochs', p.everyEpochs, 'only one of everyIterations and everyEpochs');
+  const probe = await resolveRun(model, data, options, hooks);
+  const monitored = options.earlyStopping?.monitor.split('_')[0] as 'val' | 'test' | undefined;
+  if (monitored && !options[monitored === 'val' ? 'validation' : 'test'])
+    throw new ValidationError(
+      'earlyStopping.monitor',
+      options.earlyStopping!.monitor,
+      `a metric of a set the run evaluates`,
+      `earlyStopping.monitor: ${options.earlyStopping!.monitor} needs the ${monitored === 'val' ? 'validation' : 'test'} option`,
+    );
+  return { probe, policy: p };
+}
+
 /** @internal train() with a checkpoint policy and optionally a resume state. */
 export function trainWithCheckpoints(
   model: Model,
@@ -44,11 +71,8 @@ export function trainWithCheckpoints(
       cancelled = true;
       inner?.cancel();
     });
-    const p = policy ? checkpointPolicySchema.parse(policy, 'checkpoint') : undefined;
-    if (p?.everyIterations && p.everyEpochs)
-      throw new ValidationError('checkpoint.everyEpochs', p.everyEpochs, 'only one of everyIterations and everyEpochs');
     const hooks: RunHooks = { resume: resume?.state };
-    const probe = await resolveRun(model, data, options, hooks);
+    const { probe, policy: p } = await checkTraining(model, data, options, policy, hooks);
     const history: ProgressEvent[] = [...(resume?.checkpoint.history ?? [])];
     const writtenBy = resume?.checkpoint.state.worldSize ?? 1;
     if (resume && writtenBy !== probe.group.worldSize)
@@ -82,14 +106,6 @@ export function trainWithCheckpoints(
       hooks.onState = (state, event) => writer!.during(state, event);
       hooks.onFinalState = (state, aborted) => writer!.atEnd(state, aborted);
     }
-    const monitored = options.earlyStopping?.monitor.split('_')[0] as 'val' | 'test' | undefined;
-    if (monitored && !options[monitored === 'val' ? 'validation' : 'test'])
-      throw new ValidationError(
-        'earlyStopping.monitor',
-        options.earlyStopping!.monitor,
-        `a metric of a set the run evaluates`,
-        `earlyStopping.monitor: ${options.earlyStopping!.monitor} needs the ${monitored === 'val' ? 'validation' : 'test'} option`,
-      );
     const resolved = await resolveRun(model, data, options, hooks);
     const reports = resolved.group.rank === 0 || resolved.group.progressOnAllRanks;
     const opened: Logger[] = []; // rank 0 logs, as it writes the checkpoints
@@ -166,7 +182,7 @@ export async function resumeTraining(
     [...tensors].map(([name, t]) => ({
       name,
       shape: t.shape,
-      data: t.dtype === 'I64' ? (typedArrayOf(t) as never) : toFloat32(t),
+      data: t.dtype === 'I64' ? (typedArrayOf(t) as never) : toFloatValues(t),
     }));
   const optimizer = entries(checkpoint.optimizer);
   const st = checkpoint.state;

@@ -21,6 +21,7 @@
 #include "device/runtime.h"
 #include "dist/group.h"
 #include "io/pth_import.h"
+#include "models/onednn_training.h"
 #include "train/schedule.h"
 
 namespace rt::js {
@@ -56,6 +57,10 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     out.Set("cxx11Abi", r.cxx11_abi);
     out.Set("mkldnn", r.mkldnn);
     out.Set("onednnOffReason", r.onednn_off_reason);
+    out.Set("onednnVersion", r.onednn_version);
+    out.Set("onednnIsa", r.onednn_isa);
+    out.Set("onednnTraining", OneDnnTraining::built());
+    out.Set("onednnTrainingBlock", static_cast<double>(OneDnnTraining::block()));
     out.Set("distributedGloo", c10d_available());
     out.Set("distributedNccl", nccl_available());
     return out;

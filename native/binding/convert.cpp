@@ -184,6 +184,7 @@ NetSpec spec_from_js(const Fields& js) {
   s.shortcut_scale = js.number("shortcutScale");
   s.zero_init_residual = js.boolean("zeroInitResidual");
   s.seed = static_cast<uint64_t>(js.integer("seed"));
+  s.float64 = js.choice<bool>("dtype", {{"float32", false}, {"float64", true}});
   return s;
 }
 

@@ -285,6 +285,7 @@ Napi::Object result_to_js(Napi::Env env, const TrainResult& r) {
   if (r.state) o.Set("state", state_to_js(env, *r.state));
   o.Set("stoppedEarly", r.stopped_early);
   o.Set("restoredBest", r.restored_best);
+  o.Set("engine", r.engine);
   o.Set("earlyStop", early_stop_state_to_js(env, r.early_stop));
   if (!r.ema.empty()) o.Set("ema", named_tensors_to_js(env, r.ema));
   return o;

@@ -9,7 +9,7 @@ namespace rt {
 Prefetcher::Prefetcher(std::shared_ptr<BatchSource> source, AugmentConfig augment, torch::Device device, uint64_t seed,
                        int64_t first, int64_t end, size_t depth)
     : source_(std::move(source)),
-      augment_(on_device(std::move(augment), device)),
+      augment_(std::move(augment)),
       device_(device),
       seed_(seed),
       first_(first),

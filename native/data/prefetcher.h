@@ -22,7 +22,8 @@ struct PreparedBatch {
 
 class Prefetcher {
  public:
-  // Produces the batches of iterations [first, end): iteration i is batch i mod B of epoch i div B.
+  // Produces the batches of iterations [first, end): iteration i is batch i mod B of epoch i div B. `augment` is
+  // already on `device` (on_device).
   Prefetcher(std::shared_ptr<BatchSource> source, AugmentConfig augment, torch::Device device, uint64_t seed,
              int64_t first, int64_t end, size_t depth);
   ~Prefetcher();

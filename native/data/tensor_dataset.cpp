@@ -6,9 +6,9 @@
 
 namespace rt {
 
-torch::Tensor to_unit_float(const torch::Tensor& images) {
-  if (images.scalar_type() == torch::kUInt8) return images.to(torch::kFloat32).div_(255.0);
-  return images.to(torch::kFloat32);
+torch::Tensor to_unit_float(const torch::Tensor& images, torch::ScalarType dtype) {
+  if (images.scalar_type() == torch::kUInt8) return images.to(dtype).div_(255.0);
+  return images.to(dtype);
 }
 
 TensorDataset TensorDataset::make(torch::Tensor images, torch::Tensor labels, int64_t num_classes) {
@@ -51,7 +51,7 @@ DatasetStats TensorDataset::stats() const {
   auto sq = torch::zeros({c}, torch::kFloat64);
   // In chunks: a float64 copy of the whole set would be 8x its size.
   for (int64_t start = 0; start < n; start += 4096) {
-    auto chunk = to_unit_float(images.narrow(0, start, std::min<int64_t>(4096, n - start)).cpu()).to(torch::kFloat64);
+    auto chunk = to_unit_float(images.narrow(0, start, std::min<int64_t>(4096, n - start)).cpu(), torch::kFloat64);
     sum += chunk.sum(0);
     sq += chunk.pow(2).sum({0, 2, 3});
   }

@@ -29,6 +29,6 @@ struct TensorDataset {
 };
 
 // Pixels as float in [0, 1] (uint8 / 255) or float data as it is.
-torch::Tensor to_unit_float(const torch::Tensor& images);
+torch::Tensor to_unit_float(const torch::Tensor& images, torch::ScalarType dtype = torch::kFloat32);
 
 }  // namespace rt

@@ -30,6 +30,42 @@ std::string torch_library() {
   return dladdr(symbol, &where) != 0 && where.dli_fname != nullptr ? where.dli_fname : "";
 }
 
+// oneDNN's C API, looked up at run time: libtorch builds that link the shared oneDNN (Debian's) expose it; those
+// that carry it inside (pip's) may not, and then the fields stay empty.
+struct DnnlVersion {
+  int major, minor, patch;
+  const char* hash;
+  unsigned cpu_runtime, gpu_runtime;
+};
+
+std::string onednn_version() {
+  using Fn = const DnnlVersion* (*)();
+  auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "dnnl_version"));
+  if (!fn || !fn()) return "";
+  const DnnlVersion* v = fn();
+  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+}
+
+// dnnl_get_effective_cpu_isa(): ONEDNN_MAX_CPU_ISA and the CPU decide it. The values are those of oneDNN 2.x and
+// 3.x's dnnl_cpu_isa_t (bit sets: each ISA includes the ones below it).
+std::string onednn_isa() {
+  using Fn = int (*)();
+  auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "dnnl_get_effective_cpu_isa"));
+  if (!fn) return "";
+  const unsigned isa = static_cast<unsigned>(fn());
+  const auto has = [&](unsigned bits) { return (isa & bits) == bits; };
+  if (has(0x3e7) || has(0xfef)) return "AVX-512 with AMX";
+  if (has(0x1ef)) return "AVX-512 FP16 (AVX10.1)";
+  if (has(0xe7)) return "AVX-512 BF16";
+  if (has(0x67)) return "AVX-512 VNNI";
+  if (has(0x27)) return "AVX-512";
+  if (has(0x407)) return "AVX2 VNNI";
+  if (has(0x7)) return "AVX2";
+  if (has(0x3)) return "AVX";
+  if (has(0x1)) return "SSE4.1";
+  return "unknown (" + std::to_string(isa) + ")";
+}
+
 std::string& onednn_off_reason() {
   static std::string reason;
   return reason;
@@ -84,6 +120,8 @@ RuntimeInfo runtime_info() {
   info.cxx11_abi = _GLIBCXX_USE_CXX11_ABI != 0;
   info.mkldnn = onednn_enabled();
   info.onednn_off_reason = onednn_off_reason();
+  info.onednn_version = onednn_version();
+  info.onednn_isa = onednn_isa();
 #ifdef RESNET_WITH_CUDA
   info.built_with_cuda = true;
 #endif

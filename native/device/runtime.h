@@ -27,6 +27,8 @@ struct RuntimeInfo {
   bool cxx11_abi = false;
   bool mkldnn = false;            // oneDNN runs the CPU convolutions (built in and not turned off)
   std::string onednn_off_reason;  // why it was turned off, if it was
+  std::string onednn_version;     // the oneDNN libtorch runs ("2.6.3"), empty where its symbols are not visible
+  std::string onednn_isa;         // the instruction set oneDNN's kernels use here ("AVX2", "AVX-512 BF16", ...)
   bool built_with_cuda = false;   // this addon was compiled against a CUDA libtorch
 };
 

@@ -18,8 +18,10 @@ namespace {
 
 std::map<std::string, torch::Tensor> named_state(ResNetImpl& net) {
   std::map<std::string, torch::Tensor> out;
-  for (const auto& p : net.named_parameters()) out[p.key()] = p.value().detach();
-  for (const auto& b : net.named_buffers()) out[b.key()] = b.value().detach();
+  // The folded net runs in float32 whatever the model's element type (a float64 model folds to float32 too).
+  const auto float32 = [](const torch::Tensor& t) { return t.is_floating_point() ? t.to(torch::kFloat32) : t; };
+  for (const auto& p : net.named_parameters()) out[p.key()] = float32(p.value().detach());
+  for (const auto& b : net.named_buffers()) out[b.key()] = float32(b.value().detach());
   return out;
 }
 

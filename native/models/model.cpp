@@ -43,9 +43,9 @@ torch::Tensor Model::forward(const torch::Tensor& input, bool force_eval) {
   const bool was_training = net_->is_training();
   if (force_eval) net_->eval();
   try {
-    torch::Tensor out = net_->forward(input.to(device_, torch::kFloat32));
+    torch::Tensor out = net_->forward(input.to(device_, net_->dtype()));
     if (force_eval && was_training) net_->train();
-    return out.to(torch::kCPU).contiguous();
+    return out.to(torch::kCPU, torch::kFloat32).contiguous();
   } catch (const std::exception& e) {
     if (force_eval && was_training) net_->train();
     // The model is unchanged: give the cached blocks back so that a smaller batch can go on.

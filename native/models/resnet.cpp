@@ -47,7 +47,15 @@ ResNetImpl::ResNetImpl(NetSpec spec) : spec_(std::move(spec)) {
   }
   if (spec_.preact) bn_final = register_module("bn_final", nn::BatchNorm2d(channels));
   fc = register_module("fc", nn::Linear(channels, spec_.num_classes));
-  reset_parameters(spec_.seed);
+  reset_parameters(spec_.seed);  // drawn in float32 either way: a float64 net starts from the same weights
+  if (spec_.float64) {
+    // Module::to(dtype) would convert the integer buffers too (num_batches_tracked): floating-point ones only, as
+    // PyTorch's module.double() does.
+    torch::NoGradGuard no_grad;
+    for (auto& p : parameters()) p.set_data(p.to(torch::kFloat64));
+    for (auto& b : buffers())
+      if (b.is_floating_point()) b.set_data(b.to(torch::kFloat64));
+  }
 }
 
 int64_t ResNetImpl::halvings() const {
@@ -173,7 +181,7 @@ void ResNetImpl::replace_head(int64_t num_classes, uint64_t seed) {
     torch::NoGradGuard no_grad;
     init_linear(fresh, gen);
   }
-  fresh->to(device);
+  fresh->to(device, dtype());
   fc = replace_module("fc", fresh);
   spec_.num_classes = num_classes;
 }

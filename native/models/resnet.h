@@ -27,6 +27,8 @@ class ResNetImpl : public torch::nn::Module {
   GraphBuilder trace(int64_t height, int64_t width) const;
 
   const NetSpec& spec() const { return spec_; }
+  // The parameters' element type: float32, or float64 when the spec asks for it.
+  torch::ScalarType dtype() const { return spec_.float64 ? torch::kFloat64 : torch::kFloat32; }
   // Side of the smallest input every downsampling step can still halve: 2^(number of halvings).
   int64_t min_input_size() const;
   // Throws ERR_SHAPE when x cannot go through the net (channels, size, BN on a single value in training).

@@ -31,6 +31,9 @@ struct NetSpec {
   double shortcut_scale = 1.0;  // h(x) = scale * x
   bool zero_init_residual = false;
   uint64_t seed = 0;
+  // Parameters and activations in float64: a verification tool (as PyTorch's gradcheck), so that comparisons with a
+  // reference are not decided by float32 rounding (a ReLU input near 0, kernels chosen by ISA or batch size).
+  bool float64 = false;
 };
 
 inline int64_t expansion(BlockKind kind) { return kind == BlockKind::Bottleneck ? 4 : 1; }

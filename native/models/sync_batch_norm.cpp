@@ -41,7 +41,9 @@ torch::Tensor sum_over_ranks(const torch::Tensor& t, const std::shared_ptr<const
 torch::Tensor sync_batch_norm(const torch::nn::BatchNorm2d& bn, const torch::Tensor& input,
                               const std::shared_ptr<const SumOverRanks>& sum) {
   const auto& o = bn->options;
-  const torch::Tensor x = input.scalar_type() == torch::kFloat32 ? input : input.to(torch::kFloat32);
+  // The normalisation runs in float32 (half inputs under autocast are promoted), in float64 for a float64 net.
+  const torch::ScalarType work = input.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  const torch::Tensor x = input.to(work);
   const int64_t c = x.size(1);
   const double n = static_cast<double>(x.numel() / c);
   const torch::Tensor x64 = x.to(torch::kFloat64);
@@ -55,18 +57,19 @@ torch::Tensor sync_batch_norm(const torch::nn::BatchNorm2d& bn, const torch::Ten
   const torch::Tensor world_var =
       ((total.slice(0, c, 2 * c) + total.slice(0, 2 * c, 3 * c)) / count - world_mean.square()).clamp_min(0);
   const torch::Tensor invstd = (world_var + o.eps()).rsqrt();
-  torch::Tensor scale = invstd.to(torch::kFloat32);
+  torch::Tensor scale = invstd.to(work);
   if (o.affine()) scale = scale * bn->weight;
-  torch::Tensor y = (x - world_mean.to(torch::kFloat32).view({1, c, 1, 1})) * scale.view({1, c, 1, 1});
+  torch::Tensor y = (x - world_mean.to(work).view({1, c, 1, 1})) * scale.view({1, c, 1, 1});
   if (o.affine()) y = y + bn->bias.view({1, c, 1, 1});
   if (o.track_running_stats()) {
     torch::NoGradGuard no_grad;
     bn->num_batches_tracked.add_(1);
     // momentum unset: a cumulative average, as PyTorch's BatchNorm keeps it.
     const double m = o.momentum() ? *o.momentum() : 1.0 / bn->num_batches_tracked.item<double>();
-    bn->running_mean.mul_(1 - m).add_(world_mean.to(torch::kFloat32), m);
+    bn->running_mean.mul_(1 - m).add_(world_mean.to(bn->running_mean.scalar_type()), m);
     // The running variance is the unbiased one, over the world's count.
-    bn->running_var.mul_(1 - m).add_((world_var * (count / std::max(1.0, count - 1))).to(torch::kFloat32), m);
+    bn->running_var.mul_(1 - m).add_((world_var * (count / std::max(1.0, count - 1))).to(bn->running_var.scalar_type()),
+                                     m);
   }
   return y.scalar_type() == input.scalar_type() ? y : y.to(input.scalar_type());
 }

@@ -12,9 +12,10 @@ namespace rt {
 
 namespace F = torch::nn::functional;
 
-AugmentConfig on_device(AugmentConfig config, const torch::Device& device) {
-  if (config.mean.defined()) config.mean = config.mean.to(device, torch::kFloat32);
-  if (config.std.defined()) config.std = config.std.to(device, torch::kFloat32);
+AugmentConfig on_device(AugmentConfig config, const torch::Device& device, torch::ScalarType dtype) {
+  config.dtype = dtype;
+  if (config.mean.defined()) config.mean = config.mean.to(device, dtype);
+  if (config.std.defined()) config.std = config.std.to(device, dtype);
   return config;
 }
 
@@ -77,7 +78,7 @@ torch::Tensor random_resized_crop(const torch::Tensor& x, const AugmentConfig& c
 torch::Tensor prepare_train_batch(const torch::Tensor& batch, const AugmentConfig& c, uint64_t seed) {
   torch::NoGradGuard no_grad;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  auto x = normalise(to_unit_float(batch), c);  // the paper pads the mean-subtracted image with zeros
+  auto x = normalise(to_unit_float(batch, c.dtype), c);  // the paper pads the mean-subtracted image with zeros
   const int64_t b = x.size(0);
   if (c.random_resized_crop) x = random_resized_crop(x, c, gen);
   if (c.pad > 0) {
@@ -93,7 +94,7 @@ torch::Tensor prepare_train_batch(const torch::Tensor& batch, const AugmentConfi
 
 torch::Tensor prepare_eval_batch(const torch::Tensor& batch, const AugmentConfig& c) {
   torch::NoGradGuard no_grad;
-  auto x = normalise(to_unit_float(batch), c);
+  auto x = normalise(to_unit_float(batch, c.dtype), c);
   if (c.random_resized_crop &&
       ((c.out_height > 0 && c.out_height != x.size(2)) || (c.out_width > 0 && c.out_width != x.size(3))))
     x = F::interpolate(x, F::InterpolateFuncOptions()

@@ -21,10 +21,11 @@ struct AugmentConfig {
   torch::Tensor mean;  // C×H×W (per pixel) or C (per channel), in [0, 1] units
   torch::Tensor std;   // C (per channel)
   bool channels_last = false;
+  torch::ScalarType dtype = torch::kFloat32;  // the model's: batches are prepared in it
 };
 
-// Moves mean/std to `device` once, so batches do not copy them every iteration.
-AugmentConfig on_device(AugmentConfig config, const torch::Device& device);
+// Moves mean/std to `device` and `dtype` (the model's) once, so batches do not copy them every iteration.
+AugmentConfig on_device(AugmentConfig config, const torch::Device& device, torch::ScalarType dtype);
 
 // A uint8 (or float) batch -> the float batch the net trains on.
 torch::Tensor prepare_train_batch(const torch::Tensor& batch, const AugmentConfig& config, uint64_t seed);

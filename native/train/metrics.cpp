@@ -12,7 +12,7 @@ EvalMetrics evaluate(ResNet& net, const TensorDataset& data, const AugmentConfig
                      const torch::Device& device, const std::string& split, const std::atomic<bool>* cancel,
                      const EvalShard* shard) {
   torch::NoGradGuard no_grad;
-  const AugmentConfig augment = on_device(train_augment, device);
+  const AugmentConfig augment = on_device(train_augment, device, net->dtype());
   const bool was_training = net->is_training();
   net->eval();
   const int64_t k = data.num_classes, n = data.size();

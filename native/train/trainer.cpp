@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <tuple>
@@ -40,9 +41,11 @@ void set_params_channels_last(ResNet& net) {
 // The error that stops a run whose loss or gradients stopped being finite.
 Error diverged(int64_t it, const torch::Tensor& loss, bool applied = false) {
   const double value = loss.defined() ? loss.detach().to(torch::kCPU).item<double>() : NAN;
+  // oneDNN's ReLU maps NaN to 0, so a NaN input can leave the loss finite and only the gradients not.
+  const std::string what = std::isfinite(value) ? "a gradient is not finite (the loss is " + std::to_string(value) + ")"
+                                                : "the loss is " + std::to_string(value);
   return Error("ERR_DIVERGED",
-               "training diverged at iteration " + std::to_string(it + 1) + ": the loss is " + std::to_string(value) +
-                   " or a gradient is not finite. " +
+               "training diverged at iteration " + std::to_string(it + 1) + ": " + what + ". " +
                    (applied ? "The step ran inside a CUDA graph, so the weights took it in. "
                             : "The step was not applied: the parameters are those before it (BatchNorm's running "
                               "statistics did take this batch in). ") +
@@ -213,10 +216,13 @@ void Trainer::configure(const torch::Device& device) {
     at::globalContext().setBenchmarkCuDNN(config_.cudnn_benchmark);
   }
   if (config_.precision != Precision::Float32 && !cuda) throw invalid("mixed precision needs a CUDA device");
+  if (config_.precision != Precision::Float32 && model_->net()->dtype() != torch::kFloat32)
+    throw invalid("mixed precision needs a float32 model");
   if (config_.cuda_graph) {
     if (!cuda) throw invalid("cudaGraph needs the model on a CUDA device");
     if (config_.diagnostics) throw invalid("cudaGraph cannot record diagnostics (they read values inside the step)");
-    if (config_.precision != Precision::Float32) throw invalid("cudaGraph runs in float32");
+    if (config_.precision != Precision::Float32 || model_->net()->dtype() != torch::kFloat32)
+      throw invalid("cudaGraph runs in float32");
     if (!config_.drop_last) throw invalid("cudaGraph needs dropLast: every batch the same shape");
   }
   if (config_.channels_last) set_params_channels_last(model_->net());
@@ -226,6 +232,40 @@ void Trainer::configure(const torch::Device& device) {
     if (config_.cuda_graph) throw invalid("cudaGraph does not run with distributed training");
     group_ = DistGroup::join(config_.dist);
   }
+  choose_engine(device);
+}
+
+void Trainer::choose_engine(const torch::Device& device) {
+  // The oneDNN path where it computes what libtorch's would; libtorch's for what it does not do (yet).
+  std::string why;
+  const char* forced = std::getenv("RESNET_TORCH_ONEDNN_TRAINING");
+  if (!device.is_cpu())
+    why = "not on the CPU";
+  else if (forced && std::string(forced) == "0")
+    why = "RESNET_TORCH_ONEDNN_TRAINING=0";
+  else if (config_.freeze_batch_norm)
+    why = "freezeBatchNorm (BatchNorm in eval mode)";
+  else if (group_ && config_.sync_batch_norm)
+    why = "syncBatchNorm (statistics over the ranks)";
+  else
+    why = OneDnnTraining::unsupported(*model_->net());
+  if (why.empty()) onednn_ = std::make_unique<OneDnnTraining>(*model_->net());
+  engine_ = why.empty() ? "onednn" : "libtorch (" + why + ")";
+}
+
+torch::Tensor Trainer::forward(const torch::Tensor& x, bool diagnose) {
+  // Diagnostics (per-block responses and gradient norms) come from the blocks' own forward: that step goes there.
+  if (onednn_ && !diagnose) {
+    try {
+      onednn_->prepare(x);
+    } catch (const std::exception& e) {
+      // A layer oneDNN has no implementation for on this CPU: nothing has run yet, libtorch's path takes over.
+      const std::string what = e.what();
+      engine_ = "libtorch (oneDNN: " + what.substr(0, what.find('\n')) + ")";
+      onednn_.reset();
+    }
+  }
+  return onednn_ && !diagnose ? onednn_->forward(x) : model_->net()->forward(x);
 }
 
 std::unique_ptr<Trainer::Loop> Trainer::start_loop(const torch::Device& device) {
@@ -266,7 +306,8 @@ std::unique_ptr<Trainer::Loop> Trainer::start_loop(const torch::Device& device) 
   return loop;
 }
 
-std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const PreparedBatch& batch, int64_t it) {
+std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const PreparedBatch& batch, int64_t it,
+                                                      bool diagnose) {
   namespace F = torch::nn::functional;
   ResNet& net = model_->net();
   if (loop.graphed) {
@@ -298,8 +339,9 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
       AutocastScope autocast(config_.precision);
       std::optional<SyncBatchNormScope> sync_bn;
       if (group_ && config_.sync_batch_norm) sync_bn.emplace([this](torch::Tensor& t) { group_->all_reduce_sum(t); });
-      logits = net->forward(xs[i]);
-      pass_loss = F::cross_entropy(logits.to(torch::kFloat32), ys[i],
+      logits = forward(xs[i], diagnose);
+      // In float32 at least (autocast's half logits), in float64 for a float64 net.
+      pass_loss = F::cross_entropy(logits.to(torch::promote_types(logits.scalar_type(), torch::kFloat32)), ys[i],
                                    F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));
     }
     if (xs.size() > 1) pass_loss = pass_loss * (static_cast<double>(ys[i].size(0)) / static_cast<double>(images));
@@ -497,6 +539,7 @@ TrainResult Trainer::finish(Loop& loop, int64_t it) {
   }
   result.early_stop = loop.early;
   result.ema = ema_on_cpu(loop);
+  result.engine = engine_;
   return result;
 }
 
@@ -513,8 +556,9 @@ TrainResult Trainer::run_loop() {
   // Each rank draws its own augmentations (its shard is its own); one process keeps the run's seed.
   const uint64_t augment_seed =
       group_ ? derive_seed(config_.seed, kRank, static_cast<uint64_t>(group_->rank())) : config_.seed;
-  Prefetcher prefetch(train_, config_.augment, device, augment_seed, loop->first, loop->end, kPrefetchDepth);
   ResNet& net = model_->net();
+  Prefetcher prefetch(train_, on_device(config_.augment, device, net->dtype()), device, augment_seed, loop->first,
+                      loop->end, kPrefetchDepth);
   train_mode();
 
   int64_t it = loop->first;
@@ -535,7 +579,7 @@ TrainResult Trainer::run_loop() {
     const bool report = config_.log_every > 0 && ((it + 1) % config_.log_every == 0 || it + 1 == loop->end);
     const bool diagnose = config_.diagnostics && report;
     if (diagnose) net->set_diagnostics(true);
-    auto [logits, loss] = step(*loop, batch, it);
+    auto [logits, loss] = step(*loop, batch, it, diagnose);
     if (diagnose) net->set_diagnostics(false);
     record(*loop, logits, batch.y, loss);
     after_step(*loop, it + 1, report, diagnose);

@@ -15,6 +15,7 @@
 #include "data/tensor_dataset.h"
 #include "dist/group.h"
 #include "models/model.h"
+#include "models/onednn_training.h"
 #include "train/config.h"
 #include "train/metrics.h"
 
@@ -62,6 +63,8 @@ struct TrainResult {
   bool restored_best = false;            // the model holds the best evaluation's weights
   EarlyStopState early_stop;
   std::vector<NamedTensor> ema;  // the weights' moving average at the end (config.ema_decay > 0), on the CPU
+  // Which forward and backward trained: "onednn" (OneDnnTraining), or "libtorch" and why not the other.
+  std::string engine;
 };
 
 class Trainer {
@@ -79,9 +82,12 @@ class Trainer {
   struct Loop;  // one run's working state (trainer.cpp)
   TrainResult run_loop();
   // The steps of a run, in order.
-  void configure(const torch::Device& device);  // threads, determinism, cuDNN, memory format, evaluation sets
+  void configure(const torch::Device& device);      // threads, determinism, cuDNN, memory format, evaluation sets
+  void choose_engine(const torch::Device& device);  // the oneDNN training path, or libtorch's
   std::unique_ptr<Loop> start_loop(const torch::Device& device);  // optimizer, schedule, loss scaler, meters
-  std::pair<torch::Tensor, torch::Tensor> step(Loop& loop, const PreparedBatch& batch, int64_t it);  // logits, loss
+  std::pair<torch::Tensor, torch::Tensor> step(Loop& loop, const PreparedBatch& batch, int64_t it,
+                                               bool diagnose);   // logits, loss
+  torch::Tensor forward(const torch::Tensor& x, bool diagnose);  // the training forward, on the engine chosen
   void record(Loop& loop, const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& loss);
   void after_step(Loop& loop, int64_t done, bool report, bool diagnosed);  // events, evaluations, checkpoints
   void report_iteration(Loop& loop, int64_t done, bool diagnosed);
@@ -104,8 +110,10 @@ class Trainer {
   TrainConfig config_;
   std::function<void(TrainEvent)> emit_;
   std::atomic<bool> cancel_{false};
-  bool stop_early_ = false;           // set on the training thread by the early-stopping rule
-  std::unique_ptr<DistGroup> group_;  // distributed runs only
+  bool stop_early_ = false;                 // set on the training thread by the early-stopping rule
+  std::unique_ptr<DistGroup> group_;        // distributed runs only
+  std::unique_ptr<OneDnnTraining> onednn_;  // CPU float32 runs it supports (configure decides)
+  std::string engine_;                      // TrainResult::engine
 };
 
 }  // namespace rt

@@ -30,6 +30,22 @@ describe('resnet CLI', () => {
     const bad = await resnet(['train', path.join(dir, 'bad.yaml')]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/train.optimizer.momentum: expected a number in \[0, 1\), got "x"/);
+    // A config that only the training options' checks refuse (warm-up longer than the run) creates no run folder.
+    const out = path.join(dir, 'refused-run');
+    const refused = await resnet([
+      'train',
+      path.join(dir, 'bad.yaml'),
+      '--out',
+      out,
+      '--set',
+      'train.optimizer.momentum=0.9',
+      '--set',
+      'train.batchSize=16',
+      '--set',
+      'train.warmup={iterations: 100000}',
+    ]);
+    expect([refused.code, refused.stderr]).toEqual([2, expect.stringMatching(/warmup/)]);
+    expect(fs.existsSync(out)).toBe(false);
     const missing = await resnet(['eval', path.join(dir, 'nope.safetensors')]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/nope.safetensors: cannot read: no such file/);

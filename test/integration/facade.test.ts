@@ -188,6 +188,7 @@ describe('errors and lifetime', () => {
           stride: 'conv3x3',
           shortcutScale: 1,
           zeroInitResidual: false,
+          dtype: 'float32',
           seed: 1,
         }),
     );

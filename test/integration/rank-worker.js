@@ -40,7 +40,13 @@ function readFolder({ stream, ...options }) {
     model = resumed.model;
     result = await resumed.run;
   } else {
-    model = await createModel({ arch: job.arch, inChannels: job.inChannels, numClasses: job.numClasses, seed: 1 });
+    model = await createModel({
+      arch: job.arch,
+      inChannels: job.inChannels,
+      numClasses: job.numClasses,
+      seed: 1,
+      ...(job.dtype ? { dtype: job.dtype } : {}),
+    });
     if (job.init) await model.loadWeights(job.init);
     result = await train(model, parts.train, {
       ...job.options,

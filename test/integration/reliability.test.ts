@@ -63,7 +63,8 @@ describe('misuse', () => {
       }).done,
     );
     expect(error).toBeInstanceOf(DivergedError);
-    expect(error.message).toMatch(/diverged at iteration 4: the loss is -?nan/);
+    // libtorch's path carries the NaN into the loss; oneDNN's ReLU maps NaN to 0, so there only the gradients are.
+    expect(error.message).toMatch(/diverged at iteration 4: (the loss is -?nan|a gradient is not finite)/);
     expect(error.message).toMatch(/step was not applied/);
     // The parameters are those after iteration 3, as its checkpoint holds them.
     const saved = await readCheckpoint(path.join(dir, 'checkpoint-3.safetensors'));

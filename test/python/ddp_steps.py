@@ -1,9 +1,10 @@
 """PyTorch's DistributedDataParallel on the same weights and data, as the reference for our distributed training:
 WORLD processes on 127.0.0.1 with Gloo, DistributedSampler (shuffle off), the same per-rank batch, SGD, pixels / 255
-and the given per-channel normalisation; every rank writes its weights after the steps. With `accumulate` k, a step
+and the given per-channel normalisation, in float32 or (`dtype`) float64; every rank writes its weights after the
+steps. With `accumulate` k, a step
 is k batches, the first k - 1 under ddp.no_sync() and each loss divided by k: PyTorch's accumulation recipe.
 usage: ddp_steps.py WEIGHTS DATA OUT_PREFIX JSON   (JSON: spec, optimizer, batch, steps, mean, std, world, port,
-accumulate)"""
+accumulate, dtype)"""
 import contextlib
 import json
 import os
@@ -29,6 +30,8 @@ def run(rank, weights_file, data_file, out_prefix, cfg):
     spec = cfg["spec"]
     model = Net(spec["block"], spec["depths"], spec["widths"], spec["stem"], spec["shortcut"], spec.get("preact", False),
                 spec.get("inChannels", 3), spec.get("numClasses", 10))
+    dtype = getattr(torch, cfg.get("dtype", "float32"))  # float64: the model converted before its weights load
+    model = model.to(dtype)
     state, _ = load_safetensors(weights_file)
     model.load_state_dict(state, strict=True)
     model.train()
@@ -36,8 +39,8 @@ def run(rank, weights_file, data_file, out_prefix, cfg):
     data, _ = load_safetensors(data_file)
     loader = DataLoader(TensorDataset(data["images"], data["labels"]), batch_size=cfg["batch"],
                         sampler=DistributedSampler(TensorDataset(data["labels"]), shuffle=False))
-    mean = torch.tensor(cfg["mean"]).view(1, -1, 1, 1)
-    std = torch.tensor(cfg["std"]).view(1, -1, 1, 1)
+    mean = torch.tensor(cfg["mean"], dtype=dtype).view(1, -1, 1, 1)
+    std = torch.tensor(cfg["std"], dtype=dtype).view(1, -1, 1, 1)
     o = cfg["optimizer"]
     opt = torch.optim.SGD(ddp.parameters(), lr=o["lr"], momentum=o.get("momentum", 0), weight_decay=o.get("weightDecay", 0))
     batches = iter(loader)
@@ -47,7 +50,7 @@ def run(rank, weights_file, data_file, out_prefix, cfg):
         for i in range(k):
             images, labels = next(batches)
             with ddp.no_sync() if i + 1 < k else contextlib.nullcontext():
-                loss = F.cross_entropy(ddp((images.float() / 255 - mean) / std), labels) / k
+                loss = F.cross_entropy(ddp((images.to(dtype) / 255 - mean) / std), labels) / k
                 loss.backward()
         opt.step()
     save_safetensors(f"{out_prefix}{rank}.safetensors", {k: v.contiguous() for k, v in model.state_dict().items()})

@@ -1,6 +1,7 @@
 """PyTorch's own training steps on the same weights and batches: torch.optim.SGD / AdamW, cross-entropy
 (with label smoothing), batches taken in order, pixels / 255 and the given per-channel normalisation; optionally
-gradient accumulation over chunks of each batch and torch.nn.utils.clip_grad_norm_. With `ranks` R (the
+gradient accumulation over chunks of each batch and torch.nn.utils.clip_grad_norm_; in float32 or (`dtype`)
+float64, the whole computation in it. With `ranks` R (the
 reference for SyncBatchNorm), BatchNorm sees the whole batch while every convolution and the classifier run on
 each rank's share of it (every R-th sample, as DistributedSampler deals them), one thread: the shapes the ranks
 compute with, so that float32 rounds alike and no ReLU input near 0 falls on another side than in the ranks.
@@ -19,7 +20,18 @@ ranks = cfg.get("ranks", 1)
 torch.set_num_threads(1 if ranks > 1 else 2)
 spec = cfg["spec"]
 model = Net(spec["block"], spec["depths"], spec["widths"], spec["stem"], spec["shortcut"], spec.get("preact", False),
-            spec.get("inChannels", 3), spec.get("numClasses", 10))
+            spec.get("inChannels", 3), spec.get("numClasses", 10), spec.get("shortcutScale", 1.0),
+            spec.get("stride") == "conv1x1")
+# With `reluMargin`, the smallest |input| any ReLU saw: the reference comparisons of a float32 run need inputs on
+# which no ReLU input lies within float32 rounding of 0 (the side it falls on would decide the gradient).
+margin = [float("inf")]
+if cfg.get("reluMargin"):
+    relu = F.relu
+
+    def recording_relu(x, *args, **kwargs):
+        margin[0] = min(margin[0], x.detach().abs().min().item())
+        return relu(x, *args, **kwargs)
+    F.relu = recording_relu
 
 
 def per_rank(layer):
@@ -38,6 +50,9 @@ if ranks > 1:
     for m in model.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
             per_rank(m)
+# float64 (`dtype`): the model converted before its weights load, so that float64 weights keep every digit.
+dtype = getattr(torch, cfg.get("dtype", "float32"))
+model = model.to(dtype)
 state, _ = load_safetensors(weights_file)
 model.load_state_dict(state, strict=True)
 device = torch.device(cfg.get("device", "cpu"))
@@ -49,8 +64,8 @@ if cfg.get("channelsLast"):
     model = model.to(memory_format=torch.channels_last)
 data, _ = load_safetensors(data_file)
 images, labels = data["images"].to(device), data["labels"].to(device)
-mean = torch.tensor(cfg["mean"], device=device).view(1, -1, 1, 1)
-std = torch.tensor(cfg["std"], device=device).view(1, -1, 1, 1)
+mean = torch.tensor(cfg["mean"], device=device, dtype=dtype).view(1, -1, 1, 1)
+std = torch.tensor(cfg["std"], device=device, dtype=dtype).view(1, -1, 1, 1)
 o = cfg["optimizer"]
 if o["type"] == "sgd":
     opt = torch.optim.SGD(model.parameters(), lr=o["lr"], momentum=o.get("momentum", 0), nesterov=o.get("nesterov", False),
@@ -65,7 +80,7 @@ if cfg.get("freezeBatchNorm"):  # as torchvision's FrozenBatchNorm2d: running st
             m.eval()
 b = cfg["batch"]
 for step in range(cfg["steps"]):
-    x = (images[step * b : (step + 1) * b].float() / 255 - mean) / std
+    x = (images[step * b : (step + 1) * b].to(dtype) / 255 - mean) / std
     y = labels[step * b : (step + 1) * b]
     opt.zero_grad()
     # Gradient accumulation as a PyTorch loop writes it: passes over chunks, each mean loss weighted by its share.
@@ -77,3 +92,5 @@ for step in range(cfg["steps"]):
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clipGradNorm"])
     opt.step()
 save_safetensors(out_file, {k: v.contiguous() for k, v in model.state_dict().items()})
+if cfg.get("reluMargin"):
+    print(json.dumps({"reluMargin": margin[0]}))

@@ -41,6 +41,22 @@ describe('config files', () => {
     expect(c.model.arch).toBe('cifar-plain8');
     expect(Object.isFrozen(c.train.optimizer)).toBeTruthy();
   });
+  it('--set of one of epochs and iterations replaces the other (the later setting wins); key= removes a key', async () => {
+    const preset = await readPreset('fashion-mnist-resnet20');
+    expect((preset as { train: { epochs?: number } }).train.epochs).toBeGreaterThan(0);
+    const byIterations = resolveConfig(preset, ['train.iterations=50']);
+    expect([byIterations.train.iterations, byIterations.train.epochs]).toEqual([50, undefined]);
+    const back = resolveConfig(preset, ['train.iterations=50', 'train.epochs=2']);
+    expect([back.train.iterations, back.train.epochs]).toEqual([undefined, 2]);
+    const removed = resolveConfig(preset, ['train.iterations=50', 'train.augment=']);
+    expect(removed.train.augment).toBeUndefined();
+    const everyIterations = resolveConfig({ ...tiny('/tmp'), checkpoint: { everyEpochs: 1 } }, [
+      'checkpoint.everyIterations=10',
+    ]);
+    expect(everyIterations.checkpoint).toEqual({ everyIterations: 10 });
+    // Removing the only one of them is refused, naming the key.
+    expect(() => resolveConfig(preset, ['train.epochs='])).toThrow(/train.epochs: required \(or train.iterations\)/);
+  });
   it('every preset is valid, and configs/schema.json is the schema the validator uses', async () => {
     const presets = await listPresets();
     for (const name of [

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-const { cudaBuildProblem, ncclIncludeDir } = require('../../scripts/find-libtorch.js');
+const { cudaBuildProblem, ncclIncludeDir, onednnFor } = require('../../scripts/find-libtorch.js');
 
 describe('cudaBuildProblem', () => {
   const nvcc = (version: string) => ({ path: '/usr/local/cuda/bin/nvcc', version });
@@ -56,5 +56,39 @@ describe('ncclIncludeDir: NCCL process groups where the libtorch is a CUDA 2.x o
     expect(ncclIncludeDir({ ...torch, version: { major: 1 } }, env)).toBeNull();
     expect(ncclIncludeDir({ ...torch, c10d: false }, env)).toBeNull();
     expect(ncclIncludeDir({ ...torch, includeRoot: site }, env)).toBeNull();
+  });
+});
+
+describe('onednnFor: the oneDNN training path where libtorch links the system oneDNN 2.x and its headers match', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-torch-dnnl-'));
+  const layout = (name: string, linked: string | null, headerMajor: number | null) => {
+    const libDir = path.join(root, name, 'lib');
+    const include = path.join(root, name, 'include');
+    fs.mkdirSync(libDir, { recursive: true });
+    // The dynamic section names its libraries as strings: that is what is read.
+    fs.writeFileSync(path.join(libDir, 'libtorch_cpu.so.1.13'), `\x7fELF...libc10.so\0${linked ?? 'libgomp.so.1'}\0`);
+    if (headerMajor !== null) {
+      fs.mkdirSync(path.join(include, 'oneapi', 'dnnl'), { recursive: true });
+      fs.writeFileSync(
+        path.join(include, 'oneapi', 'dnnl', 'dnnl_version.h'),
+        `#define DNNL_VERSION_MAJOR ${headerMajor}\n`,
+      );
+      fs.writeFileSync(path.join(include, 'oneapi', 'dnnl', 'dnnl.hpp'), '');
+    }
+    return { t: { libDir }, include };
+  };
+  it("Debian's: libdnnl.so.2 linked, libdnnl-dev 2.x installed", () => {
+    const { t, include } = layout('debian', 'libdnnl.so.2', 2);
+    expect(onednnFor(t, [include])).toEqual({ include, soname: 'libdnnl.so.2' });
+  });
+  it("none for pip's (oneDNN inside libtorch_cpu), without the headers, or with another major's", () => {
+    const pip = layout('pip', null, 2);
+    expect(onednnFor(pip.t, [pip.include])).toBeNull();
+    const headerless = layout('headerless', 'libdnnl.so.2', null);
+    expect(onednnFor(headerless.t, [headerless.include])).toBeNull();
+    const trixie = layout('trixie', 'libdnnl.so.3', 3); // the training path speaks the 2.x API
+    expect(onednnFor(trixie.t, [trixie.include])).toBeNull();
+    const mismatch = layout('mismatch', 'libdnnl.so.3', 2);
+    expect(onednnFor(mismatch.t, [mismatch.include])).toBeNull();
   });
 });
