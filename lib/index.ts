@@ -49,6 +49,7 @@ export type {
 export { processGroup } from './train/distributed';
 export type { DistributedOptions } from './train/distributed';
 export type { EvalMetrics } from './metrics';
+export type { PhaseSeconds } from './native';
 export type { NormalizeOption, Preprocessing } from './preprocess';
 export type { LoadOptions, LoadReport } from './io/weights';
 export type { OnnxOptions } from './io/onnx';

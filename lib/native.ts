@@ -323,6 +323,25 @@ export interface NativeEvent {
   state?: NativeTrainState;
 }
 
+/** Where a run's time went, in seconds (TrainResult.phases). */
+export interface PhaseSeconds {
+  /** Waiting for the next prepared batch (on the CPU, where no second thread prepares it: preparing it). */
+  dataWait: number;
+  /** Forward passes and the loss. */
+  forward: number;
+  /** Backward passes (with DDP, the all-reduces they wait for). */
+  backward: number;
+  /** zero_grad, the finite check, clipping, the optimizer step, the EMA. */
+  optimizer: number;
+  /** Meters, progress events, evaluations, checkpoint snapshots. */
+  other: number;
+  /** Drawing batches and copying them to the device: part of dataWait on the CPU, beside the step on a GPU (a thread
+   *  of its own prepares the batches there). */
+  gather: number;
+  /** Conversion, normalisation and augmentation: as gather. */
+  augment: number;
+}
+
 export interface NativeResult {
   aborted: boolean;
   iteration: number;
@@ -337,6 +356,7 @@ export interface NativeResult {
   earlyStop: NativeEarlyStopState;
   ema?: NativeTensorData[];
   engine: string;
+  phases: PhaseSeconds;
 }
 
 export interface NativeRun {

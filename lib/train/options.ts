@@ -5,6 +5,7 @@ import type { Model } from '../model/model';
 import type { StreamingDataset } from '../datasets/image-folder';
 export { iterationsPerEpoch } from '../datasets/epochs';
 import type { EvalMetrics } from '../metrics';
+import type { PhaseSeconds } from '../native';
 import { NormalizeOption, normalizeSchema } from '../preprocess';
 import { Logger, isLogger } from '../loggers';
 import { EarlyStop, EarlyStoppingOptions, earlyStoppingSchema } from './early-stopping';
@@ -262,6 +263,8 @@ export interface TrainResult {
   /** What ran the forward and backward passes: 'onednn' (on the CPU, activations kept in oneDNN's blocked layout,
    *  BatchNorm fused with its ReLU; README, "Performance"), or 'libtorch (why not oneDNN)'. */
   engine: string;
+  /** Where this call's time went, in seconds. On CUDA they are host times: kernels run asynchronously. */
+  phases: PhaseSeconds;
 }
 
 // ---- schema -----------------------------------------------------------------------------------------

@@ -172,6 +172,7 @@ export function startRun(
       evaluations: evaluations(result.evaluations) ?? {},
       history: [],
       engine: result.engine,
+      phases: result.phases,
       ...(ema ? { ema } : {}),
       ...(result.stoppedEarly
         ? {

@@ -286,6 +286,15 @@ Napi::Object result_to_js(Napi::Env env, const TrainResult& r) {
   o.Set("stoppedEarly", r.stopped_early);
   o.Set("restoredBest", r.restored_best);
   o.Set("engine", r.engine);
+  Napi::Object phases = Napi::Object::New(env);
+  phases.Set("dataWait", r.phases.data_wait);
+  phases.Set("forward", r.phases.forward);
+  phases.Set("backward", r.phases.backward);
+  phases.Set("optimizer", r.phases.optimizer);
+  phases.Set("other", r.phases.other);
+  phases.Set("gather", r.phases.gather);
+  phases.Set("augment", r.phases.augment);
+  o.Set("phases", phases);
   o.Set("earlyStop", early_stop_state_to_js(env, r.early_stop));
   if (!r.ema.empty()) o.Set("ema", named_tensors_to_js(env, r.ema));
   return o;

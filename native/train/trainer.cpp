@@ -107,6 +107,7 @@ struct Trainer::Loop {
   bool stopped_early = false;
   std::vector<torch::Tensor> best_state;  // restore_best: the model's tensors at the best evaluation
   std::vector<torch::Tensor> ema;         // aligned with model_->state(), on the model's device
+  PhaseSeconds phases;
 };
 
 std::vector<EvalMetrics> Trainer::evaluate_all(const Loop& loop) {
@@ -160,8 +161,15 @@ std::vector<EvalMetrics> Trainer::evaluate_all(const Loop& loop) {
 namespace {
 // Eager steps before a CUDA graph is captured: they create the momentum buffers and settle cuDNN's choices.
 constexpr int64_t kCudaGraphWarmup = 3;
-// Batches prepared ahead of the step.
+// Batches prepared ahead of the step, on a thread of their own, for a GPU (the host prepares while the device
+// computes). On the CPU the step's OpenMP team has every core already: a second team beside it slowed training by
+// up to 10% (both wait at their barriers while the other runs), for an augmentation that takes 1% of a step.
 constexpr size_t kPrefetchDepth = 2;
+size_t prefetch_depth(const torch::Device& device) {
+  const char* forced = std::getenv("RESNET_TORCH_PREFETCH_THREAD");
+  if (forced && *forced) return std::string(forced) == "1" ? kPrefetchDepth : 0;
+  return device.is_cpu() ? 0 : kPrefetchDepth;
+}
 }  // namespace
 
 std::shared_ptr<TrainState> Trainer::snapshot(const Loop& loop, int64_t iteration) {
@@ -320,7 +328,14 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
         std::make_unique<GraphedStep>(net, loop.optimizer, config_.label_smoothing, batch.x, batch.y, loop.lr);
     return loop.graphed->outputs();  // capturing ran this iteration's step
   }
+  auto lap = Clock::now();
+  const auto add_lap = [&lap](double& phase) {
+    const auto now = Clock::now();
+    phase += std::chrono::duration<double>(now - lap).count();
+    lap = now;
+  };
   loop.optimizer.zero_grad();
+  add_lap(loop.phases.optimizer);
   if (group_) {
     group_->before_forward();
     // DDP's broadcast_buffers: BN statistics follow rank 0's. Once per iteration: DDP skips it in the forward
@@ -345,12 +360,14 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
                                    F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));
     }
     if (xs.size() > 1) pass_loss = pass_loss * (static_cast<double>(ys[i].size(0)) / static_cast<double>(images));
+    add_lap(loop.phases.forward);
     // The reducer's hooks all-reduce gradient buckets as the last pass's backward fills them; earlier passes only
     // accumulate (DDP's no_sync), so that an iteration all-reduces once whatever `accumulate` is.
     if (group_) group_->before_backward(/*sync=*/i + 1 == xs.size());
     loop.scaler.scale(pass_loss).backward();
     all_logits.push_back(logits.detach());
     loss = loss.defined() ? loss + pass_loss.detach() : pass_loss.detach();
+    add_lap(loop.phases.backward);
   }
   // fp16's loss scaler skips a step with inf/NaN gradients, as GradScaler does. Otherwise such a step would
   // write NaN into every weight and momentum buffer: the run stops before it, with the weights intact.
@@ -360,6 +377,7 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
     loop.optimizer.step(loop.lr);
     update_ema(loop);
   }
+  add_lap(loop.phases.optimizer);
   return {all_logits.size() == 1 ? all_logits[0] : torch::cat(all_logits), loss};
 }
 
@@ -540,6 +558,7 @@ TrainResult Trainer::finish(Loop& loop, int64_t it) {
   result.early_stop = loop.early;
   result.ema = ema_on_cpu(loop);
   result.engine = engine_;
+  result.phases = loop.phases;
   return result;
 }
 
@@ -558,7 +577,7 @@ TrainResult Trainer::run_loop() {
       group_ ? derive_seed(config_.seed, kRank, static_cast<uint64_t>(group_->rank())) : config_.seed;
   ResNet& net = model_->net();
   Prefetcher prefetch(train_, on_device(config_.augment, device, net->dtype()), device, augment_seed, loop->first,
-                      loop->end, kPrefetchDepth);
+                      loop->end, prefetch_depth(device));
   train_mode();
 
   int64_t it = loop->first;
@@ -575,16 +594,21 @@ TrainResult Trainer::run_loop() {
     }
     loop->window_wait += seconds_since(wait_started);
     loop->epoch_wait += seconds_since(wait_started);
+    loop->phases.data_wait += seconds_since(wait_started);
     loop->lr = loop->schedule.lr(it);
     const bool report = config_.log_every > 0 && ((it + 1) % config_.log_every == 0 || it + 1 == loop->end);
     const bool diagnose = config_.diagnostics && report;
     if (diagnose) net->set_diagnostics(true);
     auto [logits, loss] = step(*loop, batch, it, diagnose);
     if (diagnose) net->set_diagnostics(false);
+    const auto stepped = Clock::now();
     record(*loop, logits, batch.y, loss);
     after_step(*loop, it + 1, report, diagnose);
+    loop->phases.other += seconds_since(stepped);
   }
   prefetch.stop();
+  loop->phases.gather = prefetch.gather_seconds();
+  loop->phases.augment = prefetch.augment_seconds();
   return finish(*loop, it);
 }
 

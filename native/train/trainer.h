@@ -52,6 +52,18 @@ struct TrainEvent {
   std::shared_ptr<TrainState> state;              // Checkpoint events
 };
 
+// Where a run's time went, in seconds on the training thread (host time: on CUDA the kernels run asynchronously,
+// so these say when the host waited, not what the device did), and on the prefetching thread.
+struct PhaseSeconds {
+  double data_wait = 0;  // waiting for the next prepared batch (on the CPU: preparing it)
+  double forward = 0;    // forward passes and the loss
+  double backward = 0;   // backward passes (with DDP, the all-reduces they wait for)
+  double optimizer = 0;  // zero_grad, the finite check, clipping, the step, the EMA
+  double other = 0;      // meters, events, evaluations, checkpoint snapshots
+  double gather = 0;     // of which (or, on a GPU, beside the step): drawing the batch, copying it to the device
+  double augment = 0;    // of which (or beside): conversion, normalisation, augmentation
+};
+
 struct TrainResult {
   bool aborted = false;
   int64_t iteration = 0, epoch = 0;
@@ -65,6 +77,7 @@ struct TrainResult {
   std::vector<NamedTensor> ema;  // the weights' moving average at the end (config.ema_decay > 0), on the CPU
   // Which forward and backward trained: "onednn" (OneDnnTraining), or "libtorch" and why not the other.
   std::string engine;
+  PhaseSeconds phases;
 };
 
 class Trainer {

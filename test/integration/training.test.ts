@@ -1,5 +1,6 @@
 // The training engine against independent references: PyTorch's own optimizer steps, hand-computed
 // learning rates, and behaviour (overfitting, determinism, cancellation, concurrency, validation).
+import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 
@@ -468,6 +469,48 @@ describe('training behaviour', () => {
     const a = await run(5);
     expect(await run(5)).toBe(a);
     expect(await run(6)).not.toBe(a);
+  });
+
+  it('batches prepared on the training thread (the CPU default) or on a thread of their own train identical weights', () => {
+    // The switch is read from the process's environment (jest's process.env is a copy): a process each.
+    const script = `const r = require(process.argv[1]);
+      (async () => {
+        const n = 64, images = new Uint8Array(n * 100).map((_, i) => (i * 37 + (i >> 7)) % 251);
+        const data = await r.fromArrays({ images, shape: [n, 1, 10, 10], labels: Array.from({ length: n }, (_, i) => i % 3) });
+        const model = await r.createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 3, seed: 3 });
+        await r.train(model, data, { epochs: 2, batchSize: 16, seed: 3, deterministic: true, augment: { padCrop: 2, flip: true } });
+        const h = require('crypto').createHash('sha256');
+        for (const t of await model.handle().exportState()) h.update(t.name).update(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+        console.log(h.digest('hex'));
+      })();`;
+    const hash = (thread: string) => {
+      const child = spawnSync(process.execPath, ['-e', script, path.join(ROOT, 'dist')], {
+        env: { ...process.env, RESNET_TORCH_PREFETCH_THREAD: thread },
+        encoding: 'utf8',
+      });
+      expect(child.stderr).toBe('');
+      return child.stdout.trim();
+    };
+    const inline = hash('0');
+    expect(inline).toMatch(/^[0-9a-f]{64}$/);
+    expect(hash('1')).toBe(inline);
+  });
+
+  it("result.phases account for the run's time: forward, backward and optimizer measured, nothing beyond the wall time", async () => {
+    const data = await syntheticDataset(256, [1, 16, 16], 3);
+    const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, numClasses: 3, seed: 1 });
+    const started = process.hrtime.bigint();
+    const { phases } = await train(model, data, { iterations: 8, batchSize: 32, augment: { padCrop: 2, flip: true } });
+    const wall = Number(process.hrtime.bigint() - started) / 1e9;
+    const keys = ['dataWait', 'forward', 'backward', 'optimizer', 'other', 'gather', 'augment'] as const;
+    expect(Object.keys(phases).sort()).toEqual([...keys].sort());
+    for (const k of keys) expect(phases[k]).toBeGreaterThanOrEqual(0);
+    for (const k of ['forward', 'backward', 'optimizer'] as const) expect(phases[k]).toBeGreaterThan(0);
+    const loop = phases.dataWait + phases.forward + phases.backward + phases.optimizer + phases.other;
+    expect(loop).toBeLessThanOrEqual(wall);
+    // On the CPU the batches are prepared inside dataWait.
+    expect(phases.gather + phases.augment).toBeLessThanOrEqual(phases.dataWait + 1e-3);
+    expect(phases.gather + phases.augment).toBeGreaterThan(0);
   });
 
   it('an AbortSignal stops mid-epoch after a complete iteration; the run resolves with aborted: true', async () => {
