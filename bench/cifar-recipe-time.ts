@@ -2,10 +2,13 @@
 // per-pixel mean, SGD with the 32k/48k steps), measured over the first N iterations and extrapolated, on
 // CIFAR-shaped synthetic data when CIFAR-10 is absent.
 //   node .test-build/bench/cifar-recipe-time.js [--device cuda] [--iterations 3000] [--cifar DIR]
+import * as os from 'os';
 import { createModel, datasets, fromArrays, train } from '../lib';
 import { argValue, formatTable } from './table';
+import { describeMachine } from './machine';
 
 async function main() {
+  console.log(describeMachine(os.cpus().length));
   const device = argValue('device', 'cpu');
   const measured = Number(argValue('iterations', device.startsWith('cuda') ? '3000' : '100'));
   const cifar = argValue('cifar', '');

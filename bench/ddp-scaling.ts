@@ -12,6 +12,7 @@ import * as path from 'path';
 
 import { runPython } from '../test/helpers/python';
 import { argValue, formatTable, median } from './table';
+import { describeMachine } from './machine';
 
 const WORKER = path.join(__dirname, 'ddp-worker.js');
 
@@ -65,6 +66,7 @@ async function pytorch(world: number, job: { iterations: number; batch: number }
 const fmt = (v: number[]) => `${median(v).toFixed(0)} (${Math.min(...v).toFixed(0)}-${Math.max(...v).toFixed(0)})`;
 
 async function main() {
+  console.log(describeMachine(1));
   const repeats = Number(argValue('repeats', '3'));
   const job = { iterations: Number(argValue('iterations', '30')), batch: Number(argValue('batch', '64')) };
   const r = {

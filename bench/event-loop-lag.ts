@@ -6,8 +6,10 @@ import * as os from 'os';
 import { createModel, train } from '../lib';
 import { syntheticCifar } from './synthetic';
 import { argValue, formatTable, percentile } from './table';
+import { describeMachine } from './machine';
 
 async function main() {
+  console.log(describeMachine(os.cpus().length));
   const seconds = Number(argValue('seconds', '20'));
   const data = await syntheticCifar(4096);
   const model = await createModel({ arch: 'cifar-resnet20', seed: 0 });

@@ -9,6 +9,7 @@ import * as path from 'path';
 import { createModel, datasets, train } from '../lib';
 import { runPython } from '../test/helpers/python';
 import { argValue, formatTable } from './table';
+import { describeMachine } from './machine';
 
 async function ours(iterations?: number) {
   const start = performance.now();
@@ -52,6 +53,7 @@ async function rawFolder(): Promise<string> {
 }
 
 async function main() {
+  console.log(describeMachine(os.cpus().length));
   const workers = argValue('workers', '0,2').split(',').map(Number);
   const iterations = process.argv.includes('--iterations') ? Number(argValue('iterations', '0')) : undefined;
   const threads = os.cpus().length;

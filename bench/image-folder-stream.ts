@@ -9,6 +9,7 @@ import sharp from 'sharp';
 
 import { createModel, datasets, train } from '../lib';
 import { argValue, formatTable } from './table';
+import { describeMachine } from './machine';
 
 async function makeFolder(count: number, side: number): Promise<string> {
   const dir = path.join(os.tmpdir(), `resnet-torch-bench-images-${count}-${side}`);
@@ -32,6 +33,7 @@ async function makeFolder(count: number, side: number): Promise<string> {
 }
 
 async function main() {
+  console.log(describeMachine(os.cpus().length));
   const count = Number(argValue('images', '2000'));
   const source = Number(argValue('source', '96'));
   const size = Number(argValue('size', '32'));

@@ -7,6 +7,7 @@ import * as os from 'os';
 
 import { InferenceModel, Tensor, createModel, setNumThreads } from '../lib';
 import { argValue, formatTable, median, medianRange } from './table';
+import { describeMachine } from './machine';
 
 async function timeOnce(model: InferenceModel, x: Tensor, repeats: number): Promise<number> {
   const t: number[] = [];
@@ -19,6 +20,7 @@ async function timeOnce(model: InferenceModel, x: Tensor, repeats: number): Prom
 }
 
 async function main() {
+  console.log(describeMachine(Number(argValue('threads', String(os.cpus().length)))));
   const threads = Number(argValue('threads', String(os.cpus().length)));
   const rounds = Number(argValue('rounds', '3'));
   const repeats = Number(argValue('repeats', '10'));

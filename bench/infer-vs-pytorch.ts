@@ -10,6 +10,7 @@ import { createModel, setNumThreads } from '../lib';
 import { runPython } from '../test/helpers/python';
 import { tempDir } from '../test/helpers/files';
 import { argValue, formatTable, median } from './table';
+import { describeMachine } from './machine';
 
 async function time(fn: () => Promise<unknown>, repeats: number): Promise<number> {
   for (let i = 0; i < 3; i++) await fn();
@@ -23,6 +24,7 @@ async function time(fn: () => Promise<unknown>, repeats: number): Promise<number
 }
 
 async function main() {
+  console.log(describeMachine(Number(argValue('threads', String(os.cpus().length)))));
   const device = argValue('device', 'cpu');
   const threads = Number(argValue('threads', String(os.cpus().length)));
   const repeats = Number(argValue('repeats', '10'));

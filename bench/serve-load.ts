@@ -17,6 +17,7 @@ import { pngBytes } from '../test/helpers/fixtures';
 import { tempDir } from '../test/helpers/files';
 import { pseudoRandomBytes } from '../test/helpers/synthetic';
 import { argValue, formatTable, median, medianRange, percentile } from './table';
+import { describeMachine } from './machine';
 
 const CLI = path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
@@ -124,6 +125,7 @@ async function openLoop(url: string, images: Buffer[], rate: number, seconds: nu
 }
 
 async function main() {
+  console.log(describeMachine(os.cpus().length));
   const arch = argValue('arch', 'cifar-resnet20');
   const concurrencies = argValue('concurrency', '1,8,32').split(',').map(Number);
   const seconds = Number(argValue('duration-s', '5'));

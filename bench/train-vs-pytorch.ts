@@ -11,6 +11,7 @@ import { createModel, fromArrays, setNumThreads, train } from '../lib';
 import { runPython } from '../test/helpers/python';
 import { info } from '../lib';
 import { argValue, formatTable, median, medianRange } from './table';
+import { describeMachine } from './machine';
 
 interface Case {
   id: string;
@@ -140,6 +141,7 @@ async function pytorch(c: Case, threads: number, s: Setting, compile = false): P
 }
 
 async function main() {
+  console.log(describeMachine(Number(argValue('threads', String(os.cpus().length)))));
   const device = argValue('device', 'cpu');
   const gpu = device.startsWith('cuda');
   const repeats = Number(argValue('repeats', gpu ? '1' : '3'));

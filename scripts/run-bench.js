@@ -7,6 +7,7 @@ const path = require('path');
 const root = path.join(__dirname, '..');
 const BENCHES = [
   'train-vs-pytorch',
+  'train-profile',
   'infer-vs-pytorch',
   'fmnist-epoch',
   'event-loop-lag',
