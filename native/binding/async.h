@@ -3,7 +3,12 @@
 // result on the main thread. The JS values the work reads (input arrays) are kept alive until it ends.
 #include <napi.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -38,6 +43,7 @@ class PromiseWorker : public Napi::AsyncWorker {
       failure_ = describe_current_exception();
       SetError(failure_.message);
     }
+    release_team_if_training();  // device/runtime.h
   }
   void OnOK() override {
     Napi::Env env = Env();
@@ -68,6 +74,40 @@ Napi::Promise run_async(Napi::Env env, std::function<Result()> work,
   Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;
+}
+
+// Asks the libuv threads to end their idle OpenMP teams (device/runtime.h, CpuTrainingScope): one job per thread of
+// the pool, each waiting briefly for the others so that no two land on one thread. A thread busy with other work
+// meanwhile keeps its team until its next job of ours, which then ends it.
+class ReleaseTeamWorker : public Napi::AsyncWorker {
+ public:
+  struct Meeting {
+    std::mutex mutex;
+    std::condition_variable all_here;
+    int arrived = 0, expected = 0;
+  };
+  ReleaseTeamWorker(Napi::Env env, std::shared_ptr<Meeting> meeting)
+      : Napi::AsyncWorker(env, "resnet-torch teams"), meeting_(std::move(meeting)) {}
+  void Execute() override {
+    release_thread_team();
+    std::unique_lock<std::mutex> lock(meeting_->mutex);
+    ++meeting_->arrived;
+    meeting_->all_here.notify_all();
+    meeting_->all_here.wait_for(lock, std::chrono::milliseconds(20),
+                                [this] { return meeting_->arrived >= meeting_->expected; });
+  }
+
+ private:
+  std::shared_ptr<Meeting> meeting_;
+};
+
+inline void release_idle_teams(Napi::Env env) {
+  if (teams_held() == 0) return;
+  const char* size = std::getenv("UV_THREADPOOL_SIZE");  // libuv's pool: 4 threads unless set
+  const int threads = size && std::atoi(size) > 0 ? std::min(std::atoi(size), 1024) : 4;
+  auto meeting = std::make_shared<ReleaseTeamWorker::Meeting>();
+  meeting->expected = threads;
+  for (int i = 0; i < threads; ++i) (new ReleaseTeamWorker(env, meeting))->Queue();
 }
 
 }  // namespace rt::js

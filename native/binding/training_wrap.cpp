@@ -7,6 +7,7 @@
 
 #include "binding/addon_data.h"
 #include "binding/args.h"
+#include "binding/async.h"
 #include "binding/batch_queue_wrap.h"
 #include "binding/convert.h"
 #include "binding/dataset_wrap.h"
@@ -99,6 +100,7 @@ Napi::Value TrainingRunWrap::Start(const Napi::CallbackInfo& info) {
       model, source, std::move(validation), std::move(test), std::move(config), [tsfn](TrainEvent e) mutable {
         tsfn.NonBlockingCall(new Message{std::move(e), std::nullopt, std::nullopt});
       });
+  release_idle_teams(env);  // before the step's team starts: device/runtime.h, CpuTrainingScope
   run->thread = std::thread([run = run.get(), tsfn]() mutable {
     auto* message = new Message;
     try {

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 
 #include <ATen/Context.h>
@@ -145,6 +146,34 @@ void adopt_intra_op_threads() {
   at::init_num_threads();
   applied = current;
 }
+
+namespace {
+std::atomic<int> cpu_trainings{0}, held_teams{0};
+thread_local bool holds_team = false;
+}  // namespace
+
+CpuTrainingScope::CpuTrainingScope() { cpu_trainings.fetch_add(1); }
+CpuTrainingScope::~CpuTrainingScope() { cpu_trainings.fetch_sub(1); }
+
+void release_thread_team() {
+  // Looked up, not linked: the OpenMP runtime is libtorch's (Debian's libgomp, pip's bundled copy); 5.0 has it.
+  using Pause = int (*)(int);
+  static const Pause pause = reinterpret_cast<Pause>(dlsym(RTLD_DEFAULT, "omp_pause_resource_all"));
+  if (pause) pause(1);  // omp_pause_soft: the calling thread's team ends
+  if (holds_team) held_teams.fetch_sub(1);
+  holds_team = false;
+}
+
+void release_team_if_training() {
+  if (cpu_trainings.load() > 0) {
+    release_thread_team();
+  } else if (!holds_team) {
+    holds_team = true;
+    held_teams.fetch_add(1);
+  }
+}
+
+int teams_held() { return held_teams.load(); }
 
 int intra_op_threads() { return at::get_num_threads(); }
 

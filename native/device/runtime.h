@@ -46,6 +46,26 @@ int intra_op_threads();
 // Applies the count set last to the calling thread, only when it changed since this thread last applied it:
 // calling libtorch's init_num_threads() before every call cost 9 ms per ResNet-20 forward here (2.9 ms without).
 void adopt_intra_op_threads();
+// OpenMP teams beside a CPU training's. libgomp counts the threads of every team in the process, idle ones included,
+// and once they outnumber the cores its threads sleep at the end of every parallel region instead of spinning: each
+// of a training step's hundreds of regions then waits for a sleeping thread to wake (15% of a CIFAR step on 2 cores).
+// So while a CPU training runs, a worker thread ends its team when its libtorch work is done
+// (release_team_if_training: libgomp's omp_pause_resource_all; a later parallel op starts new threads), and a
+// training that starts asks the idle ones to end theirs (teams_held). Outside training, teams stay: a new team per
+// call would cost an inference of a batch of one several milliseconds.
+class CpuTrainingScope {
+ public:
+  CpuTrainingScope();
+  ~CpuTrainingScope();
+  CpuTrainingScope(const CpuTrainingScope&) = delete;
+  CpuTrainingScope& operator=(const CpuTrainingScope&) = delete;
+};
+// After a worker thread's libtorch work: ends its team where a CPU training runs, else notes that it holds one.
+void release_team_if_training();
+// Ends the calling thread's team, if it holds one.
+void release_thread_team();
+// How many worker threads hold an idle team.
+int teams_held();
 
 // Parses "cpu", "cuda", "cuda:1"; refuses CUDA where it is not available (never a silent CPU fallback).
 std::string check_device(const std::string& device);

@@ -19,6 +19,7 @@
 #include "common/oom.h"
 #include "data/prefetcher.h"
 #include "device/cuda.h"
+#include "device/runtime.h"
 #include "models/sync_batch_norm.h"
 #include "train/graphed_step.h"
 #include "train/optimizer.h"
@@ -576,6 +577,9 @@ TrainResult Trainer::run_loop() {
   const uint64_t augment_seed =
       group_ ? derive_seed(config_.seed, kRank, static_cast<uint64_t>(group_->rank())) : config_.seed;
   ResNet& net = model_->net();
+  // While it runs, other threads' idle OpenMP teams end (device/runtime.h).
+  std::optional<CpuTrainingScope> cpu_training;
+  if (device.is_cpu()) cpu_training.emplace();
   Prefetcher prefetch(train_, on_device(config_.augment, device, net->dtype()), device, augment_seed, loop->first,
                       loop->end, prefetch_depth(device));
   train_mode();

@@ -496,6 +496,33 @@ describe('training behaviour', () => {
     expect(hash('1')).toBe(inline);
   });
 
+  it('a CPU training runs beside no other OpenMP team: the idle team a forward left on a libuv thread ends', () => {
+    // libgomp counts the threads of every team, idle ones too, and once they outnumber the cores its threads sleep
+    // after every parallel region (device/runtime.h). Threads of the process: after a forward (libuv's pool, the
+    // forward's team), then during training: one thread more (the training thread, its team's workers replacing the
+    // forward's), where the forward's team left alive would make it two or more.
+    const script = `const r = require(process.argv[1]);
+      const fs = require('fs');
+      const threads = () => fs.readdirSync('/proc/self/task').length;
+      (async () => {
+        const model = await r.createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 2, seed: 1 });
+        await model.forward({ data: new Float32Array(64 * 256).fill(0.5), shape: [64, 1, 16, 16] });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const before = threads();
+        const data = await r.fromArrays({ images: new Uint8Array(64 * 256).fill(9), shape: [64, 1, 16, 16], labels: Array.from({ length: 64 }, (_, i) => i % 2) });
+        let during = 0;
+        const run = r.train(model, data, { iterations: 40, batchSize: 32, logEvery: 10 });
+        for await (const e of run) if (e.kind === 'iteration' && e.iteration === 30) during = threads();
+        await run;
+        console.log(JSON.stringify({ before, during, omp: r.info().threads.intraOp }));
+      })();`;
+    const child = spawnSync(process.execPath, ['-e', script, path.join(ROOT, 'dist')], { encoding: 'utf8' });
+    expect(child.stderr).toBe('');
+    const { before, during, omp } = JSON.parse(child.stdout);
+    expect(omp).toBeGreaterThanOrEqual(1);
+    expect(during).toBe(before + 1);
+  });
+
   it("result.phases account for the run's time: forward, backward and optimizer measured, nothing beyond the wall time", async () => {
     const data = await syntheticDataset(256, [1, 16, 16], 3);
     const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, numClasses: 3, seed: 1 });
