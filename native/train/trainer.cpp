@@ -596,9 +596,10 @@ TrainResult Trainer::run_loop() {
       if (cancel_ && e.code() == "ERR_ABORTED") break;
       throw;
     }
-    loop->window_wait += seconds_since(wait_started);
-    loop->epoch_wait += seconds_since(wait_started);
-    loop->phases.data_wait += seconds_since(wait_started);
+    const double waited = seconds_since(wait_started);
+    loop->window_wait += waited;
+    loop->epoch_wait += waited;
+    loop->phases.data_wait += waited;
     loop->lr = loop->schedule.lr(it);
     const bool report = config_.log_every > 0 && ((it + 1) % config_.log_every == 0 || it + 1 == loop->end);
     const bool diagnose = config_.diagnostics && report;
