@@ -19,7 +19,7 @@
 #include "device/cpu_allocator.h"
 #include "device/cuda.h"
 #include "device/runtime.h"
-#include "dist/group.h"
+#include "distributed/group.h"
 #include "io/pth_import.h"
 #include "models/onednn_training.h"
 #include "train/schedule.h"
@@ -194,6 +194,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createDataset", Napi::Function::New(env, DatasetWrap::CreateAsync, "createDataset"));
   exports.Set("startTraining", Napi::Function::New(env, TrainingRunWrap::Start, "startTraining"));
   exports.Set("createModel", Napi::Function::New(env, ModelWrap::CreateAsync, "createModel"));
+  exports.Set(
+      "trainConfigFields",
+      Napi::Function::New(
+          env, [](const Napi::CallbackInfo& info) { return train_config_fields(info.Env()); }, "trainConfigFields"));
   exports.Set("scheduleValues", Napi::Function::New(env, ScheduleValues, "scheduleValues"));
   exports.Set("importPth", Napi::Function::New(env, ImportPth, "importPth"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));

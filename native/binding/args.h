@@ -56,9 +56,10 @@ class Fields {
     throw Napi::TypeError::New(object_.Env(), this->name(key) + ": unknown value \"" + v + "\" (one of " + names + ")");
   }
   const Napi::Object& raw() const { return object_; }
+  // The key with its path, as messages name it.
+  std::string name(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
 
  private:
-  std::string name(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
   Napi::Value present(const char* key) const;
   Napi::Object object_;
   std::string path_;

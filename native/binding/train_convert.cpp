@@ -2,6 +2,10 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "binding/convert.h"
 
@@ -15,114 +19,317 @@ Napi::Array doubles_to_js(Napi::Env env, const std::vector<double>& values) {
   return out;
 }
 
-OptimizerConfig optimizer_from_js(const Fields& o) {
-  OptimizerConfig c;
-  c.kind = o.choice<OptimizerConfig::Kind>(
-      "type", {{"sgd", OptimizerConfig::Kind::SGD}, {"adamw", OptimizerConfig::Kind::AdamW}});
-  c.momentum = o.number("momentum");
-  c.nesterov = o.boolean("nesterov");
-  c.weight_decay = o.number("weightDecay");
-  c.beta1 = o.number("beta1");
-  c.beta2 = o.number("beta2");
-  c.eps = o.number("eps");
-  c.no_decay_bn_bias = o.boolean("noDecayBnBias");
+// ---- the field tables: each native setting once, by its JS name; conversion follows the member's type ----
+// A setting of TrainConfig (native/train/config.h) is one line here. `Reader` fills a struct from the facade's
+// object (every key required, a wrong type a TypeError naming the key), `Describer` lists the fields for
+// trainConfigFields(), which test/integration/native-fields.test.ts compares with what lib/train/resolve.ts builds.
+
+const std::vector<std::pair<const char*, OptimizerConfig::Kind>>& choices(OptimizerConfig::Kind) {
+  static const std::vector<std::pair<const char*, OptimizerConfig::Kind>> c = {{"sgd", OptimizerConfig::Kind::SGD},
+                                                                               {"adamw", OptimizerConfig::Kind::AdamW}};
   return c;
 }
-
-ScheduleConfig schedule_from_js(const Fields& s) {
+const std::vector<std::pair<const char*, ScheduleConfig::Kind>>& choices(ScheduleConfig::Kind) {
   using K = ScheduleConfig::Kind;
-  ScheduleConfig c;
-  c.kind = s.choice<K>("type", {{"constant", K::Constant},
-                                {"multistep", K::MultiStep},
-                                {"cosine", K::Cosine},
-                                {"onecycle", K::OneCycle},
-                                {"plateau", K::Plateau}});
-  c.base_lr = s.number("baseLr");
-  c.total_iterations = s.integer("totalIterations");
-  c.iterations_per_epoch = s.integer("iterationsPerEpoch");
-  c.milestones = shape_from_js(s.value("milestones"), "schedule.milestones");
-  c.milestones_in_epochs = s.boolean("milestonesInEpochs");
-  c.gamma = s.number("gamma");
-  c.min_lr = s.number("minLr");
-  c.max_lr = s.number("maxLr");
-  c.pct_start = s.number("pctStart");
-  c.div_factor = s.number("divFactor");
-  c.final_div_factor = s.number("finalDivFactor");
-  c.plateau_factor = s.number("factor");
-  c.plateau_patience = s.integer("patience");
-  c.plateau_threshold = s.number("threshold");
-  c.plateau_cooldown = s.integer("cooldown");
-  c.warmup_iterations = s.integer("warmupIterations");
-  c.warmup_start_factor = s.number("warmupStartFactor");
-  c.error_warmup = s.boolean("errorWarmup");
-  c.error_warmup_lr = s.number("errorWarmupLr");
-  c.error_warmup_threshold = s.number("errorWarmupThreshold");
+  static const std::vector<std::pair<const char*, K>> c = {{"constant", K::Constant},
+                                                           {"multistep", K::MultiStep},
+                                                           {"cosine", K::Cosine},
+                                                           {"onecycle", K::OneCycle},
+                                                           {"plateau", K::Plateau}};
   return c;
 }
-
-ScheduleState schedule_state_from_js(const Fields& st) {
-  ScheduleState c;
-  c.warmed_up = st.boolean("warmedUp");
-  c.plateau_scale = st.number("plateauScale");
-  c.plateau_best = st.number("plateauBest");
-  c.plateau_bad = st.integer("plateauBad");
-  c.plateau_cooldown_left = st.integer("plateauCooldownLeft");
+const std::vector<std::pair<const char*, NormKind>>& choices(NormKind) {
+  static const std::vector<std::pair<const char*, NormKind>> c = {
+      {"none", NormKind::None}, {"per-pixel", NormKind::PerPixel}, {"per-channel", NormKind::PerChannel}};
   return c;
 }
+const std::vector<std::pair<const char*, Precision>>& choices(Precision) {
+  static const std::vector<std::pair<const char*, Precision>> c = {
+      {"float32", Precision::Float32}, {"bfloat16", Precision::BFloat16}, {"float16", Precision::Float16}};
+  return c;
+}
+const std::vector<std::pair<const char*, DistBackend>>& choices(DistBackend) {
+  static const std::vector<std::pair<const char*, DistBackend>> c = {{"gloo", DistBackend::Gloo},
+                                                                     {"nccl", DistBackend::Nccl}};
+  return c;
+}
+const std::vector<const char*> kMetricNames = {"val_loss", "val_error", "test_loss", "test_error", "train_loss"};
+const std::vector<const char*> kEarlyStopMetrics = {"", "val_loss", "val_error", "test_loss", "test_error"};
 
-DistConfig dist_from_js(const Fields& d) {
-  DistConfig c;
-  c.join = d.boolean("join");
-  c.backend = d.choice<DistBackend>("backend", {{"gloo", DistBackend::Gloo}, {"nccl", DistBackend::Nccl}});
-  c.rank = d.integer("rank");
-  c.world_size = d.integer("worldSize");
-  c.master_addr = d.string("masterAddr");
-  c.master_port = d.integer("masterPort");
-  c.timeout_ms = d.integer("timeoutMs");
-  Napi::Value fingerprint = d.value("fingerprint");
-  if (!fingerprint.IsArray()) throw Napi::TypeError::New(fingerprint.Env(), "distributed.fingerprint must be an array");
-  Napi::Array pairs = fingerprint.As<Napi::Array>();
-  for (uint32_t i = 0; i < pairs.Length(); ++i) {
-    const auto kv = strings_from_js(pairs.Get(i), "distributed.fingerprint[i]");
-    if (kv.size() != 2)
-      throw Napi::TypeError::New(fingerprint.Env(), "distributed.fingerprint holds [key, value] pairs");
-    c.fingerprint.emplace_back(kv[0], kv[1]);
+template <class V>
+void fields(V& v, OptimizerConfig& c) {
+  v("type", c.kind);
+  v("momentum", c.momentum);
+  v("nesterov", c.nesterov);
+  v("weightDecay", c.weight_decay);
+  v("beta1", c.beta1);
+  v("beta2", c.beta2);
+  v("eps", c.eps);
+  v("noDecayBnBias", c.no_decay_bn_bias);
+}
+
+template <class V>
+void fields(V& v, ScheduleConfig& c) {
+  v("type", c.kind);
+  v("baseLr", c.base_lr);
+  v("totalIterations", c.total_iterations);
+  v("iterationsPerEpoch", c.iterations_per_epoch);
+  v("milestones", c.milestones);
+  v("milestonesInEpochs", c.milestones_in_epochs);
+  v("gamma", c.gamma);
+  v("minLr", c.min_lr);
+  v("maxLr", c.max_lr);
+  v("pctStart", c.pct_start);
+  v("divFactor", c.div_factor);
+  v("finalDivFactor", c.final_div_factor);
+  v("factor", c.plateau_factor);
+  v("patience", c.plateau_patience);
+  v("threshold", c.plateau_threshold);
+  v("cooldown", c.plateau_cooldown);
+  v("warmupIterations", c.warmup_iterations);
+  v("warmupStartFactor", c.warmup_start_factor);
+  v("errorWarmup", c.error_warmup);
+  v("errorWarmupLr", c.error_warmup_lr);
+  v("errorWarmupThreshold", c.error_warmup_threshold);
+}
+
+template <class V>
+void fields(V& v, ScheduleState& c) {
+  v("warmedUp", c.warmed_up);
+  v("plateauScale", c.plateau_scale);
+  v("plateauBest", c.plateau_best);
+  v("plateauBad", c.plateau_bad);
+  v("plateauCooldownLeft", c.plateau_cooldown_left);
+}
+
+template <class V>
+void fields(V& v, AugmentConfig& c) {
+  v("pad", c.pad);
+  v("flip", c.flip);
+  v("randomResizedCrop", c.random_resized_crop);
+  v("scaleMin", c.scale_min);
+  v("scaleMax", c.scale_max);
+  v("ratioMin", c.ratio_min);
+  v("ratioMax", c.ratio_max);
+  v("outHeight", c.out_height);
+  v("outWidth", c.out_width);
+  v("norm", c.norm);
+  v.normalization(c);  // mean (with meanShape) and std, present as the normalisation needs them
+  v("channelsLast", c.channels_last);
+}
+
+template <class V>
+void fields(V& v, EarlyStopState& c) {
+  v("best", c.best);  // > 1e307: none yet (JSON has no Infinity)
+  v("bestIteration", c.best_iteration);
+  v("bad", c.bad);
+}
+
+template <class V>
+void fields(V& v, EarlyStopConfig& c) {
+  v.choice("metric", c.metric, kEarlyStopMetrics);
+  v("patience", c.patience);
+  v("minDelta", c.min_delta);
+  v("restoreBest", c.restore_best);
+  v("state", c.state);
+}
+
+template <class V>
+void fields(V& v, MeterSums& c) {
+  v("lossSum", c.loss_sum);
+  v("wrong", c.wrong);
+  v("images", c.images);
+}
+
+template <class V>
+void fields(V& v, DistConfig& c) {
+  v("join", c.join);
+  v("backend", c.backend);
+  v("rank", c.rank);
+  v("worldSize", c.world_size);
+  v("masterAddr", c.master_addr);
+  v("masterPort", c.master_port);
+  v("timeoutMs", c.timeout_ms);
+  v("fingerprint", c.fingerprint);
+}
+
+template <class V>
+void fields(V& v, TrainConfig& c) {
+  v("batchSize", c.batch_size);
+  v("totalIterations", c.total_iterations);
+  v("startIteration", c.start_iteration);
+  v("seed", c.seed);
+  v("shuffle", c.shuffle);
+  v("dropLast", c.drop_last);
+  v("deterministic", c.deterministic);
+  v("cudnnBenchmark", c.cudnn_benchmark);
+  v("optimizer", c.optimizer);
+  v("schedule", c.schedule);
+  v("scheduleState", c.schedule_state);
+  v("augment", c.augment);
+  v("labelSmoothing", c.label_smoothing);
+  v("clipGradNorm", c.clip_grad_norm);
+  v("freezeBatchNorm", c.freeze_batch_norm);
+  v("accumulate", c.accumulate);
+  v("logEvery", c.log_every);
+  v("evalEveryIterations", c.eval_every_iterations);
+  v("evalEveryEpochs", c.eval_every_epochs);
+  v("evalBatchSize", c.eval_batch_size);
+  v.choice("plateauMetric", c.plateau_metric, kMetricNames);
+  v("diagnostics", c.diagnostics);
+  v("threads", c.threads);
+  v("checkpointEveryIterations", c.checkpoint_every_iterations);
+  v("stateAtEnd", c.state_at_end);
+  v("stateOnEvaluation", c.state_on_evaluation);
+  v("epochMeter", c.epoch_meter);
+  v("channelsLast", c.channels_last);
+  v("cudaGraph", c.cuda_graph);
+  v("precision", c.precision);
+  v("optimizerState", c.optimizer_state);
+  v("optimizerSteps", c.optimizer_steps);
+  v("lossScale", c.loss_scale);
+  v("distributed", c.dist);
+  v("syncBatchNorm", c.sync_batch_norm);
+  v("earlyStop", c.early_stop);
+  v("emaDecay", c.ema_decay);
+  v("emaState", c.ema_state);
+}
+
+template <class T, class = void>
+struct has_fields : std::false_type {};
+struct Probe {
+  template <class U>
+  void operator()(const char*, U&) {}
+  void choice(const char*, std::string&, const std::vector<const char*>&) {}
+  void normalization(AugmentConfig&) {}
+};
+template <class T>
+struct has_fields<T, std::void_t<decltype(fields(std::declval<Probe&>(), std::declval<T&>()))>> : std::true_type {};
+
+using NamedTensorList = std::vector<std::pair<std::string, torch::Tensor>>;
+using StringPairs = std::vector<std::pair<std::string, std::string>>;
+
+class Reader {
+ public:
+  explicit Reader(const Fields& js) : js_(js) {}
+
+  void operator()(const char* key, bool& out) { out = js_.boolean(key); }
+  void operator()(const char* key, double& out) { out = js_.number(key); }
+  void operator()(const char* key, int64_t& out) { out = js_.integer(key); }
+  void operator()(const char* key, int& out) { out = static_cast<int>(js_.integer(key)); }
+  void operator()(const char* key, uint64_t& out) { out = static_cast<uint64_t>(js_.integer(key)); }
+  void operator()(const char* key, std::string& out) { out = js_.string(key); }
+  void operator()(const char* key, std::vector<int64_t>& out) { out = shape_from_js(js_.value(key), key); }
+  void operator()(const char* key, NamedTensorList& out) {
+    std::vector<Napi::Value> keep;  // copied: nothing to keep alive past this call
+    out = named_tensors_from_js(js_.value(key), keep);
   }
-  return c;
-}
+  void operator()(const char* key, StringPairs& out) {
+    Napi::Value list = js_.value(key);
+    if (!list.IsArray()) throw Napi::TypeError::New(list.Env(), std::string(key) + " must be an array");
+    Napi::Array pairs = list.As<Napi::Array>();
+    for (uint32_t i = 0; i < pairs.Length(); ++i) {
+      const auto kv = strings_from_js(pairs.Get(i), key);
+      if (kv.size() != 2) throw Napi::TypeError::New(list.Env(), std::string(key) + " holds [key, value] pairs");
+      out.emplace_back(kv[0], kv[1]);
+    }
+  }
+  template <class E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
+  void operator()(const char* key, E& out) {
+    const std::string v = js_.string(key);
+    std::string names;
+    for (const auto& [name, value] : choices(E{})) {
+      if (v == name) {
+        out = value;
+        return;
+      }
+      names += (names.empty() ? "" : ", ") + std::string(name);
+    }
+    unknown(key, v, names);
+  }
+  template <class S, std::enable_if_t<has_fields<S>::value, int> = 0>
+  void operator()(const char* key, S& out) {
+    Reader inner(js_.object(key));
+    fields(inner, out);
+  }
+  void choice(const char* key, std::string& out, const std::vector<const char*>& names) {
+    out = js_.string(key);
+    std::string all;
+    for (const char* name : names) {
+      if (out == name) return;
+      all += (all.empty() ? "" : ", ") + std::string(name);
+    }
+    unknown(key, out, all);
+  }
+  void normalization(AugmentConfig& c) {
+    if (c.norm == NormKind::None) return;
+    c.mean =
+        view_of(js_.value("mean"), shape_from_js(js_.value("meanShape"), "augment.meanShape"), "augment.mean").clone();
+    if (c.norm == NormKind::PerChannel) c.std = view_of(js_.value("std"), {c.mean.numel()}, "augment.std").clone();
+  }
+
+ private:
+  [[noreturn]] void unknown(const char* key, const std::string& value, const std::string& names) {
+    throw Napi::TypeError::New(js_.raw().Env(),
+                               js_.name(key) + ": unknown value \"" + value + "\" (one of " + names + ")");
+  }
+  const Fields& js_;
+};
+
+// What each field is, as the test reads it: "boolean", "number", "integer", "string", "integer[]", "tensors",
+// "string pairs", "float array?" (present only with a normalisation), a nested object, or the names of a choice.
+class Describer {
+ public:
+  explicit Describer(Napi::Env env) : env_(env), out_(Napi::Object::New(env)) {}
+  Napi::Object result() const { return out_; }
+
+  void operator()(const char* key, bool&) { out_.Set(key, "boolean"); }
+  void operator()(const char* key, double&) { out_.Set(key, "number"); }
+  void operator()(const char* key, int64_t&) { out_.Set(key, "integer"); }
+  void operator()(const char* key, int&) { out_.Set(key, "integer"); }
+  void operator()(const char* key, uint64_t&) { out_.Set(key, "integer"); }
+  void operator()(const char* key, std::string&) { out_.Set(key, "string"); }
+  void operator()(const char* key, std::vector<int64_t>&) { out_.Set(key, "integer[]"); }
+  void operator()(const char* key, NamedTensorList&) { out_.Set(key, "tensors"); }
+  void operator()(const char* key, StringPairs&) { out_.Set(key, "string pairs"); }
+  template <class E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
+  void operator()(const char* key, E&) {
+    std::vector<const char*> names;
+    for (const auto& choice : choices(E{})) names.push_back(choice.first);
+    out_.Set(key, names_to_js(names));
+  }
+  template <class S, std::enable_if_t<has_fields<S>::value, int> = 0>
+  void operator()(const char* key, S& value) {
+    Describer inner(env_);
+    fields(inner, value);
+    out_.Set(key, inner.result());
+  }
+  void choice(const char* key, std::string&, const std::vector<const char*>& names) {
+    out_.Set(key, names_to_js(names));
+  }
+  void normalization(AugmentConfig&) {
+    out_.Set("mean", "float array?");
+    out_.Set("meanShape", "integer[]?");
+    out_.Set("std", "float array?");
+  }
+
+ private:
+  Napi::Array names_to_js(const std::vector<const char*>& names) {
+    Napi::Array a = Napi::Array::New(env_, names.size());
+    for (size_t i = 0; i < names.size(); ++i) a.Set(static_cast<uint32_t>(i), names[i]);
+    return a;
+  }
+  Napi::Env env_;
+  Napi::Object out_;
+};
 
 }  // namespace
 
 AugmentConfig augment_from_js(const Fields& js) {
   AugmentConfig a;
-  a.pad = js.integer("pad");
-  a.flip = js.boolean("flip");
-  a.random_resized_crop = js.boolean("randomResizedCrop");
-  a.scale_min = js.number("scaleMin");
-  a.scale_max = js.number("scaleMax");
-  a.ratio_min = js.number("ratioMin");
-  a.ratio_max = js.number("ratioMax");
-  a.out_height = js.integer("outHeight");
-  a.out_width = js.integer("outWidth");
-  a.norm = js.choice<NormKind>(
-      "norm", {{"none", NormKind::None}, {"per-pixel", NormKind::PerPixel}, {"per-channel", NormKind::PerChannel}});
-  if (a.norm != NormKind::None) {
-    a.mean =
-        view_of(js.value("mean"), shape_from_js(js.value("meanShape"), "augment.meanShape"), "augment.mean").clone();
-    if (a.norm == NormKind::PerChannel) a.std = view_of(js.value("std"), {a.mean.numel()}, "augment.std").clone();
-  }
-  a.channels_last = js.boolean("channelsLast");
+  Reader reader(js);
+  fields(reader, a);
   return a;
-}
-
-// { best, bestIteration, bad }; best > 1e307 stands for "none yet" (JSON has no Infinity).
-EarlyStopState early_stop_state_from_js(const Fields& js) {
-  EarlyStopState s;
-  const double best = js.number("best");
-  s.best = best > 1e307 ? std::numeric_limits<double>::infinity() : best;
-  s.best_iteration = js.integer("bestIteration");
-  s.bad = js.integer("bad");
-  return s;
 }
 
 Napi::Object early_stop_state_to_js(Napi::Env env, const EarlyStopState& s) {
@@ -135,61 +342,17 @@ Napi::Object early_stop_state_to_js(Napi::Env env, const EarlyStopState& s) {
 
 TrainConfig train_config_from_js(const Fields& js) {
   TrainConfig c;
-  c.batch_size = js.integer("batchSize");
-  c.total_iterations = js.integer("totalIterations");
-  c.start_iteration = js.integer("startIteration");
-  c.seed = static_cast<uint64_t>(js.integer("seed"));
-  c.shuffle = js.boolean("shuffle");
-  c.drop_last = js.boolean("dropLast");
-  c.deterministic = js.boolean("deterministic");
-  c.cudnn_benchmark = js.boolean("cudnnBenchmark");
-  c.optimizer = optimizer_from_js(js.object("optimizer"));
-  c.schedule = schedule_from_js(js.object("schedule"));
-  c.schedule_state = schedule_state_from_js(js.object("scheduleState"));
-  c.augment = augment_from_js(js.object("augment"));
-  c.label_smoothing = js.number("labelSmoothing");
-  c.clip_grad_norm = js.number("clipGradNorm");
-  c.freeze_batch_norm = js.boolean("freezeBatchNorm");
-  c.accumulate = js.integer("accumulate");
-  c.log_every = js.integer("logEvery");
-  c.eval_every_iterations = js.integer("evalEveryIterations");
-  c.eval_every_epochs = js.integer("evalEveryEpochs");
-  c.eval_batch_size = js.integer("evalBatchSize");
-  c.plateau_metric = js.choice<std::string>("plateauMetric", {{"val_loss", "val_loss"},
-                                                              {"val_error", "val_error"},
-                                                              {"test_loss", "test_loss"},
-                                                              {"test_error", "test_error"},
-                                                              {"train_loss", "train_loss"}});
-  c.diagnostics = js.boolean("diagnostics");
-  c.threads = static_cast<int>(js.integer("threads"));
-  c.checkpoint_every_iterations = js.integer("checkpointEveryIterations");
-  c.state_at_end = js.boolean("stateAtEnd");
-  c.state_on_evaluation = js.boolean("stateOnEvaluation");
-  const Fields meter = js.object("epochMeter");
-  c.epoch_meter.loss_sum = meter.number("lossSum");
-  c.epoch_meter.wrong = meter.integer("wrong");
-  c.epoch_meter.images = meter.integer("images");
-  c.channels_last = js.boolean("channelsLast");
-  c.augment.channels_last = c.channels_last;
-  c.cuda_graph = js.boolean("cudaGraph");
-  c.precision = js.choice<Precision>(
-      "precision",
-      {{"float32", Precision::Float32}, {"bfloat16", Precision::BFloat16}, {"float16", Precision::Float16}});
-  std::vector<Napi::Value> keep;  // cloned: nothing to keep alive past this call
-  c.optimizer_state = named_tensors_from_js(js.value("optimizerState"), keep);
-  c.optimizer_steps = js.integer("optimizerSteps");
-  c.loss_scale = js.number("lossScale");
-  c.dist = dist_from_js(js.object("distributed"));
-  c.sync_batch_norm = js.boolean("syncBatchNorm");
-  const Fields es = js.object("earlyStop");
-  c.early_stop.metric = es.string("metric");
-  c.early_stop.patience = es.integer("patience");
-  c.early_stop.min_delta = es.number("minDelta");
-  c.early_stop.restore_best = es.boolean("restoreBest");
-  c.early_stop.state = early_stop_state_from_js(es.object("state"));
-  c.ema_decay = js.number("emaDecay");
-  c.ema_state = named_tensors_from_js(js.value("emaState"), keep);
+  Reader reader(js);
+  fields(reader, c);
+  if (c.early_stop.state.best > 1e307) c.early_stop.state.best = std::numeric_limits<double>::infinity();
   return c;
+}
+
+Napi::Object train_config_fields(Napi::Env env) {
+  TrainConfig c;
+  Describer describer(env);
+  fields(describer, c);
+  return describer.result();
 }
 
 Napi::Object metrics_to_js(Napi::Env env, const EvalMetrics& m) {
