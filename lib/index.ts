@@ -46,9 +46,9 @@ export type {
   TrainOptions,
   TrainResult,
 } from './train';
-export { processGroup } from './train/distributed';
-export type { DistributedOptions } from './train/distributed';
-export type { EvalMetrics } from './metrics';
+export { processGroup } from './train/options/distributed';
+export type { DistributedOptions } from './train/options/distributed';
+export type { EvalMetrics } from './eval-metrics';
 export type { PhaseSeconds } from './native';
 export type { NormalizeOption, Preprocessing } from './preprocess';
 export type { LoadOptions, LoadReport } from './io/weights';
@@ -56,9 +56,9 @@ export type { OnnxOptions } from './io/onnx';
 export * as datasets from './datasets';
 export { Dataset, StreamingDataset, fromArrays } from './datasets';
 export type { DatasetStats } from './datasets';
-export * as loggers from './loggers';
+export * as loggers from './train/loggers';
 export { progressBar } from './runs/progress';
-export type { Logger } from './loggers';
+export type { Logger } from './train/loggers';
 export { Batcher, InferenceModel, createBatcher, imagesToBatch } from './inference';
 export type {
   BatchModel,

@@ -11,7 +11,6 @@ import { s } from './validate';
 export interface CudaDeviceInfo {
   /** The device's index (cuda:N). */
   index: number;
-  /** Its name. */
   name: string;
   /** Its compute capability ('9.0'). */
   computeCapability: string;
@@ -33,7 +32,6 @@ export interface RuntimeInfo {
     available: boolean;
     /** The libtorch it uses has CUDA. */
     builtWithCuda: boolean;
-    /** The devices. */
     devices: CudaDeviceInfo[];
     /** cuDNN as libtorch was built with it. */
     cudnnVersion: number | null;

@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { fromNative } from './errors';
+import type { EvalMetricName } from './metric-names';
 import { packageRoot } from './paths';
 
 export interface NativeTensor {
@@ -47,7 +48,7 @@ export interface NativeGraph {
   weights: string[];
 }
 
-/** What the facade hands to the native constructor (lib/model.ts resolves it). */
+/** What the facade hands to the native constructor (lib/model/spec.ts resolves it). */
 export interface NativeNetSpec {
   block: 'basic' | 'bottleneck';
   preact: boolean;
@@ -211,7 +212,7 @@ export interface NativeEpochMeter {
 }
 
 /** A training run's settings, every key required: C++ (native/binding/train_convert.cpp) reads each one and
- *  rejects a missing key or an unknown enum value by name; the defaults live in lib/train/options.ts. */
+ *  rejects a missing key or an unknown enum value by name; the defaults live in lib/train/options/. */
 export interface NativeTrainConfig {
   batchSize: number;
   totalIterations: number;
@@ -231,7 +232,13 @@ export interface NativeTrainConfig {
   freezeBatchNorm: boolean;
   accumulate: number;
   /** metric '': off. */
-  earlyStop: { metric: string; patience: number; minDelta: number; restoreBest: boolean; state: NativeEarlyStopState };
+  earlyStop: {
+    metric: EvalMetricName | '';
+    patience: number;
+    minDelta: number;
+    restoreBest: boolean;
+    state: NativeEarlyStopState;
+  };
   /** 0: no moving average. */
   emaDecay: number;
   emaState: NativeTrainConfig['optimizerState'];
@@ -239,7 +246,7 @@ export interface NativeTrainConfig {
   evalEveryIterations: number;
   evalEveryEpochs: number;
   evalBatchSize: number;
-  plateauMetric: 'val_loss' | 'val_error' | 'test_loss' | 'test_error' | 'train_loss';
+  plateauMetric: EvalMetricName | 'train_loss';
   diagnostics: boolean;
   threads: number;
   checkpointEveryIterations: number;
@@ -254,6 +261,11 @@ export interface NativeTrainConfig {
   optimizerSteps: number;
   lossScale: number;
   distributed: NativeDistributedConfig;
+}
+
+/** What native/binding/train_convert.cpp's field tables read (test/integration/native-fields.test.ts). */
+export interface NativeFieldTable {
+  [field: string]: string | string[] | NativeFieldTable;
 }
 
 /** The process group (worldSize 1: one process); `fingerprint` holds what every rank must agree on. */
@@ -406,6 +418,9 @@ export interface NativeBinding {
   };
   cudaEmptyCache(): void;
   importPth(pickle: Uint8Array, records: Record<string, Uint8Array>): Promise<NativeTensorData[]>;
+  /** Every field of NativeTrainConfig the binding reads, by name: "integer", "number", "boolean", "string",
+   *  "integer[]", "tensors", "string pairs", with "?" where it may be absent; a nested table; or a choice's names. */
+  trainConfigFields(): NativeFieldTable;
   scheduleValues(
     config: NativeTrainConfig,
     ops: ({ iteration: number } | { trainError: number } | { metric: number })[],

@@ -12,7 +12,6 @@ export interface Preprocessing {
   normalize: 'none' | 'per-pixel' | 'per-channel';
   /** The mean subtracted (per channel, or per pixel). */
   mean?: number[];
-  /** The shape of `mean`. */
   meanShape?: number[];
   /** The standard deviation divided by (per channel). */
   std?: number[];

@@ -12,8 +12,6 @@ import { RunConfig, runConfigSchema } from './schema';
 
 export const PRESETS_DIR = path.join(packageRoot(), 'configs');
 
-export class ConfigError extends ValidationError {}
-
 export async function listPresets(): Promise<string[]> {
   try {
     return (await fsp.readdir(PRESETS_DIR))
@@ -167,4 +165,11 @@ export function configToYaml(config: RunConfig): string {
 /** The text of a run folder's config.yaml (and of the config stored in its checkpoints). */
 export function configYaml(config: RunConfig): string {
   return `# resnet-torch run configuration (resolved)\n${configToYaml(config)}`;
+}
+
+/** The run config a checkpoint written by the CLI stores (metadata "config"), resolved; undefined in one the API
+ *  wrote. */
+export function storedRunConfig(checkpoint: { file: string; metadata: Record<string, string> }): RunConfig | undefined {
+  const text = checkpoint.metadata.config;
+  return text === undefined ? undefined : resolveConfig(parseConfigText(text, `${checkpoint.file} (config)`));
 }

@@ -3,6 +3,7 @@
 //   train.optimizer.momentum: expected a number in [0, 1), got "x"
 import { ModelSpec, modelSpecFields } from '../model/spec';
 import { TrainOptions, trainFields } from '../train/options';
+import { CheckpointPolicy, checkpointFields } from '../train/options/checkpoint';
 import { JsonSchema, Schema, s } from '../validate';
 
 export type DatasetKind = 'fashion-mnist' | 'mnist' | 'idx' | 'cifar10' | 'cifar100' | 'image-folder' | 'synthetic';
@@ -40,12 +41,7 @@ export interface RunConfig {
     test?: DatasetConfig | false;
   };
   train: TrainOptions;
-  checkpoint?: {
-    everyIterations?: number;
-    everyEpochs?: number;
-    keepLast?: number;
-    keepBest?: 'val_error' | 'val_loss' | 'test_error' | 'test_loss';
-  };
+  checkpoint?: Pick<CheckpointPolicy, 'everyIterations' | 'everyEpochs' | 'keepLast' | 'keepBest'>;
   /** Where runs go (default: runs/). */
   output?: { dir?: string };
 }
@@ -89,14 +85,7 @@ export const runConfigSchema: Schema<RunConfig> = s.object<RunConfig>({
     test: s.optional(s.union(datasetSchema, s.literal(false))),
   }),
   train: s.object(trainFields),
-  checkpoint: s.optional(
-    s.object({
-      everyIterations: s.optional(s.integer({ min: 1 })),
-      everyEpochs: s.optional(s.integer({ min: 1 })),
-      keepLast: s.optional(s.integer({ min: 1 })),
-      keepBest: s.optional(s.enum(['val_error', 'val_loss', 'test_error', 'test_loss'] as const)),
-    }),
-  ),
+  checkpoint: s.optional(s.object(checkpointFields)),
   output: s.optional(s.object({ dir: s.optional(s.string()) })),
 });
 

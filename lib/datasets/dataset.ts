@@ -4,6 +4,7 @@ import { NativeDataset, native } from '../native';
 import { permutation } from '../random';
 import { isTypedArray } from '../tensor';
 import { s } from '../validate';
+import { SplitOptions, splitOrder } from './epochs';
 
 /** Pixel statistics of a dataset, for normalisation. */
 export interface DatasetStats {
@@ -19,7 +20,6 @@ export interface DatasetStats {
 export interface DatasetInfo {
   /** Its name, for messages. */
   name: string;
-  /** Classes. */
   numClasses: number;
   /** Names of the classes. */
   classNames?: string[];
@@ -35,7 +35,6 @@ export class Dataset {
   readonly shape: [number, number, number];
   /** Images. */
   readonly length: number;
-  /** Classes. */
   readonly numClasses: number;
   /** Names of the classes, in label order. */
   readonly classNames: string[];
@@ -124,27 +123,15 @@ export class Dataset {
   }
 
   /** A deterministic train/validation split: `validation` is a count (5000) or a fraction (0.1). */
-  async split(options: { validation: number; seed?: number }): Promise<{
+  async split(options: SplitOptions): Promise<{
     /** The training part. */
     train: Dataset;
     /** The validation part. */
     validation: Dataset;
   }> {
-    s.object({ validation: s.number({ min: 0, minExclusive: true }), seed: s.optional(s.integer({ min: 0 })) }).parse(
-      options,
-      'split',
-    );
-    const v = options.validation;
-    const count = v < 1 ? Math.round(v * this.length) : v;
-    if (!Number.isInteger(count) || count < 1 || count >= this.length)
-      throw new ValidationError(
-        'split.validation',
-        v,
-        `a count in [1, ${this.length - 1}] or a fraction in (0, 1) that leaves both parts non-empty`,
-      );
-    const order = permutation(this.length, options.seed ?? 0);
-    const validation = await this.subset(order.subarray(0, count), `${this.name} (validation)`);
-    const train = await this.subset(order.subarray(count), `${this.name} (train)`);
+    const order = splitOrder(this.length, options);
+    const validation = await this.subset(order.validation, `${this.name} (validation)`);
+    const train = await this.subset(order.train, `${this.name} (train)`);
     return { train, validation };
   }
 

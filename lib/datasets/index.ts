@@ -13,7 +13,7 @@ export type { CifarOptions } from './cifar';
 export {
   IMAGE_EXTENSIONS,
   StreamingDataset,
-  decodeImage,
+  decodeImageFile,
   imageFolder,
   scanImageFolder,
   streamImageFolder,

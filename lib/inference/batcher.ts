@@ -7,8 +7,8 @@ import { ImageSource } from '../images';
 import { Prediction, topK } from '../predictions';
 import { Tensor, checkImageBatch } from '../tensor';
 import { s } from '../validate';
-import type { PredictOptions } from './fused';
-import { ImageModelInfo, ImageOptions, imageOptionsSchema, imagesToBatch } from './images';
+import type { PredictOptions } from './inference-model';
+import { ImageModelInfo, ImageOptions, imageOptionsSchema, imagesToBatch } from './image-batch';
 
 /** What a batcher runs: a Model, an InferenceModel, or anything with a batched forward. */
 export interface BatchModel {

@@ -1,10 +1,10 @@
 // The engines an InferenceModel runs on: our folded libtorch graph, or onnxruntime-node on our ONNX export.
 import { DisposedError, ValidationError } from '../errors';
 import { getNumThreads } from '../info';
-import { encodeOnnx } from '../io/onnx';
+import { ONNX_OPSET, encodeOnnx } from '../io/onnx';
 import { NativeFused, NativeModel, native } from '../native';
 import { Tensor } from '../tensor';
-import { InferenceBackend } from './fused';
+import { InferenceBackend } from './inference-model';
 
 export async function nativeBackend(
   handle: NativeModel,
@@ -84,7 +84,7 @@ export async function onnxRuntimeBackend(
       `engine: "onnxruntime" runs on the CPU; this model is on ${handle.device()}`,
     );
   const ort = await loadOnnxRuntime();
-  const bytes = await encodeOnnx(handle, head, 17, size);
+  const bytes = await encodeOnnx(handle, head, ONNX_OPSET.default, size);
   let session: OrtSession | undefined = await ort.InferenceSession.create(bytes, {
     intraOpNumThreads: getNumThreads(),
     interOpNumThreads: 1,

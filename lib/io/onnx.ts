@@ -8,11 +8,15 @@ import { ProtoWriter } from './protobuf';
 
 /** exportOnnx()'s options. */
 export interface OnnxOptions {
-  /** Operator set, 13 or later (default 17). */
+  /** Operator set, 13 to 21 (default 17). */
   opset?: number;
   /** Input height and width (default: the training crop, else 224 for the ImageNet family and 32 for CIFAR nets). */
   inputSize?: number | [number, number];
 }
+
+/** The operator sets the export writes: the default, and the range it accepts (13: BatchNormalization's inference
+ *  form as we write it; 21: the newest whose IR version below we know). */
+export const ONNX_OPSET = { default: 17, min: 13, max: 21 };
 
 const ONNX_TYPE: Record<string, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, float64: 11 };
 

@@ -55,6 +55,8 @@ function binput(key: number): Uint8Array {
   return b;
 }
 
+// An interpreter: one loop over the opcodes, each case a few lines, rather than a list of steps.
+// eslint-disable-next-line max-lines-per-function
 export function scanPickle(bytes: Uint8Array, file: string): PickleScan {
   const fail = (at: number, problem: string): never => {
     throw new CheckpointError(file, `corrupt or unsupported pickle (byte ${at}): ${problem}`);

@@ -129,10 +129,15 @@ export async function saveWeights(
 /** The metadata format of a full training checkpoint (lib/train/checkpoint.ts writes them). */
 export const CHECKPOINT_FORMAT = 'resnet-torch/checkpoint';
 
+/** Whether a safetensors file's metadata is a full training checkpoint's. */
+export function isCheckpointMetadata(metadata: Record<string, string>): boolean {
+  return metadata.format === CHECKPOINT_FORMAT;
+}
+
 /** Weights from a safetensors file: a weights file, or the model.* tensors of a full checkpoint. */
 export async function loadWeights(handle: NativeModel, file: string, options: LoadOptions = {}): Promise<LoadReport> {
   const { tensors, metadata } = await readSafetensors(file);
-  if (metadata.format !== CHECKPOINT_FORMAT) return applyState(handle, tensors, file, options);
+  if (!isCheckpointMetadata(metadata)) return applyState(handle, tensors, file, options);
   const model = new Map([...tensors].filter(([name]) => name.startsWith('model.')).map(([n, t]) => [n.slice(6), t]));
   return applyState(handle, model, file, options);
 }

@@ -18,19 +18,33 @@ export interface ZipLimits {
   maxTotalBytes?: number;
 }
 
-/** Entries by name: views into `buffer` for stored entries, inflated copies for deflated ones. */
-export function readZip(buffer: Uint8Array, file: string, limits: ZipLimits = {}): Map<string, Uint8Array> {
+interface Reader {
+  fail(problem: string): never;
+  u16(at: number): number;
+  u32(at: number): number;
+  u64(at: number): number;
+}
+
+function reader(buffer: Uint8Array, file: string): Reader {
   const fail = (problem: string): never => {
     throw new CheckpointError(file, problem);
   };
   const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  const u16 = (at: number) => view.getUint16(at, true);
-  const u32 = (at: number) => view.getUint32(at, true);
-  const u64 = (at: number) => {
-    const v = view.getBigUint64(at, true);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail('a zip64 size or offset is implausibly large');
-    return Number(v);
+  return {
+    fail,
+    u16: (at) => view.getUint16(at, true),
+    u32: (at) => view.getUint32(at, true),
+    u64: (at) => {
+      const v = view.getBigUint64(at, true);
+      if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail('a zip64 size or offset is implausibly large');
+      return Number(v);
+    },
   };
+}
+
+/** Where the central directory is and how many entries it holds (from the end record, zip64's when present). */
+function centralDirectory(r: Reader, buffer: Uint8Array): { count: number; dirSize: number; dirOffset: number } {
+  const { fail, u16, u32, u64 } = r;
   if (buffer.length < 22) fail(`truncated: ${buffer.length} bytes is too short for a zip archive`);
   let eocd = -1;
   for (let at = buffer.length - 22; at >= Math.max(0, buffer.length - 22 - 65535); at--) {
@@ -57,6 +71,34 @@ export function readZip(buffer: Uint8Array, file: string, limits: ZipLimits = {}
   }
   if (count > MAX_ENTRIES) fail(`${count} entries exceed the limit of ${MAX_ENTRIES}`);
   if (dirOffset + dirSize > buffer.length) fail('the central directory lies outside the file (truncated?)');
+  return { count, dirSize, dirOffset };
+}
+
+/** An entry's bytes: stored as they are, or inflated; checked against the directory's size and CRC-32. */
+function entryData(r: Reader, name: string, raw: Uint8Array, method: number, size: number, crc: number): Uint8Array {
+  let data: Uint8Array;
+  if (method === 0) {
+    if (raw.length !== size) r.fail(`entry ${name}: stored with ${raw.length} bytes but a size of ${size}`);
+    data = raw;
+  } else if (method === 8) {
+    try {
+      data = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, size) });
+    } catch (e) {
+      r.fail(`entry ${name}: corrupt deflate data (${(e as Error).message})`);
+    }
+    if (data!.length !== size) r.fail(`entry ${name}: inflated to ${data!.length} bytes, the directory says ${size}`);
+  } else {
+    r.fail(`entry ${name}: compression method ${method} is not supported`);
+  }
+  if (zlib.crc32(data!) !== crc) r.fail(`entry ${name}: CRC-32 mismatch (the file is corrupt)`);
+  return data!;
+}
+
+/** Entries by name: views into `buffer` for stored entries, inflated copies for deflated ones. */
+export function readZip(buffer: Uint8Array, file: string, limits: ZipLimits = {}): Map<string, Uint8Array> {
+  const r = reader(buffer, file);
+  const { fail, u16, u32, u64 } = r;
+  const { count, dirSize, dirOffset } = centralDirectory(r, buffer);
   const maxTotal = limits.maxTotalBytes ?? 16 * 2 ** 30;
   const out = new Map<string, Uint8Array>();
   let total = 0;
@@ -104,22 +146,7 @@ export function readZip(buffer: Uint8Array, file: string, limits: ZipLimits = {}
     total += size;
     if (total > maxTotal) fail(`uncompressed contents exceed the limit of ${maxTotal} bytes`);
     const raw = buffer.subarray(dataStart, dataStart + compressed);
-    let data: Uint8Array;
-    if (method === 0) {
-      if (compressed !== size) fail(`entry ${name}: stored with ${compressed} bytes but a size of ${size}`);
-      data = raw;
-    } else if (method === 8) {
-      try {
-        data = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, size) });
-      } catch (e) {
-        fail(`entry ${name}: corrupt deflate data (${(e as Error).message})`);
-      }
-      if (data!.length !== size) fail(`entry ${name}: inflated to ${data!.length} bytes, the directory says ${size}`);
-    } else {
-      fail(`entry ${name}: compression method ${method} is not supported`);
-    }
-    if (zlib.crc32(data!) !== crc) fail(`entry ${name}: CRC-32 mismatch (the file is corrupt)`);
-    out.set(name, data!);
+    out.set(name, entryData(r, name, raw, method, size, crc));
   }
   return out;
 }

@@ -12,7 +12,6 @@ export interface DataShape {
   name: string;
   /** [C, H, W] */
   shape: readonly number[];
-  /** Classes. */
   numClasses: number;
 }
 

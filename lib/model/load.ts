@@ -1,10 +1,9 @@
 // A ready model from one file: a full checkpoint, or a weights file whose metadata names its spec and the
 // preprocessing it was trained with (what saveWeights and the CLI's run folders write). What a service needs.
 import { CheckpointError, ValidationError } from '../errors';
-import { readSafetensors } from '../io/safetensors';
-import { applyState } from '../io/weights';
+import { StoredTensor, readSafetensors } from '../io/safetensors';
+import { applyState, isCheckpointMetadata } from '../io/weights';
 import { Preprocessing, preprocessingSchema } from '../preprocess';
-import { loadCheckpoint } from '../train/checkpoint';
 import { s } from '../validate';
 import { Model, createModel } from './model';
 import { ModelSpec } from './spec';
@@ -24,7 +23,17 @@ export async function loadModel(file: string, options: LoadModelOptions = {}): P
   s.object({ device: s.optional(s.string()), arch: s.optional(s.string()) }).parse(options, 'options');
   const device = options.device ?? 'cpu';
   const { metadata, tensors } = await readSafetensors(file);
-  if (metadata.format === 'resnet-torch/checkpoint') return (await loadCheckpoint(file, { device })).model;
+  if (isCheckpointMetadata(metadata)) {
+    const spec = parseMetadata(file, metadata, 'spec') as ModelSpec;
+    const state = new Map([...tensors].filter(([n]) => n.startsWith('model.')).map(([n, t]) => [n.slice(6), t]));
+    return modelFromState(
+      file,
+      spec,
+      device,
+      state,
+      metadata.preprocessing ? parseMetadata(file, metadata, 'preprocessing') : undefined,
+    );
+  }
   let spec: ModelSpec;
   if (metadata['resnet-torch.spec']) spec = parseMetadata(file, metadata, 'resnet-torch.spec') as ModelSpec;
   else if (options.arch) spec = { arch: options.arch };
@@ -33,21 +42,34 @@ export async function loadModel(file: string, options: LoadModelOptions = {}): P
       file,
       'does not say which network it holds (no "resnet-torch.spec" metadata): pass the arch',
     );
+  const preprocessing = metadata['resnet-torch.preprocessing']
+    ? parseMetadata(file, metadata, 'resnet-torch.preprocessing')
+    : undefined;
+  return modelFromState(file, { ...spec, seed: 0 }, device, tensors, preprocessing);
+}
+
+/**
+ * The network of `spec` on `device` holding `tensors` (strict, as loadWeights), with the preprocessing a file
+ * recorded (checked against the model): what a checkpoint or a weights file describes. A spec or preprocessing
+ * that does not fit is the file's CheckpointError; the model is disposed when it cannot be loaded.
+ */
+export async function modelFromState(
+  file: string,
+  spec: ModelSpec,
+  device: string,
+  tensors: Map<string, StoredTensor>,
+  preprocessing: unknown,
+): Promise<Model> {
   let model: Model;
   try {
-    model = await createModel({ ...spec, device, seed: 0 });
+    model = await createModel({ ...spec, device });
   } catch (e) {
     if (e instanceof ValidationError) throw new CheckpointError(file, `metadata spec is invalid: ${e.message}`);
     throw e;
   }
   try {
-    await applyState(model.handle(), tensors, file); // strict, as loadWeights, on what was read above
-    if (metadata['resnet-torch.preprocessing'])
-      model.preprocessing = checkPreprocessing(
-        file,
-        parseMetadata(file, metadata, 'resnet-torch.preprocessing'),
-        model.inChannels,
-      );
+    await applyState(model.handle(), tensors, file, { strict: true });
+    if (preprocessing !== undefined) model.preprocessing = checkPreprocessing(file, preprocessing, model.inChannels);
   } catch (e) {
     model.dispose();
     throw e;

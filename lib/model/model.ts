@@ -5,13 +5,13 @@ import { promises as fsp } from 'fs';
 
 import { DisposedError, OutOfMemoryError, ValidationError, inContext } from '../errors';
 import { ImageSource } from '../images';
-import { InferenceModel, InferenceOptions, PredictOptions, parseTopK } from '../inference/fused';
+import { InferenceModel, InferenceOptions, PredictOptions, parseTopK } from '../inference/inference-model';
 import { chooseEngine, nativeBackend, onnxRuntimeBackend } from '../inference/engines';
-import { ImageOptions, imagesToBatch, trainedImageSize } from '../inference/images';
+import { ImageOptions, imagesToBatch, trainedImageSize } from '../inference/image-batch';
 import { LoadOptions, LoadReport, loadWeights, saveWeights } from '../io/weights';
 import { loadPytorchWeights } from '../io/pth';
-import { OnnxOptions, exportOnnx } from '../io/onnx';
-import { EvalMetrics, toEvalMetrics } from '../metrics';
+import { ONNX_OPSET, OnnxOptions, exportOnnx } from '../io/onnx';
+import { EVAL_BATCH_SIZE, EvalMetrics, toEvalMetrics } from '../eval-metrics';
 import { NativeDataset, NativeModel, NativeStateEntry, native } from '../native';
 import { Prediction, topK } from '../predictions';
 import { Preprocessing, evaluationAugment } from '../preprocess';
@@ -25,7 +25,6 @@ import { ModelSummary, summarize } from './summary';
 export interface StateEntry {
   /** torchvision's state_dict name. */
   name: string;
-  /** Its shape. */
   shape: number[];
   /** Its element type. */
   dtype: string;
@@ -261,7 +260,7 @@ export class Model {
   ): Promise<EvalMetrics> {
     if (typeof data?.handle !== 'function')
       throw new ValidationError('data', data, 'a Dataset (from the datasets readers or fromArrays)');
-    const batchSize = s.integer({ min: 1, max: 1_000_000 }).parse(options.batchSize ?? 500, 'batchSize');
+    const batchSize = s.integer({ min: 1, max: 1_000_000 }).parse(options.batchSize ?? EVAL_BATCH_SIZE, 'batchSize');
     const pre = options.preprocessing ?? this.preprocessing ?? { normalize: 'none' };
     checkDataFits('data', data, this);
     if (pre.normalize === 'per-pixel' && pre.meanShape && pre.meanShape.some((v, i) => v !== data.shape[i]))
@@ -287,10 +286,10 @@ export class Model {
   /** Writes an ONNX file (eval-mode network, dynamic batch dimension, opset 13 or later). */
   async exportOnnx(file: string, options: OnnxOptions = {}): Promise<void> {
     s.string().parse(file, 'path');
-    s.object({ opset: s.optional(s.integer({ min: 13, max: 21 })), inputSize: s.optional(s.any()) }).parse(
-      options,
-      'options',
-    );
+    s.object({
+      opset: s.optional(s.integer({ min: ONNX_OPSET.min, max: ONNX_OPSET.max })),
+      inputSize: s.optional(s.any()),
+    }).parse(options, 'options');
     const size = resolveInputSize(
       this.spec,
       options.inputSize,
@@ -301,7 +300,7 @@ export class Model {
       this.handle(),
       { arch: this.spec.arch, inChannels: this.inChannels, numClasses: this.numClasses },
       file,
-      { opset: options.opset ?? 17, size },
+      { opset: options.opset ?? ONNX_OPSET.default, size },
     );
   }
 

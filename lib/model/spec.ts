@@ -110,10 +110,8 @@ export const modelSpecFields: Fields = {
 
 const specSchema: Schema<ModelSpec> = s.object<ModelSpec>(modelSpecFields);
 
-/** Validates a spec and fills every default; throws ValidationError naming the field. */
-export function resolveSpec(input: unknown): ResolvedModelSpec {
-  const spec = specSchema.parse(input, '');
-  let arch: Architecture;
+/** The structure a spec names: its arch's (checked against any explicit field), or its explicit fields. */
+function structureOf(spec: ModelSpec): Architecture {
   if (spec.arch !== undefined) {
     const found = resolveArch(spec.arch);
     if (!found) throw new ValidationError('arch', spec.arch, `one of ${ARCH_PATTERNS.join(', ')}`);
@@ -127,30 +125,34 @@ export function resolveSpec(input: unknown): ResolvedModelSpec {
           `${key}: give either arch or an explicit structure (block, depths, ...), not both (${spec.arch} has ${key} ${JSON.stringify(found[key])})`,
         );
     }
-    arch = found;
-  } else {
-    if (spec.block === undefined || spec.depths === undefined)
-      throw new ValidationError(
-        spec.block === undefined ? 'block' : 'depths',
-        undefined,
-        'a value',
-        'a spec needs either arch (e.g. "resnet50") or block and depths',
-      );
-    const stem = spec.stem ?? 'imagenet';
-    const widths =
-      spec.widths ?? (stem === 'imagenet' ? [64, 128, 256, 512] : [16, 32, 64]).slice(0, spec.depths.length);
-    if (widths.length !== spec.depths.length)
-      throw new ValidationError('widths', spec.widths, `an array of ${spec.depths.length} widths, one per stage`);
-    arch = {
-      block: spec.block,
-      depths: spec.depths,
-      widths,
-      stem,
-      preact: spec.preact ?? false,
-      shortcut: stem === 'cifar' ? 'A' : 'B',
-      plain: false,
-    };
+    return found;
   }
+  if (spec.block === undefined || spec.depths === undefined)
+    throw new ValidationError(
+      spec.block === undefined ? 'block' : 'depths',
+      undefined,
+      'a value',
+      'a spec needs either arch (e.g. "resnet50") or block and depths',
+    );
+  const stem = spec.stem ?? 'imagenet';
+  const widths = spec.widths ?? (stem === 'imagenet' ? [64, 128, 256, 512] : [16, 32, 64]).slice(0, spec.depths.length);
+  if (widths.length !== spec.depths.length)
+    throw new ValidationError('widths', spec.widths, `an array of ${spec.depths.length} widths, one per stage`);
+  return {
+    block: spec.block,
+    depths: spec.depths,
+    widths,
+    stem,
+    preact: spec.preact ?? false,
+    shortcut: stem === 'cifar' ? 'A' : 'B',
+    plain: false,
+  };
+}
+
+/** Validates a spec and fills every default; throws ValidationError naming the field. */
+export function resolveSpec(input: unknown): ResolvedModelSpec {
+  const spec = specSchema.parse(input, '');
+  const arch = structureOf(spec);
   if (arch.plain && spec.shortcut !== undefined && spec.shortcut !== 'none')
     throw new ValidationError(
       'shortcut',

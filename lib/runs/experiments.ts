@@ -41,20 +41,24 @@ interface Net {
 
 function budgetOf(budget: string): { epochs?: number; iterations?: number } {
   const m = /^(\d+)\s*(e|epochs?|i|it|iterations?)$/.exec(budget.trim());
-  if (!m || Number(m[1]) < 1) throw new ValidationError('budget', budget, 'epochs like "3e" or iterations like "2000i"');
+  if (!m || Number(m[1]) < 1)
+    throw new ValidationError('budget', budget, 'epochs like "3e" or iterations like "2000i"');
   return m[2].startsWith('e') ? { epochs: Number(m[1]) } : { iterations: Number(m[1]) };
 }
 
 /** The section 4.2 recipe, scaled: SGD 0.1 (momentum 0.9, weight decay 1e-4), ÷10 at 50% and 75% of the budget,
  *  pad-4 crops and flips, per-pixel mean subtraction, batch 128. */
 function recipe(o: ExperimentOptions, net: Net): RunConfig {
-  const train: DatasetConfig = o.dataset === 'cifar10'
-    ? { type: 'cifar10', path: o.dataPath, ...(o.limit ? { limit: o.limit } : {}) }
-    : { type: 'fashion-mnist', ...(o.dataPath ? { path: o.dataPath } : {}), ...(o.limit ? { limit: o.limit } : {}) };
+  const train: DatasetConfig =
+    o.dataset === 'cifar10'
+      ? { type: 'cifar10', path: o.dataPath, ...(o.limit ? { limit: o.limit } : {}) }
+      : { type: 'fashion-mnist', ...(o.dataPath ? { path: o.dataPath } : {}), ...(o.limit ? { limit: o.limit } : {}) };
   const budget = budgetOf(o.budget);
   const unit = budget.epochs ? 'epoch' : 'iteration';
   const total = budget.epochs ?? budget.iterations!;
-  const milestones = [Math.round(total * 0.5), Math.round(total * 0.75)].filter((m, i, a) => m >= 1 && m < total && a.indexOf(m) === i);
+  const milestones = [Math.round(total * 0.5), Math.round(total * 0.75)].filter(
+    (m, i, a) => m >= 1 && m < total && a.indexOf(m) === i,
+  );
   return resolveConfig({
     name: net.id,
     seed: o.seed ?? 0,
@@ -78,29 +82,42 @@ function recipe(o: ExperimentOptions, net: Net): RunConfig {
 function nets(name: ExperimentName, depths: number[] | undefined): Net[] {
   const cifar = (kind: string, d: number, extra: Partial<RunConfig['model']> = {}, label?: string): Net => ({
     id: `${kind}${d}${extra.shortcut ? `-${extra.shortcut}` : ''}${extra.shortcutScale !== undefined ? `-scale${extra.shortcutScale}` : ''}`,
-    label: label ?? `${kind.replace('cifar-', '').replace('resnet', 'ResNet-').replace('plain', 'plain-').replace('preact-ResNet-', 'pre-act ResNet-')}${d}`,
+    label:
+      label ??
+      `${kind.replace('cifar-', '').replace('resnet', 'ResNet-').replace('plain', 'plain-').replace('preact-ResNet-', 'pre-act ResNet-')}${d}`,
     model: { arch: `${kind}${d}`, ...extra },
   });
   switch (name) {
     case 'degradation': {
       const ds = depths ?? [20, 32, 44, 56];
-      return [...ds.map((d) => ({ ...cifar('cifar-plain', d), family: 'plain' })), ...ds.map((d) => ({ ...cifar('cifar-resnet', d), family: 'ResNet' }))];
+      return [
+        ...ds.map((d) => ({ ...cifar('cifar-plain', d), family: 'plain' })),
+        ...ds.map((d) => ({ ...cifar('cifar-resnet', d), family: 'ResNet' })),
+      ];
     }
     case 'shortcuts': {
       const d = depths?.[0] ?? 32;
-      return (['A', 'B', 'C'] as const).map((s) => cifar('cifar-resnet', d, { shortcut: s }, `ResNet-${d} option ${s}`));
+      return (['A', 'B', 'C'] as const).map((s) =>
+        cifar('cifar-resnet', d, { shortcut: s }, `ResNet-${d} option ${s}`),
+      );
     }
     case 'identity': {
       const d = depths?.[0] ?? 20;
       return [
-        ...[0.5, 1, 1.5].map((l) => ({ ...cifar('cifar-resnet', d, { shortcutScale: l }, `ResNet-${d}, λ = ${l}`), diagnostics: true })),
+        ...[0.5, 1, 1.5].map((l) => ({
+          ...cifar('cifar-resnet', d, { shortcutScale: l }, `ResNet-${d}, λ = ${l}`),
+          diagnostics: true,
+        })),
         { ...cifar('cifar-plain', d), diagnostics: true },
       ];
     }
     case 'preact': {
       const ds = depths ?? [20, 56];
       // Option A on both sides (the pre-activation arch defaults to B): only the block's order differs.
-      return ds.flatMap((d) => [{ ...cifar('cifar-resnet', d), family: `${d}` }, { ...cifar('cifar-preact-resnet', d, { shortcut: 'A' }), family: `${d}` }]);
+      return ds.flatMap((d) => [
+        { ...cifar('cifar-resnet', d), family: `${d}` },
+        { ...cifar('cifar-preact-resnet', d, { shortcut: 'A' }), family: `${d}` },
+      ]);
     }
   }
 }
@@ -126,7 +143,10 @@ function lastDiagnostics(events: ProgressEvent[], key: 'gradNorms' | 'responseSt
   const withDiag = events.filter((e) => e.diagnostics).slice(-count);
   if (withDiag.length === 0) return [];
   const n = withDiag[0].diagnostics![key].length;
-  return Array.from({ length: n }, (_, i) => withDiag.reduce((a, e) => a + e.diagnostics![key][i], 0) / withDiag.length);
+  return Array.from(
+    { length: n },
+    (_, i) => withDiag.reduce((a, e) => a + e.diagnostics![key][i], 0) / withDiag.length,
+  );
 }
 
 export interface ExperimentResult {
@@ -136,13 +156,25 @@ export interface ExperimentResult {
   aborted: boolean;
 }
 
-export async function runExperiment(name: ExperimentName, o: ExperimentOptions, reporter: Reporter, signal?: AbortSignal): Promise<ExperimentResult> {
+export async function runExperiment(
+  name: ExperimentName,
+  o: ExperimentOptions,
+  reporter: Reporter,
+  signal?: AbortSignal,
+): Promise<ExperimentResult> {
   if (!EXPERIMENTS.includes(name)) throw new ValidationError('experiment', name, `one of ${EXPERIMENTS.join(', ')}`);
-  if (o.dataset === 'cifar10' && !o.dataPath) throw new ValidationError('--data-path', undefined, 'the CIFAR-10 binary folder', '--data-path: CIFAR-10 needs the folder of cifar-10-batches-bin');
+  if (o.dataset === 'cifar10' && !o.dataPath)
+    throw new ValidationError(
+      '--data-path',
+      undefined,
+      'the CIFAR-10 binary folder',
+      '--data-path: CIFAR-10 needs the folder of cifar-10-batches-bin',
+    );
   const dir = path.resolve(o.out, name);
   fs.mkdirSync(dir, { recursive: true });
   const list = nets(name, o.depths);
-  for (const net of list) if (!resolveArch(net.model.arch!)) throw new ValidationError('--depths', o.depths, 'depths the family has (6n+2)');
+  for (const net of list)
+    if (!resolveArch(net.model.arch!)) throw new ValidationError('--depths', o.depths, 'depths the family has (6n+2)');
   const summaries: RunSummary[] = [];
   const events = new Map<string, ProgressEvent[]>();
   for (const net of list) {
@@ -158,16 +190,32 @@ export async function runExperiment(name: ExperimentName, o: ExperimentOptions, 
   return { dir, report, summaries, aborted: false };
 }
 
-async function writeReport(name: ExperimentName, o: ExperimentOptions, dir: string, list: Net[], summaries: RunSummary[], events: Map<string, ProgressEvent[]>): Promise<string> {
+async function writeReport(
+  name: ExperimentName,
+  o: ExperimentOptions,
+  dir: string,
+  list: Net[],
+  summaries: RunSummary[],
+  events: Map<string, ProgressEvent[]>,
+): Promise<string> {
   const dataset = o.dataset === 'cifar10' ? 'CIFAR-10' : 'Fashion-MNIST';
-  const lines = [`# ${name} experiment on ${dataset}`, '',
+  const lines = [
+    `# ${name} experiment on ${dataset}`,
+    '',
     `Budget ${o.budget}${o.limit ? ` on ${o.limit} training images` : ''}; SGD 0.1, momentum 0.9, weight decay 1e-4, ÷10 at 50% and 75% of the budget, ` +
-    `batch ${o.batchSize ?? 128}, pad-4 crops and flips, per-pixel mean subtraction (the paper's section 4.2 recipe, scaled). ` +
-    'Training error: the last epoch\'s running error on augmented batches; test error: the original test images.', ''];
-  lines.push('| network | layers | parameters | final training error | final test error | best test error |', '|---|---|---|---|---|---|');
+      `batch ${o.batchSize ?? 128}, pad-4 crops and flips, per-pixel mean subtraction (the paper's section 4.2 recipe, scaled). ` +
+      "Training error: the last epoch's running error on augmented batches; test error: the original test images.",
+    '',
+  ];
+  lines.push(
+    '| network | layers | parameters | final training error | final test error | best test error |',
+    '|---|---|---|---|---|---|',
+  );
   list.forEach((net, i) => {
     const s = summaries[i];
-    lines.push(`| ${net.label} | ${layerCount(resolveArch(net.model.arch!)!)} | ${s.parameters.toLocaleString('en-US')} | ${pct(s.finalTrainError)} | ${pct(s.final.test?.error)} | ${pct(s.best.test?.error)} |`);
+    lines.push(
+      `| ${net.label} | ${layerCount(resolveArch(net.model.arch!)!)} | ${s.parameters.toLocaleString('en-US')} | ${pct(s.finalTrainError)} | ${pct(s.final.test?.error)} | ${pct(s.best.test?.error)} |`,
+    );
   });
   lines.push('');
   const charts: { file: string; caption: string }[] = [];
@@ -178,29 +226,67 @@ async function writeReport(name: ExperimentName, o: ExperimentOptions, dir: stri
   };
   const families = [...new Set(list.map((n) => n.family).filter(Boolean))] as string[];
   if (families.length > 0 && name === 'degradation') {
-    for (const f of families) await curves(`${f.toLowerCase()}-error`, `${dataset}: ${f} nets, training (dashed) and test (solid) error`, list.filter((n) => n.family === f));
+    for (const f of families)
+      await curves(
+        `${f.toLowerCase()}-error`,
+        `${dataset}: ${f} nets, training (dashed) and test (solid) error`,
+        list.filter((n) => n.family === f),
+      );
   } else if (name === 'preact') {
-    for (const f of families) await curves(`depth${f}-error`, `${dataset}: original vs pre-activation, ${f} layers (dashed: training, solid: test)`, list.filter((n) => n.family === f));
+    for (const f of families)
+      await curves(
+        `depth${f}-error`,
+        `${dataset}: original vs pre-activation, ${f} layers (dashed: training, solid: test)`,
+        list.filter((n) => n.family === f),
+      );
   } else {
     await curves('error', `${dataset}: training (dashed) and test (solid) error`, list);
   }
-  if (name === 'identity') {
-    for (const [key, file, title, ylabel] of [
-      ['responseStds', 'response-std', 'Std of each block\'s residual response (last BN output, before the add): the paper\'s Fig. 7', 'std'],
-      ['gradNorms', 'grad-norm', '‖∂E/∂x_l‖ at each block\'s input, by depth', 'gradient norm'],
-    ] as const) {
-      const series: Series[] = list.map((net, k) => ({ label: net.label, color: colorFor(k), markers: true,
-        points: lastDiagnostics(events.get(net.id) ?? [], key).map((v, i) => [i + 1, v] as [number, number]) }));
-      await writeChart(path.join(dir, file), series, { title, xLabel: 'block (input side = 1)', yLabel: ylabel });
-      charts.push({ file, caption: title });
-      lines.push(`${title}:`, '', `| network | ${series[0].points.map((p) => `block ${p[0]}`).join(' | ')} |`, `|---|${series[0].points.map(() => '---').join('|')}|`);
-      for (const s of series) lines.push(`| ${s.label} | ${s.points.map((p) => p[1].toPrecision(3)).join(' | ')} |`);
-      lines.push('');
-    }
-  }
+  if (name === 'identity') await diagnosticsCharts(dir, list, events, charts, lines);
   for (const c of charts) lines.push(`![${c.caption}](${c.file}.png)`, '');
-  lines.push('Runs (config, metrics.csv, checkpoints, weights, per-run plot):', '', ...list.map((n, i) => `- ${n.label}: ${path.relative(dir, summaries[i].dir) || '.'}`), '');
+  lines.push(
+    'Runs (config, metrics.csv, checkpoints, weights, per-run plot):',
+    '',
+    ...list.map((n, i) => `- ${n.label}: ${path.relative(dir, summaries[i].dir) || '.'}`),
+    '',
+  );
   const report = path.join(dir, 'report.md');
   fs.writeFileSync(report, lines.join('\n'));
   return report;
+}
+
+/** The identity experiment's Fig. 7: each block's response std and input gradient norm, as charts and tables. */
+async function diagnosticsCharts(
+  dir: string,
+  list: Net[],
+  events: Map<string, ProgressEvent[]>,
+  charts: { file: string; caption: string }[],
+  lines: string[],
+): Promise<void> {
+  for (const [key, file, title, ylabel] of [
+    [
+      'responseStds',
+      'response-std',
+      "Std of each block's residual response (last BN output, before the add): the paper's Fig. 7",
+      'std',
+    ],
+    ['gradNorms', 'grad-norm', "‖∂E/∂x_l‖ at each block's input, by depth", 'gradient norm'],
+  ] as const) {
+    const series: Series[] = list.map((net, k) => ({
+      label: net.label,
+      color: colorFor(k),
+      markers: true,
+      points: lastDiagnostics(events.get(net.id) ?? [], key).map((v, i) => [i + 1, v] as [number, number]),
+    }));
+    await writeChart(path.join(dir, file), series, { title, xLabel: 'block (input side = 1)', yLabel: ylabel });
+    charts.push({ file, caption: title });
+    lines.push(
+      `${title}:`,
+      '',
+      `| network | ${series[0].points.map((p) => `block ${p[0]}`).join(' | ')} |`,
+      `|---|${series[0].points.map(() => '---').join('|')}|`,
+    );
+    for (const s of series) lines.push(`| ${s.label} | ${s.points.map((p) => p[1].toPrecision(3)).join(' | ')} |`);
+    lines.push('');
+  }
 }

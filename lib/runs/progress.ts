@@ -4,7 +4,10 @@ import type { ProgressEvent } from '../train/events';
 
 export type ReportMode = 'tty' | 'plain' | 'quiet' | 'json';
 
-export function reportMode(flags: { quiet?: boolean; json?: boolean }, stream: NodeJS.WriteStream = process.stdout): ReportMode {
+export function reportMode(
+  flags: { quiet?: boolean; json?: boolean },
+  stream: NodeJS.WriteStream = process.stdout,
+): ReportMode {
   if (flags.json) return 'json';
   if (flags.quiet) return 'quiet';
   return stream.isTTY ? 'tty' : 'plain';
@@ -28,7 +31,11 @@ const pct = (v: number | undefined) => (v === undefined ? '-' : `${(v * 100).toF
 export class Reporter {
   #drawn = false;
 
-  constructor(readonly mode: ReportMode, private readonly out: NodeJS.WriteStream = process.stdout, private readonly label = '') {}
+  constructor(
+    readonly mode: ReportMode,
+    private readonly out: NodeJS.WriteStream = process.stdout,
+    private readonly label = '',
+  ) {}
 
   /** A line that stays (messages, the config, the result). */
   line(text: string): void {
@@ -57,10 +64,12 @@ export class Reporter {
     const prefix = this.label ? `${this.label} ` : '';
     const epochs = Math.ceil(e.totalIterations / perEpoch);
     if (e.kind === 'iteration') {
-      const text = `${prefix}epoch ${Math.min(epochs, Math.floor((e.iteration - 1) / perEpoch) + 1)}/${epochs} it ${e.iteration}/${e.totalIterations} ` +
+      const text =
+        `${prefix}epoch ${Math.min(epochs, Math.floor((e.iteration - 1) / perEpoch) + 1)}/${epochs} it ${e.iteration}/${e.totalIterations} ` +
         `loss ${e.loss!.toFixed(4)} err ${pct(e.trainError)} lr ${e.lr.toPrecision(3)} ${Math.round(e.imagesPerSecond!)} img/s ETA ${formatDuration(e.etaSeconds)}`;
       if (this.mode === 'tty') {
-        const width = 20, done = Math.round((e.iteration / e.totalIterations) * width);
+        const width = 20,
+          done = Math.round((e.iteration / e.totalIterations) * width);
         const bar = `[${'#'.repeat(done)}${'-'.repeat(width - done)}]`;
         this.out.write(`\r\x1b[2K${bar} ${text}`.slice(0, (this.out.columns ?? 160) + 8));
         this.#drawn = true;
@@ -69,9 +78,15 @@ export class Reporter {
       }
       return;
     }
-    const evals = e.evaluations ? Object.entries(e.evaluations).map(([k, m]) => `${k} err ${pct(m!.top1Error)} loss ${m!.loss.toFixed(4)}`).join(', ') : '';
+    const evals = e.evaluations
+      ? Object.entries(e.evaluations)
+          .map(([k, m]) => `${k} err ${pct(m!.top1Error)} loss ${m!.loss.toFixed(4)}`)
+          .join(', ')
+      : '';
     if (e.kind === 'epoch')
-      this.line(`${prefix}epoch ${e.epoch + 1}/${epochs} done: train loss ${e.loss!.toFixed(4)} err ${pct(e.trainError)}${evals ? `; ${evals}` : ''} (${formatDuration(e.elapsedSeconds)})`);
+      this.line(
+        `${prefix}epoch ${e.epoch + 1}/${epochs} done: train loss ${e.loss!.toFixed(4)} err ${pct(e.trainError)}${evals ? `; ${evals}` : ''} (${formatDuration(e.elapsedSeconds)})`,
+      );
     else if (e.kind === 'evaluation') this.line(`${prefix}iteration ${e.iteration}: ${evals}`);
   }
 

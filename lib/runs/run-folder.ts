@@ -6,9 +6,9 @@ import * as path from 'path';
 import { RunConfig } from '../config/schema';
 import { configYaml } from '../config/load';
 import { writeFileAtomic } from '../io/atomic';
-import { scalarsOf } from '../loggers';
-import { csvLinesUpTo, csvRow, readJsonl } from '../loggers/metrics-files';
-import { EventFileWriter } from '../loggers/tensorboard';
+import * as loggers from '../train/loggers';
+import type { Logger } from '../train/loggers';
+import { readJsonl } from '../train/loggers/metrics-files';
 import { Series, colorFor, writeChart } from '../plot/chart';
 import type { ProgressEvent } from '../train/options';
 
@@ -24,7 +24,7 @@ export class RunFolder {
   readonly weights: string;
   readonly summary: string;
   readonly config: string;
-  #events?: EventFileWriter;
+  #loggers: Logger[] = [];
 
   constructor(readonly dir: string) {
     this.metricsJsonl = path.join(dir, 'metrics.jsonl');
@@ -53,24 +53,20 @@ export class RunFolder {
     await writeFileAtomic(path.join(this.dir, 'config.json'), [`${JSON.stringify(config, null, 2)}\n`]);
   }
 
-  /** Starts the metrics files, or (resuming) drops what was recorded after `afterIteration`. */
+  /** Starts the metrics files (metrics.jsonl, metrics.csv, a TensorBoard event file: the loggers' own), or
+   *  (resuming) drops what was recorded after `afterIteration`. */
   async startMetrics(afterIteration?: number): Promise<void> {
-    const kept = afterIteration === undefined ? [] : this.events().filter((e) => e.iteration <= afterIteration);
-    await writeFileAtomic(this.metricsJsonl, kept.map((e) => `${JSON.stringify(e)}\n`));
-    await writeFileAtomic(this.metricsCsv, csvLinesUpTo(this.metricsCsv, afterIteration));
-    this.#events = new EventFileWriter(this.dir); // a new file per session; TensorBoard reads them all
-    if (afterIteration !== undefined) this.#events.sessionStart(afterIteration, `resumed at iteration ${afterIteration}`);
+    this.#loggers = [loggers.jsonl(this.dir), loggers.csv(this.dir), loggers.tensorboard(this.dir)];
+    for (const l of this.#loggers) await l.open({ resumedAt: afterIteration });
   }
 
   record(e: ProgressEvent): void {
-    fs.appendFileSync(this.metricsJsonl, `${JSON.stringify(e)}\n`);
-    fs.appendFileSync(this.metricsCsv, `${csvRow(e)}\n`);
-    this.#events?.scalars(e.iteration, scalarsOf(e));
+    for (const l of this.#loggers) l.write(e);
   }
 
-  closeMetrics(): void {
-    this.#events?.close();
-    this.#events = undefined;
+  async closeMetrics(): Promise<void> {
+    for (const l of this.#loggers) await l.close();
+    this.#loggers = [];
   }
 
   events(): ProgressEvent[] {
@@ -79,7 +75,12 @@ export class RunFolder {
 
   /** Training error (dashed) and validation/test error (solid) against iterations, like the paper's Fig. 6. */
   async plot(title: string): Promise<{ svg: string; png: string }> {
-    return writeChart(path.join(this.dir, 'error'), errorSeries(this.events(), '', 0), { title, xLabel: 'iterations', yLabel: 'error', yPercent: true });
+    return writeChart(path.join(this.dir, 'error'), errorSeries(this.events(), '', 0), {
+      title,
+      xLabel: 'iterations',
+      yLabel: 'error',
+      yPercent: true,
+    });
   }
 }
 
@@ -87,9 +88,15 @@ export class RunFolder {
 export function errorSeries(events: ProgressEvent[], label: string, colorIndex: number): Series[] {
   const color = colorFor(colorIndex);
   const name = (s: string) => (label ? `${label} ${s}` : s);
-  const train = events.filter((e) => e.kind === 'iteration' && e.trainError !== undefined).map((e) => [e.iteration, e.trainError!] as [number, number]);
-  const test = events.filter((e) => e.evaluations?.test).map((e) => [e.iteration, e.evaluations!.test!.top1Error] as [number, number]);
-  const val = events.filter((e) => e.evaluations?.val).map((e) => [e.iteration, e.evaluations!.val!.top1Error] as [number, number]);
+  const train = events
+    .filter((e) => e.kind === 'iteration' && e.trainError !== undefined)
+    .map((e) => [e.iteration, e.trainError!] as [number, number]);
+  const test = events
+    .filter((e) => e.evaluations?.test)
+    .map((e) => [e.iteration, e.evaluations!.test!.top1Error] as [number, number]);
+  const val = events
+    .filter((e) => e.evaluations?.val)
+    .map((e) => [e.iteration, e.evaluations!.val!.top1Error] as [number, number]);
   const out: Series[] = [{ label: name('train'), points: train, dashed: true, color }];
   if (test.length) out.push({ label: name('test'), points: test, color });
   if (val.length && !test.length) out.push({ label: name('val'), points: val, color });

@@ -5,19 +5,19 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { LoadedData, defaultTest, loadDataset } from '../config/data';
-import { configYaml, readConfigFile, resolveConfig } from '../config/load';
+import { configYaml, readConfigFile, resolveConfig, storedRunConfig } from '../config/load';
 import { RunConfig } from '../config/schema';
-import { Dataset } from '../datasets/dataset';
 import { ValidationError } from '../errors';
 import { info, packageVersion } from '../info';
-import type { EvalMetrics } from '../metrics';
+import type { EvalMetrics } from '../eval-metrics';
 import { Model, createModel } from '../model/model';
-import { loadCheckpoint } from '../train/checkpoint';
-import { ProgressEvent, TRAIN_DEFAULTS, TrainResult, iterationsPerEpoch } from '../train/options';
-import { processGroup, rankDevice } from '../train/distributed';
-import type { EarlyStop } from '../train/early-stopping';
+import { readCheckpoint } from '../train/checkpoint';
+import type { ProgressEvent } from '../train/options';
+import { rankEpochLength } from '../train/options/length';
+import type { TrainResult } from '../train/result';
+import { processGroup, rankDevice } from '../train/options/distributed';
+import type { EarlyStop } from '../train/options/evaluation';
 import { checkTraining, resumeTraining, train } from '../train/train';
-import { parseConfigText } from '../config/load';
 import { Reporter } from './progress';
 import { RunFolder } from './run-folder';
 
@@ -48,7 +48,12 @@ interface Metrics {
   loss: number;
 }
 
-const metrics = (m: EvalMetrics): Metrics => ({ accuracy: m.accuracy, error: m.top1Error, top5Error: m.top5Error, loss: m.loss });
+const metrics = (m: EvalMetrics): Metrics => ({
+  accuracy: m.accuracy,
+  error: m.top1Error,
+  top5Error: m.top5Error,
+  loss: m.loss,
+});
 
 export interface SessionData {
   train: LoadedData;
@@ -62,13 +67,13 @@ export async function loadRunData(config: RunConfig): Promise<SessionData> {
   let validation: LoadedData | undefined;
   const v = config.data.validation;
   if (v && 'fromTrain' in v) {
-    const parts = train instanceof Dataset ? await train.split({ validation: v.fromTrain, seed }) : train.split({ validation: v.fromTrain, seed });
+    const parts = await train.split({ validation: v.fromTrain, seed });
     train = parts.train;
     validation = parts.validation;
   } else if (v) {
     validation = await loadDataset(v, 'data.validation', seed);
   }
-  const testConfig = config.data.test === false ? undefined : config.data.test ?? defaultTest(config.data.train);
+  const testConfig = config.data.test === false ? undefined : (config.data.test ?? defaultTest(config.data.train));
   const test = testConfig ? await loadDataset(testConfig, 'data.test', seed) : undefined;
   return { train, validation, test };
 }
@@ -84,31 +89,72 @@ export interface SessionOptions {
 
 function policy(config: RunConfig, folder: RunFolder, yaml: string) {
   const c = config.checkpoint ?? {};
-  return { dir: folder.checkpoints, everyIterations: c.everyIterations, everyEpochs: c.everyIterations ? undefined : c.everyEpochs ?? 1,
-    keepLast: c.keepLast ?? 2, keepBest: c.keepBest ?? (config.data.validation ? 'val_error' as const : undefined), metadata: { config: yaml } };
+  return {
+    dir: folder.checkpoints,
+    everyIterations: c.everyIterations,
+    everyEpochs: c.everyIterations ? undefined : (c.everyEpochs ?? 1),
+    keepLast: c.keepLast,
+    keepBest: c.keepBest ?? (config.data.validation ? ('val_error' as const) : undefined),
+    metadata: { config: yaml },
+  };
 }
 
-async function finish(model: Model, result: TrainResult, config: RunConfig, folder: RunFolder, reporter: Reporter, perEpoch: number, priorSeconds = 0): Promise<RunSummary> {
-  await model.saveWeights(folder.weights);
-  if (result.ema) await result.ema.saveWeights(path.join(folder.dir, 'weights-ema.safetensors')); // train.ema
-  // The run's last evaluation, recorded like the others so that the curves reach the end.
-  if (Object.keys(result.evaluations).length > 0 && !result.history.some((e) => e.iteration === result.iteration && e.evaluations))
-    folder.record({ kind: 'evaluation', iteration: result.iteration, epoch: result.epoch, totalIterations: result.totalIterations, iterationsPerEpoch: perEpoch, lr: result.lr,
-      etaSeconds: 0, elapsedSeconds: priorSeconds + result.elapsedSeconds, evaluations: result.evaluations });
-  folder.closeMetrics();
-  const plot = await folder.plot(`${config.name}: training (dashed) and ${result.evaluations.test ? 'test' : 'validation'} error`);
+/** The lowest-error evaluation of each set over the run, the final one included. */
+function bestEvaluations(result: TrainResult): RunSummary['best'] {
   const best: RunSummary['best'] = {};
   for (const split of ['val', 'test'] as const) {
     for (const e of result.history) {
       const m = e.evaluations?.[split];
-      if (m && (!best[split] || m.top1Error < best[split]!.error)) best[split] = { ...metrics(m), iteration: e.iteration };
+      if (m && (!best[split] || m.top1Error < best[split]!.error))
+        best[split] = { ...metrics(m), iteration: e.iteration };
     }
     const last = result.evaluations[split];
-    if (last && (!best[split] || last.top1Error < best[split]!.error)) best[split] = { ...metrics(last), iteration: result.iteration };
+    if (last && (!best[split] || last.top1Error < best[split]!.error))
+      best[split] = { ...metrics(last), iteration: result.iteration };
   }
+  return best;
+}
+
+async function finish(
+  model: Model,
+  result: TrainResult,
+  config: RunConfig,
+  folder: RunFolder,
+  reporter: Reporter,
+  perEpoch: number,
+  priorSeconds = 0,
+): Promise<RunSummary> {
+  await model.saveWeights(folder.weights);
+  if (result.ema) {
+    await result.ema.saveWeights(path.join(folder.dir, 'weights-ema.safetensors')); // train.ema
+    result.ema.dispose();
+  }
+  // The run's last evaluation, recorded like the others so that the curves reach the end.
+  if (
+    Object.keys(result.evaluations).length > 0 &&
+    !result.history.some((e) => e.iteration === result.iteration && e.evaluations)
+  )
+    folder.record({
+      kind: 'evaluation',
+      iteration: result.iteration,
+      epoch: result.epoch,
+      totalIterations: result.totalIterations,
+      iterationsPerEpoch: perEpoch,
+      lr: result.lr,
+      etaSeconds: 0,
+      elapsedSeconds: priorSeconds + result.elapsedSeconds,
+      evaluations: result.evaluations,
+    });
+  await folder.closeMetrics();
+  const plot = await folder.plot(
+    `${config.name}: training (dashed) and ${result.evaluations.test ? 'test' : 'validation'} error`,
+  );
+  const best = bestEvaluations(result);
   const recorded = folder.events();
-  const trainEvents = recorded.filter((e) => e.kind === 'epoch').length > 0 ? recorded.filter((e) => e.kind === 'epoch')
-    : recorded.filter((e) => e.kind === 'iteration');
+  const trainEvents =
+    recorded.filter((e) => e.kind === 'epoch').length > 0
+      ? recorded.filter((e) => e.kind === 'epoch')
+      : recorded.filter((e) => e.kind === 'iteration');
   const summary: RunSummary = {
     name: config.name,
     ...(config.model.arch ? { arch: config.model.arch } : {}),
@@ -128,8 +174,16 @@ async function finish(model: Model, result: TrainResult, config: RunConfig, fold
     ...(trainEvents.length ? { finalTrainError: trainEvents[trainEvents.length - 1].trainError } : {}),
     ...(result.earlyStopped ? { earlyStopped: result.earlyStopped } : {}),
     versions: { package: packageVersion(), libtorch: info().libtorchVersion },
-    files: { config: folder.config, metricsJsonl: folder.metricsJsonl, metricsCsv: folder.metricsCsv, weights: folder.weights, checkpoints: folder.checkpoints,
-      plotSvg: plot.svg, plotPng: plot.png, ...(result.ema ? { weightsEma: path.join(folder.dir, 'weights-ema.safetensors') } : {}) },
+    files: {
+      config: folder.config,
+      metricsJsonl: folder.metricsJsonl,
+      metricsCsv: folder.metricsCsv,
+      weights: folder.weights,
+      checkpoints: folder.checkpoints,
+      plotSvg: plot.svg,
+      plotPng: plot.png,
+      ...(result.ema ? { weightsEma: path.join(folder.dir, 'weights-ema.safetensors') } : {}),
+    },
   };
   fs.writeFileSync(folder.summary, `${JSON.stringify(summary, null, 2)}\n`);
   reporter.json({ type: 'summary', ...summary });
@@ -156,7 +210,8 @@ async function trainInto(config: RunConfig, options: SessionOptions): Promise<Ru
     ...config.model,
     inChannels: config.model.inChannels ?? data.train.shape[0],
     numClasses: config.model.numClasses ?? data.train.numClasses,
-    classNames: (config.model.numClasses ?? data.train.numClasses) === data.train.numClasses ? data.train.classNames : undefined,
+    classNames:
+      (config.model.numClasses ?? data.train.numClasses) === data.train.numClasses ? data.train.classNames : undefined,
     device: rankDevice(options.device ?? config.model.device ?? 'cpu'),
     seed: config.seed ?? 0,
   });
@@ -180,9 +235,11 @@ async function trainInto(config: RunConfig, options: SessionOptions): Promise<Ru
   await folder.writeConfig(config);
   await folder.startMetrics();
   reporter.line(`run folder: ${folder.dir}`);
-  reporter.line(`model: ${config.model.arch ?? 'custom'}, ${model.parameterCount().toLocaleString('en-US')} parameters, on ${model.device}; ` +
-    `data: ${data.train.name} (${data.train.length} images of [${data.train.shape.join(', ')}])` +
-    `${data.validation ? `, validation ${data.validation.length}` : ''}${data.test ? `, test ${data.test.length}` : ''}`);
+  reporter.line(
+    `model: ${config.model.arch ?? 'custom'}, ${model.parameterCount().toLocaleString('en-US')} parameters, on ${model.device}; ` +
+      `data: ${data.train.name} (${data.train.length} images of [${data.train.shape.join(', ')}])` +
+      `${data.validation ? `, validation ${data.validation.length}` : ''}${data.test ? `, test ${data.test.length}` : ''}`,
+  );
   const perEpoch = epochLength(config, data.train.length);
   const run = train(model, data.train, {
     ...trainOptions,
@@ -192,15 +249,16 @@ async function trainInto(config: RunConfig, options: SessionOptions): Promise<Ru
       reporter.event(e, perEpoch);
     },
   });
-  return finish(model, await run, config, folder, reporter, perEpoch);
+  try {
+    return await finish(model, await run, config, folder, reporter, perEpoch);
+  } finally {
+    model.dispose();
+  }
 }
 
 /** Iterations per epoch as the run counts them (the reporter's epoch numbers and ETA): one rank's share of the data. */
 function epochLength(config: RunConfig, length: number): number {
-  const t = config.train;
-  const share = Math.ceil(length / processGroup().worldSize);
-  const drawn = (t.batchSize ?? TRAIN_DEFAULTS.batchSize) * (t.accumulate ?? TRAIN_DEFAULTS.accumulate);
-  return Math.max(1, iterationsPerEpoch(share, drawn, t.dropLast ?? TRAIN_DEFAULTS.dropLast));
+  return Math.max(1, rankEpochLength(config.train, length, processGroup().worldSize));
 }
 
 interface ResumePoint {
@@ -215,9 +273,14 @@ interface ResumePoint {
  *  or a new one when `create`). */
 async function resumePoint(target: string, create: boolean): Promise<ResumePoint> {
   if (fs.existsSync(target) && fs.statSync(target).isFile()) {
-    const { checkpoint } = await loadCheckpoint(target);
-    if (!checkpoint.metadata.config) throw new ValidationError('checkpoint', target, 'a checkpoint written by the CLI', `${target}: holds no run configuration; resume it with the API (resumeTraining)`);
-    const config = resolveConfig(parseConfigText(checkpoint.metadata.config, `${target} (config)`));
+    const config = storedRunConfig(await readCheckpoint(target));
+    if (!config)
+      throw new ValidationError(
+        'checkpoint',
+        target,
+        'a checkpoint written by the CLI',
+        `${target}: holds no run configuration; resume it with the API (resumeTraining)`,
+      );
     const home = path.dirname(path.dirname(path.resolve(target)));
     if (fs.existsSync(path.join(home, 'config.yaml'))) return { last: target, config, folder: new RunFolder(home) };
     if (!create) return { last: target, config };
@@ -226,10 +289,22 @@ async function resumePoint(target: string, create: boolean): Promise<ResumePoint
     return { last: target, config, folder };
   }
   const folder = new RunFolder(target);
-  if (!fs.existsSync(folder.config)) throw new ValidationError('run', target, 'a run folder', `${target}: not a run folder (no config.yaml) and not a checkpoint file`);
+  if (!fs.existsSync(folder.config))
+    throw new ValidationError(
+      'run',
+      target,
+      'a run folder',
+      `${target}: not a run folder (no config.yaml) and not a checkpoint file`,
+    );
   const config = resolveConfig(await readConfigFile(folder.config));
   const last = path.join(folder.checkpoints, 'last.safetensors');
-  if (!fs.existsSync(last)) throw new ValidationError('run', target, 'a run with a checkpoint', `${target}: no checkpoint to resume from (checkpoints/last.safetensors)`);
+  if (!fs.existsSync(last))
+    throw new ValidationError(
+      'run',
+      target,
+      'a run with a checkpoint',
+      `${target}: no checkpoint to resume from (checkpoints/last.safetensors)`,
+    );
   return { last, config, folder };
 }
 
@@ -249,13 +324,24 @@ export async function resumeFolder(target: string, options: SessionOptions): Pro
   }
 }
 
-async function resumeInto(last: string, config: RunConfig, folder: RunFolder, options: SessionOptions): Promise<RunSummary> {
+async function resumeInto(
+  last: string,
+  config: RunConfig,
+  folder: RunFolder,
+  options: SessionOptions,
+): Promise<RunSummary> {
   const { reporter } = options;
   const dir = folder.dir;
   const data = options.data ?? (await loadRunData(config));
-  const { checkpoint } = await loadCheckpoint(last);
+  const checkpoint = await readCheckpoint(last);
   // Time already spent, so that the run's clock (metrics and summary) goes on from there.
-  const priorSeconds = Math.max(0, ...folder.events().filter((e) => e.iteration <= checkpoint.state.iteration).map((e) => e.elapsedSeconds));
+  const priorSeconds = Math.max(
+    0,
+    ...folder
+      .events()
+      .filter((e) => e.iteration <= checkpoint.state.iteration)
+      .map((e) => e.elapsedSeconds),
+  );
   await folder.startMetrics(checkpoint.state.iteration);
   const yaml = fs.readFileSync(folder.config, 'utf8');
   const perEpoch = epochLength(config, data.train.length);
@@ -271,5 +357,9 @@ async function resumeInto(last: string, config: RunConfig, folder: RunFolder, op
       reporter.event(e, perEpoch);
     },
   });
-  return finish(model, await run, config, folder, reporter, perEpoch, priorSeconds);
+  try {
+    return await finish(model, await run, config, folder, reporter, perEpoch, priorSeconds);
+  } finally {
+    model.dispose();
+  }
 }

@@ -64,13 +64,16 @@ export const serveOptionsSchema = s.object<ServeOptions>({
   onLog: s.optional(s.func()),
 });
 
+/** The defaults the CLI's help names too. */
+export const SERVE_DEFAULTS = { port: 8080 };
+
 export function resolveServeOptions(options: ServeOptions): ServeSettings {
   const o = serveOptionsSchema.parse(options, 'options');
   const workers = o.workers ?? 0;
   const maxBatch = o.maxBatch ?? 32;
   return {
     model: o.model,
-    port: o.port ?? 8080,
+    port: o.port ?? SERVE_DEFAULTS.port,
     host: o.host ?? '127.0.0.1',
     device: o.device ?? 'cpu',
     engine: o.engine ?? 'auto',

@@ -15,7 +15,7 @@ import {
   ShapeError,
 } from '../errors';
 import { Batcher, RequestOptions, createBatcher } from '../inference/batcher';
-import type { InferenceModel } from '../inference/fused';
+import type { InferenceModel } from '../inference/inference-model';
 import { loadModel } from '../model/load';
 import type { Preprocessing } from '../preprocess';
 import type { Tensor } from '../tensor';
@@ -165,47 +165,51 @@ function workerScript(): string {
   return __filename.endsWith('.ts') ? path.join(__dirname, '..', '..', 'dist', 'serve', 'replica-worker.js') : here;
 }
 
+/** Starts one worker replica; resolves with its model's info once it is ready. */
+function startWorker(
+  s: ReplicaSettings,
+  onBatch: (e: BatchEvent) => void,
+  replicas: WorkerReplica[],
+): Promise<ReplicaInfo> {
+  const worker = new Worker(workerScript(), { workerData: s });
+  const r: WorkerReplica = {
+    worker,
+    pending: new Map(),
+    outstanding: 0,
+    alive: true,
+    closed: new Promise((resolve) => worker.once('exit', () => resolve())),
+  };
+  replicas.push(r);
+  return new Promise<ReplicaInfo>((resolve, reject) => {
+    worker.on('message', (m: FromWorker) => {
+      if (m.type === 'ready') resolve(m.info);
+      else if (m.type === 'failed') reject(reviveError(m.error));
+      else if (m.type === 'batch') onBatch(m);
+      else if (m.type === 'result' || m.type === 'error') {
+        const p = r.pending.get(m.id);
+        if (!p) return;
+        r.pending.delete(m.id);
+        r.outstanding -= p.images;
+        if (m.type === 'result') p.resolve({ data: m.data, shape: m.shape });
+        else p.reject(reviveError(m.error));
+      }
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      r.alive = false;
+      const error = new NativeError(`a replica worker exited (code ${code})`);
+      reject(error);
+      for (const p of r.pending.values()) p.reject(error);
+      r.pending.clear();
+      r.outstanding = 0;
+    });
+  });
+}
+
 async function workerPool(s: ReplicaSettings, onBatch: (e: BatchEvent) => void): Promise<Replicas> {
   let nextId = 1;
   const replicas: WorkerReplica[] = [];
-  const started = await Promise.allSettled(
-    Array.from({ length: s.workers }, async () => {
-      const worker = new Worker(workerScript(), { workerData: s });
-      const r: WorkerReplica = {
-        worker,
-        pending: new Map(),
-        outstanding: 0,
-        alive: true,
-        closed: new Promise((resolve) => worker.once('exit', () => resolve())),
-      };
-      replicas.push(r);
-      const info = await new Promise<ReplicaInfo>((resolve, reject) => {
-        worker.on('message', (m: FromWorker) => {
-          if (m.type === 'ready') resolve(m.info);
-          else if (m.type === 'failed') reject(reviveError(m.error));
-          else if (m.type === 'batch') onBatch(m);
-          else if (m.type === 'result' || m.type === 'error') {
-            const p = r.pending.get(m.id);
-            if (!p) return;
-            r.pending.delete(m.id);
-            r.outstanding -= p.images;
-            if (m.type === 'result') p.resolve({ data: m.data, shape: m.shape });
-            else p.reject(reviveError(m.error));
-          }
-        });
-        worker.once('error', reject);
-        worker.once('exit', (code) => {
-          r.alive = false;
-          const error = new NativeError(`a replica worker exited (code ${code})`);
-          reject(error);
-          for (const p of r.pending.values()) p.reject(error);
-          r.pending.clear();
-          r.outstanding = 0;
-        });
-      });
-      return info;
-    }),
-  );
+  const started = await Promise.allSettled(Array.from({ length: s.workers }, () => startWorker(s, onBatch, replicas)));
   const failed = started.find((x) => x.status === 'rejected');
   if (failed) {
     await Promise.all(replicas.map((r) => r.worker.terminate()));

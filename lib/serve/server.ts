@@ -16,9 +16,9 @@ import {
   ValidationError,
 } from '../errors';
 import { RawImage } from '../images';
-import { imagesToBatch } from '../inference/images';
+import { imagesToBatch } from '../inference/image-batch';
 import { Prediction, topK } from '../predictions';
-import { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, Registry } from './metrics';
+import { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, Registry } from './prometheus';
 import { ServeOptions, ServeSettings, resolveServeOptions } from './options';
 import { ReplicaSettings, Replicas, startReplicas } from './replicas';
 import { PredictRequest, RequestError, parsePredictRequest } from './requests';

@@ -6,7 +6,8 @@ import * as path from 'path';
 import { CheckpointError } from '../errors';
 import { removeStaleTemps } from '../io/atomic';
 import type { NativeTrainState } from '../native';
-import { CheckpointPolicy, SaveContext, writeCheckpoint } from './checkpoint';
+import { SaveContext, writeCheckpoint } from './checkpoint';
+import { CHECKPOINT_DEFAULTS, CheckpointPolicy } from './options/checkpoint';
 import type { ProgressEvent } from './options';
 
 export class CheckpointWriter {
@@ -45,7 +46,11 @@ export class CheckpointWriter {
   }
 
   atEnd(state: NativeTrainState, aborted: boolean): void {
-    if (aborted ? (this.policy.onCancel ?? true) : (this.policy.atEnd ?? true))
+    if (
+      aborted
+        ? (this.policy.onCancel ?? CHECKPOINT_DEFAULTS.onCancel)
+        : (this.policy.atEnd ?? CHECKPOINT_DEFAULTS.atEnd)
+    )
       this.#write(state, `checkpoint-${state.iteration}.safetensors`, aborted ? 'cancel' : 'final');
   }
 
@@ -80,7 +85,8 @@ export class CheckpointWriter {
   }
 
   async #trim(): Promise<void> {
-    while (this.#periodic.length > (this.policy.keepLast ?? 3)) await fsp.rm(this.#periodic.shift()!, { force: true });
+    while (this.#periodic.length > (this.policy.keepLast ?? CHECKPOINT_DEFAULTS.keepLast))
+      await fsp.rm(this.#periodic.shift()!, { force: true });
   }
 
   /** One file, written atomically: a failure (a full disk, a lost folder) leaves it and the others as they were. */

@@ -1,7 +1,7 @@
 // Full-state checkpoints: one safetensors file holding the weights and BN buffers (model.*), the optimizer
 // state (optim.*) and the RNG states (rng.*), with the spec, the validated options, the schedule position,
 // the metrics history and the versions in its metadata. Loading never executes anything from the file.
-import { CheckpointError, ValidationError } from '../errors';
+import { CheckpointError } from '../errors';
 import { info, packageVersion } from '../info';
 import {
   DType,
@@ -12,8 +12,9 @@ import {
   readSafetensors,
   writeSafetensors,
 } from '../io/safetensors';
-import { CHECKPOINT_FORMAT, applyState } from '../io/weights';
-import { Model, createModel } from '../model/model';
+import { CHECKPOINT_FORMAT, isCheckpointMetadata } from '../io/weights';
+import { modelFromState } from '../model/load';
+import type { Model } from '../model/model';
 import { ModelSpec, ResolvedModelSpec } from '../model/spec';
 import type {
   NativeEarlyStopState,
@@ -28,28 +29,6 @@ import { ProgressEvent, TrainOptions, trainFields } from './options';
 import type { TrainData } from './resolve';
 
 export { CHECKPOINT_FORMAT };
-
-/** When train() writes checkpoints and which it keeps. */
-export interface CheckpointPolicy {
-  /** Folder for checkpoint-<iteration>.safetensors, last.safetensors and best.safetensors. */
-  dir: string;
-  /** A periodic checkpoint every this many iterations. */
-  everyIterations?: number;
-  /** A periodic checkpoint every this many epochs. */
-  everyEpochs?: number;
-  /** Write one when the run is cancelled (default true) and when it ends (default true). */
-  onCancel?: boolean;
-  /** Write one when the run ends (default true). */
-  atEnd?: boolean;
-  /** Periodic checkpoints kept (default 3); older ones are deleted after a newer one is safely written. */
-  keepLast?: number;
-  /** Also keep best.safetensors, by this evaluation metric (lower is better). */
-  keepBest?: 'val_error' | 'val_loss' | 'test_error' | 'test_loss';
-  /** Extra metadata strings saved in every checkpoint (the CLI stores its resolved config). */
-  metadata?: Record<string, string>;
-  /** Called after each checkpoint is on disk. */
-  onSaved?: (file: string, kind: 'periodic' | 'best' | 'final' | 'cancel') => void;
-}
 
 /** Where the run stood when the checkpoint was taken: enough to resume it exactly. */
 export interface CheckpointState {
@@ -95,7 +74,6 @@ export interface Checkpoint {
     length: number;
     /** [C, H, W] of its images. */
     shape: number[];
-    /** Its classes. */
     numClasses: number;
   };
   /** The versions that wrote it. */
@@ -115,18 +93,6 @@ export interface Checkpoint {
   /** The weights' moving average (empty without one). */
   ema: Map<string, StoredTensor>;
 }
-
-export const checkpointPolicySchema: Schema<CheckpointPolicy> = s.object<CheckpointPolicy>({
-  dir: s.string(),
-  everyIterations: s.optional(s.integer({ min: 1 })),
-  everyEpochs: s.optional(s.integer({ min: 1 })),
-  onCancel: s.optional(s.boolean()),
-  atEnd: s.optional(s.boolean()),
-  keepLast: s.optional(s.integer({ min: 1, max: 1_000_000 })),
-  keepBest: s.optional(s.enum(['val_error', 'val_loss', 'test_error', 'test_loss'] as const)),
-  metadata: s.optional(s.record(s.string({ nonEmpty: false }))),
-  onSaved: s.optional(s.func()),
-});
 
 /** The options a checkpoint stores: everything serialisable (no datasets, signal, callbacks or loggers). */
 export function storableOptions(options: TrainOptions): TrainOptions {
@@ -241,7 +207,7 @@ const storedOptionsSchema: Schema<TrainOptions> = s.object<TrainOptions>(trainFi
 export async function readCheckpoint(file: string): Promise<Checkpoint> {
   const st: SafetensorsFile = await readSafetensors(file);
   const md = st.metadata;
-  if (md.format !== CHECKPOINT_FORMAT)
+  if (!isCheckpointMetadata(md))
     throw new CheckpointError(
       file,
       md.format === 'pt'
@@ -293,14 +259,7 @@ export async function loadCheckpoint(
   checkpoint: Checkpoint;
 }> {
   const checkpoint = await readCheckpoint(file);
-  let model: Model;
-  try {
-    model = await createModel({ ...(checkpoint.spec as ModelSpec), device: options.device ?? 'cpu' });
-  } catch (e) {
-    if (e instanceof ValidationError) throw new CheckpointError(file, `metadata spec is invalid: ${e.message}`);
-    throw e;
-  }
-  await applyState(model.handle(), checkpoint.model, file, { strict: true });
-  model.preprocessing = checkpoint.preprocessing;
+  const spec = checkpoint.spec as ModelSpec;
+  const model = await modelFromState(file, spec, options.device ?? 'cpu', checkpoint.model, checkpoint.preprocessing);
   return { model, checkpoint };
 }

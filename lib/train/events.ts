@@ -1,6 +1,6 @@
 // What a training run reports as it goes (onProgress, loggers, iterating a TrainingRun). Its own file so that the
 // loggers, which train()'s options name, can take it without importing the options.
-import type { EvalMetrics } from '../metrics';
+import type { EvalMetrics } from '../eval-metrics';
 
 /** What a training run reports as it goes: to onProgress, loggers, and iterating a TrainingRun. */
 export interface ProgressEvent {

@@ -1,18 +1,21 @@
-// Training: options and their defaults, resolution into the native config, the run, checkpoints.
+// Training: the options (one module per concern, options/), their resolution into the native config, the run,
+// checkpoints.
 export { TRAIN_DEFAULTS, iterationsPerEpoch, trainFields } from './options';
 export type {
   AdamWOptions,
   AugmentOptions,
+  EarlyStop,
+  EarlyStoppingOptions,
   PlateauMetric,
   ProgressEvent,
   ScheduleOptions,
   SgdOptions,
   TrainOptions,
-  TrainResult,
 } from './options';
+export type { TrainResult } from './result';
 export { TrainingRun } from './run';
 export { resumeTraining, train } from './train';
 export type { ResumeOptions } from './train';
-export type { EarlyStop, EarlyStoppingOptions } from './early-stopping';
 export { CHECKPOINT_FORMAT, loadCheckpoint, readCheckpoint } from './checkpoint';
-export type { Checkpoint, CheckpointPolicy, CheckpointState } from './checkpoint';
+export type { Checkpoint, CheckpointState } from './checkpoint';
+export type { CheckpointPolicy } from './options/checkpoint';

@@ -1,11 +1,28 @@
 // A training run on its native thread: await it for the result, iterate it for progress events, cancel it.
 import { Dataset } from '../datasets/dataset';
 import { StreamingDataset } from '../datasets/image-folder';
-import { toEvalMetrics } from '../metrics';
+import { toEvalMetrics } from '../eval-metrics';
 import { Model, createModel } from '../model/model';
-import { NativeEvalMetrics, NativeEvent, NativeResult, NativeRun, NativeTensorData, native } from '../native';
-import type { ProgressEvent, TrainOptions, TrainResult } from './options';
-import type { ResolvedRun, RunHooks, TrainData } from './resolve';
+import {
+  NativeEvalMetrics,
+  NativeEvent,
+  NativeResult,
+  NativeRun,
+  NativeTensorData,
+  NativeTrainState,
+  native,
+} from '../native';
+import type { ProgressEvent, TrainOptions } from './options';
+import type { TrainResult } from './result';
+import type { ResolvedRun, TrainData } from './resolve';
+
+/** @internal what the checkpoint writer receives from a run */
+export interface StateHandlers {
+  /** States taken during the run: periodic checkpoints, and evaluations when asked. */
+  onState?: (state: NativeTrainState, event: ProgressEvent) => void;
+  /** The state when the run stopped (with stateAtEnd), before the run's promise settles. */
+  onFinalState?: (state: NativeTrainState, aborted: boolean) => void;
+}
 
 function evaluations(e: Record<string, NativeEvalMetrics> | undefined): ProgressEvent['evaluations'] {
   const out: ProgressEvent['evaluations'] = {};
@@ -79,13 +96,58 @@ export class TrainingRun implements AsyncIterable<ProgressEvent>, PromiseLike<Tr
   }
 }
 
+/** A streamed folder's queue of this rank's batches, as the resolved run draws them (undefined for a Dataset). */
+function openStream(data: TrainData, resolved: ResolvedRun) {
+  if (!(data instanceof StreamingDataset)) return undefined;
+  const c = resolved.config;
+  return data.openStream({
+    batchSize: c.batchSize,
+    startIteration: c.startIteration,
+    totalIterations: resolved.totalIterations,
+    seed: c.seed,
+    shuffle: c.shuffle,
+    dropLast: c.dropLast,
+    rank: resolved.group.rank,
+    worldSize: resolved.group.worldSize,
+  });
+}
+
+/** What the native result tells a user (the history is the caller's). */
+async function resultOf(model: Model, result: NativeResult, total: number): Promise<TrainResult> {
+  const ema = result.ema && (await emaModel(model, result.ema));
+  return {
+    aborted: result.aborted,
+    iteration: result.iteration,
+    epoch: result.epoch,
+    totalIterations: total,
+    elapsedSeconds: result.elapsedSeconds,
+    imagesPerSecond: result.imagesPerSecond,
+    lr: result.lr,
+    evaluations: evaluations(result.evaluations) ?? {},
+    history: [],
+    engine: result.engine,
+    phases: result.phases,
+    ...(ema ? { ema } : {}),
+    ...(result.stoppedEarly
+      ? {
+          earlyStopped: {
+            iteration: result.iteration,
+            bestIteration: result.earlyStop.bestIteration,
+            best: result.earlyStop.best,
+            restored: result.restoredBest,
+          },
+        }
+      : {}),
+  };
+}
+
 /** @internal starts a resolved run on its native thread. */
 export function startRun(
   model: Model,
   data: TrainData,
   options: TrainOptions,
   resolved: ResolvedRun,
-  hooks: RunHooks = {},
+  hooks: StateHandlers = {},
 ): TrainingRun {
   const { signal, onProgress } = options;
   return new TrainingRun(async (emit, setCancel) => {
@@ -93,20 +155,7 @@ export function startRun(
     const inMemory = async (d: TrainData | undefined) => (d instanceof StreamingDataset ? d.load() : d);
     const validation = await inMemory(options.validation);
     const test = await inMemory(options.test);
-    const c = resolved.config;
-    const stream =
-      data instanceof StreamingDataset
-        ? data.openStream({
-            batchSize: c.batchSize,
-            startIteration: c.startIteration,
-            totalIterations: total,
-            seed: c.seed,
-            shuffle: c.shuffle,
-            dropLast: c.dropLast,
-            rank: resolved.group.rank,
-            worldSize: resolved.group.worldSize,
-          })
-        : undefined;
+    const stream = openStream(data, resolved);
     let callbackError: unknown;
     const toEvent = (e: NativeEvent): ProgressEvent => {
       const { state: _state, evaluations: evals, ...rest } = e;
@@ -160,31 +209,7 @@ export function startRun(
     if (callbackError) throw callbackError;
     model.preprocessing = resolved.preprocessing;
     if (result.state) hooks.onFinalState?.(result.state, result.aborted);
-    const ema = result.ema && (await emaModel(model, result.ema));
-    return {
-      aborted: result.aborted,
-      iteration: result.iteration,
-      epoch: result.epoch,
-      totalIterations: total,
-      elapsedSeconds: result.elapsedSeconds,
-      imagesPerSecond: result.imagesPerSecond,
-      lr: result.lr,
-      evaluations: evaluations(result.evaluations) ?? {},
-      history: [],
-      engine: result.engine,
-      phases: result.phases,
-      ...(ema ? { ema } : {}),
-      ...(result.stoppedEarly
-        ? {
-            earlyStopped: {
-              iteration: result.iteration,
-              bestIteration: result.earlyStop.bestIteration,
-              best: result.earlyStop.best,
-              restored: result.restoredBest,
-            },
-          }
-        : {}),
-    };
+    return resultOf(model, result, total);
   });
 }
 

@@ -4,16 +4,17 @@ import type { Dataset } from '../datasets/dataset';
 import type { StreamingDataset } from '../datasets/image-folder';
 import { CheckpointError, ValidationError } from '../errors';
 import { StoredTensor, toFloatValues, typedArrayOf } from '../io/safetensors';
-import type { Logger } from '../loggers';
+import type { Logger } from './loggers';
 import type { Model } from '../model/model';
 import type { NativeResumeState } from '../native';
 import { isPlainObject } from '../validate';
-import { Checkpoint, CheckpointPolicy, checkpointPolicySchema, loadCheckpoint } from './checkpoint';
+import { Checkpoint, loadCheckpoint } from './checkpoint';
 import { CheckpointWriter } from './checkpoint-writer';
-import type { DistributedOptions } from './distributed';
+import type { DistributedOptions } from './options/distributed';
 import { ProgressEvent, TrainOptions } from './options';
-import { RunHooks, TrainData, resolveRun } from './resolve';
-import { TrainingRun, startRun } from './run';
+import { CheckpointPolicy, parseCheckpointPolicy } from './options/checkpoint';
+import { ResolvedRun, TrainData, resolveRun } from './resolve';
+import { StateHandlers, TrainingRun, startRun } from './run';
 
 function checkSameData(file: string, stored: Checkpoint['data'], data: TrainData): void {
   if (!stored) return;
@@ -32,28 +33,38 @@ function checkSameData(file: string, stored: Checkpoint['data'], data: TrainData
 /**
  * Every check train() makes of its options before it starts, without starting anything: a caller that prepares
  * files for a run (the CLI's run folder) refuses bad options before it creates any. Throws ValidationError naming
- * the field; returns what the checks resolved.
+ * the field.
  */
 export async function checkTraining(
   model: Model,
   data: TrainData,
   options: TrainOptions,
   policy: CheckpointPolicy | undefined,
-  hooks: RunHooks = {},
-): Promise<{ probe: Awaited<ReturnType<typeof resolveRun>>; policy?: CheckpointPolicy }> {
-  const p = policy ? checkpointPolicySchema.parse(policy, 'checkpoint') : undefined;
-  if (p?.everyIterations && p.everyEpochs)
-    throw new ValidationError('checkpoint.everyEpochs', p.everyEpochs, 'only one of everyIterations and everyEpochs');
-  const probe = await resolveRun(model, data, options, hooks);
-  const monitored = options.earlyStopping?.monitor.split('_')[0] as 'val' | 'test' | undefined;
-  if (monitored && !options[monitored === 'val' ? 'validation' : 'test'])
-    throw new ValidationError(
-      'earlyStopping.monitor',
-      options.earlyStopping!.monitor,
-      `a metric of a set the run evaluates`,
-      `earlyStopping.monitor: ${options.earlyStopping!.monitor} needs the ${monitored === 'val' ? 'validation' : 'test'} option`,
-    );
-  return { probe, policy: p };
+): Promise<void> {
+  await resolveRun(model, data, options, { policy: parseCheckpointPolicy(policy) });
+}
+
+/** The writer of a run's checkpoints, with what every checkpoint records of the run. */
+function checkpointWriter(
+  p: CheckpointPolicy,
+  model: Model,
+  data: TrainData,
+  options: TrainOptions,
+  resolved: ResolvedRun,
+  history: ProgressEvent[],
+  cancel: () => void,
+): CheckpointWriter {
+  const context = {
+    model,
+    options,
+    totalIterations: resolved.totalIterations,
+    history,
+    preprocessing: resolved.preprocessing,
+    data,
+    extra: p.metadata ?? {},
+    worldSize: resolved.group.worldSize,
+  };
+  return new CheckpointWriter(p, context, cancel);
 }
 
 /** @internal train() with a checkpoint policy and optionally a resume state. */
@@ -71,46 +82,33 @@ export function trainWithCheckpoints(
       cancelled = true;
       inner?.cancel();
     });
-    const hooks: RunHooks = { resume: resume?.state };
-    const { probe, policy: p } = await checkTraining(model, data, options, policy, hooks);
+    const p = parseCheckpointPolicy(policy);
+    const resolved = await resolveRun(model, data, options, { resume: resume?.state, policy: p });
+    const { group } = resolved;
     const history: ProgressEvent[] = [...(resume?.checkpoint.history ?? [])];
     const writtenBy = resume?.checkpoint.state.worldSize ?? 1;
-    if (resume && writtenBy !== probe.group.worldSize)
+    if (resume && writtenBy !== group.worldSize)
       process.emitWarning(
-        `${resume.checkpoint.file} was written by a run of ${writtenBy} rank(s), resumed with ${probe.group.worldSize}: ` +
+        `${resume.checkpoint.file} was written by a run of ${writtenBy} rank(s), resumed with ${group.worldSize}: ` +
           'the data order from here on differs from the interrupted run',
         'ResnetTorchWarning',
       );
-    let writer: CheckpointWriter | undefined;
     // In a distributed run rank 0 writes the checkpoints (every rank holds the same weights); any rank resumes.
-    if (p && probe.group.rank === 0) {
-      writer = new CheckpointWriter(
-        p,
-        {
-          model,
-          options,
-          totalIterations: probe.totalIterations,
-          history,
-          preprocessing: probe.preprocessing,
-          data,
-          extra: p.metadata ?? {},
-          worldSize: probe.group.worldSize,
-        },
-        () => inner?.cancel(),
-      );
-      await writer.prepare(history);
-      hooks.checkpointEveryIterations =
-        p.everyIterations ?? (p.everyEpochs ? p.everyEpochs * probe.iterationsPerEpoch : 0);
-      hooks.stateAtEnd = (p.onCancel ?? true) || (p.atEnd ?? true);
-      hooks.stateOnEvaluation = p.keepBest !== undefined;
-      hooks.onState = (state, event) => writer!.during(state, event);
-      hooks.onFinalState = (state, aborted) => writer!.atEnd(state, aborted);
-    }
-    const resolved = await resolveRun(model, data, options, hooks);
-    const reports = resolved.group.rank === 0 || resolved.group.progressOnAllRanks;
+    const writer =
+      p && group.rank === 0
+        ? checkpointWriter(p, model, data, options, resolved, history, () => inner?.cancel())
+        : undefined;
+    await writer?.prepare(history);
+    const handlers: StateHandlers = writer
+      ? {
+          onState: (state, event) => writer.during(state, event),
+          onFinalState: (state, aborted) => writer.atEnd(state, aborted),
+        }
+      : {};
+    const reports = group.rank === 0 || group.progressOnAllRanks;
     const opened: Logger[] = []; // rank 0 logs, as it writes the checkpoints
     try {
-      for (const l of resolved.group.rank === 0 ? (options.loggers ?? []) : []) {
+      for (const l of group.rank === 0 ? (options.loggers ?? []) : []) {
         await l.open({ resumedAt: resume?.checkpoint.state.iteration });
         opened.push(l);
       }
@@ -128,7 +126,7 @@ export function trainWithCheckpoints(
           },
         },
         resolved,
-        hooks,
+        handlers,
       );
       if (cancelled) inner.cancel();
       const result = await inner.done;

@@ -1,6 +1,6 @@
 // Which process group a process joins: the option, else the environment torchrun or Slurm set.
 import { ValidationError } from '../../lib';
-import { rankDevice, resolveBackend, resolveProcessGroup } from '../../lib/train/distributed';
+import { rankDevice, resolveBackend, resolveProcessGroup } from '../../lib/train/options/distributed';
 import { thrown } from '../helpers/errors';
 
 const torchrun = {

@@ -8,7 +8,7 @@ import { scanPickle } from '../../lib/io/pickle';
 import { ProtoWriter } from '../../lib/io/protobuf';
 import { encodeSafetensors, parseSafetensors, typedArrayOf } from '../../lib/io/safetensors';
 import { readZip } from '../../lib/io/zip';
-import { cifarRecord, idxBytes, zipStored } from '../helpers/fixtures';
+import { cifarRecord, idxBytes, zipStored } from '../../harness/fixtures';
 import { thrown } from '../helpers/errors';
 
 /** A safetensors file: 8-byte little-endian header length, the JSON header, the data. */

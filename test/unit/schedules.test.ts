@@ -3,7 +3,7 @@
 // hand-computed tables in the integration lane.)
 import { ValidationError } from '../../lib';
 import { TRAIN_DEFAULTS, iterationsPerEpoch } from '../../lib/train/options';
-import { resolveSchedule } from '../../lib/train/resolve';
+import { resolveSchedule } from '../../lib/train/options/schedule';
 import { thrown } from '../helpers/errors';
 
 describe('iterations per epoch', () => {

@@ -1,3 +1,4 @@
+import { EVAL_BATCH_SIZE } from '../../eval-metrics';
 import { DatasetKind } from '../../config/schema';
 import { LoadedData, defaultTest, loadDataset } from '../../config/data';
 import { Dataset } from '../../datasets/dataset';
@@ -50,7 +51,7 @@ export const evalCommand: Command = {
   flags: {
     ...MODEL_FLAGS,
     ...DATA_FLAGS,
-    'batch-size': { type: 'number', description: 'evaluation batch (default 500)' },
+    'batch-size': { type: 'number', description: `evaluation batch (default ${EVAL_BATCH_SIZE})` },
     json: { type: 'boolean', description: 'print as JSON' },
   },
   async run(args, ctx) {
@@ -62,7 +63,10 @@ export const evalCommand: Command = {
       model.numClasses,
     );
     const data = loaded instanceof Dataset ? loaded : await loaded.load();
-    const m = await model.evaluate(data, { batchSize: (args.flags['batch-size'] as number) ?? 500, split: data.name });
+    const m = await model.evaluate(data, {
+      batchSize: (args.flags['batch-size'] as number) ?? EVAL_BATCH_SIZE,
+      split: data.name,
+    });
     if (args.flags.json) {
       ctx.out.write(`${JSON.stringify({ dataset: data.name, ...m }, null, 2)}\n`);
       return EXIT.ok;

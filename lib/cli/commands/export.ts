@@ -1,3 +1,4 @@
+import { ONNX_OPSET } from '../../io/onnx';
 import { UsageError } from '../args';
 import { Command, EXIT } from '../command';
 import { MODEL_FLAGS, modelFromTarget } from './model-source';
@@ -5,13 +6,17 @@ import { MODEL_FLAGS, modelFromTarget } from './model-source';
 export const exportCommand: Command = {
   name: 'export',
   usage:
-    'resnet export <checkpoint | weights | run folder> --format onnx|safetensors --out FILE [--opset 17] [--input-size N]',
+    'resnet export <checkpoint | weights | run folder> --format onnx|safetensors --out FILE ' +
+    `[--opset ${ONNX_OPSET.default}] [--input-size N]`,
   summary: 'Writes the weights as safetensors (torchvision names) or the eval-mode network as ONNX (dynamic batch).',
   flags: {
     ...MODEL_FLAGS,
     format: { type: 'string', description: 'onnx or safetensors' },
     out: { type: 'string', description: 'output file' },
-    opset: { type: 'number', description: 'ONNX opset, 13 or later (default 17)' },
+    opset: {
+      type: 'number',
+      description: `ONNX opset, ${ONNX_OPSET.min} to ${ONNX_OPSET.max} (default ${ONNX_OPSET.default})`,
+    },
     'input-size': { type: 'number', description: 'ONNX input side' },
   },
   async run(args, ctx) {

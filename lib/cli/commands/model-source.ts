@@ -4,9 +4,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { loadCheckpoint } from '../../train/checkpoint';
-import { readConfigFile, resolveConfig } from '../../config/load';
+import { readConfigFile, resolveConfig, storedRunConfig } from '../../config/load';
 import { RunConfig } from '../../config/schema';
 import { readSafetensors } from '../../io/safetensors';
+import { isCheckpointMetadata } from '../../io/weights';
 import { loadModel } from '../../model/load';
 import { Model } from '../../model/model';
 import { UsageError } from '../args';
@@ -39,10 +40,9 @@ export async function modelFromTarget(
   if (file !== target && fs.existsSync(path.join(target, 'config.yaml')))
     config = resolveConfig(await readConfigFile(path.join(target, 'config.yaml')));
   const { metadata } = await readSafetensors(file);
-  if (metadata.format === 'resnet-torch/checkpoint') {
+  if (isCheckpointMetadata(metadata)) {
     const { model, checkpoint } = await loadCheckpoint(file, { device });
-    if (!config && checkpoint.metadata.config)
-      config = resolveConfig((await import('yaml')).default.parse(checkpoint.metadata.config));
+    config ??= storedRunConfig(checkpoint);
     return { model, config, dataShape: checkpoint.data?.shape };
   }
   if (!metadata['resnet-torch.spec'] && !flags.arch)

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { Dataset } from '../../datasets/dataset';
-import { IMAGE_EXTENSIONS, decodeImage } from '../../datasets/image-folder';
+import { IMAGE_EXTENSIONS, decodeImageFile } from '../../datasets/image-folder';
 import { normalizeImages } from '../../preprocess';
 import { UsageError } from '../args';
 import { Command, EXIT } from '../command';
@@ -54,7 +54,7 @@ export const predictCommand: Command = {
       for (let start = 0; start < files.length; start += 64) {
         const chunk = files.slice(start, start + 64);
         const decoded = await Promise.all(
-          chunk.map((f) => decodeImage(f, { height: side, width: side, channels: c as 1 | 3, fit: 'cover' })),
+          chunk.map((f) => decodeImageFile(f, { height: side, width: side, channels: c as 1 | 3, fit: 'cover' })),
         );
         const images = new Uint8Array(decoded.length * c * side * side);
         decoded.forEach((d, i) => images.set(d, i * d.length));

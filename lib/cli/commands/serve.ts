@@ -1,3 +1,4 @@
+import { SERVE_DEFAULTS } from '../../serve/options';
 import { serve } from '../../serve/server';
 import { UsageError } from '../args';
 import { Command, DEVICE_FLAG, EXIT } from '../command';
@@ -5,14 +6,14 @@ import { modelFileOf } from './model-source';
 
 export const serveCommand: Command = {
   name: 'serve',
-  usage: 'resnet serve <checkpoint | weights | run folder> [--port 8080] [--host 127.0.0.1] [--workers N] [--watch]',
+  usage: `resnet serve <checkpoint | weights | run folder> [--port ${SERVE_DEFAULTS.port}] [--host 127.0.0.1] [--workers N] [--watch]`,
   summary:
     'An HTTP server: POST /v1/predict (image bytes or JSON) answers the top-k classes; GET /healthz, /readyz,\n' +
     '/metrics (Prometheus). Concurrent requests share forwards (dynamic batching). SIGTERM drains and exits 0;\n' +
     'SIGHUP (or --watch, when the file is replaced) reloads the model without dropping requests.',
   signalMessage: 'no longer accepting connections, answering the requests in flight',
   flags: {
-    port: { type: 'number', description: 'port (default 8080; 0: any free port, printed)' },
+    port: { type: 'number', description: `port (default ${SERVE_DEFAULTS.port}; 0: any free port, printed)` },
     host: { type: 'string', description: 'address to listen on (default 127.0.0.1; 0.0.0.0 for all)' },
     ...DEVICE_FLAG,
     engine: {

@@ -4,8 +4,8 @@ import { decodeImage as decode } from '../../images';
 import type { FolderSettings } from './options';
 import type { ImageFile } from './scan';
 
-/** Decodes one image file to C×H×W uint8 at the configured size. */
-export async function decodeImage(
+/** Decodes one image file of a folder to C×H×W uint8 at the configured size; a bad file is a DatasetError naming it. */
+export async function decodeImageFile(
   file: string,
   o: Pick<FolderSettings, 'height' | 'width' | 'channels' | 'fit'>,
 ): Promise<Uint8Array> {
@@ -47,7 +47,7 @@ export async function decodeAll(files: ImageFile[], o: FolderSettings) {
   const size = o.channels * o.height * o.width;
   const decoded = await mapLimited(files, o.concurrency, async (f) => {
     try {
-      return await decodeImage(f.file, o);
+      return await decodeImageFile(f.file, o);
     } catch (e) {
       if (o.onBadImage === 'fail') throw e;
       o.warn(`skipping ${(e as Error).message}`);

@@ -9,7 +9,7 @@ import { ImageFolderOptions, resolveFolderOptions } from './options';
 import { scanImageFolder } from './scan';
 import { StreamingDataset } from './stream';
 
-export { decodeImage } from './decode';
+export { decodeImageFile } from './decode';
 export type { ImageFolderOptions } from './options';
 export { IMAGE_EXTENSIONS, scanImageFolder } from './scan';
 export type { ImageFile } from './scan';

@@ -5,7 +5,7 @@ import { DatasetError, ValidationError } from '../../errors';
 import { NativeBatchQueue, native } from '../../native';
 import { deriveSeed, permutation } from '../../random';
 import { Dataset, DatasetStats, fromArrays } from '../dataset';
-import { iterationsPerEpoch } from '../epochs';
+import { SplitOptions, iterationsPerEpoch, rankShare, splitOrder } from '../epochs';
 import { decodeAll } from './decode';
 import type { FolderSettings } from './options';
 import type { ImageFile } from './scan';
@@ -40,8 +40,10 @@ export interface StreamParams {
  */
 export function shardOrder(order: Int32Array, rank: number, worldSize: number): Int32Array {
   if (worldSize <= 1) return order;
-  const share = Math.ceil(order.length / worldSize);
-  return Int32Array.from({ length: share }, (_, k) => order[(rank + k * worldSize) % order.length]);
+  return Int32Array.from(
+    { length: rankShare(order.length, worldSize) },
+    (_, k) => order[(rank + k * worldSize) % order.length],
+  );
 }
 
 /** An image folder decoded while training runs, batch by batch, rather than loaded first. Made by datasets.streamImageFolder(). */
@@ -52,7 +54,6 @@ export class StreamingDataset {
   readonly shape: [number, number, number];
   /** Images. */
   readonly length: number;
-  /** Classes. */
   readonly numClasses: number;
   /** Names of the classes, in label order. */
   readonly classNames: string[];
@@ -98,21 +99,18 @@ export class StreamingDataset {
     return new StreamingDataset(files, this.classNames, this.#options, name);
   }
 
-  /** A deterministic train/validation split: `validation` is a count or a fraction. */
-  split(options: { validation: number; seed?: number }): {
+  /** A deterministic train/validation split, as Dataset.split() makes (the same images for the same options), of
+   *  the file list: nothing is decoded. */
+  split(options: SplitOptions): {
     /** The training part. */
     train: StreamingDataset;
     /** The validation part. */
     validation: StreamingDataset;
   } {
-    const v = options.validation;
-    const count = v < 1 ? Math.round(v * this.length) : v;
-    if (!Number.isInteger(count) || count < 1 || count >= this.length)
-      throw new ValidationError('split.validation', v, `a count in [1, ${this.length - 1}] or a fraction in (0, 1)`);
-    const order = permutation(this.length, options.seed ?? 0);
+    const order = splitOrder(this.length, options);
     return {
-      validation: this.subset(order.subarray(0, count), `${this.name} (validation)`),
-      train: this.subset(order.subarray(count), `${this.name} (train)`),
+      validation: this.subset(order.validation, `${this.name} (validation)`),
+      train: this.subset(order.train, `${this.name} (train)`),
     };
   }
 
@@ -155,7 +153,7 @@ export class StreamingDataset {
   } {
     const world = p.worldSize ?? 1,
       rank = p.rank ?? 0;
-    const perEpoch = iterationsPerEpoch(Math.ceil(this.length / world), p.batchSize, p.dropLast);
+    const perEpoch = iterationsPerEpoch(rankShare(this.length, world), p.batchSize, p.dropLast);
     const ahead = p.ahead ?? 4;
     const queue = new (native().BatchQueue)(ahead, perEpoch);
     let stopped = false;

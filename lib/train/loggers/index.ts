@@ -6,8 +6,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { writeFileAtomic } from '../io/atomic';
-import type { ProgressEvent } from '../train/events';
+import { writeFileAtomic } from '../../io/atomic';
+import type { ProgressEvent } from '../events';
 import { EventFileWriter } from './tensorboard';
 import { csvLinesUpTo, csvRow, readJsonl } from './metrics-files';
 

@@ -1,7 +1,7 @@
 // metrics.jsonl and metrics.csv: one line per progress event, the format the CLI's run folders hold.
 import * as fs from 'fs';
 
-import type { ProgressEvent } from '../train/events';
+import type { ProgressEvent } from '../events';
 
 export const CSV_COLUMNS = [
   'kind',

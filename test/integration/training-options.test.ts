@@ -1,12 +1,12 @@
-// Early stopping (Keras' and Lightning's rule), checked against the rule applied by hand to the run's own
-// evaluations, and against the checkpoints of the iterations it names. clipGradNorm and accumulate are checked
-// against PyTorch in training.test.ts ("agreement with PyTorch").
+// train() options checked by their rules: early stopping (Keras' and Lightning's rule) against the rule applied by
+// hand to the run's own evaluations and the checkpoints of the iterations it names; the validation of clipGradNorm
+// and accumulate (their arithmetic is checked against PyTorch in training.test.ts, "agreement with PyTorch"); EMA.
 import * as path from 'path';
 
 import { Dataset, Model, ValidationError, createModel, readCheckpoint, resumeTraining, train } from '../../lib';
-import { maxAbsDiff, tempDir } from '../helpers/files';
+import { maxAbsDiff, tempDir } from '../../harness/files';
 import { typedArrayOf } from '../../lib/io/safetensors';
-import { syntheticDataset } from '../helpers/synthetic';
+import { syntheticDataset } from '../../harness/synthetic';
 import { rejection } from '../helpers/errors';
 
 async function sameAsCheckpoint(model: Model, file: string): Promise<boolean> {

@@ -24,3 +24,6 @@ export interface EvalMetrics {
 export function toEvalMetrics(m: NativeEvalMetrics): EvalMetrics {
   return { ...m, accuracy: 1 - m.top1Error };
 }
+
+/** Images per evaluation forward, unless told (model.evaluate(), a run's evaluations, `resnet eval`). */
+export const EVAL_BATCH_SIZE = 500;

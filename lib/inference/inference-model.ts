@@ -8,7 +8,7 @@ import { Prediction, topK } from '../predictions';
 import type { Preprocessing } from '../preprocess';
 import { Tensor, checkImageBatch } from '../tensor';
 import { s } from '../validate';
-import { ImageOptions, imageOptionsSchema, imagesToBatch } from './images';
+import { ImageOptions, imageOptionsSchema, imagesToBatch } from './image-batch';
 
 /** optimizeForInference()'s options: the engine and its threads. */
 export interface InferenceOptions {

@@ -2,8 +2,10 @@
 // launcher sets, as torchrun does (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, LOCAL_RANK, LOCAL_WORLD_SIZE), or
 // as Slurm does (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, with MASTER_ADDR/MASTER_PORT from the job script).
 // The same script runs unchanged under `torchrun --no-python node train.js`, a Kubeflow PyTorchJob or srun.
-import { ValidationError } from '../errors';
-import { ObjectSchema, s } from '../validate';
+import { ValidationError } from '../../errors';
+import { native } from '../../native';
+import type { NativeDistributedConfig, NativeTrainConfig } from '../../native';
+import { ObjectSchema, Fields, s } from '../../validate';
 
 /** The collectives' library of a process group. */
 export type DistributedBackend = 'gloo' | 'nccl';
@@ -21,9 +23,9 @@ export interface DistributedOptions {
   worldSize?: number;
   /** Address of rank 0's rendezvous. */
   masterAddr?: string;
-  /** Its port. */
+  /** Its port (default 29500). */
   masterPort?: number;
-  /** How long a collective, or the rendezvous, may wait for a rank before the run fails naming it. */
+  /** How long a collective, or the rendezvous, may wait for a rank before the run fails naming it (default 300). */
   timeoutSeconds?: number;
   /** Progress callbacks on every rank (default: rank 0 only). */
   progressOnAllRanks?: boolean;
@@ -44,7 +46,7 @@ export interface ProcessGroupInfo {
   join: boolean;
 }
 
-export const DISTRIBUTED_DEFAULTS = { masterPort: 29500, timeoutSeconds: 300 };
+export const DISTRIBUTED_DEFAULTS = { masterPort: 29500, timeoutSeconds: 300, syncBatchNorm: false };
 
 export const distributedSchema: ObjectSchema<DistributedOptions> = s.object<DistributedOptions>({
   backend: s.optional(s.enum(['gloo', 'nccl'] as const)),
@@ -191,4 +193,45 @@ export function processGroup(): {
 } {
   const g = resolveProcessGroup(undefined);
   return { rank: g.rank, worldSize: g.worldSize, localRank: g.localRank };
+}
+
+/** train()'s options of a data-parallel run. */
+export interface DistributedGroupOptions {
+  /** Data-parallel training with other processes (default: from the environment, as torchrun sets it; false:
+   *  one process whatever the environment says). `batchSize` is per rank. */
+  distributed?: DistributedOptions | false;
+  /** With several ranks: BatchNorm's batch statistics over every rank's batch, as torch.nn.SyncBatchNorm
+   *  (default: each rank's own, as DistributedDataParallel). No effect in one process. */
+  syncBatchNorm?: boolean;
+}
+
+export const distributedFields: Fields = { syncBatchNorm: s.optional(s.boolean()) };
+export const distributedCallbacks: Fields = { distributed: s.optional(s.union(s.literal(false), distributedSchema)) };
+
+/** The process group's piece of the native config; the fingerprint is filled by the caller. */
+export function distributedConfig(
+  o: DistributedGroupOptions,
+  group: ProcessGroupInfo,
+  device: string,
+): Pick<NativeTrainConfig, 'syncBatchNorm'> & { distributed: NativeDistributedConfig } {
+  return {
+    syncBatchNorm: o.syncBatchNorm ?? DISTRIBUTED_DEFAULTS.syncBatchNorm,
+    distributed: {
+      join: group.join,
+      backend: group.join
+        ? resolveBackend(
+            group,
+            o.distributed ? o.distributed.backend : undefined,
+            device,
+            native().info().distributedNccl,
+          )
+        : 'gloo',
+      rank: group.rank,
+      worldSize: group.worldSize,
+      masterAddr: group.masterAddr,
+      masterPort: group.masterPort,
+      timeoutMs: Math.round(group.timeoutSeconds * 1000),
+      fingerprint: [],
+    },
+  };
 }

@@ -5,8 +5,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-import { maskedCrc32c } from '../io/crc32c';
-import { ProtoWriter } from '../io/protobuf';
+import { maskedCrc32c } from '../../io/crc32c';
+import { ProtoWriter } from '../../io/protobuf';
 
 // Field numbers, from tensorflow/core/util/event.proto and tensorflow/core/framework/summary.proto.
 const EVENT = { wallTime: 1, step: 2, fileVersion: 3, summary: 5, sessionLog: 6 };

@@ -1,0 +1,126 @@
+// The optimizer and what shapes its gradients: SGD or AdamW, label smoothing, clipping, frozen BatchNorm.
+import type { NativeOptimizerConfig, NativeTrainConfig } from '../../native';
+import { Fields, s } from '../../validate';
+import { lr, pair, rate01 } from './common';
+
+/** Stochastic gradient descent with momentum (torch.optim.SGD), the paper's optimizer. */
+export interface SgdOptions {
+  type: 'sgd';
+  /** The base learning rate (the schedule scales it). */
+  lr: number;
+  /** Momentum (default 0.9). */
+  momentum?: number;
+  /** Nesterov momentum (default false). */
+  nesterov?: boolean;
+  /** L2 weight decay (default 0). */
+  weightDecay?: number;
+  /** No weight decay on BN parameters and biases (default false). */
+  noDecayOnBnAndBias?: boolean;
+}
+
+/** The AdamW optimizer (torch.optim.AdamW): decoupled weight decay. */
+export interface AdamWOptions {
+  type: 'adamw';
+  /** The base learning rate (the schedule scales it). */
+  lr: number;
+  /** Coefficients of the running averages of the gradient and its square (default [0.9, 0.999]). */
+  betas?: [number, number];
+  /** Added to the denominator for stability (default 1e-8). */
+  eps?: number;
+  /** Decoupled weight decay (default 0.01). */
+  weightDecay?: number;
+  /** No weight decay on BN parameters and biases (default false). */
+  noDecayOnBnAndBias?: boolean;
+}
+
+export interface OptimizerOptions {
+  /** The optimizer (default: the paper's SGD, lr 0.1, momentum 0.9, weight decay 1e-4). */
+  optimizer?: SgdOptions | AdamWOptions;
+  /** Label smoothing of the cross-entropy (default 0). */
+  labelSmoothing?: number;
+  /** Scale the gradients so that their global L2 norm is at most this (torch.nn.utils.clip_grad_norm_), after
+   *  unscaling in float16 and before the step. Default: off. */
+  clipGradNorm?: number;
+  /** BatchNorm layers normalise by their running statistics and keep them fixed while the rest trains, as
+   *  torchvision's FrozenBatchNorm2d (fine-tuning on small batches). Their γ and β still train unless frozen with
+   *  model.freeze(). Default false. */
+  freezeBatchNorm?: boolean;
+}
+
+export const OPTIMIZER_DEFAULTS = {
+  /** Without an optimizer option: the paper's SGD. */
+  optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4 } as SgdOptions,
+  sgd: { momentum: 0.9, nesterov: false, weightDecay: 0 },
+  adamw: { betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0.01 },
+  noDecayOnBnAndBias: false,
+  labelSmoothing: 0,
+  freezeBatchNorm: false,
+};
+
+const optimizerSchema = s.tagged('type', {
+  sgd: s.object({
+    type: s.enum(['sgd'] as const),
+    lr,
+    momentum: s.optional(rate01),
+    nesterov: s.optional(s.boolean()),
+    weightDecay: s.optional(s.number({ min: 0, max: 1 })),
+    noDecayOnBnAndBias: s.optional(s.boolean()),
+  }),
+  adamw: s.object({
+    type: s.enum(['adamw'] as const),
+    lr,
+    betas: s.optional(pair(rate01)),
+    eps: s.optional(s.number({ min: 0, minExclusive: true, max: 1 })),
+    weightDecay: s.optional(s.number({ min: 0, max: 10 })),
+    noDecayOnBnAndBias: s.optional(s.boolean()),
+  }),
+});
+
+export const optimizerFields: Fields = {
+  optimizer: s.optional(optimizerSchema),
+  labelSmoothing: s.optional(rate01),
+  clipGradNorm: s.optional(s.number({ min: 0, minExclusive: true })),
+  freezeBatchNorm: s.optional(s.boolean()),
+};
+
+/** The optimizer a run uses, the default one when none is given. */
+export function optimizerOf(o: OptimizerOptions): SgdOptions | AdamWOptions {
+  return o.optimizer ?? OPTIMIZER_DEFAULTS.optimizer;
+}
+
+function nativeOptimizer(optimizer: SgdOptions | AdamWOptions): NativeOptimizerConfig {
+  const D = OPTIMIZER_DEFAULTS;
+  const noDecayBnBias = optimizer.noDecayOnBnAndBias ?? D.noDecayOnBnAndBias;
+  if (optimizer.type === 'sgd')
+    return {
+      type: 'sgd',
+      momentum: optimizer.momentum ?? D.sgd.momentum,
+      nesterov: optimizer.nesterov ?? D.sgd.nesterov,
+      weightDecay: optimizer.weightDecay ?? D.sgd.weightDecay,
+      beta1: D.adamw.betas[0],
+      beta2: D.adamw.betas[1],
+      eps: D.adamw.eps,
+      noDecayBnBias,
+    };
+  return {
+    type: 'adamw',
+    momentum: 0,
+    nesterov: false,
+    beta1: optimizer.betas?.[0] ?? D.adamw.betas[0],
+    beta2: optimizer.betas?.[1] ?? D.adamw.betas[1],
+    eps: optimizer.eps ?? D.adamw.eps,
+    weightDecay: optimizer.weightDecay ?? D.adamw.weightDecay,
+    noDecayBnBias,
+  };
+}
+
+export function optimizerConfig(
+  o: OptimizerOptions,
+): Pick<NativeTrainConfig, 'optimizer' | 'labelSmoothing' | 'clipGradNorm' | 'freezeBatchNorm'> {
+  return {
+    optimizer: nativeOptimizer(optimizerOf(o)),
+    labelSmoothing: o.labelSmoothing ?? OPTIMIZER_DEFAULTS.labelSmoothing,
+    clipGradNorm: o.clipGradNorm ?? 0,
+    freezeBatchNorm: o.freezeBatchNorm ?? OPTIMIZER_DEFAULTS.freezeBatchNorm,
+  };
+}
