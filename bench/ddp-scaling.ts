@@ -10,7 +10,7 @@ import { spawn } from 'child_process';
 import * as net from 'net';
 import * as path from 'path';
 
-import { runPython } from '../test/helpers/python';
+import { runPython } from '../harness/python';
 import { argValue, formatTable, median } from './table';
 import { describeMachine } from './machine';
 

@@ -7,7 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { createModel, datasets, train } from '../lib';
-import { runPython } from '../test/helpers/python';
+import { runPython } from '../harness/python';
 import { argValue, formatTable } from './table';
 import { describeMachine } from './machine';
 

@@ -10,9 +10,9 @@ import * as path from 'path';
 import { OutOfMemoryError, createModel, cuda, datasets, formatInfo, fromArrays, info, train } from '../lib';
 import { readSafetensors, typedArrayOf, writeSafetensors } from '../lib/io/safetensors';
 import { resolveArch } from '../lib/model/archs';
-import { maxAbs, maxAbsDiff, randomFloats, tempDir } from '../test/helpers/files';
-import { runPython } from '../test/helpers/python';
-import { fourSteps, syntheticDataset } from '../test/helpers/synthetic';
+import { maxAbs, maxAbsDiff, randomFloats, tempDir } from '../harness/files';
+import { runPython } from '../harness/python';
+import { fourSteps, syntheticDataset } from '../harness/synthetic';
 import { argValue, formatTable } from './table';
 
 const rows: (string | number)[][] = [];

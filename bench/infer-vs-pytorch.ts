@@ -7,8 +7,8 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { createModel, setNumThreads } from '../lib';
-import { runPython } from '../test/helpers/python';
-import { tempDir } from '../test/helpers/files';
+import { runPython } from '../harness/python';
+import { tempDir } from '../harness/files';
 import { argValue, formatTable, median } from './table';
 import { describeMachine } from './machine';
 

@@ -5,7 +5,7 @@ import { execFileSync } from 'child_process';
 import * as os from 'os';
 
 import { info } from '../lib';
-import { findTorchPython } from '../test/helpers/python';
+import { findTorchPython } from '../harness/python';
 
 function pytorchVersion(): string {
   const python = findTorchPython();

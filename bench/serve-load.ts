@@ -13,9 +13,9 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { createModel } from '../lib';
-import { pngBytes } from '../test/helpers/fixtures';
-import { tempDir } from '../test/helpers/files';
-import { pseudoRandomBytes } from '../test/helpers/synthetic';
+import { pngBytes } from '../harness/fixtures';
+import { tempDir } from '../harness/files';
+import { pseudoRandomBytes } from '../harness/synthetic';
 import { argValue, formatTable, median, medianRange, percentile } from './table';
 import { describeMachine } from './machine';
 

@@ -10,7 +10,7 @@ import { spawn } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 
-import { runPython } from '../test/helpers/python';
+import { runPython } from '../harness/python';
 import { argValue, formatTable, median, medianRange } from './table';
 import { describeMachine } from './machine';
 

@@ -8,7 +8,7 @@
 import * as os from 'os';
 
 import { createModel, fromArrays, setNumThreads, train } from '../lib';
-import { runPython } from '../test/helpers/python';
+import { runPython } from '../harness/python';
 import { info } from '../lib';
 import { argValue, formatTable, median, medianRange } from './table';
 import { describeMachine } from './machine';

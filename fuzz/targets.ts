@@ -14,8 +14,8 @@ import { decodeImage } from '../lib/images';
 import { readPytorchStateDict } from '../lib/io/pth';
 import { encodeSafetensors, parseSafetensors, StoredTensor } from '../lib/io/safetensors';
 import { readCheckpoint } from '../lib/train/checkpoint';
-import { cifarRecord, idxBytes, pngBytes } from '../test/helpers/fixtures';
-import { pseudoRandomBytes, syntheticArrays } from '../test/helpers/synthetic';
+import { cifarRecord, idxBytes, pngBytes } from '../harness/fixtures';
+import { pseudoRandomBytes, syntheticArrays } from '../harness/synthetic';
 
 export interface Seed {
   bytes: Buffer;

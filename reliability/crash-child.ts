@@ -10,7 +10,7 @@ import * as path from 'path';
 
 import { Dataset, Model, createModel, fromArrays, resumeTraining, train } from '../lib';
 import type { CheckpointPolicy } from '../lib';
-import { syntheticArrays } from '../test/helpers/synthetic';
+import { syntheticArrays } from '../harness/synthetic';
 
 export const TOTAL_ITERATIONS = 96;
 export const KEEP_LAST = 2;

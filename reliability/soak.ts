@@ -11,7 +11,7 @@ import { Worker } from 'worker_threads';
 
 import { Model, createModel, fromArrays, train } from '../lib';
 import { argValue, formatTable } from '../bench/table';
-import { pseudoRandomBytes } from '../test/helpers/synthetic';
+import { pseudoRandomBytes } from '../harness/synthetic';
 
 const rssMb = () => process.memoryUsage().rss / 2 ** 20;
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 'use strict';
-// The layering of lib/ and native/, checked: no import cycle among lib/ files (type-only imports count),
-// lib/native.ts alone loads the addon, and only native/binding/ includes napi.h. Exit 1 with each problem.
+// The layering of lib/ and native/, checked: imports point down the layers of docs/ARCHITECTURE.md (LAYERS below;
+// a layer's groups do not import each other), no import cycle among lib/ files (type-only imports count),
+// lib/native.ts alone loads the addon; in native/, includes point down NATIVE_LAYERS and only native/binding/
+// includes napi.h. Exit 1 with each problem.
 //   node scripts/check-imports.js
 const fs = require('fs');
 const path = require('path');
@@ -23,12 +25,44 @@ function resolveImport(from, spec) {
   return [`${base}.ts`, path.join(base, 'index.ts')].find((f) => fs.existsSync(f));
 }
 
+// lib/'s layers, top down: a file imports its own group and the layers below. Groups are folders or files of lib/.
+const LAYERS = [
+  ['index.ts'],
+  ['cli'],
+  ['runs'],
+  ['config'],
+  ['train', 'serve'],
+  ['model'],
+  ['inference'],
+  ['datasets', 'plot', 'predictions.ts', 'cuda.ts'],
+  ['io', 'images.ts'],
+  ['preprocess.ts', 'info.ts', 'eval-metrics.ts'],
+  ['tensor.ts'],
+  ['native.ts'],
+  ['validate.ts'],
+  ['errors.ts', 'paths.ts', 'random.ts', 'metric-names.ts'],
+];
+const groupOf = (file) => path.relative(path.join(root, 'lib'), file).split(path.sep)[0];
+const layerOf = (group) => LAYERS.findIndex((l) => l.includes(group));
+
 const files = walk(path.join(root, 'lib'), '.ts');
+for (const file of files)
+  if (layerOf(groupOf(file)) < 0)
+    problems.push(`${path.relative(root, file)}: in no layer of scripts/check-imports.js`);
 const graph = new Map();
 for (const file of files) {
   const text = fs.readFileSync(file, 'utf8');
   const { importedFiles } = ts.preProcessFile(text, true, true);
   graph.set(file, importedFiles.map((i) => resolveImport(file, i.fileName)).filter(Boolean));
+  for (const target of graph.get(file)) {
+    const [from, to] = [groupOf(file), groupOf(target)];
+    if (from === to) continue;
+    const [lf, lt] = [layerOf(from), layerOf(to)];
+    if (lt <= lf)
+      problems.push(
+        `${path.relative(root, file)} imports ${path.relative(root, target)}: ${lt === lf ? 'a peer' : 'a layer above'} (${from} -> ${to})`,
+      );
+  }
   if (/require\([^)]*\.node['"]?\)|process\.dlopen/.test(text) && !file.endsWith(path.join('lib', 'native.ts')))
     problems.push(`${path.relative(root, file)} loads the addon: only lib/native.ts may`);
 }
@@ -64,10 +98,32 @@ function strong(v) {
 }
 for (const f of files) if (!idx.has(f)) strong(f);
 
+// native/'s layers, top down, as lib/'s: a folder includes its own headers and those of the layers below.
+const NATIVE_LAYERS = [
+  ['binding'],
+  ['train'],
+  ['distributed', 'infer'],
+  ['data', 'io'],
+  ['models'],
+  ['device'],
+  ['common', 'compat'],
+];
+const nativeLayer = (folder) => NATIVE_LAYERS.findIndex((l) => l.includes(folder));
 for (const file of walk(path.join(root, 'native'), '')) {
-  if (!/\.(h|cpp)$/.test(file) || file.includes(`${path.sep}binding${path.sep}`)) continue;
-  if (/#include\s*[<"]napi\.h[>"]/.test(fs.readFileSync(file, 'utf8')))
+  if (!/\.(h|cpp)$/.test(file)) continue;
+  const text = fs.readFileSync(file, 'utf8');
+  const folder = path.relative(path.join(root, 'native'), file).split(path.sep)[0];
+  if (folder !== 'binding' && /#include\s*[<"]napi\.h[>"]/.test(text))
     problems.push(`${path.relative(root, file)} includes napi.h: only native/binding/ may`);
+  if (nativeLayer(folder) < 0) problems.push(`${path.relative(root, file)}: in no layer of scripts/check-imports.js`);
+  for (const [, header] of text.matchAll(/#include\s*"([^"]+)"/g)) {
+    const to = header.split('/')[0];
+    if (!header.includes('/') || to === folder || nativeLayer(to) < 0) continue;
+    if (nativeLayer(to) <= nativeLayer(folder))
+      problems.push(
+        `${path.relative(root, file)} includes ${header}: ${nativeLayer(to) === nativeLayer(folder) ? 'a peer' : 'a layer above'}`,
+      );
+  }
 }
 
 if (problems.length) {
@@ -75,5 +131,6 @@ if (problems.length) {
   process.exit(1);
 }
 console.log(
-  `imports: ${files.length} lib/ files, no cycle; the addon is loaded by lib/native.ts alone; napi.h only in native/binding/`,
+  `imports: ${files.length} lib/ files, down the layers, no cycle; the addon is loaded by lib/native.ts alone; ` +
+    'native/ includes down its layers, napi.h only in native/binding/',
 );

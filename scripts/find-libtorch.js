@@ -121,7 +121,7 @@ function torchVersion(includeRoot) {
 }
 
 // Distributed training builds on c10d's Gloo process group: its headers come with libtorch, Gloo's own with
-// Debian's libgloo-dev (pip's torch has them inside). native/dist/ speaks c10d's 1.x and 2.x APIs.
+// Debian's libgloo-dev (pip's torch has them inside). native/distributed/ speaks c10d's 1.x and 2.x APIs.
 function c10dAvailable(t) {
   const gloo = [t.includeRoot, '/usr/include', '/usr/local/include'].some((d) =>
     fs.existsSync(path.join(d, 'gloo', 'config.h')),

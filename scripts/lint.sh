@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Lint and format checks, as CI runs them (npm run lint): types of lib/, tests and benchmarks; ESLint; Prettier
 # (TypeScript and scripts); clang-format (C++, .clang-format); the import layering (scripts/check-imports.js);
-# TypeDoc with warnings as errors (every exported symbol documented, down to properties).
+# TypeDoc with warnings as errors (every exported class, function, type, variable and method documented; a property
+# where its comment adds meaning).
 # `npm run format` rewrites what Prettier and clang-format would change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-check}"
-ts_files=(lib test bench scripts examples reliability fuzz jest.config.js eslint.config.js)
+ts_files=(lib test harness bench scripts examples reliability fuzz jest.config.js eslint.config.js)
 mapfile -t cpp_files < <(find native -name '*.h' -o -name '*.cpp' | sort)
 if ! command -v clang-format >/dev/null; then
   echo "lint: clang-format is missing (Debian: apt-get install clang-format)" >&2

@@ -12,8 +12,8 @@
 #include <mutex>
 #include <thread>
 
+#include "data/augment.h"
 #include "data/batch_source.h"
-#include "train/augment.h"
 
 namespace rt {
 

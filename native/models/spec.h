@@ -1,6 +1,6 @@
 #pragma once
 // The plain description of a network: everything that decides its layers. Filled by the facade's arch table
-// (lib/archs.ts), so depth is data and the C++ never needs to know the names "resnet50" or "cifar-plain20".
+// (lib/model/archs.ts), so depth is data and the C++ never needs to know the names "resnet50" or "cifar-plain20".
 #include <cstdint>
 #include <vector>
 

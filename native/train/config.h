@@ -1,6 +1,6 @@
 #pragma once
 // A training run's settings as plain C++: the facade validated and resolved every one (lib/native.ts,
-// NativeTrainConfig, is the contract; lib/train/options.ts holds the defaults; none is chosen here).
+// NativeTrainConfig, is the contract; lib/train/options/ holds the defaults; none is chosen here).
 #include <torch/types.h>
 
 #include <cstdint>
@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "dist/group.h"
-#include "train/augment.h"
+#include "data/augment.h"
+#include "distributed/group.h"
 #include "train/metrics.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "data/augment.h"
 #include "data/tensor_dataset.h"
 #include "models/resnet.h"
-#include "train/augment.h"
 
 namespace rt {
 

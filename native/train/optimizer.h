@@ -11,7 +11,7 @@
 
 namespace rt {
 
-// Every value comes from the facade (lib/train/options.ts holds the defaults); none is chosen here.
+// Every value comes from the facade (lib/train/options/ holds the defaults); none is chosen here.
 struct OptimizerConfig {
   enum class Kind { SGD, AdamW };
   Kind kind = Kind::SGD;

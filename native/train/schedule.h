@@ -7,7 +7,7 @@
 
 namespace rt {
 
-// Every value comes from the facade (lib/train/options.ts holds the defaults); none is chosen here.
+// Every value comes from the facade (lib/train/options/ holds the defaults); none is chosen here.
 struct ScheduleConfig {
   enum class Kind { Constant, MultiStep, Cosine, OneCycle, Plateau };
   Kind kind = Kind::Constant;

@@ -13,7 +13,7 @@
 #include "data/batch_source.h"
 #include "data/prefetcher.h"
 #include "data/tensor_dataset.h"
-#include "dist/group.h"
+#include "distributed/group.h"
 #include "models/model.h"
 #include "models/onednn_training.h"
 #include "train/config.h"

@@ -16,8 +16,8 @@ import {
   train,
 } from '../../lib';
 import { readSafetensors, writeSafetensors } from '../../lib/io/safetensors';
-import { tempDir } from '../helpers/files';
-import { syntheticDataset, syntheticSource, weightsHash } from '../helpers/synthetic';
+import { tempDir } from '../../harness/files';
+import { syntheticDataset, syntheticSource, weightsHash } from '../../harness/synthetic';
 import { rejection } from '../helpers/errors';
 
 const ROOT = path.resolve(__dirname, '..', '..');

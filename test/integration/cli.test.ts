@@ -6,11 +6,11 @@ import * as path from 'path';
 import YAML from 'yaml';
 
 import { info } from '../../lib';
-import { pngBytes, writeFiles } from '../helpers/fixtures';
-import { tempDir } from '../helpers/files';
+import { pngBytes, writeFiles } from '../../harness/fixtures';
+import { tempDir } from '../../harness/files';
 import { tiny } from '../helpers/configs';
 import { resnet } from '../helpers/cli';
-import { runPython } from '../helpers/python';
+import { runPython } from '../../harness/python';
 
 describe('resnet CLI', () => {
   it('exit codes: 0 on success, 2 on wrong usage or an invalid config, 1 on failure; --help on each command', async () => {

@@ -7,8 +7,8 @@ import * as zlib from 'zlib';
 import sharp from 'sharp';
 
 import { DatasetError, ValidationError, createModel, datasets, fromArrays, train } from '../../lib';
-import { cifarRecord, idxBytes, pngBytes, pngFolder, writeFiles } from '../helpers/fixtures';
-import { tempDir } from '../helpers/files';
+import { cifarRecord, idxBytes, pngBytes, pngFolder, writeFiles } from '../../harness/fixtures';
+import { tempDir } from '../../harness/files';
 import { rejection } from '../helpers/errors';
 
 async function rejectsWith(promise: Promise<unknown>, file: string, pattern: RegExp) {

@@ -5,10 +5,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { DeviceError, ValidationError, createModel, cuda, info, listDevices, train } from '../../lib';
-import { maxAbs, maxAbsDiff, randomFloats, readFloat32, tempDir } from '../helpers/files';
-import { runPython } from '../helpers/python';
+import { maxAbs, maxAbsDiff, randomFloats, readFloat32, tempDir } from '../../harness/files';
+import { runPython } from '../../harness/python';
 import { itWithTorch } from '../helpers/reference';
-import { syntheticDataset } from '../helpers/synthetic';
+import { syntheticDataset } from '../../harness/synthetic';
 import { rejection } from '../helpers/errors';
 
 describe('devices', () => {

@@ -7,16 +7,16 @@ import * as net from 'net';
 import * as path from 'path';
 
 import { createModel, info } from '../../lib';
-import { DistributedOptions, resolveProcessGroup } from '../../lib/train/distributed';
+import { DistributedOptions, resolveProcessGroup } from '../../lib/train/options/distributed';
 import { shardOrder } from '../../lib/datasets/image-folder/stream';
 import { StoredTensor, readSafetensors, typedArrayOf, writeSafetensors } from '../../lib/io/safetensors';
 import { resolveArch } from '../../lib/model/archs';
 import { permutation } from '../../lib/random';
-import { pngFolder } from '../helpers/fixtures';
-import { tempDir } from '../helpers/files';
-import { runPython } from '../helpers/python';
+import { pngFolder } from '../../harness/fixtures';
+import { tempDir } from '../../harness/files';
+import { runPython } from '../../harness/python';
 import { itWithTorch } from '../helpers/reference';
-import { fourSteps, syntheticDataset } from '../helpers/synthetic';
+import { fourSteps, syntheticDataset } from '../../harness/synthetic';
 
 const WORKER = path.join(__dirname, 'rank-worker.js');
 

@@ -5,11 +5,11 @@ import { promises as fsp } from 'fs';
 import * as path from 'path';
 
 import { createModel, loadModel } from '../../lib';
-import { pngBytes, writeFiles } from '../helpers/fixtures';
-import { tempDir } from '../helpers/files';
-import { runPython } from '../helpers/python';
+import { pngBytes, writeFiles } from '../../harness/fixtures';
+import { tempDir } from '../../harness/files';
+import { runPython } from '../../harness/python';
 import { itWithTorch } from '../helpers/reference';
-import { pseudoRandomBytes } from '../helpers/synthetic';
+import { pseudoRandomBytes } from '../../harness/synthetic';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 

@@ -17,7 +17,7 @@ import {
   setNumThreads,
 } from '../../lib';
 import { native } from '../../lib/native';
-import { randomFloats } from '../helpers/files';
+import { randomFloats } from '../../harness/files';
 import { rejection, thrown } from '../helpers/errors';
 
 const ROOT = path.resolve(__dirname, '..', '..');

@@ -6,7 +6,7 @@ import * as path from 'path';
 import { CheckpointError, ValidationError } from '../../lib';
 import { parseConfigText } from '../../lib/config/load';
 import { readPytorchStateDict } from '../../lib/io/pth';
-import { findTorchPython } from '../helpers/python';
+import { findTorchPython } from '../../harness/python';
 import { rejection } from '../helpers/errors';
 
 const ROOT = path.resolve(__dirname, '..', '..');

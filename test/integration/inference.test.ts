@@ -16,10 +16,10 @@ import {
   loadModel,
 } from '../../lib';
 import { readSafetensors, typedArrayOf, writeSafetensors } from '../../lib/io/safetensors';
-import { pngBytes } from '../helpers/fixtures';
-import { maxAbsDiff, randomFloats, tempDir } from '../helpers/files';
+import { pngBytes } from '../../harness/fixtures';
+import { maxAbsDiff, randomFloats, tempDir } from '../../harness/files';
 import { rejection } from '../helpers/errors';
-import { pseudoRandomBytes } from '../helpers/synthetic';
+import { pseudoRandomBytes } from '../../harness/synthetic';
 
 const MEAN = [0.5, 0.4, 0.3];
 const STD = [0.25, 0.2, 0.15];

@@ -11,11 +11,11 @@ import * as ort from 'onnxruntime-node';
 
 import { CheckpointError, ValidationError, createModel, train } from '../../lib';
 import { readSafetensors, writeSafetensors } from '../../lib/io/safetensors';
-import { maxAbs, maxAbsDiff, randomFloats, readFloat32, tempDir } from '../helpers/files';
-import { runPython } from '../helpers/python';
+import { maxAbs, maxAbsDiff, randomFloats, readFloat32, tempDir } from '../../harness/files';
+import { runPython } from '../../harness/python';
 import { itWithTorch } from '../helpers/reference';
-import { pseudoRandomBytes, syntheticDataset } from '../helpers/synthetic';
-import { pngBytes, zipStored } from '../helpers/fixtures';
+import { pseudoRandomBytes, syntheticDataset } from '../../harness/synthetic';
+import { pngBytes, zipStored } from '../../harness/fixtures';
 import { rejection } from '../helpers/errors';
 
 describe('PyTorch state dicts (torch.save, zip format)', () => {

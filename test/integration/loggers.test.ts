@@ -4,9 +4,9 @@ import { promises as fsp } from 'fs';
 import * as path from 'path';
 
 import { ProgressEvent, ValidationError, createModel, loggers, progressBar, resumeTraining, train } from '../../lib';
-import { tempDir } from '../helpers/files';
-import { syntheticDataset } from '../helpers/synthetic';
-import { runPython } from '../helpers/python';
+import { tempDir } from '../../harness/files';
+import { syntheticDataset } from '../../harness/synthetic';
+import { runPython } from '../../harness/python';
 import { rejection } from '../helpers/errors';
 
 interface EventFile {

@@ -4,8 +4,8 @@ import * as path from 'path';
 
 import { Model, createModel, resolveArch } from '../../lib';
 import { readSafetensors, typedArrayOf } from '../../lib/io/safetensors';
-import { maxAbs, maxAbsDiff, readFloat32, tempDir } from '../helpers/files';
-import { runPython } from '../helpers/python';
+import { maxAbs, maxAbsDiff, readFloat32, tempDir } from '../../harness/files';
+import { runPython } from '../../harness/python';
 import { itWithTorch } from '../helpers/reference';
 
 const IMAGENET_PARAMS: Record<string, number> = {

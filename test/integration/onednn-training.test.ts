@@ -6,10 +6,10 @@ import * as path from 'path';
 import { createModel, fromArrays, info, train } from '../../lib';
 import { ModelSpec } from '../../lib/model/spec';
 import { readSafetensors, typedArrayOf, writeSafetensors } from '../../lib/io/safetensors';
-import { tempDir } from '../helpers/files';
-import { runPython } from '../helpers/python';
+import { tempDir } from '../../harness/files';
+import { runPython } from '../../harness/python';
 import { itWithTorch } from '../helpers/reference';
-import { pseudoRandomBytes } from '../helpers/synthetic';
+import { pseudoRandomBytes } from '../../harness/synthetic';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const describeWithOneDnn = info().training.onednn ? describe : describe.skip;

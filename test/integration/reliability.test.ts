@@ -14,8 +14,8 @@ import {
   readCheckpoint,
   train,
 } from '../../lib';
-import { tempDir } from '../helpers/files';
-import { syntheticDataset } from '../helpers/synthetic';
+import { tempDir } from '../../harness/files';
+import { syntheticDataset } from '../../harness/synthetic';
 import { rejection } from '../helpers/errors';
 
 const ROOT = path.resolve(__dirname, '..', '..');

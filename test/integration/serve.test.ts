@@ -15,10 +15,10 @@ import sharp from 'sharp';
 
 import { Model, ServeOptions, Server, createModel, serve } from '../../lib';
 import { CLI } from '../helpers/cli';
-import { pngBytes } from '../helpers/fixtures';
-import { tempDir } from '../helpers/files';
+import { pngBytes } from '../../harness/fixtures';
+import { tempDir } from '../../harness/files';
 import { rejection } from '../helpers/errors';
-import { pseudoRandomBytes } from '../helpers/synthetic';
+import { pseudoRandomBytes } from '../../harness/synthetic';
 
 interface Reply {
   status: number;

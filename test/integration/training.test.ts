@@ -17,9 +17,9 @@ import {
 import { readSafetensors, typedArrayOf, writeSafetensors } from '../../lib/io/safetensors';
 import { native } from '../../lib/native';
 import { resolveRun } from '../../lib/train/resolve';
-import { maxAbsDiff, tempDir } from '../helpers/files';
-import { syntheticDataset, weightsHash } from '../helpers/synthetic';
-import { runPython } from '../helpers/python';
+import { maxAbsDiff, tempDir } from '../../harness/files';
+import { syntheticDataset, weightsHash } from '../../harness/synthetic';
+import { runPython } from '../../harness/python';
 import { itWithTorch } from '../helpers/reference';
 import { rejection } from '../helpers/errors';
 

@@ -1,4 +1,4 @@
-#include "train/augment.h"
+#include "data/augment.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/functional/upsampling.h>

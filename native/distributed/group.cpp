@@ -1,4 +1,4 @@
-#include "dist/group.h"
+#include "distributed/group.h"
 
 #include "common/error.h"
 

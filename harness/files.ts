@@ -1,3 +1,4 @@
+// Temporary folders and float comparisons, shared by the tests, benchmarks and harnesses.
 import { promises as fsp } from 'fs';
 import * as os from 'os';
 import * as path from 'path';

@@ -1,7 +1,7 @@
 // Deterministic synthetic datasets shared by tests and the child processes they start.
-import { Dataset, createModel, fromArrays, train } from '../../lib';
-import type { NativeTensorData } from '../../lib/native';
-import type { DistributedOptions } from '../../lib/train/distributed';
+import { Dataset, createModel, fromArrays, train } from '../lib';
+import type { NativeTensorData } from '../lib/native';
+import type { DistributedOptions } from '../lib/train/options/distributed';
 
 export function pseudoRandomBytes(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
@@ -39,7 +39,7 @@ export function syntheticSource(): string {
 }
 
 /** SHA-256 over every parameter and buffer, in state_dict order. */
-export async function weightsHash(model: import('../../lib').Model): Promise<string> {
+export async function weightsHash(model: import('../lib').Model): Promise<string> {
   const { createHash } = await import('crypto');
   const h = createHash('sha256');
   for (const t of await model.handle().exportState())

@@ -35,7 +35,7 @@ export function torchPython(): string {
   );
 }
 
-/** The package root, from wherever this file runs (test/helpers under jest, .test-build/test/helpers for bench/). */
+/** The package root, from wherever this file runs (harness/ under jest, .test-build/harness for bench/). */
 function packageRoot(): string {
   let dir = __dirname;
   while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
