@@ -25,6 +25,13 @@ export interface CudaMemoryStats {
   ooms: number;
 }
 
+/** Why CUDA cannot be used: a build without it, or no device visible to one with it. */
+function unavailable(): string {
+  return info().cuda.builtWithCuda
+    ? 'CUDA is not available: this build has CUDA, and the driver reports no GPU (check nvidia-smi and CUDA_VISIBLE_DEVICES)'
+    : 'CUDA is not available in this build of libtorch';
+}
+
 /** CUDA helpers: whether a device is usable, the allocator's counters, and emptying its cache. */
 export const cuda = {
   /** Whether libtorch sees a usable CUDA device. */
@@ -34,12 +41,12 @@ export const cuda = {
   /** The caching allocator's counters for `device`. */
   memoryStats(device = 0): CudaMemoryStats {
     s.integer({ min: 0 }).parse(device, 'device');
-    if (!info().cuda.available) throw new DeviceError('CUDA is not available in this build of libtorch');
+    if (!info().cuda.available) throw new DeviceError(unavailable());
     return native().cudaMemoryStats(device);
   },
   /** Returns the allocator's unused cached blocks to the driver. */
   emptyCache(): void {
-    if (!info().cuda.available) throw new DeviceError('CUDA is not available in this build of libtorch');
+    if (!info().cuda.available) throw new DeviceError(unavailable());
     native().cudaEmptyCache();
   },
 };

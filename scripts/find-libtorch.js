@@ -4,7 +4,7 @@
 //   1. LIBTORCH (an unpacked libtorch folder) or Torch_DIR (a folder holding TorchConfig.cmake);
 //   2. the PyTorch installed for `python3` (or $PYTHON): how pip users get a CUDA build;
 //   3. Debian's system libtorch (libtorch-dev).
-// Usage: find-libtorch.js [--json | --torch-dir | --c10d | --nccl | --onednn | --gyp-includes | --gyp-libs | --gyp-ldflags | --gyp-defines]
+// Usage: find-libtorch.js [--json | --torch-dir | --c10d | --nccl | --pip-cuda | --onednn | --gyp-includes | --gyp-libs | --gyp-ldflags | --gyp-defines]
 const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
@@ -108,11 +108,13 @@ function findLibtorch() {
 }
 
 function torchVersion(includeRoot) {
+  // 2.x up to 2.9: torch/csrc/api/include/torch/version.h; later: torch/headeronly/version.h.
+  const file = [
+    path.join(includeRoot, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h'),
+    path.join(includeRoot, 'torch', 'headeronly', 'version.h'),
+  ].find((f) => fs.existsSync(f) && /#define TORCH_VERSION_MAJOR/.test(fs.readFileSync(f, 'utf8')));
   try {
-    const text = fs.readFileSync(
-      path.join(includeRoot, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h'),
-      'utf8',
-    );
+    const text = fs.readFileSync(file, 'utf8');
     const part = (name) => Number((new RegExp(`#define TORCH_VERSION_${name} (\\d+)`).exec(text) ?? [])[1]);
     return { major: part('MAJOR'), minor: part('MINOR'), patch: part('PATCH') };
   } catch {
@@ -194,6 +196,18 @@ function libtorchCuda(t) {
   }
   const cudart = fs.existsSync(t.libDir) && fs.readdirSync(t.libDir).find((f) => /^libcudart[^.]*\.so\.\d+/.test(f));
   return cudart ? `${/\.so\.(\d+)/.exec(cudart)[1]}.x` : null;
+}
+
+/**
+ * pip's CUDA toolkit beside a pip CUDA torch: site-packages/nvidia/cu<major> when it holds nvcc (the
+ * nvidia-cuda-nvcc wheel of the torch's CUDA major), unless CUDA_HOME, CUDA_PATH or CUDACXX names a toolkit.
+ * CMakeLists.txt makes a toolkit root of it for Caffe2's CUDA probe. The folder, or null.
+ */
+function pipCudaToolkit(t, env = process.env) {
+  if (!t.cuda || env.CUDA_HOME || env.CUDA_PATH || env.CUDACXX) return null;
+  const cuda = libtorchCuda(t);
+  const dir = cuda && path.join(path.dirname(t.prefix), 'nvidia', `cu${cuda.split('.')[0]}`);
+  return dir && fs.existsSync(path.join(dir, 'bin', 'nvcc')) ? dir : null;
 }
 
 /** The nvcc CMake would find (CUDACXX, CUDA_HOME, CUDA_PATH, PATH, /usr/local/cuda) and its release. */
@@ -314,6 +328,7 @@ if (require.main === module) {
     '--torch-dir': () => t.torchDir,
     '--c10d': () => (t.c10d ? '1' : '0'),
     '--nccl': () => t.ncclInclude ?? '',
+    '--pip-cuda': () => pipCudaToolkit(t) ?? '',
     '--onednn': () => (t.onednn ? `${t.onednn.include};${t.onednn.soname}` : ''),
     '--gyp-includes': () => g.includes.join(' '),
     '--gyp-libs': () => g.libs.join(' '),

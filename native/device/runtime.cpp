@@ -187,10 +187,17 @@ std::string check_device(const std::string& device) {
   if (d.is_cpu()) return "cpu";
   if (!d.is_cuda()) throw Error("ERR_DEVICE", "unsupported device \"" + device + "\": expected cpu or cuda");
   const int count = at::globalContext().hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0;
+#ifdef RESNET_WITH_CUDA
+  if (count == 0)
+    throw Error("ERR_DEVICE", "device \"" + device +
+                                  "\" asked for, but CUDA is not available: this build has CUDA, and the driver "
+                                  "reports no GPU (check nvidia-smi and CUDA_VISIBLE_DEVICES)");
+#else
   if (count == 0)
     throw Error("ERR_DEVICE", "device \"" + device +
                                   "\" asked for, but CUDA is not available in this build of libtorch ("
                                   "build against a CUDA PyTorch or LIBTORCH to use it)");
+#endif
   const int index = d.has_index() ? d.index() : 0;
   if (index >= count)
     throw Error("ERR_DEVICE",

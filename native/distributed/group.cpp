@@ -20,6 +20,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <type_traits>
 #endif
 
 namespace rt {
@@ -277,6 +278,31 @@ void DistGroup::broadcast(const std::vector<torch::Tensor>& tensors) {
   c10d::broadcast_coalesced(impl_->group, tensors, kBroadcastBytes, 0);
 }
 
+namespace {
+
+// c10d's Reducer as DDP builds it, on either constructor: up to 2.9 it takes each bucket's size limit after the
+// buckets; later ones take the limits for rebuilding at the end (empty: the Reducer's own), and two more flags.
+template <typename R = c10d::Reducer>
+std::unique_ptr<R> make_reducer(const std::vector<torch::Tensor>& params, std::vector<std::vector<size_t> > buckets,
+                                std::vector<size_t> limits, const c10::intrusive_ptr<c10d::ProcessGroup>& group) {
+  std::unordered_map<size_t, std::string> names;
+  std::vector<bool> sparse(params.size(), false);
+  if constexpr (std::is_constructible_v<R, std::vector<torch::Tensor>, std::vector<std::vector<size_t> >,
+                                        std::vector<size_t>, c10::intrusive_ptr<c10d::ProcessGroup>, std::vector<bool>,
+                                        int64_t, bool, bool, std::unordered_map<size_t, std::string>, int64_t>) {
+    return std::make_unique<R>(params, std::move(buckets), std::move(limits), group, sparse, kBucketBytes,
+                               /*find_unused_parameters=*/false, /*gradient_as_bucket_view=*/false, names,
+                               kFirstBucketBytes);
+  } else {
+    return std::make_unique<R>(params, std::move(buckets), group, sparse, kBucketBytes,
+                               /*find_unused_parameters=*/false, /*gradient_as_bucket_view=*/false, names,
+                               kFirstBucketBytes, /*skip_all_reduce_unused_params=*/false,
+                               /*use_python_reducer=*/false, /*bucket_bytes_cap_list=*/std::vector<int64_t>{});
+  }
+}
+
+}  // namespace
+
 void DistGroup::attach(const std::vector<torch::Tensor>& params) {
   // DistributedDataParallel's bucketing: by size, then reversed, so that the last layers' gradients (ready first
   // in backward) are reduced first.
@@ -284,11 +310,7 @@ void DistGroup::attach(const std::vector<torch::Tensor>& params) {
       params, {static_cast<size_t>(kFirstBucketBytes), static_cast<size_t>(kBucketBytes)});
   std::reverse(buckets.begin(), buckets.end());
   std::reverse(limits.begin(), limits.end());
-  std::unordered_map<size_t, std::string> names;
-  impl_->reducer = std::make_unique<c10d::Reducer>(params, std::move(buckets), std::move(limits), impl_->group,
-                                                   std::vector<bool>(params.size(), false), kBucketBytes,
-                                                   /*find_unused_parameters=*/false,
-                                                   /*gradient_as_bucket_view=*/false, names, kFirstBucketBytes);
+  impl_->reducer = make_reducer(params, std::move(buckets), std::move(limits), impl_->group);
 }
 
 void DistGroup::before_forward() {

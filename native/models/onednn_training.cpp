@@ -1,5 +1,6 @@
 #include "models/onednn_training.h"
 
+#include "common/autograd_node.h"
 #include "common/error.h"
 #include "models/resnet.h"
 
@@ -667,7 +668,7 @@ torch::Tensor OneDnnTraining::forward(const torch::Tensor& x) {
   tape->plan = plan_;
   torch::Tensor pooled = plan_->forward(first_input(x), *tape);
   tape->values[plan_->pooled] = torch::Tensor();  // its backward needs no output; kept, it would keep the node alive
-  auto node = std::shared_ptr<OneDnnBackward>(new OneDnnBackward(tape), torch::autograd::deleteNode);
+  auto node = make_autograd_node<OneDnnBackward>(tape);
   node->set_next_edges(torch::autograd::collect_next_edges(at::ArrayRef<torch::Tensor>(plan_->edges)));
   torch::autograd::set_history(pooled, node);
   return torch::linear(pooled, plan_->fc_weight, plan_->fc_bias);

@@ -1,5 +1,7 @@
 #include "models/sync_batch_norm.h"
 
+#include "common/autograd_node.h"
+
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
 
@@ -28,7 +30,7 @@ torch::Tensor sum_over_ranks(const torch::Tensor& t, const std::shared_ptr<const
   torch::Tensor out = t.detach().contiguous().clone();
   (*sum)(out);
   if (t.requires_grad()) {
-    auto node = std::shared_ptr<SumOverRanksBackward>(new SumOverRanksBackward(sum), torch::autograd::deleteNode);
+    auto node = make_autograd_node<SumOverRanksBackward>(sum);
     node->set_next_edges(torch::autograd::collect_next_edges(t));
     torch::autograd::set_history(out, node);
   }
