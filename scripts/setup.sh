@@ -12,8 +12,9 @@ packages=(cmake ninja-build g++ make python3 dataset-fashion-mnist fonts-dejavu-
 # the oneDNN it runs on (libdnnl-dev: the oneDNN training path, native/models/onednn_training.cpp).
 if ! node scripts/find-libtorch.js --torch-dir >/dev/null 2>&1; then packages+=(libtorch-dev libgloo-dev libdnnl-dev)
 elif node scripts/find-libtorch.js --json 2>/dev/null | grep -q '"source": "system"'; then packages+=(libgloo-dev libdnnl-dev); fi
-# The tests compare against PyTorch and torchvision in Python (Debian's, the same libtorch); lint checks C++ with clang-format.
-if [ "$mode" = test ]; then packages+=(python3-torch python3-torchvision python3-prometheus-client python3-crcmod clang-format); fi
+# The tests compare against PyTorch and torchvision in Python (Debian's, the same libtorch); lint checks C++ with
+# clang-format; qemu-user emulates a CPU that reports no cache sizes (oneDNN's SIGFPE, test/integration/devices).
+if [ "$mode" = test ]; then packages+=(python3-torch python3-torchvision python3-prometheus-client python3-crcmod clang-format qemu-user); fi
 
 missing=()
 for p in "${packages[@]}"; do
