@@ -23,9 +23,9 @@ export function describeMachine(threads: number): string {
   const limit = process.env.ONEDNN_MAX_CPU_ISA ? ` (ONEDNN_MAX_CPU_ISA=${process.env.ONEDNN_MAX_CPU_ISA})` : '';
   return (
     `Machine: CPU ${i.cpu.model} (${i.cpu.isa.join(', ') || 'no AVX2'}), ${os.cpus().length} cores; ` +
-    `oneDNN ${i.cpu.onednnVersion ?? '(version hidden)'} runs ${i.cpu.onednnIsa ?? '(ISA hidden)'}${limit}; ` +
+    `libtorch's oneDNN ${i.cpu.onednnVersion ?? '(version hidden)'} runs ${i.cpu.onednnIsa ?? '(ISA hidden)'}${limit}; ` +
     `${threads} thread(s); ours: libtorch ${i.libtorchVersion}, training on ` +
-    `${i.training.onednn ? `oneDNN (blocks of ${i.training.block})` : "libtorch's path"}; PyTorch side: ` +
+    `${i.training.onednn ? `oneDNN ${i.training.onednnVersion} on ${i.training.onednnIsa} (blocks of ${i.training.block})` : "libtorch's path"}; PyTorch side: ` +
     `${pytorchVersion()}; Linux ${os.release()}`
   );
 }

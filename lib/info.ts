@@ -75,6 +75,10 @@ export interface RuntimeInfo {
     block: number;
     /** Why it is not built, when it is not. */
     why: string | null;
+    /** The oneDNN it runs (libtorch's, or the system's beside a pip torch whose own is hidden), null without it. */
+    onednnVersion: string | null;
+    /** The instruction set that oneDNN's kernels use here, null without it. */
+    onednnIsa: string | null;
   };
   /** Process groups this build can train in (c10d): Gloo where its headers were there at build time (libgloo-dev,
    *  or a pip PyTorch's own), NCCL where the libtorch is a CUDA 2.x one built with it. */
@@ -145,7 +149,13 @@ export function info(): RuntimeInfo {
     mkldnn: n.mkldnn,
     mkldnnOffReason: n.onednnOffReason || null,
     cpu: { ...cpuModelAndIsa(), onednnIsa: n.onednnIsa || null, onednnVersion: n.onednnVersion || null },
-    training: { onednn: !n.onednnTraining, block: n.onednnTrainingBlock, why: n.onednnTraining || null },
+    training: {
+      onednn: !n.onednnTraining,
+      block: n.onednnTrainingBlock,
+      why: n.onednnTraining || null,
+      onednnVersion: n.onednnTrainingVersion || null,
+      onednnIsa: n.onednnTrainingIsa || null,
+    },
     distributed: { gloo: n.distributedGloo, nccl: n.distributedNccl },
     addon: addonPath(),
   };
@@ -176,7 +186,7 @@ export function formatInfo(i: RuntimeInfo): string {
     `CPU            ${i.cpu.model}; ${i.cpu.isa.join(', ') || 'no AVX2'}; oneDNN ${i.cpu.onednnVersion ?? '(version hidden)'} runs ${i.cpu.onednnIsa ?? '(ISA hidden)'}`,
   );
   lines.push(
-    `training (CPU) ${i.training.onednn ? `oneDNN, blocked layout (${i.training.block} channels per block)` : `libtorch's path (${i.training.why})`}`,
+    `training (CPU) ${i.training.onednn ? `oneDNN ${i.training.onednnVersion} on ${i.training.onednnIsa}, blocked layout (${i.training.block} channels per block)` : `libtorch's path (${i.training.why})`}`,
   );
   for (const d of i.cuda.devices)
     lines.push(

@@ -101,6 +101,8 @@ export interface NativeInfo {
   onednnIsa: string;
   onednnTraining: string;
   onednnTrainingBlock: number;
+  onednnTrainingVersion: string;
+  onednnTrainingIsa: string;
   distributedGloo: boolean;
   distributedNccl: boolean;
 }

@@ -131,30 +131,37 @@ function c10dAvailable(t) {
   return gloo && fs.existsSync(path.join(c10dHeaders(t), 'ProcessGroupGloo.hpp'));
 }
 
-// The oneDNN training path (native/models/onednn_training.cpp) calls oneDNN itself, through its 2.x C++ API. It is
-// built only where the headers match the library this libtorch runs on: a libtorch linked against the system's
-// shared oneDNN (Debian's), and that oneDNN's headers (libdnnl-dev) of the same major version. pip's torch carries
-// its own oneDNN inside libtorch_cpu, with no headers: there libtorch's path trains.
-function onednnFor(t, includeDirs = ['/usr/include', '/usr/local/include']) {
-  let lib;
+// The oneDNN training path (native/models/onednn_training.cpp) calls oneDNN itself, through its 2.x C++ API, and
+// needs that API's headers (Debian's libdnnl-dev) and a library of the same major version:
+// - a libtorch linked against the shared oneDNN (Debian's): the same library, so the headers' major must be its;
+// - a libtorch that carries its oneDNN inside libtorch_cpu with its symbols hidden (pip's torch: oneDNN 3.x, no C
+//   API exported): the path links the system's shared oneDNN 2.x beside it (`own`). The two never see each other's
+//   objects (the path hands oneDNN plain buffers of libtorch tensors), and both run on the process's one libgomp.
+// Otherwise (a libtorch linked against another major's shared oneDNN, whose exported symbols ours would bind to)
+// libtorch's path trains.
+function onednnFor(
+  t,
+  includeDirs = ['/usr/include', '/usr/local/include'],
+  libDirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'],
+) {
+  let linked;
   try {
     const so = fs.readdirSync(t.libDir).find((f) => /^libtorch_cpu\.so/.test(f));
-    lib = so && /libdnnl\.so\.(\d+)/.exec(fs.readFileSync(path.join(t.libDir, so)).toString('latin1'));
+    if (!so) return null;
+    linked = /libdnnl\.so\.(\d+)/.exec(fs.readFileSync(path.join(t.libDir, so)).toString('latin1'));
   } catch {
-    lib = null;
+    return null;
   }
-  if (!lib) return null;
+  const major = linked ? linked[1] : '2';
+  if (major !== '2') return null;
+  const soname = `libdnnl.so.${major}`;
+  if (!linked && !libDirs.some((d) => fs.existsSync(path.join(d, soname)))) return null;
   for (const dir of includeDirs) {
     try {
       const text = fs.readFileSync(path.join(dir, 'oneapi', 'dnnl', 'dnnl_version.h'), 'utf8');
-      const major = /#define DNNL_VERSION_MAJOR (\d+)/.exec(text);
-      if (
-        major &&
-        major[1] === lib[1] &&
-        major[1] === '2' &&
-        fs.existsSync(path.join(dir, 'oneapi', 'dnnl', 'dnnl.hpp'))
-      )
-        return { include: dir, soname: `libdnnl.so.${lib[1]}` };
+      const headerMajor = /#define DNNL_VERSION_MAJOR (\d+)/.exec(text);
+      if (headerMajor && headerMajor[1] === major && fs.existsSync(path.join(dir, 'oneapi', 'dnnl', 'dnnl.hpp')))
+        return linked ? { include: dir, soname } : { include: dir, soname, own: true };
     } catch {
       // not in this folder
     }
@@ -273,6 +280,9 @@ function cudaBuildProblem({ torchCuda, nvcc, archList, source }) {
 }
 
 function gypView(t) {
+  // The oneDNN training path on a oneDNN of its own (pip's torch) needs its headers ahead of libtorch's, which carry
+  // oneDNN 3.x's: CMake's build lays them out so (CMakeLists.txt); node-gyp's builds libtorch's path there.
+  const onednn = t.onednn && !t.onednn.own ? t.onednn : null;
   return {
     includes: [
       t.includeRoot,
@@ -286,13 +296,13 @@ function gypView(t) {
       '-ltorch_cpu',
       '-ltorch',
       ...(t.cuda ? ['-ltorch_cuda', '-lc10_cuda'] : []),
-      ...(t.onednn ? [`-l:${t.onednn.soname}`] : []),
+      ...(onednn ? [`-l:${onednn.soname}`] : []),
     ],
     defines: [
       `_GLIBCXX_USE_CXX11_ABI=${t.cxx11Abi}`,
       ...(t.c10d ? ['RESNET_WITH_C10D', 'USE_C10D_GLOO'] : []),
       ...(t.ncclInclude ? ['RESNET_WITH_NCCL', 'USE_C10D_NCCL'] : []),
-      ...(t.onednn ? ['RESNET_WITH_ONEDNN'] : []),
+      ...(onednn ? ['RESNET_WITH_ONEDNN'] : []),
     ],
   };
 }

@@ -61,6 +61,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     out.Set("onednnIsa", r.onednn_isa);
     out.Set("onednnTraining", OneDnnTraining::built());
     out.Set("onednnTrainingBlock", static_cast<double>(OneDnnTraining::block()));
+    out.Set("onednnTrainingVersion", OneDnnTraining::version());
+    out.Set("onednnTrainingIsa", OneDnnTraining::isa());
     out.Set("distributedGloo", c10d_available());
     out.Set("distributedNccl", nccl_available());
     return out;

@@ -8,6 +8,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <ATen/Version.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/core/Device.h>
 #include <torch/version.h>
@@ -22,38 +23,7 @@
 
 namespace rt {
 
-namespace {
-
-// The shared library a libtorch function was loaded from: the version that runs, whatever the headers said.
-std::string torch_library() {
-  Dl_info where{};
-  const auto* symbol = reinterpret_cast<const void*>(&at::globalContext);
-  return dladdr(symbol, &where) != 0 && where.dli_fname != nullptr ? where.dli_fname : "";
-}
-
-// oneDNN's C API, looked up at run time: libtorch builds that link the shared oneDNN (Debian's) expose it; those
-// that carry it inside (pip's) may not, and then the fields stay empty.
-struct DnnlVersion {
-  int major, minor, patch;
-  const char* hash;
-  unsigned cpu_runtime, gpu_runtime;
-};
-
-std::string onednn_version() {
-  using Fn = const DnnlVersion* (*)();
-  auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "dnnl_version"));
-  if (!fn || !fn()) return "";
-  const DnnlVersion* v = fn();
-  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
-}
-
-// dnnl_get_effective_cpu_isa(): ONEDNN_MAX_CPU_ISA and the CPU decide it. The values are those of oneDNN 2.x and
-// 3.x's dnnl_cpu_isa_t (bit sets: each ISA includes the ones below it).
-std::string onednn_isa() {
-  using Fn = int (*)();
-  auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "dnnl_get_effective_cpu_isa"));
-  if (!fn) return "";
-  const unsigned isa = static_cast<unsigned>(fn());
+std::string onednn_isa_name(unsigned isa) {
   const auto has = [&](unsigned bits) { return (isa & bits) == bits; };
   if (has(0x3e7) || has(0xfef)) return "AVX-512 with AMX";
   if (has(0x1ef)) return "AVX-512 FP16 (AVX10.1)";
@@ -65,6 +35,57 @@ std::string onednn_isa() {
   if (has(0x3)) return "AVX";
   if (has(0x1)) return "SSE4.1";
   return "unknown (" + std::to_string(isa) + ")";
+}
+
+namespace {
+
+// The shared library a libtorch function was loaded from: the version that runs, whatever the headers said.
+std::string torch_library() {
+  Dl_info where{};
+  const auto* symbol = reinterpret_cast<const void*>(&at::globalContext);
+  return dladdr(symbol, &where) != 0 && where.dli_fname != nullptr ? where.dli_fname : "";
+}
+
+// libtorch's oneDNN, asked through its C API in libtorch_cpu and the libraries it links (not the process: the oneDNN
+// training path may link a oneDNN of its own, find-libtorch.js). Debian's libtorch links the shared oneDNN and
+// exposes it; pip's carries oneDNN inside with its symbols hidden: then the version comes from libtorch's own
+// report and the ISA stays unknown.
+void* torch_symbol(const char* name) {
+  const std::string library = torch_library();
+  void* handle = library.empty() ? nullptr : dlopen(library.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+  if (!handle) return nullptr;
+  void* symbol = dlsym(handle, name);
+  dlclose(handle);
+  return symbol;
+}
+
+struct DnnlVersion {
+  int major, minor, patch;
+  const char* hash;
+  unsigned cpu_runtime, gpu_runtime;
+};
+
+std::string onednn_version() {
+  using Fn = const DnnlVersion* (*)();
+  if (auto fn = reinterpret_cast<Fn>(torch_symbol("dnnl_version")); fn && fn()) {
+    const DnnlVersion* v = fn();
+    return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+  }
+  // "Intel(R) MKL-DNN v3.13.3 (Git Hash ...)"
+  const std::string text = at::get_mkldnn_version();
+  const auto at = text.find(" v");
+  if (at == std::string::npos) return "";
+  const auto end = text.find_first_not_of("0123456789.", at + 2);
+  return text.substr(at + 2, end == std::string::npos ? std::string::npos : end - at - 2);
+}
+
+// dnnl_get_effective_cpu_isa(): ONEDNN_MAX_CPU_ISA and the CPU decide it. The values are those of oneDNN 2.x and
+// 3.x's dnnl_cpu_isa_t (bit sets: each ISA includes the ones below it).
+std::string onednn_isa() {
+  using Fn = int (*)();
+  auto fn = reinterpret_cast<Fn>(torch_symbol("dnnl_get_effective_cpu_isa"));
+  if (!fn) return "";
+  return onednn_isa_name(static_cast<unsigned>(fn()));
 }
 
 std::string& onednn_off_reason() {

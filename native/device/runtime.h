@@ -34,6 +34,9 @@ struct RuntimeInfo {
 
 RuntimeInfo runtime_info();
 
+// A oneDNN dnnl_cpu_isa_t (2.x and 3.x share the bits) in words: "AVX2", "AVX-512 BF16", ...
+std::string onednn_isa_name(unsigned isa);
+
 // Whether the CPU convolutions go to oneDNN: it is built in and was not turned off (decide_onednn).
 bool onednn_enabled();
 // Once per process, before any convolution: turns oneDNN off where it would crash (RT_ONEDNN_NEEDS_CACHE_SIZES on

@@ -640,6 +640,13 @@ std::string OneDnnTraining::built() {
   return "";
 }
 
+std::string OneDnnTraining::version() {
+  const auto* v = dnnl_version();
+  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+}
+
+std::string OneDnnTraining::isa() { return onednn_isa_name(static_cast<unsigned>(dnnl::get_effective_cpu_isa())); }
+
 int64_t OneDnnTraining::block() {
   const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
   const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
@@ -680,9 +687,9 @@ torch::Tensor OneDnnTraining::forward(const torch::Tensor& x) {
 
 namespace rt {
 
-std::string OneDnnTraining::built() {
-  return "this build has no oneDNN 2.x headers (Debian's libdnnl-dev, for a libtorch that links the system oneDNN)";
-}
+std::string OneDnnTraining::built() { return "this build has no oneDNN 2.x headers (Debian's libdnnl-dev)"; }
+std::string OneDnnTraining::version() { return ""; }
+std::string OneDnnTraining::isa() { return ""; }
 std::string OneDnnTraining::unsupported(const ResNetImpl&) { return built(); }
 int64_t OneDnnTraining::block() { return 0; }
 OneDnnTraining::OneDnnTraining(ResNetImpl& net) : net_(net) {}

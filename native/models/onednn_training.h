@@ -28,6 +28,10 @@ class OneDnnTraining {
   static int64_t block();
   // Why this build has no oneDNN training path (empty: it has one).
   static std::string built();
+  // The oneDNN this path runs ("2.6.3": libtorch's own, or the system's beside pip's torch) and the instruction set
+  // its kernels use here ("AVX-512 BF16"); empty without the path.
+  static std::string version();
+  static std::string isa();
 
   explicit OneDnnTraining(ResNetImpl& net);
   ~OneDnnTraining();

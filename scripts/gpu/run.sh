@@ -51,16 +51,16 @@ setup_node() {
   if [ "$device" = cuda ]; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; fi
   "$RESNET_TORCH_PYTHON" -c 'import torch; print("PyTorch", torch.__version__, "CUDA", torch.version.cuda,
     "cuDNN", torch.backends.cudnn.version() if torch.cuda.is_available() else None)'
-  node scripts/find-libtorch.js
+  PYTHON="$RESNET_TORCH_PYTHON" node scripts/find-libtorch.js
 }
 export PATH="$PWD/.gpu:$PATH" NODE_PATH="$PWD/.gpu/node_modules"
 
-# Plain cmake (no cmake-js): Node-API's headers come from node-api-headers. The addon lands where dist/ looks.
+# The build of the PyTorch 2.15 lane (scripts/build-addon.sh: plain CMake against python3's torch, no cmake-js;
+# Node-API's headers from node-api-headers), so the GPU builds what CI has built. The addon is build/gpu's.
 build() {
-  cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/build/Release" \
-    && cmake --build build/gpu -j "$(nproc)" \
-    && node -e 'const r = require("./dist"); console.log(r.formatInfo(r.info()))'
+  PYTHON="$RESNET_TORCH_PYTHON" bash scripts/build-addon.sh build/gpu
 }
+export RESNET_TORCH_ADDON="$PWD/build/gpu/resnet_torch.node"
 
 step environment environment.txt setup_node || finish
 step build build.txt build || finish

@@ -59,8 +59,14 @@ describe('ncclIncludeDir: NCCL process groups where the libtorch is a CUDA 2.x o
   });
 });
 
-describe('onednnFor: the oneDNN training path where libtorch links the system oneDNN 2.x and its headers match', () => {
+describe('onednnFor: the oneDNN training path on a oneDNN 2.x whose headers match the library it runs', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'resnet-torch-dnnl-'));
+  // A system library folder with Debian's libdnnl.so.2, and one without.
+  const systemLibs = path.join(root, 'system-lib');
+  fs.mkdirSync(systemLibs);
+  fs.writeFileSync(path.join(systemLibs, 'libdnnl.so.2'), '');
+  const noLibs = path.join(root, 'empty-lib');
+  fs.mkdirSync(noLibs);
   const layout = (name: string, linked: string | null, headerMajor: number | null) => {
     const libDir = path.join(root, name, 'lib');
     const include = path.join(root, name, 'include');
@@ -77,18 +83,29 @@ describe('onednnFor: the oneDNN training path where libtorch links the system on
     }
     return { t: { libDir }, include };
   };
-  it("Debian's: libdnnl.so.2 linked, libdnnl-dev 2.x installed", () => {
+  it("Debian's: libtorch links libdnnl.so.2, libdnnl-dev 2.x installed", () => {
     const { t, include } = layout('debian', 'libdnnl.so.2', 2);
-    expect(onednnFor(t, [include])).toEqual({ include, soname: 'libdnnl.so.2' });
+    expect(onednnFor(t, [include], [noLibs])).toEqual({ include, soname: 'libdnnl.so.2' });
   });
-  it("none for pip's (oneDNN inside libtorch_cpu), without the headers, or with another major's", () => {
+  it("pip's (oneDNN hidden inside libtorch_cpu): the system's oneDNN 2.x beside it, where headers and library are there", () => {
     const pip = layout('pip', null, 2);
-    expect(onednnFor(pip.t, [pip.include])).toBeNull();
+    expect(onednnFor(pip.t, [pip.include], [systemLibs])).toEqual({
+      include: pip.include,
+      soname: 'libdnnl.so.2',
+      own: true,
+    });
+    expect(onednnFor(pip.t, [pip.include], [noLibs])).toBeNull();
+    const pipNoHeaders = layout('pip-headerless', null, null);
+    expect(onednnFor(pipNoHeaders.t, [pipNoHeaders.include], [systemLibs])).toBeNull();
+    const pip3 = layout('pip-3', null, 3); // the training path speaks the 2.x API
+    expect(onednnFor(pip3.t, [pip3.include], [systemLibs])).toBeNull();
+  });
+  it('none without the headers, with another major, or beside a libtorch linking another major (its symbols would bind)', () => {
     const headerless = layout('headerless', 'libdnnl.so.2', null);
-    expect(onednnFor(headerless.t, [headerless.include])).toBeNull();
-    const trixie = layout('trixie', 'libdnnl.so.3', 3); // the training path speaks the 2.x API
-    expect(onednnFor(trixie.t, [trixie.include])).toBeNull();
+    expect(onednnFor(headerless.t, [headerless.include], [systemLibs])).toBeNull();
+    const trixie = layout('trixie', 'libdnnl.so.3', 3);
+    expect(onednnFor(trixie.t, [trixie.include], [systemLibs])).toBeNull();
     const mismatch = layout('mismatch', 'libdnnl.so.3', 2);
-    expect(onednnFor(mismatch.t, [mismatch.include])).toBeNull();
+    expect(onednnFor(mismatch.t, [mismatch.include], [systemLibs])).toBeNull();
   });
 });
