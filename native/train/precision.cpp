@@ -10,28 +10,34 @@ namespace rt {
 namespace {
 
 #if RT_AUTOCAST_BY_DEVICE
-void set_cuda_autocast(bool on, at::ScalarType dtype) {
-  at::autocast::set_autocast_dtype(at::kCUDA, dtype);
-  at::autocast::set_autocast_enabled(at::kCUDA, on);
+void set_autocast(c10::DeviceType device, bool on, at::ScalarType dtype) {
+  at::autocast::set_autocast_dtype(device, dtype);
+  at::autocast::set_autocast_enabled(device, on);
 }
 #else
-void set_cuda_autocast(bool on, at::ScalarType dtype) {
-  at::autocast::set_autocast_gpu_dtype(dtype);
-  at::autocast::set_enabled(on);
+void set_autocast(c10::DeviceType device, bool on, at::ScalarType dtype) {
+  if (device == c10::DeviceType::CPU) {
+    at::autocast::set_autocast_cpu_dtype(dtype);
+    at::autocast::set_cpu_enabled(on);
+  } else {
+    at::autocast::set_autocast_gpu_dtype(dtype);
+    at::autocast::set_enabled(on);
+  }
 }
 #endif
 
 }  // namespace
 
-AutocastScope::AutocastScope(Precision precision) {
+AutocastScope::AutocastScope(Precision precision, c10::DeviceType device) : device_(device) {
   if (precision == Precision::Float32) return;
-  set_cuda_autocast(true, precision == Precision::BFloat16 ? at::kBFloat16 : at::kHalf);
+  set_autocast(device_, true, precision == Precision::BFloat16 ? at::kBFloat16 : at::kHalf);
   active_ = true;
 }
 
 AutocastScope::~AutocastScope() {
   if (!active_) return;
-  set_cuda_autocast(false, at::kHalf);
+  // Off again, with each device's default dtype back (CUDA: float16, CPU: bfloat16).
+  set_autocast(device_, false, device_ == c10::DeviceType::CPU ? at::kBFloat16 : at::kHalf);
   at::autocast::clear_cache();
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-// Mixed precision on CUDA: autocast (bf16 or fp16) for the forward pass and, for fp16, a dynamic loss
-// scale like torch.cuda.amp.GradScaler. Hides the autocast API, which changed between libtorch versions.
+// Mixed precision: autocast for the forward pass (bf16 or fp16 on CUDA, bf16 on the CPU, as torch.autocast) and, for
+// fp16, a dynamic loss scale like torch.cuda.amp.GradScaler. Hides the autocast API, which changed between libtorch
+// versions.
 #include <torch/types.h>
 
 #include <vector>
@@ -9,15 +10,16 @@
 
 namespace rt {
 
-// Turns autocast on for this thread while alive (and off again after).
+// Turns autocast on for this thread and device type while alive (and off again after).
 class AutocastScope {
  public:
-  explicit AutocastScope(Precision precision);
+  AutocastScope(Precision precision, c10::DeviceType device);
   ~AutocastScope();
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;
 
  private:
+  c10::DeviceType device_;
   bool active_ = false;
 };
 

@@ -224,7 +224,7 @@ void Trainer::configure(const torch::Device& device) {
   } else if (cuda) {
     at::globalContext().setBenchmarkCuDNN(config_.cudnn_benchmark);
   }
-  if (config_.precision != Precision::Float32 && !cuda) throw invalid("mixed precision needs a CUDA device");
+  if (config_.precision == Precision::Float16 && !cuda) throw invalid("float16 autocast needs a CUDA device");
   if (config_.precision != Precision::Float32 && model_->net()->dtype() != torch::kFloat32)
     throw invalid("mixed precision needs a float32 model");
   if (config_.cuda_graph) {
@@ -252,6 +252,8 @@ void Trainer::choose_engine(const torch::Device& device) {
     why = "not on the CPU";
   else if (forced && std::string(forced) == "0")
     why = "RESNET_TORCH_ONEDNN_TRAINING=0";
+  else if (config_.precision != Precision::Float32)
+    why = "bfloat16 autocast";
   else if (config_.freeze_batch_norm)
     why = "freezeBatchNorm (BatchNorm in eval mode)";
   else if (group_ && config_.sync_batch_norm)
@@ -352,7 +354,7 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
   for (size_t i = 0; i < xs.size(); ++i) {
     torch::Tensor logits, pass_loss;
     {
-      AutocastScope autocast(config_.precision);
+      AutocastScope autocast(config_.precision, batch.x.device().type());
       std::optional<SyncBatchNormScope> sync_bn;
       if (group_ && config_.sync_batch_norm) sync_bn.emplace([this](torch::Tensor& t) { group_->all_reduce_sum(t); });
       logits = forward(xs[i], diagnose);

@@ -25,8 +25,8 @@ describe('devices', () => {
       const e = await rejection(train(model, data, { iterations: 1, batchSize: 16, cudaGraph: true }).done);
       expect(e).toBeInstanceOf(ValidationError);
       expect(e.message).toMatch(/cudaGraph: needs the model on a CUDA device \(it is on cpu\)/);
-      await expect(train(model, data, { iterations: 1, batchSize: 16, precision: 'bfloat16' }).done).rejects.toThrow(
-        /precision: bfloat16 needs the model on a CUDA device/,
+      await expect(train(model, data, { iterations: 1, batchSize: 16, precision: 'float16' }).done).rejects.toThrow(
+        /precision: float16 needs the model on a CUDA device \(it is on cpu\); the CPU takes bfloat16/,
       );
       await expect(model.to('cuda:0')).rejects.toThrow(DeviceError);
     },

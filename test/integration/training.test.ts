@@ -14,8 +14,8 @@ import {
   resolveArch,
   train,
 } from '../../lib';
-import { readSafetensors, typedArrayOf, writeSafetensors } from '../../lib/io/safetensors';
-import { native } from '../../lib/native';
+import { StoredTensor, readSafetensors, typedArrayOf, writeSafetensors } from '../../lib/io/safetensors';
+import { NativeTensorData, native } from '../../lib/native';
 import { resolveRun } from '../../lib/train/resolve';
 import { maxAbsDiff, tempDir } from '../../harness/files';
 import { syntheticDataset, weightsHash } from '../../harness/synthetic';
@@ -66,42 +66,44 @@ describe('agreement with PyTorch', () => {
     accumulate?: number;
     freezeBatchNorm?: boolean;
   }[];
-  // Both sides in float64: in float32 a ReLU input within rounding of 0 falls on either side depending on the
-  // kernels the CPU's ISA and the batch size pick, and a flipped unit moves the weights by 1e-4 after 3 steps. In
-  // float64 nothing lies that close to 0, so the two must agree to rounding; a wrong formula is off by 1e-3 or more.
-  for (const c of cases) {
-    itWithTorch(`3 steps of ${c.name} give PyTorch's weights within 1e-9 (both in float64)`, async () => {
-      const dir = await tempDir();
-      const batch = 8;
-      const data = await syntheticDataset(3 * batch, [1, 12, 12], 10, 3);
-      const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 42, dtype: 'float64' });
-      await model.saveWeights(path.join(dir, 'init.safetensors'));
-      const all = data.get(0, data.length);
-      await writeSafetensors(path.join(dir, 'data.safetensors'), [
-        { name: 'images', dtype: 'U8', shape: all.shape, data: all.images },
-        { name: 'labels', dtype: 'I64', shape: [data.length], data: BigInt64Array.from(all.labels.map(BigInt)) },
-      ]);
-      const mean = [0.4],
-        std = [0.25];
-      const result = await train(model, data, {
-        iterations: 3,
-        shuffle: false,
-        optimizer: c.optimizer,
-        labelSmoothing: c.labelSmoothing ?? 0,
-        clipGradNorm: c.clipGradNorm,
-        accumulate: c.accumulate,
-        freezeBatchNorm: c.freezeBatchNorm,
-        batchSize: batch / (c.accumulate ?? 1),
-        normalize: { mean, std },
-        memoryFormat: c.channelsLast ? 'channels_last' : 'contiguous',
-        logEvery: 1,
-      });
-      expect(result.iteration).toBe(3);
-      const spec = { ...resolveArch('cifar-resnet20'), inChannels: 1, numClasses: 10 };
+  type Case = (typeof cases)[number];
+  // 3 steps of ours and of PyTorch's loop (test/python/train_steps.py) from the same weights on the same batches:
+  // every state tensor of both, and the initial ones.
+  async function stepsBesidePyTorch(c: Case, o: { dtype: 'float32' | 'float64'; precision?: 'bfloat16' }) {
+    const dir = await tempDir();
+    const batch = 8;
+    const data = await syntheticDataset(3 * batch, [1, 12, 12], 10, 3);
+    const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 42, dtype: o.dtype });
+    await model.saveWeights(path.join(dir, 'init.safetensors'));
+    const all = data.get(0, data.length);
+    await writeSafetensors(path.join(dir, 'data.safetensors'), [
+      { name: 'images', dtype: 'U8', shape: all.shape, data: all.images },
+      { name: 'labels', dtype: 'I64', shape: [data.length], data: BigInt64Array.from(all.labels.map(BigInt)) },
+    ]);
+    const mean = [0.4],
+      std = [0.25];
+    const result = await train(model, data, {
+      iterations: 3,
+      shuffle: false,
+      optimizer: c.optimizer,
+      labelSmoothing: c.labelSmoothing ?? 0,
+      clipGradNorm: c.clipGradNorm,
+      accumulate: c.accumulate,
+      freezeBatchNorm: c.freezeBatchNorm,
+      batchSize: batch / (c.accumulate ?? 1),
+      normalize: { mean, std },
+      memoryFormat: c.channelsLast ? 'channels_last' : 'contiguous',
+      precision: o.precision ?? 'float32',
+      logEvery: 1,
+    });
+    expect(result.iteration).toBe(3);
+    const spec = { ...resolveArch('cifar-resnet20'), inChannels: 1, numClasses: 10 };
+    const reference = async (autocast: string | undefined) => {
+      const out = path.join(dir, `torch-${autocast ?? 'plain'}.safetensors`);
       await runPython('train_steps.py', [
         path.join(dir, 'init.safetensors'),
         path.join(dir, 'data.safetensors'),
-        path.join(dir, 'torch.safetensors'),
+        out,
         JSON.stringify({
           spec,
           optimizer: c.optimizer,
@@ -114,32 +116,71 @@ describe('agreement with PyTorch', () => {
           clipGradNorm: c.clipGradNorm,
           accumulate: c.accumulate,
           freezeBatchNorm: c.freezeBatchNorm,
-          dtype: 'float64',
+          dtype: o.dtype,
+          autocast,
         }),
       ]);
-      const reference = (await readSafetensors(path.join(dir, 'torch.safetensors'))).tensors;
-      const ours = new Map((await model.handle().exportState()).map((t) => [t.name, t]));
-      let worst = 0;
-      let moved = 0;
-      const initial = (await readSafetensors(path.join(dir, 'init.safetensors'))).tensors;
-      for (const [name, t] of reference) {
-        const mine = ours.get(name)!;
-        if (t.dtype === 'I64') {
-          expect(Array.from(mine.data as BigInt64Array)).toEqual(Array.from(typedArrayOf(t) as BigInt64Array));
-          continue;
-        }
-        expect([name, t.dtype, mine.dtype]).toEqual([name, 'F64', 'float64']);
-        const ref = typedArrayOf(t) as Float64Array;
-        const start = typedArrayOf(initial.get(name)!) as Float64Array;
-        for (let i = 0; i < ref.length; i++) {
-          worst = Math.max(worst, Math.abs((mine.data as Float64Array)[i] - ref[i]));
-          moved = Math.max(moved, Math.abs(ref[i] - start[i]));
-        }
-      }
-      expect(moved).toBeGreaterThan(1e-3);
-      expect(worst).toBeLessThan(1e-9);
+      return (await readSafetensors(out)).tensors;
+    };
+    return {
+      ours: new Map((await model.handle().exportState()).map((t) => [t.name, t])),
+      reference: await reference(o.precision),
+      plainReference: o.precision ? await reference(undefined) : undefined,
+      initial: (await readSafetensors(path.join(dir, 'init.safetensors'))).tensors,
+      result,
+    };
+  }
+  // Either kind of tensor's values: a file's (StoredTensor) or the model's (NativeTensorData).
+  const values = (t: StoredTensor | NativeTensorData) => ('bytes' in t ? typedArrayOf(t) : t.data);
+  // The largest difference between two states' floating-point tensors.
+  function farthest(a: Map<string, StoredTensor>, b: Map<string, StoredTensor | NativeTensorData>): number {
+    let worst = 0;
+    for (const [name, t] of a) {
+      const ref = values(t),
+        other = values(b.get(name)!);
+      if (ref instanceof BigInt64Array) continue;
+      for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(Number(other[i]) - Number(ref[i])));
+    }
+    return worst;
+  }
+  // The integer tensors (BatchNorm's num_batches_tracked), by name.
+  const counters = (m: Map<string, StoredTensor | NativeTensorData>) =>
+    [...m]
+      .filter(([, t]) => values(t) instanceof BigInt64Array)
+      .map(([name, t]) => [name, Array.from(values(t) as BigInt64Array)]);
+
+  // Both sides in float64: in float32 a ReLU input within rounding of 0 falls on either side depending on the
+  // kernels the CPU's ISA and the batch size pick, and a flipped unit moves the weights by 1e-4 after 3 steps. In
+  // float64 nothing lies that close to 0, so the two must agree to rounding; a wrong formula is off by 1e-3 or more.
+  for (const c of cases) {
+    itWithTorch(`3 steps of ${c.name} give PyTorch's weights within 1e-9 (both in float64)`, async () => {
+      const { ours, reference, initial } = await stepsBesidePyTorch(c, { dtype: 'float64' });
+      for (const [name, t] of reference)
+        if (t.dtype !== 'I64') expect([name, t.dtype, ours.get(name)!.dtype]).toEqual([name, 'F64', 'float64']);
+      expect(counters(ours)).toEqual(counters(reference));
+      expect(farthest(reference, initial)).toBeGreaterThan(1e-3);
+      expect(farthest(reference, ours)).toBeLessThan(1e-9);
     });
   }
+
+  // bfloat16 autocast on the CPU (torch.autocast('cpu')): the convolutions and the classifier in bfloat16, the
+  // weights, the optimizer and the loss in float32. PyTorch's autocast loop on the same libtorch is the reference;
+  // what bfloat16 changes against a float32 run is the yardstick: a run that ignored the autocast (float32) or cast
+  // other ops is as far from PyTorch's bfloat16 run as float32 is.
+  itWithTorch("3 SGD steps in bfloat16 autocast on the CPU follow PyTorch's torch.autocast('cpu')", async () => {
+    const { ours, reference, plainReference, initial, result } = await stepsBesidePyTorch(cases[0], {
+      dtype: 'float32',
+      precision: 'bfloat16',
+    });
+    expect(result.engine).toBe('libtorch (bfloat16 autocast)');
+    const bf16Effect = farthest(reference, plainReference!);
+    const offPyTorch = farthest(reference, ours);
+    console.log(`bfloat16: ours vs PyTorch ${offPyTorch}, PyTorch bfloat16 vs float32 ${bf16Effect}`);
+    expect(counters(ours)).toEqual(counters(reference));
+    expect(farthest(reference, initial)).toBeGreaterThan(1e-3);
+    expect(bf16Effect).toBeGreaterThan(1e-3);
+    expect(offPyTorch).toBeLessThan(bf16Effect / 10);
+  });
 });
 
 describe('gradient accumulation, exactly', () => {

@@ -1,7 +1,8 @@
 """PyTorch's own training steps on the same weights and batches: torch.optim.SGD / AdamW, cross-entropy
 (with label smoothing), batches taken in order, pixels / 255 and the given per-channel normalisation; optionally
 gradient accumulation over chunks of each batch and torch.nn.utils.clip_grad_norm_; in float32 or (`dtype`)
-float64, the whole computation in it. With `ranks` R (the
+float64, the whole computation in it, or (`autocast`: "bfloat16") the forward under torch.autocast on the device, the
+loss on float32 logits. With `ranks` R (the
 reference for SyncBatchNorm), BatchNorm sees the whole batch while every convolution and the classifier run on
 each rank's share of it (every R-th sample, as DistributedSampler deals them), one thread: the shapes the ranks
 compute with, so that float32 rounds alike and no ReLU input near 0 falls on another side than in the ranks.
@@ -86,7 +87,11 @@ for step in range(cfg["steps"]):
     # Gradient accumulation as a PyTorch loop writes it: passes over chunks, each mean loss weighted by its share.
     passes = cfg.get("accumulate", 1)
     for xc, yc in zip(x.chunk(passes), y.chunk(passes)):
-        loss = F.cross_entropy(model(xc), yc, label_smoothing=cfg.get("labelSmoothing", 0.0))
+        with torch.autocast(device.type, dtype=getattr(torch, cfg.get("autocast") or "bfloat16"),
+                            enabled=bool(cfg.get("autocast"))):
+            logits = model(xc)
+            logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+            loss = F.cross_entropy(logits, yc, label_smoothing=cfg.get("labelSmoothing", 0.0))
         (loss * (len(yc) / len(y))).backward()
     if cfg.get("clipGradNorm"):
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clipGradNorm"])

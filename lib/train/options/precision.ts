@@ -5,7 +5,9 @@ import type { NativeResumeState, NativeTrainConfig } from '../../native';
 import { Fields, s } from '../../validate';
 
 export interface PrecisionOptions {
-  /** float32 (default), or bfloat16 / float16 autocast on CUDA. */
+  /** float32 (default); bfloat16 autocast on the CPU or CUDA (torch.autocast: convolutions and the classifier in
+   *  bfloat16, weights and optimizer in float32; fast on CPUs with AVX-512 BF16 or AMX); float16 autocast with a
+   *  dynamic loss scale on CUDA. */
   precision?: 'float32' | 'bfloat16' | 'float16';
   /** Tensor layout (default 'auto': channels_last where it is faster). */
   memoryFormat?: 'auto' | 'channels_last' | 'contiguous';
@@ -80,12 +82,12 @@ export function precisionConfig(
       'false with distributed training',
       'cudaGraph: does not run with distributed training',
     );
-  if (precision !== 'float32' && !cuda)
+  if (precision === 'float16' && !cuda)
     throw new ValidationError(
       'precision',
       precision,
-      '"float32" on the CPU',
-      `precision: ${precision} needs the model on a CUDA device (it is on ${device})`,
+      '"float32" or "bfloat16" on the CPU',
+      `precision: float16 needs the model on a CUDA device (it is on ${device}); the CPU takes bfloat16`,
     );
   const unmet = o.cudaGraph ? cudaGraphUnmet(cuda, device, precision, needs) : undefined;
   if (unmet) throw new ValidationError('cudaGraph', true, unmet, `cudaGraph: needs ${unmet}`);
