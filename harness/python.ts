@@ -35,6 +35,36 @@ export function torchPython(): string {
   );
 }
 
+let torchrun: string | null | undefined;
+
+/**
+ * A Python whose PyTorch (2.x) has torchrun (torch.distributed.run), to launch jobs with the real launcher:
+ * $RESNET_TORCH_TORCHRUN_PYTHON, the reference Python, the project's venv of PyTorch 2.15 (scripts/torch-venv.sh),
+ * python3. Debian's PyTorch 1.13 is not one: its torchrun does not start on Python 3.11. Undefined where none is.
+ */
+export function findTorchrunPython(): string | undefined {
+  if (torchrun !== undefined) return torchrun ?? undefined;
+  const cache = process.env.RESNET_TORCH_CACHE ?? path.join(process.env.HOME ?? '/root', '.cache', 'resnet-torch');
+  const candidates = [
+    process.env.RESNET_TORCH_TORCHRUN_PYTHON,
+    process.env.RESNET_TORCH_PYTHON,
+    path.join(cache, 'venv-torch-2.15', 'bin', 'python'),
+    'python3',
+  ].filter(Boolean) as string[];
+  const check = 'import torch, torch.distributed.run; assert int(torch.__version__.split(".")[0]) >= 2';
+  torchrun = null;
+  for (const python of candidates) {
+    try {
+      execFileSync(python, ['-c', check], { stdio: 'ignore', timeout: 60000 });
+      torchrun = python;
+      break;
+    } catch {
+      // try the next one
+    }
+  }
+  return torchrun ?? undefined;
+}
+
 /** The package root, from wherever this file runs (harness/ under jest, .test-build/harness for bench/). */
 function packageRoot(): string {
   let dir = __dirname;

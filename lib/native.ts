@@ -280,6 +280,10 @@ export interface NativeDistributedConfig {
   masterAddr: string;
   masterPort: number;
   timeoutMs: number;
+  /** torchrun's agent serves the store: every rank is a client. */
+  agentStore: boolean;
+  /** The keys of this run in the store ('' for none). */
+  storePrefix: string;
   fingerprint: [string, string][];
 }
 

@@ -150,6 +150,8 @@ void fields(V& v, DistConfig& c) {
   v("masterAddr", c.master_addr);
   v("masterPort", c.master_port);
   v("timeoutMs", c.timeout_ms);
+  v("agentStore", c.agent_store);
+  v("storePrefix", c.store_prefix);
   v("fingerprint", c.fingerprint);
 }
 

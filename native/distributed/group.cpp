@@ -201,17 +201,25 @@ std::unique_ptr<DistGroup> DistGroup::join(const DistConfig& c) {
   const std::string where = c.master_addr + ":" + std::to_string(c.master_port);
   c10d::TCPStoreOptions store_options;
   store_options.port = static_cast<std::uint16_t>(c.master_port);
-  store_options.isServer = c.rank == 0;
+  // Rank 0 serves the store, unless torchrun's agent already does (every rank its client, as PyTorch's workers).
+  store_options.isServer = c.rank == 0 && !c.agent_store;
   store_options.numWorkers = static_cast<std::size_t>(c.world_size);
   store_options.waitWorkers = false;  // the fingerprint exchange below waits, naming who is missing
   store_options.timeout = timeout;
+  const auto scoped = [&c](c10::intrusive_ptr<c10d::TCPStore> store) -> c10::intrusive_ptr<c10d::Store> {
+    if (c.store_prefix.empty()) return store;
+    return c10::make_intrusive<c10d::PrefixStore>(c.store_prefix, store);
+  };
   try {
-    impl->store = open_store(c.master_addr, store_options);
+    impl->store = scoped(open_store(c.master_addr, store_options));
   } catch (const std::exception& e) {
-    throw Error("ERR_DISTRIBUTED", c.rank == 0
-                                       ? "rank 0 cannot serve the rendezvous on " + where + ": " + cause(e)
-                                       : "rank " + std::to_string(c.rank) + " cannot reach the rendezvous at " + where +
-                                             " (is rank 0 running, and MASTER_ADDR/MASTER_PORT right?): " + cause(e));
+    throw Error("ERR_DISTRIBUTED",
+                store_options.isServer
+                    ? "rank 0 cannot serve the rendezvous on " + where + ": " + cause(e)
+                    : "rank " + std::to_string(c.rank) + " cannot reach the rendezvous at " + where +
+                          (c.agent_store ? " (served by torchrun's agent)"
+                                         : " (is rank 0 running, and MASTER_ADDR/MASTER_PORT right?)") +
+                          ": " + cause(e));
   }
   // Every rank publishes what must agree; rank 0 checks everyone, everyone checks rank 0: a mismatch stops all.
   const std::string mine = serialise(c.fingerprint);
@@ -252,7 +260,7 @@ std::unique_ptr<DistGroup> DistGroup::join(const DistConfig& c) {
   // The heartbeat has its own connection to the store: the training thread's may be busy.
   c10d::TCPStoreOptions client_options = store_options;
   client_options.isServer = false;
-  auto beat_store = open_store(c.master_addr, client_options);
+  auto beat_store = scoped(open_store(c.master_addr, client_options));
   Impl* raw = impl.get();
   impl->heartbeat = std::thread([raw, beat_store] {
     std::unique_lock<std::mutex> lock(raw->mutex);

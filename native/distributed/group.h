@@ -24,7 +24,9 @@ struct DistConfig {
   int64_t world_size = 1;
   std::string master_addr;
   int64_t master_port = 0;
-  int64_t timeout_ms = 0;  // rendezvous and every collective
+  int64_t timeout_ms = 0;    // rendezvous and every collective
+  bool agent_store = false;  // torchrun's agent serves the store at master_addr:master_port: every rank is a client
+  std::string store_prefix;  // this run's keys in the store (torchrun's restart attempt), empty for none
   // What must agree across ranks (spec, options, data length, ...), compared by key at the rendezvous.
   std::vector<std::pair<std::string, std::string>> fingerprint;
 };

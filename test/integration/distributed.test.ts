@@ -14,7 +14,7 @@ import { resolveArch } from '../../lib/model/archs';
 import { permutation } from '../../lib/random';
 import { pngFolder } from '../../harness/fixtures';
 import { tempDir } from '../../harness/files';
-import { runPython } from '../../harness/python';
+import { PYTHON_DIR, findTorchrunPython, runPython } from '../../harness/python';
 import { itWithTorch } from '../helpers/reference';
 import { fourSteps, syntheticDataset } from '../../harness/synthetic';
 
@@ -183,31 +183,33 @@ async function threeSteps(accumulate = 1, steps = 3) {
     std: [0.25],
     dtype: 'float64',
   };
-  /** Our 2 ranks, writing `${prefix}${rank}.safetensors`; `extra`: more train options. */
+  /** A rank's job (test/integration/rank-worker.js), writing `${prefix}${rank}.safetensors`; `extra`: more options. */
+  const job = (prefix: string, extra: object) => ({
+    arch: 'cifar-resnet20',
+    inChannels: 1,
+    numClasses: 10,
+    data: dataFile,
+    init,
+    dtype: 'float64',
+    outPrefix: path.join(dir, prefix),
+    options: {
+      iterations: steps,
+      batchSize: batch,
+      shuffle: false,
+      optimizer,
+      normalize: { mean: reference.mean, std: reference.std },
+      memoryFormat: 'contiguous',
+      deterministic: true,
+      accumulate,
+      ...extra,
+    },
+  });
+  /** Our 2 ranks, started as torchrun's variables say. */
   const ours = async (prefix: string, extra: object) => {
-    const results = await runRanks([0, 1], world, await freePort(), () => ({
-      arch: 'cifar-resnet20',
-      inChannels: 1,
-      numClasses: 10,
-      data: dataFile,
-      init,
-      dtype: 'float64',
-      outPrefix: path.join(dir, prefix),
-      options: {
-        iterations: steps,
-        batchSize: batch,
-        shuffle: false,
-        optimizer,
-        normalize: { mean: reference.mean, std: reference.std },
-        memoryFormat: 'contiguous',
-        deterministic: true,
-        accumulate,
-        ...extra,
-      },
-    }));
+    const results = await runRanks([0, 1], world, await freePort(), () => job(prefix, extra));
     for (const r of results) expect([r.rank, r.code, r.stderr]).toEqual([r.rank, 0, '']);
   };
-  return { dir, dataFile, init, batch, world, reference, ours };
+  return { dir, dataFile, init, batch, world, reference, job, ours };
 }
 
 const describeWithGloo = info().distributed.gloo ? describe : describe.skip;
@@ -516,4 +518,85 @@ describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)'
       new RegExp(`DistributedError: rank 1 cannot reach the rendezvous at 127\\.0\\.0\\.1:${port}`),
     );
   });
+});
+
+// The real launcher, not its variables set by hand: PyTorch 2.x's torchrun (the project's venv of PyTorch 2.15;
+// Debian's 1.13 torchrun does not start on Python 3.11). Its agent serves the rendezvous store itself and tells the
+// workers so (TORCHELASTIC_USE_AGENT_STORE): our ranks join it as clients. PyTorch's own DDP, launched the same way,
+// is the reference. Under CI=true a missing torchrun fails the test instead of skipping it.
+const torchrunPython = findTorchrunPython();
+const itWithTorchrun = torchrunPython || process.env.CI === 'true' ? it : it.skip;
+// libtorch 1.x's store client cannot speak to PyTorch 2.x's store (the agent's): those builds refuse it, by name.
+const libtorch2 = Number(info().libtorchVersion.split('.')[0]) >= 2;
+
+interface Launched {
+  code: number | null;
+  out: string;
+}
+
+/** One torchrun process: `python -m torch.distributed.run ARGS`. */
+function torchrun(args: string[]): Promise<Launched> {
+  if (!torchrunPython) throw new Error('no Python with PyTorch 2.x and torchrun: run scripts/torch-venv.sh');
+  return new Promise((resolve) => {
+    const child = spawn(torchrunPython, ['-m', 'torch.distributed.run', ...args], {
+      env: { ...process.env, OMP_NUM_THREADS: '1' },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+/** The launches a user types: one torchrun of 2 workers, or one per node (2 nodes of 1 worker each). */
+async function launch(mode: 'standalone' | 'static' | 'c10d', command: string[]): Promise<Launched[]> {
+  const port = await freePort();
+  if (mode === 'standalone') return [await torchrun(['--standalone', '--nproc-per-node', '2', ...command])];
+  const node = (rank: number) =>
+    mode === 'static'
+      ? ['--nnodes', '2', '--node-rank', String(rank), '--master-addr', '127.0.0.1', '--master-port', String(port)]
+      : ['--nnodes', '2', '--rdzv-backend', 'c10d', '--rdzv-endpoint', `127.0.0.1:${port}`, '--rdzv-id', 'test'];
+  return Promise.all([0, 1].map((r) => torchrun([...node(r), '--nproc-per-node', '1', ...command])));
+}
+
+describeWithGloo("launched by PyTorch's own torchrun (its agent's store, env://)", () => {
+  (libtorch2 ? it.skip : itWithTorchrun)(
+    "with libtorch 1.x the ranks refuse torchrun's agent store at once, saying why and what works",
+    async () => {
+      const { job } = await threeSteps();
+      const [run] = await launch('standalone', [
+        '--no-python',
+        process.execPath,
+        WORKER,
+        JSON.stringify(job('x-', {})),
+      ]);
+      expect(run.code).not.toBe(0);
+      expect(run.out).toMatch(
+        /DistributedError: torchrun's agent serves the rendezvous at localhost:\d+ \(TORCHELASTIC_USE_AGENT_STORE=True\), and this build's libtorch 1\.\d+\.\d+ cannot speak to PyTorch 2\.x's store/,
+      );
+    },
+  );
+  for (const mode of ['standalone', 'static', 'c10d'] as const) {
+    (libtorch2 ? itWithTorchrun : it.skip)(
+      `${mode === 'standalone' ? '--standalone' : mode === 'static' ? 'a static rendezvous of 2 nodes' : 'the c10d rendezvous of 2 nodes'}: a script without a distributed option trains 2 ranks that end with PyTorch DDP's weights (also under torchrun) within 1e-9 (float64)`,
+      async () => {
+        const { dir, dataFile, init, batch, reference, job } = await threeSteps();
+        const ours = await launch(mode, ['--no-python', process.execPath, WORKER, JSON.stringify(job('ours-', {}))]);
+        for (const l of ours) expect([l.code, l.out]).toEqual([0, expect.not.stringMatching(/Error/)]);
+        const theirs = await launch(mode, [
+          path.join(PYTHON_DIR, 'ddp_steps.py'),
+          init,
+          dataFile,
+          path.join(dir, 'torch-'),
+          JSON.stringify({ ...reference, batch }),
+        ]);
+        for (const l of theirs) expect([l.code, l.out]).toEqual([0, expect.anything()]);
+        const [ours0, ours1] = await Promise.all(['ours-0', 'ours-1'].map((f) => tensorsOf(dir, f)));
+        const { worst, moved } = await difference(init, ours0, await tensorsOf(dir, 'torch-0'));
+        expect(moved).toBeGreaterThan(1e-3);
+        expect(worst).toBeLessThan(1e-9);
+        sameOnRanks(ours0, ours1, /running_|num_batches/);
+      },
+    );
+  }
 });

@@ -4,7 +4,9 @@ and the given per-channel normalisation, in float32 or (`dtype`) float64; every 
 steps. With `accumulate` k, a step
 is k batches, the first k - 1 under ddp.no_sync() and each loss divided by k: PyTorch's accumulation recipe.
 usage: ddp_steps.py WEIGHTS DATA OUT_PREFIX JSON   (JSON: spec, optimizer, batch, steps, mean, std, world, port,
-accumulate, dtype)"""
+accumulate, dtype). Launched by torchrun (TORCHELASTIC_RUN_ID set), it is one rank of the launcher's job instead: the
+rank, world and rendezvous from torchrun's environment (env://), `world` and `port` unused.
+"""
 import contextlib
 import json
 import os
@@ -21,11 +23,14 @@ from common import load_safetensors, save_safetensors
 from reference_nets import Net
 
 
-def run(rank, weights_file, data_file, out_prefix, cfg):
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(cfg["port"])
-    # Debian's PyTorch 2.x is built without libuv, which its TCPStore asks for by default from 2.4 on.
-    os.environ.setdefault("USE_LIBUV", "0")
-    dist.init_process_group("gloo", rank=rank, world_size=cfg["world"])
+def run(rank, weights_file, data_file, out_prefix, cfg, torchrun=False):
+    if torchrun:
+        dist.init_process_group("gloo")
+    else:
+        os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(cfg["port"])
+        # Debian's PyTorch 2.x is built without libuv, which its TCPStore asks for by default from 2.4 on.
+        os.environ.setdefault("USE_LIBUV", "0")
+        dist.init_process_group("gloo", rank=rank, world_size=cfg["world"])
     torch.set_num_threads(1)
     spec = cfg["spec"]
     model = Net(spec["block"], spec["depths"], spec["widths"], spec["stem"], spec["shortcut"], spec.get("preact", False),
@@ -59,4 +64,7 @@ def run(rank, weights_file, data_file, out_prefix, cfg):
 
 if __name__ == "__main__":
     weights_file, data_file, out_prefix, cfg = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-    mp.spawn(run, args=(weights_file, data_file, out_prefix, cfg), nprocs=cfg["world"], join=True)
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        run(int(os.environ["RANK"]), weights_file, data_file, out_prefix, cfg, torchrun=True)
+    else:
+        mp.spawn(run, args=(weights_file, data_file, out_prefix, cfg), nprocs=cfg["world"], join=True)

@@ -1,6 +1,6 @@
 // Which process group a process joins: the option, else the environment torchrun or Slurm set.
 import { ValidationError } from '../../lib';
-import { rankDevice, resolveBackend, resolveProcessGroup } from '../../lib/train/options/distributed';
+import { rankDevice, resolveBackend, resolveProcessGroup, slurmHostnames } from '../../lib/train/options/distributed';
 import { thrown } from '../helpers/errors';
 
 const torchrun = {
@@ -34,7 +34,25 @@ describe('process group from the environment and the option', () => {
       progressOnAllRanks: false,
       source: 'torchrun',
       join: true,
+      agentStore: false,
+      storePrefix: '',
     });
+  });
+  it("joins torchrun's agent store as a client, under the restart attempt's prefix, only at the agent's own address", () => {
+    const elastic = { ...torchrun, TORCHELASTIC_USE_AGENT_STORE: 'True', TORCHELASTIC_RESTART_COUNT: '2' };
+    expect(resolveProcessGroup(undefined, elastic)).toMatchObject({
+      agentStore: true,
+      storePrefix: '/worker/attempt_2',
+    });
+    // Another address given by the option: that store is not the agent's (PyTorch's _agent_store_serves).
+    expect(resolveProcessGroup({ masterPort: 29401 }, elastic)).toMatchObject({ agentStore: false, storePrefix: '' });
+    expect(resolveProcessGroup(false, elastic)).toMatchObject({ agentStore: false });
+    expect(resolveProcessGroup(undefined, { ...elastic, TORCHELASTIC_USE_AGENT_STORE: 'False' })).toMatchObject({
+      agentStore: false,
+    });
+    expect(() => resolveProcessGroup(undefined, { ...elastic, TORCHELASTIC_RESTART_COUNT: 'x' })).toThrow(
+      /TORCHELASTIC_RESTART_COUNT/,
+    );
   });
   it("maps Slurm's as torchrun's users expect, with MASTER_ADDR from the job script", () => {
     const slurm = {
@@ -53,6 +71,54 @@ describe('process group from the environment and the option', () => {
       masterPort: 29500,
       source: 'slurm',
     });
+  });
+  it("srun's environment exactly as Slurm writes it: MASTER_ADDR from the first host of the compressed node list", () => {
+    const srun = {
+      SLURM_PROCID: '3',
+      SLURM_NTASKS: '8',
+      SLURM_LOCALID: '1',
+      SLURM_NTASKS_PER_NODE: '2(x4)',
+      SLURM_JOB_NODELIST: 'gpu[07-09,12]',
+      SLURM_NODELIST: 'gpu[07-09,12]',
+    };
+    expect(resolveProcessGroup(undefined, srun)).toMatchObject({
+      rank: 3,
+      worldSize: 8,
+      localRank: 1,
+      localWorldSize: 2,
+      masterAddr: 'gpu07',
+      masterPort: 29500,
+      source: 'slurm',
+    });
+    // The job script's MASTER_ADDR / MASTER_PORT win; a list that cannot be read names the variable.
+    expect(resolveProcessGroup(undefined, { ...srun, MASTER_ADDR: 'login1', MASTER_PORT: '29600' })).toMatchObject({
+      masterAddr: 'login1',
+      masterPort: 29600,
+    });
+    expect(() => resolveProcessGroup(undefined, { ...srun, SLURM_JOB_NODELIST: 'gpu[9-7]' })).toThrow(
+      /SLURM_JOB_NODELIST: cannot read the range "9-7" of "gpu\[9-7\]"/,
+    );
+    expect(() => resolveProcessGroup(undefined, { ...srun, SLURM_NTASKS_PER_NODE: 'x' })).toThrow(
+      /SLURM_NTASKS_PER_NODE: expected a task count/,
+    );
+  });
+  it("Kubeflow's PyTorchJob (MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK per pod): one process per machine", () => {
+    const pod = { MASTER_ADDR: 'job-master-0', MASTER_PORT: '23456', WORLD_SIZE: '4', RANK: '2' };
+    expect(resolveProcessGroup(undefined, pod)).toEqual({
+      rank: 2,
+      worldSize: 4,
+      localRank: 0,
+      localWorldSize: 1,
+      masterAddr: 'job-master-0',
+      masterPort: 23456,
+      timeoutSeconds: 300,
+      progressOnAllRanks: false,
+      source: 'torchrun',
+      join: true,
+      agentStore: false,
+      storePrefix: '',
+    });
+    expect(rankDevice('cuda', pod)).toBe('cuda');
   });
   it('the option wins over the environment; false ignores the environment', () => {
     expect(
@@ -74,6 +140,19 @@ describe('process group from the environment and the option', () => {
       'distributed.backend: expected one of "gloo", "nccl", got "mpi"',
     );
   });
+});
+
+describe("Slurm's compressed node lists, expanded as scontrol show hostnames does", () => {
+  it.each([
+    ['node01', ['node01']],
+    ['node[01-03,07],login', ['node01', 'node02', 'node03', 'node07', 'login']],
+    ['gpu[8-10]', ['gpu8', 'gpu9', 'gpu10']],
+    ['rack[1-2]-n[08-09]', ['rack1-n08', 'rack1-n09', 'rack2-n08', 'rack2-n09']],
+    ['a[1],b', ['a1', 'b']],
+  ])('%s', (list, hosts) => expect(slurmHostnames(list)).toEqual(hosts));
+  it.each([['node[01'], ['node]'], ['node[a-b]'], ['node[3-1]'], ['bad host'], ['']])('refuses %p', (list) =>
+    expect(() => slurmHostnames(list)).toThrow(),
+  );
 });
 
 describe('the backend: NCCL for CUDA where built, else Gloo, as init_process_group("cpu:gloo,cuda:nccl")', () => {

@@ -2,7 +2,7 @@
 // launcher sets, as torchrun does (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, LOCAL_RANK, LOCAL_WORLD_SIZE), or
 // as Slurm does (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, with MASTER_ADDR/MASTER_PORT from the job script).
 // The same script runs unchanged under `torchrun --no-python node train.js`, a Kubeflow PyTorchJob or srun.
-import { ValidationError } from '../../errors';
+import { DistributedError, ValidationError } from '../../errors';
 import { native } from '../../native';
 import type { NativeDistributedConfig, NativeTrainConfig } from '../../native';
 import { ObjectSchema, Fields, s } from '../../validate';
@@ -42,6 +42,12 @@ export interface ProcessGroupInfo {
   progressOnAllRanks: boolean;
   /** Where rank and world came from: the option, torchrun's variables, Slurm's, or neither (one process). */
   source: 'option' | 'torchrun' | 'slurm' | 'single';
+  /** torchrun's elastic agent already serves the rendezvous store at masterAddr:masterPort
+   *  (TORCHELASTIC_USE_AGENT_STORE=True, and that address is the agent's own): every rank joins it as a client. */
+  agentStore: boolean;
+  /** The keys of this run in the store: torchrun's restart attempt ("/worker/attempt_N", as PyTorch's own workers
+   *  name them), empty otherwise. */
+  storePrefix: string;
   /** Whether this process joins a process group: a world of more than one, or one the option asked for. */
   join: boolean;
 }
@@ -70,6 +76,79 @@ function envInteger(env: Env, name: string, min: number): number | undefined {
 }
 
 /**
+ * The hosts of a Slurm node list in its compressed form ("node[01-03,07],gpu-a1"), in order, as
+ * `scontrol show hostnames` expands it. Throws on a list it cannot read.
+ */
+export function slurmHostnames(list: string): string[] {
+  const entries: string[] = [];
+  let depth = 0,
+    from = 0;
+  for (let i = 0; i <= list.length; i++) {
+    const c = list[i];
+    if (c === '[') depth++;
+    else if (c === ']') depth--;
+    if (depth < 0 || depth > 1) throw new Error(`unbalanced brackets in "${list}"`);
+    if (i === list.length || (c === ',' && depth === 0)) {
+      entries.push(list.slice(from, i));
+      from = i + 1;
+    }
+  }
+  if (depth !== 0) throw new Error(`unbalanced brackets in "${list}"`);
+  const hosts = entries.flatMap(expandHost);
+  if (hosts.length === 0) throw new Error('it names no host');
+  return hosts;
+}
+
+// One entry: its first bracket's numbers (zero-padded as written), each followed by the rest expanded.
+function expandHost(entry: string): string[] {
+  const open = entry.indexOf('[');
+  if (open < 0) {
+    if (!/^[A-Za-z0-9._-]+$/.test(entry)) throw new Error(`cannot read the host "${entry}"`);
+    return [entry];
+  }
+  const close = entry.indexOf(']', open);
+  const prefix = entry.slice(0, open);
+  const rest = entry.slice(close + 1);
+  const rests = rest === '' ? [''] : expandHost(rest);
+  const out: string[] = [];
+  for (const range of entry.slice(open + 1, close).split(',')) {
+    const r = /^(\d+)(?:-(\d+))?$/.exec(range);
+    const [first, last] = r ? [Number(r[1]), Number(r[2] ?? r[1])] : [NaN, NaN];
+    if (!r || last < first || last - first > 100_000) throw new Error(`cannot read the range "${range}" of "${entry}"`);
+    for (let n = first; n <= last; n++)
+      for (const rest of rests) out.push(`${prefix}${String(n).padStart(r[1].length, '0')}${rest}`);
+  }
+  if (prefix && !/^[A-Za-z0-9._-]+$/.test(prefix)) throw new Error(`cannot read the host "${entry}"`);
+  return out;
+}
+
+// MASTER_ADDR as Slurm users derive it: the first host of the job's node list.
+function slurmFirstHost(env: Env): string | undefined {
+  const name = env.SLURM_JOB_NODELIST !== undefined ? 'SLURM_JOB_NODELIST' : 'SLURM_NODELIST';
+  const list = env[name];
+  if (!list) return undefined;
+  try {
+    return slurmHostnames(list)[0];
+  } catch (e) {
+    throw new ValidationError(name, list, 'a Slurm node list ("node[01-04],gpu7")', `${name}: ${(e as Error).message}`);
+  }
+}
+
+// SLURM_NTASKS_PER_NODE: "4", or per node group as "2(x3),1" (this node's count is not told apart: the first).
+function slurmTasksPerNode(env: Env): number | undefined {
+  const text = env.SLURM_NTASKS_PER_NODE;
+  if (text === undefined || text === '') return undefined;
+  const m = /^(\d+)(\(x\d+\))?(,|$)/.exec(text);
+  if (!m || Number(m[1]) < 1)
+    throw new ValidationError(
+      'SLURM_NTASKS_PER_NODE',
+      text,
+      'a task count such as "4" or "2(x3)" (environment variable)',
+    );
+  return Number(m[1]);
+}
+
+/**
  * The process group this process joins: `option` (false: none) over the environment; a single process when
  * neither names a world of more than one.
  */
@@ -92,7 +171,7 @@ export function resolveProcessGroup(
           rank: envInteger(env, 'SLURM_PROCID', 0),
           worldSize: envInteger(env, 'SLURM_NTASKS', 1),
           localRank: envInteger(env, 'SLURM_LOCALID', 0),
-          localWorldSize: envInteger(env, 'SLURM_NTASKS_PER_NODE', 1),
+          localWorldSize: slurmTasksPerNode(env),
         }
       : {};
   const worldSize = o?.worldSize ?? fromEnv.worldSize ?? 1;
@@ -107,7 +186,10 @@ export function resolveProcessGroup(
       `rank ${rank} is outside a world of ${worldSize} (${source === 'option' ? 'the distributed option' : `${source}'s environment`})`,
     );
   const masterAddr =
-    o?.masterAddr ?? (option === false ? undefined : env.MASTER_ADDR) ?? (worldSize > 1 ? undefined : '127.0.0.1');
+    o?.masterAddr ??
+    (option === false ? undefined : env.MASTER_ADDR) ??
+    (slurm ? slurmFirstHost(env) : undefined) ??
+    (worldSize > 1 ? undefined : '127.0.0.1');
   if (masterAddr === undefined)
     throw new ValidationError(
       'distributed.masterAddr',
@@ -119,17 +201,28 @@ export function resolveProcessGroup(
     o?.masterPort ??
     (option === false ? undefined : envInteger(env, 'MASTER_PORT', 1)) ??
     DISTRIBUTED_DEFAULTS.masterPort;
+  // As torch.distributed's env:// rendezvous (_create_c10d_store): the agent's store only where the address is the
+  // agent's own MASTER_ADDR:MASTER_PORT.
+  const agentStore =
+    option !== false &&
+    env.TORCHELASTIC_USE_AGENT_STORE === 'True' &&
+    env.MASTER_ADDR === masterAddr &&
+    env.MASTER_PORT === String(masterPort);
   return {
     rank,
     worldSize,
-    localRank: fromEnv.localRank ?? rank,
-    localWorldSize: fromEnv.localWorldSize ?? worldSize,
+    // A launcher that names no local rank (Kubeflow's PyTorchJob: one process per pod) runs one process per machine;
+    // ranks given by the option alone share this machine.
+    localRank: fromEnv.localRank ?? (source === 'option' ? rank : 0),
+    localWorldSize: fromEnv.localWorldSize ?? (source === 'option' ? worldSize : 1),
     masterAddr,
     masterPort,
     timeoutSeconds: o?.timeoutSeconds ?? DISTRIBUTED_DEFAULTS.timeoutSeconds,
     progressOnAllRanks: o?.progressOnAllRanks ?? false,
     source,
     join: worldSize > 1 || o?.worldSize !== undefined,
+    agentStore,
+    storePrefix: agentStore ? `/worker/attempt_${envInteger(env, 'TORCHELASTIC_RESTART_COUNT', 0) ?? 0}` : '',
   };
 }
 
@@ -214,6 +307,16 @@ export function distributedConfig(
   group: ProcessGroupInfo,
   device: string,
 ): Pick<NativeTrainConfig, 'syncBatchNorm'> & { distributed: NativeDistributedConfig } {
+  const libtorch = native().info().torchVersion;
+  // libtorch 1.x's TCPStore client predates the handshake PyTorch 2.x's store servers ask of every connection:
+  // against torchrun's agent store it is cut off or never answered. Said here rather than left to hang.
+  if (group.join && group.agentStore && Number(libtorch.split('.')[0]) < 2)
+    throw new DistributedError(
+      `torchrun's agent serves the rendezvous at ${group.masterAddr}:${group.masterPort} (TORCHELASTIC_USE_AGENT_STORE=True), ` +
+        `and this build's libtorch ${libtorch} cannot speak to PyTorch 2.x's store: build resnet-torch against PyTorch 2.x ` +
+        "(pip's torch for python3), or start the ranks with `resnet train --nproc-per-node N` or by setting RANK, " +
+        'WORLD_SIZE, MASTER_ADDR and MASTER_PORT yourself',
+    );
   return {
     syncBatchNorm: o.syncBatchNorm ?? DISTRIBUTED_DEFAULTS.syncBatchNorm,
     distributed: {
@@ -231,6 +334,8 @@ export function distributedConfig(
       masterAddr: group.masterAddr,
       masterPort: group.masterPort,
       timeoutMs: Math.round(group.timeoutSeconds * 1000),
+      agentStore: group.agentStore,
+      storePrefix: group.storePrefix,
       fingerprint: [],
     },
   };
