@@ -36,21 +36,30 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Starts the given ranks of a world as torchrun would (environment variables), each running `job`. */
-function runRanks(ranks: number[], world: number, port: number, job: (rank: number) => object): Promise<RankResult[]> {
+type LauncherEnv = (rank: number, world: number, port: number) => Record<string, string>;
+
+/** torchrun's variables (set by hand: the real torchrun's tests are below). */
+const torchrunEnv: LauncherEnv = (rank, world, port) => ({
+  RANK: String(rank),
+  WORLD_SIZE: String(world),
+  LOCAL_RANK: String(rank),
+  MASTER_ADDR: '127.0.0.1',
+  MASTER_PORT: String(port),
+});
+
+/** Starts the given ranks of a world with a launcher's environment (torchrun's), each running `job`. */
+function runRanks(
+  ranks: number[],
+  world: number,
+  port: number,
+  job: (rank: number) => object,
+  launcher: LauncherEnv = torchrunEnv,
+): Promise<RankResult[]> {
   return Promise.all(
     ranks.map(
       (rank) =>
         new Promise<RankResult>((resolve) => {
-          const env = {
-            ...process.env,
-            RANK: String(rank),
-            WORLD_SIZE: String(world),
-            LOCAL_RANK: String(rank),
-            MASTER_ADDR: '127.0.0.1',
-            MASTER_PORT: String(port),
-            OMP_NUM_THREADS: '1',
-          };
+          const env = { ...process.env, ...launcher(rank, world, port), OMP_NUM_THREADS: '1' };
           const child: ChildProcess = spawn(process.execPath, [WORKER, JSON.stringify(job(rank))], { env });
           let stdout = '',
             stderr = '';
@@ -204,9 +213,9 @@ async function threeSteps(accumulate = 1, steps = 3) {
       ...extra,
     },
   });
-  /** Our 2 ranks, started as torchrun's variables say. */
-  const ours = async (prefix: string, extra: object) => {
-    const results = await runRanks([0, 1], world, await freePort(), () => job(prefix, extra));
+  /** Our 2 ranks, started with a launcher's variables (torchrun's). */
+  const ours = async (prefix: string, extra: object, launcher?: LauncherEnv) => {
+    const results = await runRanks([0, 1], world, await freePort(), () => job(prefix, extra), launcher);
     for (const r of results) expect([r.rank, r.code, r.stderr]).toEqual([r.rank, 0, '']);
   };
   return { dir, dataFile, init, batch, world, reference, job, ours };
@@ -286,6 +295,31 @@ describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)'
       sameOnRanks(ours0, ours1, /running_|num_batches/);
     },
   );
+
+  it("srun's and Kubeflow PyTorchJob's environments, exactly as they write them, train 2 ranks bit-identical to torchrun's", async () => {
+    const { dir, ours } = await threeSteps();
+    await ours('torchrun-', {});
+    // srun: no RANK, WORLD_SIZE or MASTER_ADDR; the node list in its compressed form names the first host.
+    await ours('srun-', {}, (rank, world, port) => ({
+      SLURM_PROCID: String(rank),
+      SLURM_NTASKS: String(world),
+      SLURM_LOCALID: String(rank),
+      SLURM_NTASKS_PER_NODE: `${world}`,
+      SLURM_JOB_NODELIST: 'localhost',
+      SLURM_NODELIST: 'localhost',
+      MASTER_PORT: String(port),
+    }));
+    // A PyTorchJob's pod: MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK only.
+    await ours('pytorchjob-', {}, (rank, world, port) => ({
+      MASTER_ADDR: '127.0.0.1',
+      MASTER_PORT: String(port),
+      WORLD_SIZE: String(world),
+      RANK: String(rank),
+    }));
+    const reference = await Promise.all(['torchrun-0', 'torchrun-1'].map((f) => tensorsOf(dir, f)));
+    for (const launcher of ['srun-', 'pytorchjob-'])
+      for (const rank of [0, 1]) sameOnRanks(reference[rank], await tensorsOf(dir, `${launcher}${rank}`));
+  });
 
   it('a streamed image folder is sharded as in memory: 2 ranks end bit-identical to the in-memory 2-rank run', async () => {
     // Unshuffled, the in-memory source (whose sharding is checked above and against DDP) and the stream order an
