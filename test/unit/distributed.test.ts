@@ -54,24 +54,6 @@ describe('process group from the environment and the option', () => {
       /TORCHELASTIC_RESTART_COUNT/,
     );
   });
-  it("maps Slurm's as torchrun's users expect, with MASTER_ADDR from the job script", () => {
-    const slurm = {
-      SLURM_PROCID: '5',
-      SLURM_NTASKS: '6',
-      SLURM_LOCALID: '2',
-      SLURM_NTASKS_PER_NODE: '3',
-      MASTER_ADDR: 'node01',
-    };
-    expect(resolveProcessGroup(undefined, slurm)).toMatchObject({
-      rank: 5,
-      worldSize: 6,
-      localRank: 2,
-      localWorldSize: 3,
-      masterAddr: 'node01',
-      masterPort: 29500,
-      source: 'slurm',
-    });
-  });
   it("srun's environment exactly as Slurm writes it: MASTER_ADDR from the first host of the compressed node list", () => {
     const srun = {
       SLURM_PROCID: '3',
