@@ -97,6 +97,25 @@ std::string& onednn_off_reason() {
 
 bool onednn_enabled() { return at::globalContext().hasMKLDNN() && at::globalContext().userEnabledMkldnn(); }
 
+std::string cpu_bfloat16_refusal() {
+  if (!onednn_enabled()) return "";
+  using Fn = int (*)();
+  auto effective_isa = reinterpret_cast<Fn>(torch_symbol("dnnl_get_effective_cpu_isa"));
+  if (!effective_isa || onednn_version().rfind("2.", 0) != 0) return "";
+  const unsigned isa = static_cast<unsigned>(effective_isa());
+  constexpr unsigned kAvx512Core = 0x27;  // dnnl_cpu_isa_avx512_core
+  if ((isa & kAvx512Core) == kAvx512Core) return "";
+  if (!__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq"))
+    return "";
+  const char* limit = std::getenv("ONEDNN_MAX_CPU_ISA");
+  if (!limit) limit = std::getenv("DNNL_MAX_CPU_ISA");
+  return "precision: bfloat16 on the CPU needs oneDNN's AVX-512 kernels here (libtorch " + std::string(TORCH_VERSION) +
+         " sends bfloat16 convolutions to oneDNN " + onednn_version() + " on a CPU with AVX-512), but " +
+         (limit ? std::string("ONEDNN_MAX_CPU_ISA=") + limit : std::string("the oneDNN ISA limit")) +
+         " holds oneDNN to " + onednn_isa_name(isa) +
+         ", which has no bfloat16 convolutions (PyTorch fails the same way): unset it or train in float32";
+}
+
 void decide_onednn(const char* forced) {
   std::string why;
   if (forced && std::string(forced) == "0") {

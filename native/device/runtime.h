@@ -42,6 +42,11 @@ bool onednn_enabled();
 // Once per process, before any convolution: turns oneDNN off where it would crash (RT_ONEDNN_NEEDS_CACHE_SIZES on
 // a CPU that reports no cache sizes); `forced` "0" turns it off, "1" keeps it on whatever the CPU.
 void decide_onednn(const char* forced);
+// Why bfloat16 convolutions cannot run on this CPU, or "". libtorch 1.x sends them to oneDNN 2.x when the CPU has
+// AVX-512 (BW, VL, DQ), but oneDNN 2.x has bfloat16 kernels only from AVX-512 up: ONEDNN_MAX_CPU_ISA=AVX2 on such a
+// CPU makes every bfloat16 convolution fail ("could not create a primitive descriptor iterator"; PyTorch 1.13 too).
+// A CPU without AVX-512 takes libtorch's own kernels, and oneDNN 3.x (libtorch 2.x) has AVX2 ones.
+std::string cpu_bfloat16_refusal();
 
 // Intra-op threads for every later op on every thread (workers call adopt_intra_op_threads() to pick it up).
 void set_intra_op_threads(int n);

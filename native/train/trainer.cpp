@@ -225,6 +225,8 @@ void Trainer::configure(const torch::Device& device) {
     at::globalContext().setBenchmarkCuDNN(config_.cudnn_benchmark);
   }
   if (config_.precision == Precision::Float16 && !cuda) throw invalid("float16 autocast needs a CUDA device");
+  if (config_.precision == Precision::BFloat16 && !cuda)
+    if (const std::string why = cpu_bfloat16_refusal(); !why.empty()) throw invalid(why);
   if (config_.precision != Precision::Float32 && model_->net()->dtype() != torch::kFloat32)
     throw invalid("mixed precision needs a float32 model");
   if (config_.cuda_graph) {
