@@ -37,6 +37,8 @@ export interface TrainResult {
   /** What ran the forward and backward passes: 'onednn' (on the CPU, activations kept in oneDNN's blocked layout,
    *  BatchNorm fused with its ReLU; README, "Performance"), or 'libtorch (why not oneDNN)'. */
   engine: string;
+  /** Where a resumed run started: the checkpoint and its iteration (resumeTraining, checkpoint.resume 'last'). */
+  resumedFrom?: { file: string; iteration: number };
   /** Where this call's time went, in seconds. On CUDA they are host times: kernels run asynchronously. */
   phases: PhaseSeconds;
 }

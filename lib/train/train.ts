@@ -1,14 +1,18 @@
 // train() and resumeTraining(): a run (lib/train/run.ts) with an optional checkpoint policy, and a run
 // continued from a checkpoint.
+import * as fs from 'fs';
+import * as path from 'path';
+
 import type { Dataset } from '../datasets/dataset';
 import type { StreamingDataset } from '../datasets/image-folder';
 import { CheckpointError, ValidationError } from '../errors';
 import { StoredTensor, toFloatValues, typedArrayOf } from '../io/safetensors';
+import { applyState } from '../io/weights';
 import type { Logger } from './loggers';
 import type { Model } from '../model/model';
 import type { NativeResumeState } from '../native';
 import { isPlainObject } from '../validate';
-import { Checkpoint, loadCheckpoint } from './checkpoint';
+import { Checkpoint, loadCheckpoint, readCheckpoint, storableOptions } from './checkpoint';
 import { CheckpointWriter } from './checkpoint-writer';
 import type { DistributedOptions } from './options/distributed';
 import { ProgressEvent, TrainOptions } from './options';
@@ -83,6 +87,7 @@ export function trainWithCheckpoints(
       inner?.cancel();
     });
     const p = parseCheckpointPolicy(policy);
+    if (!resume && p?.resume === 'last') resume = await lastCheckpoint(p.dir, model, data, options);
     const resolved = await resolveRun(model, data, options, { resume: resume?.state, policy: p });
     const { group } = resolved;
     const history: ProgressEvent[] = [...(resume?.checkpoint.history ?? [])];
@@ -131,7 +136,8 @@ export function trainWithCheckpoints(
       if (cancelled) inner.cancel();
       const result = await inner.done;
       await writer?.flush();
-      return { ...result, history };
+      const from = resume && { file: resume.checkpoint.file, iteration: resume.checkpoint.state.iteration };
+      return { ...result, history, ...(from ? { resumedFrom: from } : {}) };
     } catch (e) {
       await writer?.flush().catch(() => undefined);
       throw e;
@@ -176,24 +182,6 @@ export async function resumeTraining(
 }> {
   const { model, checkpoint } = await loadCheckpoint(file, { device: extra.device });
   checkSameData(file, checkpoint.data, data);
-  const entries = (tensors: Map<string, StoredTensor>) =>
-    [...tensors].map(([name, t]) => ({
-      name,
-      shape: t.shape,
-      data: t.dtype === 'I64' ? (typedArrayOf(t) as never) : toFloatValues(t),
-    }));
-  const optimizer = entries(checkpoint.optimizer);
-  const st = checkpoint.state;
-  const state: NativeResumeState = {
-    startIteration: st.iteration,
-    optimizerSteps: st.optimizerSteps,
-    lossScale: st.lossScale,
-    schedule: st.schedule,
-    optimizer,
-    epochMeter: st.epochMeter,
-    earlyStop: st.earlyStop,
-    ema: entries(checkpoint.ema),
-  };
   const options: TrainOptions = {
     ...checkpoint.options,
     validation: extra.validation,
@@ -205,8 +193,76 @@ export async function resumeTraining(
   };
   for (const k of ['validation', 'test', 'signal', 'onProgress', 'loggers', 'distributed'] as const)
     if (options[k] === undefined) delete options[k];
-  const run = trainWithCheckpoints(model, data, options, extra.checkpoint, { checkpoint, state });
+  const run = trainWithCheckpoints(model, data, options, extra.checkpoint, {
+    checkpoint,
+    state: resumeState(checkpoint),
+  });
   return { model, run, checkpoint };
+}
+
+/** The native trainer's starting point from a checkpoint. */
+function resumeState(checkpoint: Checkpoint): NativeResumeState {
+  const entries = (tensors: Map<string, StoredTensor>) =>
+    [...tensors].map(([name, t]) => ({
+      name,
+      shape: t.shape,
+      data: t.dtype === 'I64' ? (typedArrayOf(t) as never) : toFloatValues(t),
+    }));
+  const st = checkpoint.state;
+  return {
+    startIteration: st.iteration,
+    optimizerSteps: st.optimizerSteps,
+    lossScale: st.lossScale,
+    schedule: st.schedule,
+    optimizer: entries(checkpoint.optimizer),
+    epochMeter: st.epochMeter,
+    earlyStop: st.earlyStop,
+    ema: entries(checkpoint.ema),
+  };
+}
+
+/** JSON with its keys sorted, at every depth: equal values give equal text. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    isPlainObject(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v,
+  );
+}
+
+/** The top-level fields in which `a` and `b` differ. */
+function differences(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => canonical(a[k]) !== canonical(b[k]));
+}
+
+/**
+ * checkpoint.resume 'last': the newest whole checkpoint of the policy's folder (last.safetensors, written
+ * atomically after every periodic, final and cancel checkpoint), checked against this run (model, options, data)
+ * and its weights put into `model`; undefined where the folder holds none (a fresh start).
+ */
+async function lastCheckpoint(
+  dir: string,
+  model: Model,
+  data: TrainData,
+  options: TrainOptions,
+): Promise<{ checkpoint: Checkpoint; state: NativeResumeState } | undefined> {
+  const file = path.join(dir, 'last.safetensors');
+  if (!fs.existsSync(file)) return undefined;
+  const checkpoint = await readCheckpoint(file);
+  const refuse = (what: string) =>
+    new CheckpointError(
+      file,
+      `checkpoint.resume 'last' continues the run of this checkpoint, and ${what}: give this run another ` +
+        'checkpoint.dir, or remove the folder to start over',
+    );
+  const { device: _d, seed: _s, ...spec } = { ...model.spec, classNames: model.classNames };
+  const { device: _sd, seed: _ss, ...stored } = checkpoint.spec as typeof model.spec;
+  const specDiffers = differences(spec, stored);
+  if (specDiffers.length) throw refuse(`the model given differs from its model in ${specDiffers.join(', ')}`);
+  const given = storableOptions(options);
+  const optionsDiffer = differences(given as Record<string, unknown>, checkpoint.options as Record<string, unknown>);
+  if (optionsDiffer.length) throw refuse(`the options given differ from its run's in ${optionsDiffer.join(', ')}`);
+  checkSameData(file, checkpoint.data, data);
+  await applyState(model.handle(), checkpoint.model, file, { strict: true });
+  return { checkpoint, state: resumeState(checkpoint) };
 }
 
 /**

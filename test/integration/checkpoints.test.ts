@@ -119,6 +119,63 @@ describe('exact resume', () => {
     expect(await weightsHash(model)).toBe(await weightsHash(reference));
   });
 
+  it("checkpoint.resume 'last': the same train() call run again continues the stopped run to the uninterrupted run's weights", async () => {
+    const options = RECIPES[0].options;
+    const data = await syntheticDataset(96, [1, 8, 8], 3);
+    const reference = await createModel({ arch: 'cifar-resnet20', inChannels: 1, numClasses: 3, seed: 5 });
+    await train(reference, data, options);
+    const dir = await tempDir();
+    // What a script does under torchrun --max-restarts: the same call every time; the first finds no checkpoint.
+    const attempt = async (stopAt?: number) => {
+      const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, numClasses: 3, seed: 5 });
+      const controller = new AbortController();
+      const result = await train(model, data, {
+        ...options,
+        signal: controller.signal,
+        checkpoint: { dir, everyIterations: 4, onCancel: false, resume: 'last' },
+        onProgress: (e) => {
+          if (e.kind === 'iteration' && e.iteration === stopAt) controller.abort();
+        },
+      });
+      return { model, result };
+    };
+    const first = await attempt(10); // stopped at 10 with no checkpoint of it: the newest is iteration 8's
+    expect(first.result.aborted).toBe(true);
+    expect(first.result.resumedFrom).toBeUndefined();
+    const second = await attempt();
+    expect(second.result.resumedFrom).toEqual({ file: path.join(dir, 'last.safetensors'), iteration: 8 });
+    expect(second.result.iteration).toBe(18);
+    expect(second.result.history.filter((e) => e.kind === 'epoch').length).toBe(3);
+    expect(await weightsHash(second.model)).toBe(await weightsHash(reference));
+    // A finished run asked again: nothing left to do, the weights are the run's.
+    const third = await attempt();
+    expect([third.result.resumedFrom?.iteration, third.result.iteration]).toEqual([18, 18]);
+    expect(await weightsHash(third.model)).toBe(await weightsHash(reference));
+  });
+
+  it("checkpoint.resume 'last' refuses another model, other options or other data, naming the difference", async () => {
+    const dir = await tempDir();
+    const data = await syntheticDataset(48, [1, 8, 8], 3);
+    const options = { iterations: 3, batchSize: 16, optimizer: { type: 'sgd' as const, lr: 0.1 } };
+    const run = async (arch: string, o: TrainOptions, d = data) =>
+      train(await createModel({ arch, inChannels: 1, numClasses: 3, seed: 5 }), d, {
+        ...o,
+        checkpoint: { dir, resume: 'last' },
+      });
+    await run('cifar-resnet20', options);
+    const last = path.join(dir, 'last.safetensors');
+    const lr = await rejection(run('cifar-resnet20', { ...options, optimizer: { type: 'sgd', lr: 0.2 } }));
+    expect(lr).toBeInstanceOf(CheckpointError);
+    expect(lr.message).toBe(
+      `${last}: checkpoint.resume 'last' continues the run of this checkpoint, and the options given differ from ` +
+        "its run's in optimizer: give this run another checkpoint.dir, or remove the folder to start over",
+    );
+    const arch = await rejection(run('cifar-resnet32', options));
+    expect(arch.message).toMatch(/the model given differs from its model in arch, depths: give this run another/);
+    const other = await rejection(run('cifar-resnet20', options, await syntheticDataset(64, [1, 8, 8], 3)));
+    expect(other.message).toMatch(/was trained on .* \(48 images .*; the data given is .* \(64 images/);
+  });
+
   it('refuses to resume on different data, naming both', async () => {
     const dir = await tempDir();
     const data = await syntheticDataset(48, [1, 8, 8], 3);

@@ -25,6 +25,12 @@ export interface CheckpointPolicy {
   metadata?: Record<string, string>;
   /** Called after each checkpoint is on disk. */
   onSaved?: (file: string, kind: 'periodic' | 'best' | 'final' | 'cancel') => void;
+  /** 'last': where `dir` holds a checkpoint (last.safetensors), train() continues that run instead of starting
+   *  over, as Lightning's `ckpt_path="last"`: the model gets its weights, the optimizer, schedule and data order go
+   *  on from there, and the run ends as the uninterrupted one would (bit-identical on the CPU). The model, the
+   *  options and the data must be the checkpoint's (a difference is refused, naming it). Set it once in a script
+   *  that torchrun may restart (`--max-restarts`). */
+  resume?: 'last';
 }
 
 export const CHECKPOINT_DEFAULTS = { onCancel: true, atEnd: true, keepLast: 3 };
@@ -44,6 +50,7 @@ export const checkpointPolicySchema = s.object<CheckpointPolicy>({
   atEnd: s.optional(s.boolean()),
   metadata: s.optional(s.record(s.string({ nonEmpty: false }))),
   onSaved: s.optional(s.func()),
+  resume: s.optional(s.enum(['last'] as const)),
 });
 
 /** The policy validated, or undefined without one. */
