@@ -169,6 +169,22 @@ const asField = (f: Field | Schema<unknown>): Field => (f instanceof Schema ? { 
 
 /** An object literal (or JSON/YAML mapping) from any realm: structuredClone and jest's test files make objects
  *  whose prototype is another realm's Object.prototype. */
+/** JSON with its keys sorted at every depth: equal values give equal text. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    isPlainObject(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v,
+  );
+}
+
+/** The top-level fields in which two objects' JSON differs. */
+export function differingFields(a: object, b: object): string[] {
+  const x = a as Record<string, unknown>,
+    y = b as Record<string, unknown>;
+  return [...new Set([...Object.keys(x), ...Object.keys(y)])].filter(
+    (k) => canonicalJson(x[k]) !== canonicalJson(y[k]),
+  );
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);

@@ -8,6 +8,7 @@ import { LoadedData, defaultTest, loadDataset } from '../config/data';
 import { configYaml, readConfigFile, resolveConfig, storedRunConfig } from '../config/load';
 import { RunConfig } from '../config/schema';
 import { ValidationError } from '../errors';
+import { differingFields } from '../validate';
 import { info, packageVersion } from '../info';
 import type { EvalMetrics } from '../eval-metrics';
 import { Model, createModel } from '../model/model';
@@ -15,7 +16,7 @@ import { readCheckpoint } from '../train/checkpoint';
 import type { ProgressEvent } from '../train/options';
 import { rankEpochLength } from '../train/options/length';
 import type { TrainResult } from '../train/result';
-import { processGroup, rankDevice } from '../train/options/distributed';
+import { processGroup, rankDevice, torchrunJob } from '../train/options/distributed';
 import type { EarlyStop } from '../train/options/evaluation';
 import { checkTraining, resumeTraining, train } from '../train/train';
 import { Reporter } from './progress';
@@ -194,6 +195,17 @@ async function finish(
  *  ranks train into a scratch folder that is removed when they finish. */
 export async function trainConfig(config: RunConfig, options: SessionOptions): Promise<RunSummary> {
   const { rank } = processGroup();
+  const job = options.dir ? undefined : torchrunJob();
+  if (job) {
+    // Under torchrun the run folder is the job's: a restart (--max-restarts) of the same job finds it and goes on from
+    // its newest checkpoint; every rank looks there (another host sees it where the output folder is shared).
+    const folder = torchrunFolder(config, job.runId);
+    if (fs.existsSync(path.join(folder.checkpoints, 'last.safetensors'))) {
+      checkSameConfig(folder, config, job.runId);
+      return resumeFolder(folder.dir, options);
+    }
+    if (rank === 0) return trainInto(config, { ...options, dir: folder.dir });
+  }
   if (rank === 0) return trainInto(config, options);
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `resnet-torch-rank${rank}-`));
   try {
@@ -201,6 +213,32 @@ export async function trainConfig(config: RunConfig, options: SessionOptions): P
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** The run folder of torchrun's job `runId`: `<output dir>/<name>-torchrun-<runId>`. */
+function torchrunFolder(config: RunConfig, runId: string): RunFolder {
+  const id = runId.replace(/[^A-Za-z0-9._-]/g, '_');
+  return new RunFolder(path.join(config.output?.dir ?? 'runs', `${config.name}-torchrun-${id}`));
+}
+
+/** A torchrun job's run folder holds the run of this config, else a ValidationError naming what differs. */
+function checkSameConfig(folder: RunFolder, config: RunConfig, runId: string): void {
+  const file = path.join(folder.dir, 'config.json');
+  let stored: object = {};
+  try {
+    stored = JSON.parse(fs.readFileSync(file, 'utf8')) as object;
+  } catch (e) {
+    throw new ValidationError('run', folder.dir, 'a run folder', `${file}: cannot be read (${(e as Error).message})`);
+  }
+  const differ = differingFields(JSON.parse(JSON.stringify(config)) as object, stored);
+  if (differ.length)
+    throw new ValidationError(
+      'config',
+      differ.join(', '),
+      `the config of ${folder.dir}`,
+      `${folder.dir} holds torchrun job ${runId}'s run of another config (${differ.join(', ')} differ): ` +
+        'give torchrun another --rdzv-id, or another config name',
+    );
 }
 
 async function trainInto(config: RunConfig, options: SessionOptions): Promise<RunSummary> {

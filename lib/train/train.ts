@@ -11,7 +11,7 @@ import { applyState } from '../io/weights';
 import type { Logger } from './loggers';
 import type { Model } from '../model/model';
 import type { NativeResumeState } from '../native';
-import { isPlainObject } from '../validate';
+import { differingFields, isPlainObject } from '../validate';
 import { Checkpoint, loadCheckpoint, readCheckpoint, storableOptions } from './checkpoint';
 import { CheckpointWriter } from './checkpoint-writer';
 import type { DistributedOptions } from './options/distributed';
@@ -221,18 +221,6 @@ function resumeState(checkpoint: Checkpoint): NativeResumeState {
   };
 }
 
-/** JSON with its keys sorted, at every depth: equal values give equal text. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    isPlainObject(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v,
-  );
-}
-
-/** The top-level fields in which `a` and `b` differ. */
-function differences(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
-  return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => canonical(a[k]) !== canonical(b[k]));
-}
-
 /**
  * checkpoint.resume 'last': the newest whole checkpoint of the policy's folder (last.safetensors, written
  * atomically after every periodic, final and cancel checkpoint), checked against this run (model, options, data)
@@ -255,10 +243,10 @@ async function lastCheckpoint(
     );
   const { device: _d, seed: _s, ...spec } = { ...model.spec, classNames: model.classNames };
   const { device: _sd, seed: _ss, ...stored } = checkpoint.spec as typeof model.spec;
-  const specDiffers = differences(spec, stored);
+  const specDiffers = differingFields(spec, stored);
   if (specDiffers.length) throw refuse(`the model given differs from its model in ${specDiffers.join(', ')}`);
   const given = storableOptions(options);
-  const optionsDiffer = differences(given as Record<string, unknown>, checkpoint.options as Record<string, unknown>);
+  const optionsDiffer = differingFields(given, checkpoint.options);
   if (optionsDiffer.length) throw refuse(`the options given differ from its run's in ${optionsDiffer.join(', ')}`);
   checkSameData(file, checkpoint.data, data);
   await applyState(model.handle(), checkpoint.model, file, { strict: true });

@@ -1,6 +1,6 @@
 // Data-parallel training across processes (ranks on 127.0.0.1, Gloo): PyTorch's DistributedDataParallel as the
 // reference, and the failures a launcher must not hang on.
-import { ChildProcess, spawn } from 'child_process';
+import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import { promises as fsp } from 'fs';
 import * as net from 'net';
@@ -19,6 +19,7 @@ import { itWithTorch } from '../helpers/reference';
 import { fourSteps, syntheticDataset } from '../../harness/synthetic';
 
 const WORKER = path.join(__dirname, 'rank-worker.js');
+const CLI = path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 interface RankResult {
   rank: number;
@@ -568,13 +569,14 @@ interface Launched {
   out: string;
 }
 
-/** One torchrun process: `python -m torch.distributed.run ARGS`. */
-function torchrun(args: string[]): Promise<Launched> {
+/** One torchrun process: `python -m torch.distributed.run ARGS` (`started`: called with its pid). */
+function torchrun(args: string[], started?: (pid: number) => void): Promise<Launched> {
   if (!torchrunPython) throw new Error('no Python with PyTorch 2.x and torchrun: run scripts/torch-venv.sh');
   return new Promise((resolve) => {
     const child = spawn(torchrunPython, ['-m', 'torch.distributed.run', ...args], {
       env: { ...process.env, OMP_NUM_THREADS: '1' },
     });
+    started?.(child.pid!);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -633,4 +635,111 @@ describeWithGloo("launched by PyTorch's own torchrun (its agent's store, env://)
       },
     );
   }
+
+  // torchrun --max-restarts: a worker killed mid-run makes the agent stop the others and start them all again (restart
+  // 1). A script with checkpoint.resume 'last' goes on from the newest checkpoint and ends as the uninterrupted run.
+  (libtorch2 ? itWithTorchrun : it.skip)(
+    "--max-restarts 1, rank 0 killed mid-run: the restarted script (checkpoint.resume 'last') ends bit-identical to the uninterrupted run",
+    async () => {
+      const dir = await tempDir();
+      const dataFile = await writeData(dir, 256);
+      const job = (name: string, die?: object) => ({
+        arch: 'cifar-resnet8',
+        inChannels: 1,
+        numClasses: 10,
+        data: dataFile,
+        outPrefix: path.join(dir, `${name}-`),
+        options: {
+          iterations: 40,
+          batchSize: 8,
+          logEvery: 1,
+          deterministic: true,
+          augment: { padCrop: 2, flip: true },
+        },
+        checkpoint: { dir: path.join(dir, `${name}-ckpt`), everyIterations: 4, keepLast: 20, resume: 'last' },
+        ...(die ? { die } : {}),
+      });
+      const command = (j: object) => ['--no-python', process.execPath, WORKER, JSON.stringify(j)];
+      const [whole] = await launch('standalone', command(job('whole')));
+      expect([whole.code, whole.out]).toEqual([0, expect.not.stringMatching(/Error/)]);
+      const restarted = await torchrun([
+        '--standalone',
+        '--nproc-per-node',
+        '2',
+        '--max-restarts',
+        '1',
+        ...command(job('restarted', { attempt: 0, atIteration: 10 })),
+      ]);
+      expect(restarted.code).toBe(0);
+      expect(restarted.out).toMatch(/Worker group FAILED|restart|Restarting/i);
+      const lines = restarted.out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { rank: number; iteration: number; resumedFrom?: { iteration: number } });
+      expect(lines.map((l) => l.rank).sort()).toEqual([0, 1]); // attempt 0 printed nothing: it never finished
+      for (const l of lines) {
+        expect(l.iteration).toBe(40);
+        expect(l.resumedFrom!.iteration).toBeGreaterThanOrEqual(8);
+        expect(l.resumedFrom!.iteration).toBeLessThan(40);
+      }
+      expect(lines[0].resumedFrom).toEqual(lines[1].resumedFrom);
+      for (const r of [0, 1]) sameOnRanks(await tensorsOf(dir, `whole-${r}`), await tensorsOf(dir, `restarted-${r}`));
+    },
+  );
+
+  // The CLI by itself: under torchrun its run folder is the job's (runs/NAME-torchrun-RUNID), and a restart resumes it.
+  (libtorch2 ? itWithTorchrun : it.skip)(
+    '--max-restarts 1, the CLI: a worker killed mid-run, the restart resumes the run folder and ends bit-identical to the uninterrupted run',
+    async () => {
+      const dir = await tempDir();
+      const config = path.join(dir, 'config.json');
+      await fsp.writeFile(
+        config,
+        JSON.stringify({
+          name: 'restartable',
+          seed: 3,
+          model: { arch: 'cifar-resnet8' },
+          data: { train: { type: 'synthetic', shape: [1, 8, 8], classes: 3, count: 512 } },
+          train: { epochs: 10, batchSize: 16, deterministic: true, optimizer: { type: 'sgd', lr: 0.05 } },
+          checkpoint: { everyEpochs: 1 },
+        }),
+      );
+      const cli = (out: string) => [
+        '--no-python',
+        process.execPath,
+        CLI,
+        'train',
+        config,
+        '--set',
+        `output.dir=${out}`,
+      ];
+      const folders = (out: string) => (fs.existsSync(out) ? fs.readdirSync(out).map((f) => path.join(out, f)) : []);
+      const [whole] = await launch('standalone', cli(path.join(dir, 'whole')));
+      expect([whole.code, whole.out]).toEqual([0, expect.not.stringMatching(/Error/)]);
+      const out = path.join(dir, 'restarted');
+      const run = torchrun(['--standalone', '--nproc-per-node', '2', '--max-restarts', '1', ...cli(out)], (pid) => {
+        // Once the job's run folder holds a checkpoint: a worker (a child of torchrun's agent) killed.
+        const poll = setInterval(() => {
+          const [folder] = folders(out);
+          if (!folder || !fs.existsSync(path.join(folder, 'checkpoints', 'last.safetensors'))) return;
+          clearInterval(poll);
+          const workers = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+            .stdout.trim()
+            .split('\n');
+          process.kill(Number(workers[workers.length - 1]), 'SIGKILL');
+        }, 20);
+      });
+      const restarted = await run;
+      expect(restarted.code).toBe(0);
+      const [folder] = folders(out);
+      expect(folders(out)).toEqual([folder]);
+      expect(path.basename(folder)).toMatch(/^restartable-torchrun-[0-9a-f-]{36}$/);
+      expect(restarted.out).toMatch(new RegExp(`resuming ${folder} at iteration \\d+ of 160`));
+      const summary = JSON.parse(await fsp.readFile(path.join(folder, 'summary.json'), 'utf8'));
+      expect(summary.iteration).toBe(160);
+      const [wholeFolder] = folders(path.join(dir, 'whole'));
+      const weights = async (f: string) => (await readSafetensors(path.join(f, 'weights.safetensors'))).tensors;
+      sameOnRanks(await weights(wholeFolder), await weights(folder));
+    },
+  );
 });

@@ -2,6 +2,8 @@
 // One rank of a distributed test run (test/integration/distributed.test.ts starts several): the rank and world
 // come from the environment as torchrun sets them; the job from argv[2] (JSON). The data: arrays in a safetensors
 // file (job.data), or an image folder (job.folder: { path, size, channels, stream }) read in memory or streamed.
+const fs = require('fs');
+const path = require('path');
 const { readSafetensors, typedArrayOf } = require('../../dist/io/safetensors');
 const { createModel, datasets, fromArrays, processGroup, resumeTraining, train } = require('../../dist');
 
@@ -28,11 +30,21 @@ function readFolder({ stream, ...options }) {
   const { rank } = processGroup();
   // With `validation`, a held-out part evaluated by the ranks together, and once more by this process alone.
   const parts = job.validation ? await data.split({ validation: job.validation, seed: 1 }) : { train: data };
+  // job.die: { attempt, atIteration }: in torchrun's restart `attempt`, rank 0 kills itself (SIGKILL) at the first
+  // iteration from `atIteration` on where its checkpoint folder holds last.safetensors.
+  const die =
+    job.die && rank === 0 && Number(process.env.TORCHELASTIC_RESTART_COUNT || 0) === job.die.attempt
+      ? job.die
+      : undefined;
   const common = {
     ...(parts.validation ? { validation: parts.validation } : {}),
     ...(job.checkpoint ? { checkpoint: job.checkpoint } : {}),
     // "training" once the first iteration is done (rank 0 reports progress): the ranks have met and trained.
-    onProgress: () => announce(),
+    onProgress: (e) => {
+      announce();
+      if (die && e.iteration >= die.atIteration && fs.existsSync(path.join(job.checkpoint.dir, 'last.safetensors')))
+        process.kill(process.pid, 'SIGKILL');
+    },
   };
   let model, result;
   if (job.resume) {
@@ -60,6 +72,7 @@ function readFolder({ stream, ...options }) {
   const line = {
     rank,
     iteration: result.iteration,
+    resumedFrom: result.resumedFrom,
     imagesPerSecond: result.imagesPerSecond,
     val: result.evaluations.val,
     alone,

@@ -288,6 +288,14 @@ export function processGroup(): {
   return { rank: g.rank, worldSize: g.worldSize, localRank: g.localRank };
 }
 
+/** torchrun's job this process is a worker of (TORCHELASTIC_RUN_ID: its --rdzv-id, a fresh uuid under --standalone,
+ *  "none" by default with a static rendezvous; the same for every restart of the job), or undefined. */
+export function torchrunJob(env: NodeJS.ProcessEnv = process.env): { runId: string; restart: number } | undefined {
+  const runId = env.TORCHELASTIC_RUN_ID;
+  if (!runId) return undefined;
+  return { runId, restart: envInteger(env, 'TORCHELASTIC_RESTART_COUNT', 0) ?? 0 };
+}
+
 /** train()'s options of a data-parallel run. */
 export interface DistributedGroupOptions {
   /** Data-parallel training with other processes (default: from the environment, as torchrun sets it; false:
