@@ -13,8 +13,9 @@ packages=(cmake ninja-build g++ make python3 dataset-fashion-mnist fonts-dejavu-
 if ! node scripts/find-libtorch.js --torch-dir >/dev/null 2>&1; then packages+=(libtorch-dev libgloo-dev libdnnl-dev)
 elif node scripts/find-libtorch.js --json 2>/dev/null | grep -q '"source": "system"'; then packages+=(libgloo-dev libdnnl-dev); fi
 # The tests compare against PyTorch and torchvision in Python (Debian's, the same libtorch); lint checks C++ with
-# clang-format; qemu-user emulates a CPU that reports no cache sizes (oneDNN's SIGFPE, test/integration/devices).
-if [ "$mode" = test ]; then packages+=(python3-torch python3-torchvision python3-prometheus-client python3-crcmod clang-format qemu-user); fi
+# clang-format; qemu-user emulates a CPU that reports no cache sizes (oneDNN's SIGFPE, test/integration/devices);
+# iproute2 gives the two-host test its network namespaces (test/integration/distributed).
+if [ "$mode" = test ]; then packages+=(python3-torch python3-torchvision python3-prometheus-client python3-crcmod clang-format qemu-user iproute2); fi
 
 missing=()
 for p in "${packages[@]}"; do
