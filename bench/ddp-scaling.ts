@@ -5,16 +5,19 @@
 // To tell the two apart, 2 independent processes (no process group, the same job each) run side by side too: their
 // summed rate over twice one process's is what this machine allows 2 processes at all, the ceiling of any DDP's
 // efficiency here, and the 2 ranks' rate over theirs is what the data-parallel machinery itself keeps.
-//   node .test-build/bench/ddp-scaling.js [--repeats 3] [--iterations 30] [--batch 64]
+// With --torchrun our ranks are started by the real torchrun (--standalone; the Python of findTorchrunPython, whose
+// agent serves the store: a libtorch 2.x addon), as a user starts them.
+//   node .test-build/bench/ddp-scaling.js [--repeats 3] [--iterations 30] [--batch 64] [--torchrun]
 import { spawn } from 'child_process';
 import * as net from 'net';
 import * as path from 'path';
 
-import { runPython } from '../harness/python';
+import { findTorchrunPython, runPython } from '../harness/python';
 import { argValue, formatTable, median } from './table';
 import { describeMachine } from './machine';
 
 const WORKER = path.join(__dirname, 'ddp-worker.js');
+const torchrunMode = process.argv.includes('--torchrun');
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -25,8 +28,30 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** Our `world` ranks started by torchrun --standalone: the world's images/s (rank 0's line). */
+function underTorchrun(world: number, job: object): Promise<number> {
+  const python = findTorchrunPython();
+  if (!python) throw new Error('--torchrun: no Python with PyTorch 2.x (scripts/torch-venv.sh)');
+  const args = ['-m', 'torch.distributed.run', '--standalone', '--nproc-per-node', String(world), '--no-python'];
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, [...args, process.execPath, WORKER, JSON.stringify(job)], {
+      env: { ...process.env, OMP_NUM_THREADS: '1' },
+    });
+    let out = '',
+      err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (code === 0 && line) resolve(JSON.parse(line).imagesPerSecond);
+      else reject(new Error(`torchrun: ${err.slice(-2000)}`));
+    });
+  });
+}
+
 /** Our images/s: one process, `world` ranks of one group, or (`independent`) `world` processes with no group, summed. */
 async function ours(world: number, job: object, independent = false): Promise<number> {
+  if (world > 1 && !independent && torchrunMode) return underTorchrun(world, job);
   const port = await freePort();
   const outputs = await Promise.all(
     Array.from(
@@ -95,7 +120,8 @@ async function main() {
   const pct = (v: number[]) =>
     `${(median(v) * 100).toFixed(0)}% (${(Math.min(...v) * 100).toFixed(0)}-${(Math.max(...v) * 100).toFixed(0)}%)`;
   console.log(
-    `\nData-parallel scaling, CIFAR ResNet-20, batch ${job.batch} per rank, 1 thread per process, Gloo on 127.0.0.1; ` +
+    `\nData-parallel scaling, CIFAR ResNet-20, batch ${job.batch} per rank, 1 thread per process, Gloo on 127.0.0.1, ` +
+      `our ranks started by ${torchrunMode ? 'torchrun --standalone' : "torchrun's variables"}; ` +
       `median (range) of ${repeats} alternating runs, images/s of the world`,
   );
   console.log(

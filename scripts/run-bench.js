@@ -13,6 +13,7 @@ const BENCHES = [
   'event-loop-lag',
   'image-folder-stream',
   'ddp-scaling',
+  'ddp-model',
   'infer-engines',
   'serve-load',
 ];
