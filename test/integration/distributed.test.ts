@@ -687,6 +687,53 @@ describeWithGloo("launched by PyTorch's own torchrun (its agent's store, env://)
     },
   );
 
+  // The CLI unchanged under each rendezvous: the weights of its own launcher (resnet train --nproc-per-node 2, whose
+  // ranks equal PyTorch's DDP in the tests above) to the bit.
+  (libtorch2 ? itWithTorchrun : it.skip)(
+    'the CLI under --standalone, a static rendezvous and the c10d one ends with the weights of its own 2-rank launcher',
+    async () => {
+      const dir = await tempDir();
+      const config = path.join(dir, 'config.json');
+      await fsp.writeFile(
+        config,
+        JSON.stringify({
+          name: 'launched',
+          seed: 3,
+          model: { arch: 'cifar-resnet8' },
+          data: { train: { type: 'synthetic', shape: [1, 8, 8], classes: 3, count: 128 } },
+          train: { epochs: 2, batchSize: 16, deterministic: true, optimizer: { type: 'sgd', lr: 0.05 } },
+        }),
+      );
+      const weights = async (out: string) => {
+        const [folder] = fs.readdirSync(out).map((f) => path.join(out, f));
+        return (await readSafetensors(path.join(folder, 'weights.safetensors'))).tensors;
+      };
+      const own = path.join(dir, 'own');
+      const port = await freePort();
+      const r = spawnSync(
+        process.execPath,
+        [CLI, 'train', config, '--set', `output.dir=${own}`, '--nproc-per-node', '2', '--master-port', String(port)],
+        { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } },
+      );
+      expect([r.status, r.stderr]).toEqual([0, expect.not.stringMatching(/Error/)]);
+      const reference = await weights(own);
+      for (const mode of ['standalone', 'static', 'c10d'] as const) {
+        const out = path.join(dir, mode);
+        const launched = await launch(mode, [
+          '--no-python',
+          process.execPath,
+          CLI,
+          'train',
+          config,
+          '--set',
+          `output.dir=${out}`,
+        ]);
+        for (const l of launched) expect([l.code, l.out]).toEqual([0, expect.not.stringMatching(/^\w*Error: /m)]);
+        sameOnRanks(reference, await weights(out));
+      }
+    },
+  );
+
   // The CLI by itself: under torchrun its run folder is the job's (runs/NAME-torchrun-RUNID), and a restart resumes it.
   (libtorch2 ? itWithTorchrun : it.skip)(
     '--max-restarts 1, the CLI: a worker killed mid-run, the restart resumes the run folder and ends bit-identical to the uninterrupted run',
