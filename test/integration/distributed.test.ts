@@ -595,6 +595,41 @@ async function launch(mode: 'standalone' | 'static' | 'c10d', command: string[])
   return Promise.all([0, 1].map((r) => torchrun([...node(r), '--nproc-per-node', '1', ...command])));
 }
 
+/** A small CLI run config (CIFAR ResNet-8 on `count` synthetic 8x8 images, batch 16) in `dir`; its path. */
+async function writeCliConfig(dir: string, name: string, count: number, epochs: number, extra = {}): Promise<string> {
+  const config = path.join(dir, 'config.json');
+  await fsp.writeFile(
+    config,
+    JSON.stringify({
+      name,
+      seed: 3,
+      model: { arch: 'cifar-resnet8' },
+      data: { train: { type: 'synthetic', shape: [1, 8, 8], classes: 3, count } },
+      train: { epochs, batchSize: 16, deterministic: true, optimizer: { type: 'sgd', lr: 0.05 } },
+      ...extra,
+    }),
+  );
+  return config;
+}
+
+/** torchrun's arguments for the CLI training `config` into the output folder `out`. */
+const cliUnderTorchrun = (config: string, out: string) => [
+  '--no-python',
+  process.execPath,
+  CLI,
+  'train',
+  config,
+  '--set',
+  `output.dir=${out}`,
+];
+
+/** The run folders under an output folder. */
+const runFolders = (out: string) => (fs.existsSync(out) ? fs.readdirSync(out).map((f) => path.join(out, f)) : []);
+
+/** The weights a CLI run folder holds. */
+const folderWeights = async (folder: string) =>
+  (await readSafetensors(path.join(folder, 'weights.safetensors'))).tensors;
+
 describeWithGloo("launched by PyTorch's own torchrun (its agent's store, env://)", () => {
   (libtorch2 ? it.skip : itWithTorchrun)(
     "with libtorch 1.x the ranks refuse torchrun's agent store at once, saying why and what works",
@@ -693,21 +728,7 @@ describeWithGloo("launched by PyTorch's own torchrun (its agent's store, env://)
     'the CLI under --standalone, a static rendezvous and the c10d one ends with the weights of its own 2-rank launcher',
     async () => {
       const dir = await tempDir();
-      const config = path.join(dir, 'config.json');
-      await fsp.writeFile(
-        config,
-        JSON.stringify({
-          name: 'launched',
-          seed: 3,
-          model: { arch: 'cifar-resnet8' },
-          data: { train: { type: 'synthetic', shape: [1, 8, 8], classes: 3, count: 128 } },
-          train: { epochs: 2, batchSize: 16, deterministic: true, optimizer: { type: 'sgd', lr: 0.05 } },
-        }),
-      );
-      const weights = async (out: string) => {
-        const [folder] = fs.readdirSync(out).map((f) => path.join(out, f));
-        return (await readSafetensors(path.join(folder, 'weights.safetensors'))).tensors;
-      };
+      const config = await writeCliConfig(dir, 'launched', 128, 2);
       const own = path.join(dir, 'own');
       const port = await freePort();
       const r = spawnSync(
@@ -716,20 +737,12 @@ describeWithGloo("launched by PyTorch's own torchrun (its agent's store, env://)
         { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } },
       );
       expect([r.status, r.stderr]).toEqual([0, expect.not.stringMatching(/Error/)]);
-      const reference = await weights(own);
+      const reference = await folderWeights(runFolders(own)[0]);
       for (const mode of ['standalone', 'static', 'c10d'] as const) {
         const out = path.join(dir, mode);
-        const launched = await launch(mode, [
-          '--no-python',
-          process.execPath,
-          CLI,
-          'train',
-          config,
-          '--set',
-          `output.dir=${out}`,
-        ]);
+        const launched = await launch(mode, cliUnderTorchrun(config, out));
         for (const l of launched) expect([l.code, l.out]).toEqual([0, expect.not.stringMatching(/^\w*Error: /m)]);
-        sameOnRanks(reference, await weights(out));
+        sameOnRanks(reference, await folderWeights(runFolders(out)[0]));
       }
     },
   );
@@ -739,35 +752,15 @@ describeWithGloo("launched by PyTorch's own torchrun (its agent's store, env://)
     '--max-restarts 1, the CLI: a worker killed mid-run, the restart resumes the run folder and ends bit-identical to the uninterrupted run',
     async () => {
       const dir = await tempDir();
-      const config = path.join(dir, 'config.json');
-      await fsp.writeFile(
-        config,
-        JSON.stringify({
-          name: 'restartable',
-          seed: 3,
-          model: { arch: 'cifar-resnet8' },
-          data: { train: { type: 'synthetic', shape: [1, 8, 8], classes: 3, count: 512 } },
-          train: { epochs: 10, batchSize: 16, deterministic: true, optimizer: { type: 'sgd', lr: 0.05 } },
-          checkpoint: { everyEpochs: 1 },
-        }),
-      );
-      const cli = (out: string) => [
-        '--no-python',
-        process.execPath,
-        CLI,
-        'train',
-        config,
-        '--set',
-        `output.dir=${out}`,
-      ];
-      const folders = (out: string) => (fs.existsSync(out) ? fs.readdirSync(out).map((f) => path.join(out, f)) : []);
+      const config = await writeCliConfig(dir, 'restartable', 512, 10, { checkpoint: { everyEpochs: 1 } });
+      const cli = (out: string) => cliUnderTorchrun(config, out);
       const [whole] = await launch('standalone', cli(path.join(dir, 'whole')));
       expect([whole.code, whole.out]).toEqual([0, expect.not.stringMatching(/Error/)]);
       const out = path.join(dir, 'restarted');
       const run = torchrun(['--standalone', '--nproc-per-node', '2', '--max-restarts', '1', ...cli(out)], (pid) => {
         // Once the job's run folder holds a checkpoint: a worker (a child of torchrun's agent) killed.
         const poll = setInterval(() => {
-          const [folder] = folders(out);
+          const [folder] = runFolders(out);
           if (!folder || !fs.existsSync(path.join(folder, 'checkpoints', 'last.safetensors'))) return;
           clearInterval(poll);
           const workers = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
@@ -778,15 +771,14 @@ describeWithGloo("launched by PyTorch's own torchrun (its agent's store, env://)
       });
       const restarted = await run;
       expect(restarted.code).toBe(0);
-      const [folder] = folders(out);
-      expect(folders(out)).toEqual([folder]);
+      const [folder] = runFolders(out);
+      expect(runFolders(out)).toEqual([folder]);
       expect(path.basename(folder)).toMatch(/^restartable-torchrun-[0-9a-f-]{36}$/);
       expect(restarted.out).toMatch(new RegExp(`resuming ${folder} at iteration \\d+ of 160`));
       const summary = JSON.parse(await fsp.readFile(path.join(folder, 'summary.json'), 'utf8'));
       expect(summary.iteration).toBe(160);
-      const [wholeFolder] = folders(path.join(dir, 'whole'));
-      const weights = async (f: string) => (await readSafetensors(path.join(f, 'weights.safetensors'))).tensors;
-      sameOnRanks(await weights(wholeFolder), await weights(folder));
+      const [wholeFolder] = runFolders(path.join(dir, 'whole'));
+      sameOnRanks(await folderWeights(wholeFolder), await folderWeights(folder));
     },
   );
 });
