@@ -59,6 +59,8 @@ export interface NativeNetSpec {
   inChannels: number;
   numClasses: number;
   stride: 'conv3x3' | 'conv1x1';
+  groups: number;
+  widthPerGroup: number;
   shortcutScale: number;
   zeroInitResidual: boolean;
   dtype: 'float32' | 'float64';

@@ -24,7 +24,19 @@ export interface Architecture {
   shortcut: ShortcutOption;
   /** A plain network: the same layers without shortcuts. */
   plain: boolean;
+  /** Groups of each bottleneck's 3×3 convolution (ResNeXt's cardinality; 1 otherwise). */
+  groups: number;
+  /** Channels per group at base width 64: a bottleneck is ⌊width · widthPerGroup / 64⌋ · groups channels wide
+   *  (torchvision's `width_per_group`; 64 for ResNet, 128 for Wide ResNet-50-2). */
+  widthPerGroup: number;
 }
+
+/** The paper's bottleneck: one group, 64 channels per group at base width 64. */
+export const DEFAULT_GROUPS = 1;
+export const DEFAULT_WIDTH_PER_GROUP = 64;
+/** The largest `groups` and `widthPerGroup` a spec takes. */
+export const MAX_GROUPS = 1024;
+export const MAX_WIDTH_PER_GROUP = 4096;
 
 const IMAGENET_WIDTHS = [64, 128, 256, 512];
 const CIFAR_WIDTHS = [16, 32, 64];
@@ -44,6 +56,13 @@ export const ARCH_PATTERNS = [
   'resnet50',
   'resnet101',
   'resnet152',
+  'resnext50_32x4d',
+  'resnext101_32x8d',
+  'resnext101_64x4d',
+  'resnextD_GxWd (D = 50, 101, 152; G groups of W channels)',
+  'wide_resnet50_2',
+  'wide_resnet101_2',
+  'wide_resnetD_K (D = 50, 101, 152; K times as wide a bottleneck)',
   'plain18',
   'plain34',
   'plain50',
@@ -55,9 +74,33 @@ export const ARCH_PATTERNS = [
   'preact-resnetN (N = 9n+2: 164, 1001, ...; pre-activation bottlenecks, CIFAR)',
 ];
 
-/** The structure of a named network ('resnet50', 'cifar-resnet56', ...), or undefined. */
+const PAPER_BOTTLENECK = { groups: DEFAULT_GROUPS, widthPerGroup: DEFAULT_WIDTH_PER_GROUP };
+
+/** The structure of a named network ('resnet50', 'resnext50_32x4d', 'cifar-resnet56', ...), or undefined. */
 export function resolveArch(name: string): Architecture | undefined {
-  let m = /^(resnet|plain)(\d+)$/.exec(name);
+  // torchvision's ResNeXt (resnext50_32x4d: 32 groups of 4 channels) and Wide ResNet (wide_resnet50_2: a twice as
+  // wide bottleneck), by its names, for the bottleneck depths.
+  let m = /^resnext(\d+)_(\d+)x(\d+)d$/.exec(name) ?? /^wide_resnet(\d+)_(\d+)$/.exec(name);
+  if (m) {
+    const row = IMAGENET_DEPTHS[Number(m[1])];
+    const resnext = name.startsWith('resnext');
+    const [groups, widthPerGroup] = resnext ? [Number(m[2]), Number(m[3])] : [1, 64 * Number(m[2])];
+    const canonical = resnext ? `resnext${m[1]}_${groups}x${widthPerGroup}d` : `wide_resnet${m[1]}_${m[2]}`;
+    const inRange = groups >= 1 && groups <= MAX_GROUPS && widthPerGroup >= 1 && widthPerGroup <= MAX_WIDTH_PER_GROUP;
+    if (!row || row.block !== 'bottleneck' || canonical !== name || !inRange) return undefined;
+    return {
+      ...row,
+      depths: [...row.depths],
+      widths: [...IMAGENET_WIDTHS],
+      stem: 'imagenet',
+      preact: false,
+      shortcut: 'B',
+      plain: false,
+      groups,
+      widthPerGroup,
+    };
+  }
+  m = /^(resnet|plain)(\d+)$/.exec(name);
   if (m) {
     const row = IMAGENET_DEPTHS[Number(m[2])];
     if (!row) return undefined;
@@ -70,6 +113,7 @@ export function resolveArch(name: string): Architecture | undefined {
       preact: false,
       shortcut: plain ? 'none' : 'B',
       plain,
+      ...PAPER_BOTTLENECK,
     };
   }
   m = /^cifar-(resnet|plain|preact-resnet)(\d+)$/.exec(name);
@@ -87,6 +131,7 @@ export function resolveArch(name: string): Architecture | undefined {
       preact,
       shortcut: plain ? 'none' : preact ? 'B' : 'A',
       plain,
+      ...PAPER_BOTTLENECK,
     };
   }
   m = /^preact-resnet(\d+)$/.exec(name);
@@ -102,6 +147,7 @@ export function resolveArch(name: string): Architecture | undefined {
       preact: true,
       shortcut: 'B',
       plain: false,
+      ...PAPER_BOTTLENECK,
     };
   }
   return undefined;

@@ -1,7 +1,18 @@
 // What a user asks for (ModelSpec) and the fully resolved network description the core receives.
 import { randomInt } from 'crypto';
 
-import { ARCH_PATTERNS, Architecture, BlockKind, ShortcutOption, StemKind, resolveArch } from './archs';
+import {
+  ARCH_PATTERNS,
+  Architecture,
+  BlockKind,
+  DEFAULT_GROUPS,
+  DEFAULT_WIDTH_PER_GROUP,
+  MAX_GROUPS,
+  MAX_WIDTH_PER_GROUP,
+  ShortcutOption,
+  StemKind,
+  resolveArch,
+} from './archs';
 import { ValidationError } from '../errors';
 import { Fields, Schema, s } from '../validate';
 
@@ -28,6 +39,12 @@ export interface ModelSpec {
   inChannels?: number;
   /** Where a bottleneck strides: 'conv3x3' (torchvision, default) or 'conv1x1' (the paper). */
   stride?: 'conv3x3' | 'conv1x1';
+  /** Groups of each bottleneck's 3×3 convolution (ResNeXt's cardinality). Default: the arch's (1 for ResNet, 32 for
+   *  resnext50_32x4d); any bottleneck net takes it, e.g. `{ arch: 'resnet50', groups: 32, widthPerGroup: 4 }`. */
+  groups?: number;
+  /** Channels per group at base width 64: a bottleneck is ⌊width · widthPerGroup / 64⌋ · groups wide
+   *  (torchvision's `width_per_group`). Default: the arch's (64; 4 for resnext50_32x4d, 128 for wide_resnet50_2). */
+  widthPerGroup?: number;
   /** Start each residual block as the identity (last BN γ = 0). */
   zeroInitResidual?: boolean;
   /** λ in h(x) = λx (the Identity Mappings analysis); default 1. */
@@ -50,7 +67,7 @@ export interface ModelSpec {
 }
 
 /** A spec with every default filled in: the architecture (its shortcut possibly overridden) and the options. */
-export interface ResolvedModelSpec extends Omit<Architecture, 'plain'> {
+export interface ResolvedModelSpec extends Omit<Architecture, 'plain' | 'groups' | 'widthPerGroup'> {
   /** The architecture's name, when built from one. */
   arch?: string;
   /** Classes of the classifier. */
@@ -59,6 +76,10 @@ export interface ResolvedModelSpec extends Omit<Architecture, 'plain'> {
   inChannels: number;
   /** Where a bottleneck strides. */
   stride: 'conv3x3' | 'conv1x1';
+  /** Groups of each bottleneck's 3×3 convolution. */
+  groups: number;
+  /** Channels per group at base width 64. */
+  widthPerGroup: number;
   /** Each residual block starts as the identity. */
   zeroInitResidual: boolean;
   /** λ in h(x) = λx. */
@@ -88,7 +109,7 @@ export const modelSpecFields: Fields = {
     s
       .string()
       .doc(
-        'resnet18..152, plain18/34, cifar-resnetN (6n+2), cifar-plainN, cifar-preact-resnetN, preact-resnetN (9n+2)',
+        'resnet18..152, resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, wide_resnet50_2, wide_resnet101_2, plain18/34, cifar-resnetN (6n+2), cifar-plainN, cifar-preact-resnetN, preact-resnetN (9n+2)',
       ),
   ),
   block: s.optional(s.enum(['basic', 'bottleneck'] as const)),
@@ -100,6 +121,14 @@ export const modelSpecFields: Fields = {
   numClasses: s.optional(s.integer({ min: 1, max: 1_000_000 })),
   inChannels: s.optional(s.integer({ min: 1, max: 4096 })),
   stride: s.optional(s.enum(['conv3x3', 'conv1x1'] as const)),
+  groups: s.optional(s.integer({ min: 1, max: MAX_GROUPS }).doc('Groups of the bottleneck 3x3 convolution (ResNeXt)')),
+  widthPerGroup: s.optional(
+    s
+      .integer({ min: 1, max: MAX_WIDTH_PER_GROUP })
+      .doc(
+        'Channels per group at base width 64 (torchvision width_per_group: 4 in resnext50_32x4d, 128 in wide_resnet50_2)',
+      ),
+  ),
   zeroInitResidual: s.optional(s.boolean()),
   shortcutScale: s.optional(s.number({ min: 0, minExclusive: true, max: 100 })),
   device: s.optional(s.string()),
@@ -146,7 +175,41 @@ function structureOf(spec: ModelSpec): Architecture {
     preact: spec.preact ?? false,
     shortcut: stem === 'cifar' ? 'A' : 'B',
     plain: false,
+    groups: DEFAULT_GROUPS,
+    widthPerGroup: DEFAULT_WIDTH_PER_GROUP,
   };
+}
+
+/** groups and widthPerGroup: a ResNeXt or Wide arch's own (a spec may repeat them), else the spec's or the defaults. */
+function groupingOf(spec: ModelSpec, arch: Architecture): { groups: number; widthPerGroup: number } {
+  const own = arch.groups !== DEFAULT_GROUPS || arch.widthPerGroup !== DEFAULT_WIDTH_PER_GROUP;
+  for (const key of ['groups', 'widthPerGroup'] as const) {
+    if (own && spec[key] !== undefined && spec[key] !== arch[key])
+      throw new ValidationError(
+        key,
+        spec[key],
+        `nothing, or ${arch[key]} as ${spec.arch} has`,
+        `${key}: ${spec.arch} has ${key} ${arch[key]}; for another, start from the plain depth (e.g. resnet50) and give groups and widthPerGroup`,
+      );
+  }
+  const groups = spec.groups ?? arch.groups;
+  const widthPerGroup = spec.widthPerGroup ?? arch.widthPerGroup;
+  if (arch.block === 'basic' && (groups !== DEFAULT_GROUPS || widthPerGroup !== DEFAULT_WIDTH_PER_GROUP))
+    throw new ValidationError(
+      groups !== DEFAULT_GROUPS ? 'groups' : 'widthPerGroup',
+      groups !== DEFAULT_GROUPS ? groups : widthPerGroup,
+      `${groups !== DEFAULT_GROUPS ? DEFAULT_GROUPS : DEFAULT_WIDTH_PER_GROUP} for basic blocks`,
+      `${groups !== DEFAULT_GROUPS ? 'groups' : 'widthPerGroup'}: basic blocks have no grouped or widened 3x3 (torchvision's BasicBlock refuses them too); use a bottleneck net such as resnet50`,
+    );
+  for (const width of arch.widths)
+    if (Math.floor((width * widthPerGroup) / 64) < 1)
+      throw new ValidationError(
+        'widthPerGroup',
+        widthPerGroup,
+        `at least ${Math.ceil(64 / width)} for stage width ${width}`,
+        `widthPerGroup: a bottleneck of width ${width} at ${widthPerGroup} per group has no channel in each group (⌊${width}·${widthPerGroup}/64⌋ = 0)`,
+      );
+  return { groups, widthPerGroup };
 }
 
 /** Validates a spec and fills every default; throws ValidationError naming the field. */
@@ -189,6 +252,7 @@ export function resolveSpec(input: unknown): ResolvedModelSpec {
     numClasses,
     inChannels: spec.inChannels ?? 3,
     stride: spec.stride ?? 'conv3x3',
+    ...groupingOf(spec, arch),
     zeroInitResidual: spec.zeroInitResidual ?? false,
     shortcutScale: spec.shortcutScale ?? 1,
     device: spec.device ?? 'cpu',

@@ -181,6 +181,8 @@ NetSpec spec_from_js(const Fields& js) {
   s.in_channels = js.integer("inChannels");
   s.num_classes = js.integer("numClasses");
   s.stride_on_3x3 = js.choice<bool>("stride", {{"conv3x3", true}, {"conv1x1", false}});
+  s.groups = js.integer("groups");
+  s.width_per_group = js.integer("widthPerGroup");
   s.shortcut_scale = js.number("shortcutScale");
   s.zero_init_residual = js.boolean("zeroInitResidual");
   s.seed = static_cast<uint64_t>(js.integer("seed"));

@@ -56,6 +56,7 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
       op.kernel = ints("kernel_shape")[0];
       op.stride = ints("strides")[0];
       op.pad = ints("pads")[0];
+      op.groups = ints("group")[0];
       // Fold a BatchNormalization that is this convolution's only reader.
       if (i + 1 < nodes.size() && nodes[i + 1].op == "BatchNormalization" && nodes[i + 1].inputs[0] == n.output &&
           readers[n.output] == 1) {
@@ -139,7 +140,7 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
     for (Op& op : fused->ops_)
       if (op.kind == Op::Kind::Conv)
         op.packed = at::mkldnn_reorder_conv2d_weight(op.weight.contiguous().to_mkldnn(), {op.pad, op.pad},
-                                                     {op.stride, op.stride}, {1, 1}, 1);
+                                                     {op.stride, op.stride}, {1, 1}, op.groups);
   fused->output_ = ids.at(graph.output());
   fused->last_use_.assign(next, -1);
   for (size_t k = 0; k < fused->ops_.size(); ++k) {
@@ -163,7 +164,7 @@ torch::Tensor FusedNet::forward(const torch::Tensor& input) const {
     torch::Tensor y;
     switch (op.kind) {
       case Op::Kind::Conv:
-        y = fast_conv2d(x, blocked ? op.packed : op.weight, op.bias, op.stride, op.pad);
+        y = fast_conv2d(x, blocked ? op.packed : op.weight, op.bias, op.stride, op.pad, op.groups);
         if (op.relu) y.relu_();
         break;
       case Op::Kind::Affine:

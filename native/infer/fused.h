@@ -26,7 +26,7 @@ class FusedNet {
     int in0 = -1, in1 = -1, out = -1;
     torch::Tensor weight, bias;  // conv / linear / affine (scale, shift)
     torch::Tensor packed;        // conv weight in oneDNN's layout (onednn_single_)
-    int64_t stride = 1, pad = 0, kernel = 1;
+    int64_t stride = 1, pad = 0, kernel = 1, groups = 1;
     double scale = 1.0;
     bool relu = false;  // fused ReLU after a convolution or an affine
   };

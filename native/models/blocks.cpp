@@ -1,5 +1,6 @@
 #include "models/blocks.h"
 
+#include "common/error.h"
 #include "models/layers.h"
 #include "models/sync_batch_norm.h"
 
@@ -39,11 +40,12 @@ std::string BasicBlockImpl::trace(GraphBuilder& g, const std::string& p, const s
 BottleneckImpl::BottleneckImpl(const BlockOptions& o) {
   const int64_t out = o.planes * expansion(BlockKind::Bottleneck);
   const int64_t s1 = o.stride_on_3x3 ? 1 : o.stride, s3 = o.stride_on_3x3 ? o.stride : 1;
-  conv1 = register_module("conv1", conv1x1(o.in, o.planes, s1));
-  bn1 = register_module("bn1", nn::BatchNorm2d(o.planes));
-  conv2 = register_module("conv2", conv3x3(o.planes, o.planes, s3));
-  bn2 = register_module("bn2", nn::BatchNorm2d(o.planes));
-  conv3 = register_module("conv3", conv1x1(o.planes, out));
+  const int64_t width = bottleneck_width(o.planes, o.groups, o.width_per_group);
+  conv1 = register_module("conv1", conv1x1(o.in, width, s1));
+  bn1 = register_module("bn1", nn::BatchNorm2d(width));
+  conv2 = register_module("conv2", conv3x3(width, width, s3, o.groups));
+  bn2 = register_module("bn2", nn::BatchNorm2d(width));
+  conv3 = register_module("conv3", conv1x1(width, out));
   bn3 = register_module("bn3", nn::BatchNorm2d(out));
   shortcut_ = Shortcut::make(*this, o.in, out, o.stride, o.shortcut, o.shortcut_scale, true);
 }
@@ -96,11 +98,12 @@ PreActBottleneckImpl::PreActBottleneckImpl(const BlockOptions& o) {
   const int64_t out = o.planes * expansion(BlockKind::Bottleneck);
   const int64_t s1 = o.stride_on_3x3 ? 1 : o.stride, s3 = o.stride_on_3x3 ? o.stride : 1;
   bn1 = register_module("bn1", nn::BatchNorm2d(o.in));
-  conv1 = register_module("conv1", conv1x1(o.in, o.planes, s1));
-  bn2 = register_module("bn2", nn::BatchNorm2d(o.planes));
-  conv2 = register_module("conv2", conv3x3(o.planes, o.planes, s3));
-  bn3 = register_module("bn3", nn::BatchNorm2d(o.planes));
-  conv3 = register_module("conv3", conv1x1(o.planes, out));
+  const int64_t width = bottleneck_width(o.planes, o.groups, o.width_per_group);
+  conv1 = register_module("conv1", conv1x1(o.in, width, s1));
+  bn2 = register_module("bn2", nn::BatchNorm2d(width));
+  conv2 = register_module("conv2", conv3x3(width, width, s3, o.groups));
+  bn3 = register_module("bn3", nn::BatchNorm2d(width));
+  conv3 = register_module("conv3", conv1x1(width, out));
   shortcut_ = Shortcut::make(*this, o.in, out, o.stride, o.shortcut, o.shortcut_scale, false);
 }
 
@@ -124,6 +127,9 @@ std::string PreActBottleneckImpl::trace(GraphBuilder& g, const std::string& p, c
 
 std::shared_ptr<BlockImpl> make_block(BlockKind kind, bool preact, const BlockOptions& o) {
   if (kind == BlockKind::Basic) {
+    // As torchvision's BasicBlock: its two 3x3 convolutions have no group or width option.
+    if (o.groups != 1 || o.width_per_group != 64)
+      throw invalid("basic blocks take only groups 1 and width per group 64 (a bottleneck has a grouped 3x3)");
     if (preact) return std::make_shared<PreActBasicBlockImpl>(o);
     return std::make_shared<BasicBlockImpl>(o);
   }

@@ -2,7 +2,8 @@
 // The four residual blocks of the two papers. Each has a plain twin: the same block built with
 // ShortcutKind::None (same layers, no addition).
 //   BasicBlock          3x3, BN, ReLU, 3x3, BN, add, ReLU                 (ResNet-18/34, CIFAR nets)
-//   Bottleneck          1x1, BN, ReLU, 3x3, BN, ReLU, 1x1 (x4), BN, add, ReLU  (ResNet-50/101/152)
+//   Bottleneck          1x1, BN, ReLU, 3x3, BN, ReLU, 1x1 (x4), BN, add, ReLU  (ResNet-50/101/152; with a grouped or
+//                       wider 3x3, ResNeXt and Wide ResNet as torchvision builds them)
 //   PreActBasicBlock    BN, ReLU, 3x3, BN, ReLU, 3x3, add                 (Identity Mappings)
 //   PreActBottleneck    BN, ReLU, 1x1, BN, ReLU, 3x3, BN, ReLU, 1x1, add    (ResNet-164/1001)
 #include <torch/nn/module.h>
@@ -25,7 +26,9 @@ struct BlockOptions {
   int64_t stride = 1;
   ShortcutKind shortcut = ShortcutKind::B;
   double shortcut_scale = 1.0;
-  bool stride_on_3x3 = true;  // bottlenecks only
+  bool stride_on_3x3 = true;     // bottlenecks only
+  int64_t groups = 1;            // bottlenecks only: groups of the 3x3 (ResNeXt)
+  int64_t width_per_group = 64;  // bottlenecks only: width = planes * width_per_group / 64 * groups
 };
 
 class BlockImpl : public torch::nn::Module {

@@ -10,8 +10,8 @@ namespace rt {
 
 namespace nn = torch::nn;
 
-nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
+nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride, int64_t groups) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).groups(groups).bias(false));
 }
 
 nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride) {
@@ -19,14 +19,15 @@ nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride) {
 }
 
 torch::Tensor fast_conv2d(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
-                          int64_t stride, int64_t pad) {
+                          int64_t stride, int64_t pad, int64_t groups) {
   if (onednn_enabled() && !torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32)
-    return at::mkldnn_convolution(x, weight, bias, {pad, pad}, {stride, stride}, {1, 1}, 1);
-  return at::conv2d(x, weight, bias, {stride, stride}, {pad, pad});
+    return at::mkldnn_convolution(x, weight, bias, {pad, pad}, {stride, stride}, {1, 1}, groups);
+  return at::conv2d(x, weight, bias, {stride, stride}, {pad, pad}, {1, 1}, groups);
 }
 
 torch::Tensor apply_conv(const nn::Conv2d& conv, const torch::Tensor& x) {
-  return fast_conv2d(x, conv->weight, conv->bias, (*conv->options.stride())[0], conv->weight.size(2) / 2);
+  return fast_conv2d(x, conv->weight, conv->bias, (*conv->options.stride())[0], conv->weight.size(2) / 2,
+                     conv->options.groups());
 }
 
 std::string trace_conv(GraphBuilder& g, const nn::Conv2d& conv, const std::string& name, const std::string& x) {
@@ -34,16 +35,17 @@ std::string trace_conv(GraphBuilder& g, const nn::Conv2d& conv, const std::strin
   const Shape& in = g.shape(x);
   const int64_t k = (*o.kernel_size())[0], s = (*o.stride())[0];
   const int64_t p = k / 2;  // every convolution here pads by half its kernel (7x7: 3, 3x3: 1, 1x1: 0)
+  const int64_t groups = o.groups();
   const int64_t out_c = o.out_channels(), h = window_out(in[2], k, s, p), w = window_out(in[3], k, s, p);
   GraphNode node;
   node.op = "Conv";
   node.name = name;
   node.inputs = {x, g.weight(name + ".weight", conv->weight)};
   if (o.bias()) node.inputs.push_back(g.weight(name + ".bias", conv->bias));
-  node.int_attrs = {{"kernel_shape", {k, k}}, {"strides", {s, s}}, {"pads", {p, p, p, p}}, {"group", {1}}};
+  node.int_attrs = {{"kernel_shape", {k, k}}, {"strides", {s, s}}, {"pads", {p, p, p, p}}, {"group", {groups}}};
   node.output_shape = {in[0], out_c, h, w};
   node.params = conv->weight.numel() + (o.bias() ? conv->bias.numel() : 0);
-  node.macs = out_c * h * w * in[1] * k * k;
+  node.macs = out_c * h * w * (in[1] / groups) * k * k;
   return g.add(std::move(node));
 }
 

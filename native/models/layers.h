@@ -11,14 +11,14 @@
 
 namespace rt {
 
-torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride = 1);
+torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride = 1, int64_t groups = 1);
 torch::nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride = 1);
 
 // A convolution padded by `pad` on each side. Without autograd, a float CPU input (dense, or a oneDNN tensor with
 // a reordered weight) goes to oneDNN directly: libtorch 1.x sends a single small image to im2col on the system
 // BLAS (Debian's reference BLAS, 10-50x slower).
 torch::Tensor fast_conv2d(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
-                          int64_t stride, int64_t pad);
+                          int64_t stride, int64_t pad, int64_t groups = 1);
 // conv(x) through fast_conv2d; every conv here pads by half its kernel.
 torch::Tensor apply_conv(const torch::nn::Conv2d& conv, const torch::Tensor& x);
 

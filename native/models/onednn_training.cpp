@@ -624,9 +624,14 @@ std::string OneDnnTraining::unsupported(const ResNetImpl& net) {
   if (net.dtype() != torch::kFloat32) return "the model is not float32";
   for (const auto& p : net.parameters())
     if (!p.device().is_cpu()) return "the model is not on the CPU";
+  const NetSpec& spec = net.spec();
+  if (spec.groups != 1) return "grouped convolutions (groups > 1) are not on this path";
   const int64_t b = block();
-  for (int64_t w : net.spec().widths)
-    if (w % b != 0) return "a width is not a multiple of " + std::to_string(b) + " channels";
+  for (int64_t w : spec.widths) {
+    const int64_t inner =
+        spec.block == BlockKind::Bottleneck ? bottleneck_width(w, spec.groups, spec.width_per_group) : w;
+    if (w % b != 0 || inner % b != 0) return "a width is not a multiple of " + std::to_string(b) + " channels";
+  }
   return "";
 }
 

@@ -19,6 +19,11 @@ namespace F = torch::nn::functional;
 ResNetImpl::ResNetImpl(NetSpec spec) : spec_(std::move(spec)) {
   if (spec_.depths.empty() || spec_.depths.size() != spec_.widths.size())
     throw invalid("depths and widths must be non-empty and of the same length");
+  if (spec_.groups < 1 || spec_.width_per_group < 1) throw invalid("groups and width per group must be at least 1");
+  for (int64_t planes : spec_.widths)
+    if (spec_.block == BlockKind::Bottleneck && bottleneck_width(planes, spec_.groups, spec_.width_per_group) < 1)
+      throw invalid("a bottleneck of width " + std::to_string(planes) + " has no channel at " +
+                    std::to_string(spec_.width_per_group) + " per group");
   const bool imagenet = spec_.stem == StemKind::ImageNet;
   const int64_t stem_width = spec_.widths[0];
   conv1 = register_module(
@@ -38,6 +43,8 @@ ResNetImpl::ResNetImpl(NetSpec spec) : spec_(std::move(spec)) {
       o.shortcut = spec_.shortcut;
       o.shortcut_scale = spec_.shortcut_scale;
       o.stride_on_3x3 = spec_.stride_on_3x3;
+      o.groups = spec_.groups;
+      o.width_per_group = spec_.width_per_group;
       auto block = make_block(spec_.block, spec_.preact, o);
       stage->push_back(block);
       blocks_.push_back(block);

@@ -27,7 +27,11 @@ struct NetSpec {
   std::vector<int64_t> widths{64, 128, 256, 512};  // base channels per stage (x4 after a bottleneck)
   int64_t in_channels = 3;
   int64_t num_classes = 1000;
-  bool stride_on_3x3 = true;    // torchvision ("v1.5"); false puts it on the first 1x1, as the paper does
+  bool stride_on_3x3 = true;  // torchvision ("v1.5"); false puts it on the first 1x1, as the paper does
+  // ResNeXt and Wide ResNet (torchvision's bottleneck): the 3x3 convolution has `groups` groups and the bottleneck
+  // is floor(planes * width_per_group / 64) * groups channels wide. 1 and 64: the paper's bottleneck.
+  int64_t groups = 1;
+  int64_t width_per_group = 64;
   double shortcut_scale = 1.0;  // h(x) = scale * x
   bool zero_init_residual = false;
   uint64_t seed = 0;
@@ -37,5 +41,10 @@ struct NetSpec {
 };
 
 inline int64_t expansion(BlockKind kind) { return kind == BlockKind::Bottleneck ? 4 : 1; }
+
+// Channels of a bottleneck's 3x3 convolution (torchvision's `width`).
+inline int64_t bottleneck_width(int64_t planes, int64_t groups, int64_t width_per_group) {
+  return planes * width_per_group / 64 * groups;
+}
 
 }  // namespace rt

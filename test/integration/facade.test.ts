@@ -186,6 +186,8 @@ describe('errors and lifetime', () => {
           numClasses: 10,
           preact: false,
           stride: 'conv3x3',
+          groups: 1,
+          widthPerGroup: 64,
           shortcutScale: 1,
           zeroInitResidual: false,
           dtype: 'float32',

@@ -19,7 +19,7 @@ import { pngBytes, zipStored } from '../../harness/fixtures';
 import { rejection } from '../helpers/errors';
 
 describe('PyTorch state dicts (torch.save, zip format)', () => {
-  for (const arch of ['resnet18', 'resnet50']) {
+  for (const arch of ['resnet18', 'resnet50', 'resnext50_32x4d', 'wide_resnet50_2']) {
     itWithTorch(`a torchvision ${arch} .pth loads and gives torchvision's logits within 1e-4`, async () => {
       const dir = await tempDir();
       await runPython('torchvision_pth.py', [arch, dir, '21', '64']);
@@ -97,31 +97,33 @@ describe('PyTorch state dicts (torch.save, zip format)', () => {
     expect(b.map((t) => t.name)).toEqual(a.map((t) => t.name));
     for (let i = 0; i < a.length; i++) expect(Buffer.compare(bytesOf(b[i].data), bytesOf(a[i].data))).toBe(0);
   });
-  itWithTorch(
-    'our safetensors load into torchvision with load_state_dict(strict=True) and give our logits',
-    async () => {
-      const dir = await tempDir();
-      const model = await createModel({ arch: 'resnet18', numClasses: 7, seed: 3 });
-      const data = await syntheticDataset(32, [3, 32, 32], 7);
-      await train(model, data, { iterations: 2, batchSize: 16, normalize: 'none' }); // non-trivial BN statistics
-      await model.saveWeights(path.join(dir, 'w.safetensors'));
-      const x = randomFloats(2 * 3 * 40 * 40, 5);
-      await fsp.writeFile(path.join(dir, 'x.bin'), Buffer.from(x.buffer));
-      const format = await runPython('load_ours.py', [
-        'resnet18',
-        path.join(dir, 'w.safetensors'),
-        path.join(dir, 'x.bin'),
-        '2',
-        '40',
-        path.join(dir, 'y.bin'),
-      ]);
-      expect(format.trim()).toBe('pt');
-      model.eval();
-      const ours = await model.forward({ data: x, shape: [2, 3, 40, 40] });
-      const theirs = await readFloat32(path.join(dir, 'y.bin'));
-      expect(maxAbsDiff(ours.data, theirs)).toBeLessThan(1e-4 * Math.max(1, maxAbs(theirs)));
-    },
-  );
+  for (const arch of ['resnet18', 'resnext50_32x4d']) {
+    itWithTorch(
+      `our ${arch} safetensors load into torchvision with load_state_dict(strict=True) and give our logits`,
+      async () => {
+        const dir = await tempDir();
+        const model = await createModel({ arch, numClasses: 7, seed: 3 });
+        const data = await syntheticDataset(32, [3, 32, 32], 7);
+        await train(model, data, { iterations: 2, batchSize: 16, normalize: 'none' }); // non-trivial BN statistics
+        await model.saveWeights(path.join(dir, 'w.safetensors'));
+        const x = randomFloats(2 * 3 * 40 * 40, 5);
+        await fsp.writeFile(path.join(dir, 'x.bin'), Buffer.from(x.buffer));
+        const format = await runPython('load_ours.py', [
+          arch,
+          path.join(dir, 'w.safetensors'),
+          path.join(dir, 'x.bin'),
+          '2',
+          '40',
+          path.join(dir, 'y.bin'),
+        ]);
+        expect(format.trim()).toBe('pt');
+        model.eval();
+        const ours = await model.forward({ data: x, shape: [2, 3, 40, 40] });
+        const theirs = await readFloat32(path.join(dir, 'y.bin'));
+        expect(maxAbsDiff(ours.data, theirs)).toBeLessThan(1e-4 * Math.max(1, maxAbs(theirs)));
+      },
+    );
+  }
   itWithTorch(
     'a damaged .pth gets a CheckpointError naming the file and the problem (random corruptions, property test)',
     async () => {
@@ -299,6 +301,7 @@ describe('ONNX export, run in onnxruntime-node', () => {
   const cases: [string, Record<string, unknown>, number][] = [
     ['resnet18', { arch: 'resnet18' }, 64],
     ['resnet50', { arch: 'resnet50', numClasses: 100 }, 64],
+    ['resnext50_32x4d (grouped convolutions)', { arch: 'resnext50_32x4d', numClasses: 10 }, 32],
     ['cifar-resnet20 (option A)', { arch: 'cifar-resnet20' }, 32],
     ['a pre-activation net (preact-resnet164)', { arch: 'preact-resnet164' }, 32],
     [

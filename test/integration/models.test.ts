@@ -2,11 +2,12 @@
 // torchvision's state_dict names, and forward outputs of torchvision / a separate Python implementation.
 import * as path from 'path';
 
-import { Model, createModel, resolveArch } from '../../lib';
+import { Model, ModelSpec, ValidationError, createModel, resolveArch } from '../../lib';
 import { readSafetensors, typedArrayOf } from '../../lib/io/safetensors';
 import { maxAbs, maxAbsDiff, readFloat32, tempDir } from '../../harness/files';
 import { runPython } from '../../harness/python';
 import { itWithTorch } from '../helpers/reference';
+import { rejection } from '../helpers/errors';
 
 const IMAGENET_PARAMS: Record<string, number> = {
   resnet18: 11_689_512,
@@ -14,6 +15,14 @@ const IMAGENET_PARAMS: Record<string, number> = {
   resnet50: 25_557_032,
   resnet101: 44_549_160,
   resnet152: 60_192_808,
+};
+// torchvision's ResNeXt and Wide ResNet (its model docs' "num_params" and "GFLOPS", multiply-adds at 224²).
+const GROUPED: Record<string, { params: number; gmacs: number }> = {
+  resnext50_32x4d: { params: 25_028_904, gmacs: 4.23 },
+  resnext101_32x8d: { params: 88_791_336, gmacs: 16.41 },
+  resnext101_64x4d: { params: 83_455_272, gmacs: 15.46 },
+  wide_resnet50_2: { params: 68_883_240, gmacs: 11.4 },
+  wide_resnet101_2: { params: 126_886_696, gmacs: 22.75 },
 };
 const CIFAR_PARAMS: Record<number, number> = { 20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962 };
 
@@ -34,6 +43,49 @@ describe('parameter counts', () => {
       }
     });
   }
+  for (const [arch, { params, gmacs }] of Object.entries(GROUPED)) {
+    it(`${arch} has torchvision's ${params.toLocaleString('en-US')} parameters and ${gmacs} G multiply-adds at 224²`, async () => {
+      const m = await createModel({ arch, seed: 0 });
+      expect(m.parameterCount()).toBe(params);
+      expect(Math.abs(m.summary().totalMacs / 1e9 - gmacs)).toBeLessThan(0.006);
+      m.dispose();
+    });
+  }
+  it('groups and widthPerGroup make any bottleneck depth a ResNeXt or a Wide ResNet', async () => {
+    // resnext101_64x4d from resnet101's depths; a wide_resnet152_2 (torchvision has no name for it): conv2 of a
+    // bottleneck is ⌊planes · widthPerGroup / 64⌋ · groups wide, 3x3 over channels/groups inputs.
+    const x = await createModel({ arch: 'resnet101', groups: 64, widthPerGroup: 4, seed: 0 });
+    expect(x.parameterCount()).toBe(GROUPED.resnext101_64x4d.params);
+    expect(x.stateDict().find((e) => e.name === 'layer1.0.conv2.weight')!.shape).toEqual([256, 4, 3, 3]);
+    const wide = await createModel({ arch: 'wide_resnet152_2', seed: 0 });
+    expect(wide.stateDict().find((e) => e.name === 'layer4.2.conv2.weight')!.shape).toEqual([1024, 1024, 3, 3]);
+    expect(wide.spec).toMatchObject({ groups: 1, widthPerGroup: 128, depths: [3, 8, 36, 3] });
+    x.dispose();
+    wide.dispose();
+  });
+  it('refuses groups where they cannot apply, naming the field', async () => {
+    const cases: [ModelSpec, string, RegExp][] = [
+      [{ arch: 'resnet18', groups: 32 }, 'groups', /basic blocks have no grouped or widened 3x3/],
+      [{ arch: 'cifar-resnet20', widthPerGroup: 128 }, 'widthPerGroup', /basic blocks/],
+      [{ arch: 'resnext50_32x4d', groups: 8 }, 'groups', /resnext50_32x4d has groups 32/],
+      [{ arch: 'resnet50', widthPerGroup: 0 }, 'widthPerGroup', /an integer in \[1, 4096\]/],
+      [
+        { block: 'bottleneck', depths: [1], stem: 'cifar', widths: [16], widthPerGroup: 3 },
+        'widthPerGroup',
+        /no channel in each group/,
+      ],
+      [{ arch: 'resnext50_0x4d' }, 'arch', /resnextD_GxWd/],
+      [{ arch: 'resnext34_32x4d' }, 'arch', /one of/],
+    ];
+    for (const [spec, field, message] of cases) {
+      const e = await rejection(createModel(spec));
+      expect(e).toBeInstanceOf(ValidationError);
+      expect([e.field, e.message]).toEqual([field, expect.stringMatching(message)]);
+    }
+    // A resolved spec (as a checkpoint stores it) repeats the arch's own values: accepted.
+    const m = await createModel({ arch: 'resnext50_32x4d', groups: 32, widthPerGroup: 4, seed: 0 });
+    m.dispose();
+  });
   it("cifar-resnet1202 has the paper's 19.4M (19,421,274)", async () => {
     const m = await createModel({ arch: 'cifar-resnet1202', seed: 0 });
     expect(m.parameterCount()).toBe(19_421_274);
@@ -88,6 +140,8 @@ describe('forward equals torchvision on the same weights and input', () => {
   for (const [arch, size] of [
     ['resnet18', 64],
     ['resnet50', 64],
+    ['resnext50_32x4d', 64],
+    ['wide_resnet50_2', 32],
   ] as const) {
     itWithTorch(`${arch}, eval and train mode, and BN running statistics after the train pass`, async () => {
       const dir = await tempDir();

@@ -156,6 +156,18 @@ describeWithOneDnn('the oneDNN training path', () => {
     expect(await run({ arch: undefined, block: 'basic', depths: [1], stem: 'cifar', widths: [20] })).toMatch(
       /^libtorch \(a width is not a multiple of (8|16) channels\)$/,
     );
+    // ResNeXt's grouped 3x3 convolutions train on libtorch's path.
+    expect(
+      await run({
+        arch: undefined,
+        block: 'bottleneck',
+        depths: [1],
+        stem: 'cifar',
+        widths: [16],
+        groups: 4,
+        widthPerGroup: 64,
+      }),
+    ).toBe('libtorch (grouped convolutions (groups > 1) are not on this path)');
     // The switch is read from the process's environment (jest's process.env is a copy): a process of its own.
     const child = spawnSync(
       process.execPath,

@@ -6,13 +6,13 @@ import { Worker } from 'worker_threads';
 
 import {
   BusyError,
+  ModelSpec,
   ProgressEvent,
   ValidationError,
   createModel,
   datasets,
   fromArrays,
   info,
-  resolveArch,
   train,
 } from '../../lib';
 import { StoredTensor, readSafetensors, typedArrayOf, writeSafetensors } from '../../lib/io/safetensors';
@@ -58,6 +58,13 @@ describe('agreement with PyTorch', () => {
       optimizer: { type: 'sgd' as const, lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
       accumulate: 4,
     },
+    {
+      // ResNeXt's grouped 3x3 (torchvision's width = ⌊planes · widthPerGroup / 64⌋ · groups), on a small CIFAR-stem
+      // bottleneck net: 16·16/64·4 = 16 channels in 4 groups in the first stage.
+      name: 'SGD, a ResNeXt (bottleneck, 4 groups of 16/64 of the stage width)',
+      optimizer: { type: 'sgd' as const, lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
+      model: { block: 'bottleneck' as const, depths: [1, 1, 1], stem: 'cifar' as const, groups: 4, widthPerGroup: 16 },
+    },
   ] as {
     name: string;
     optimizer: { type: 'sgd'; lr: number; momentum: number } | { type: 'adamw'; lr: number };
@@ -66,6 +73,7 @@ describe('agreement with PyTorch', () => {
     clipGradNorm?: number;
     accumulate?: number;
     freezeBatchNorm?: boolean;
+    model?: ModelSpec;
   }[];
   type Case = (typeof cases)[number];
   // 3 steps of ours and of PyTorch's loop (test/python/train_steps.py) from the same weights on the same batches:
@@ -74,7 +82,12 @@ describe('agreement with PyTorch', () => {
     const dir = await tempDir();
     const batch = 8;
     const data = await syntheticDataset(3 * batch, [1, 12, 12], 10, 3);
-    const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 42, dtype: o.dtype });
+    const model = await createModel({
+      ...(c.model ?? { arch: 'cifar-resnet20' }),
+      inChannels: 1,
+      seed: 42,
+      dtype: o.dtype,
+    });
     await model.saveWeights(path.join(dir, 'init.safetensors'));
     const all = data.get(0, data.length);
     await writeSafetensors(path.join(dir, 'data.safetensors'), [
@@ -98,7 +111,7 @@ describe('agreement with PyTorch', () => {
       logEvery: 1,
     });
     expect(result.iteration).toBe(3);
-    const spec = { ...resolveArch('cifar-resnet20'), inChannels: 1, numClasses: 10 };
+    const spec = model.spec;
     const reference = async (autocast: string | undefined) => {
       const out = path.join(dir, `torch-${autocast ?? 'plain'}.safetensors`);
       await runPython('train_steps.py', [

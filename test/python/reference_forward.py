@@ -13,7 +13,7 @@ out, seed, batch, size, spec = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), 
 torch.manual_seed(seed)
 model = Net(spec["block"], spec["depths"], spec["widths"], spec["stem"], spec["shortcut"], spec.get("preact", False),
             spec.get("inChannels", 3), spec.get("numClasses", 10), spec.get("shortcutScale", 1.0),
-            spec.get("stride") == "conv1x1")
+            spec.get("stride") == "conv1x1", spec.get("groups", 1), spec.get("widthPerGroup", 64))
 gen = torch.Generator().manual_seed(seed + 1)
 perturb_batchnorm(model, gen)
 save_safetensors(f"{out}/weights.safetensors", model.state_dict())

@@ -62,24 +62,25 @@ class Basic(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    def __init__(self, cin, planes, stride, option, scale, preact, paper_stride):
+    def __init__(self, cin, planes, stride, option, scale, preact, paper_stride, groups=1, width_per_group=64):
         super().__init__()
         self.preact, self.plain = preact, option == "none"
         cout = planes * 4
+        width = int(planes * (width_per_group / 64.0)) * groups  # torchvision's ResNeXt / Wide ResNet bottleneck
         s1, s3 = (stride, 1) if paper_stride else (1, stride)
         if preact:
             self.bn1 = nn.BatchNorm2d(cin)
-            self.conv1 = nn.Conv2d(cin, planes, 1, s1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.conv2 = nn.Conv2d(planes, planes, 3, s3, 1, bias=False)
-            self.bn3 = nn.BatchNorm2d(planes)
-            self.conv3 = nn.Conv2d(planes, cout, 1, bias=False)
+            self.conv1 = nn.Conv2d(cin, width, 1, s1, bias=False)
+            self.bn2 = nn.BatchNorm2d(width)
+            self.conv2 = nn.Conv2d(width, width, 3, s3, 1, groups=groups, bias=False)
+            self.bn3 = nn.BatchNorm2d(width)
+            self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
         else:
-            self.conv1 = nn.Conv2d(cin, planes, 1, s1, bias=False)
-            self.bn1 = nn.BatchNorm2d(planes)
-            self.conv2 = nn.Conv2d(planes, planes, 3, s3, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.conv3 = nn.Conv2d(planes, cout, 1, bias=False)
+            self.conv1 = nn.Conv2d(cin, width, 1, s1, bias=False)
+            self.bn1 = nn.BatchNorm2d(width)
+            self.conv2 = nn.Conv2d(width, width, 3, s3, 1, groups=groups, bias=False)
+            self.bn2 = nn.BatchNorm2d(width)
+            self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
             self.bn3 = nn.BatchNorm2d(cout)
         self.sc = Shortcut(cin, cout, stride, option, scale, not preact)
         if self.sc.project:
@@ -100,7 +101,7 @@ class Bottleneck(nn.Module):
 
 class Net(nn.Module):
     def __init__(self, block, depths, widths, stem, option, preact=False, in_ch=3, classes=10, scale=1.0,
-                 paper_stride=False):
+                 paper_stride=False, groups=1, width_per_group=64):
         super().__init__()
         self.stem, self.preact = stem, preact
         w0 = widths[0]
@@ -116,7 +117,8 @@ class Net(nn.Module):
         for s, (d, w) in enumerate(zip(depths, widths)):
             blocks = []
             for b in range(d):
-                blocks.append(B(c, w, 2 if (s > 0 and b == 0) else 1, option, scale, preact, paper_stride))
+                grouping = {"groups": groups, "width_per_group": width_per_group} if block != "basic" else {}
+                blocks.append(B(c, w, 2 if (s > 0 and b == 0) else 1, option, scale, preact, paper_stride, **grouping))
                 c = w * exp
             setattr(self, f"layer{s + 1}", nn.Sequential(*blocks))
         self.nstages = len(depths)
@@ -145,6 +147,11 @@ IMAGENET = {
     "resnet50": ("bottleneck", [3, 4, 6, 3]),
     "resnet101": ("bottleneck", [3, 4, 23, 3]),
     "resnet152": ("bottleneck", [3, 8, 36, 3]),
+    "resnext50_32x4d": ("bottleneck", [3, 4, 6, 3], 32, 4),
+    "resnext101_32x8d": ("bottleneck", [3, 4, 23, 3], 32, 8),
+    "resnext101_64x4d": ("bottleneck", [3, 4, 23, 3], 64, 4),
+    "wide_resnet50_2": ("bottleneck", [3, 4, 6, 3], 1, 128),
+    "wide_resnet101_2": ("bottleneck", [3, 4, 23, 3], 1, 128),
 }
 
 
@@ -153,6 +160,7 @@ def imagenet_model(arch, classes):
     try:
         import torchvision
     except ImportError:
-        block, depths = IMAGENET[arch]
-        return Net(block, depths, [64, 128, 256, 512], "imagenet", "B", classes=classes)
+        block, depths, *grouping = IMAGENET[arch]
+        return Net(block, depths, [64, 128, 256, 512], "imagenet", "B", classes=classes,
+                   **dict(zip(["groups", "width_per_group"], grouping)))
     return getattr(torchvision.models, arch)(num_classes=classes)

@@ -22,7 +22,7 @@ torch.set_num_threads(1 if ranks > 1 else 2)
 spec = cfg["spec"]
 model = Net(spec["block"], spec["depths"], spec["widths"], spec["stem"], spec["shortcut"], spec.get("preact", False),
             spec.get("inChannels", 3), spec.get("numClasses", 10), spec.get("shortcutScale", 1.0),
-            spec.get("stride") == "conv1x1")
+            spec.get("stride") == "conv1x1", spec.get("groups", 1), spec.get("widthPerGroup", 64))
 # With `reluMargin`, the smallest |input| any ReLU saw: the reference comparisons of a float32 run need inputs on
 # which no ReLU input lies within float32 rounding of 0 (the side it falls on would decide the gradient).
 margin = [float("inf")]
