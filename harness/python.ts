@@ -65,6 +65,34 @@ export function findTorchrunPython(): string | undefined {
   return torchrun ?? undefined;
 }
 
+let timm: string | null | undefined;
+
+/**
+ * A Python with timm (the reference of its ResNet variants): $RESNET_TORCH_TIMM_PYTHON, the reference Python, the
+ * project's venv of PyTorch 2.15 (scripts/torch-venv.sh installs timm there). Undefined where none has it.
+ */
+export function findTimmPython(): string | undefined {
+  if (timm !== undefined) return timm ?? undefined;
+  const cache = process.env.RESNET_TORCH_CACHE ?? path.join(process.env.HOME ?? '/root', '.cache', 'resnet-torch');
+  const candidates = [
+    process.env.RESNET_TORCH_TIMM_PYTHON,
+    process.env.RESNET_TORCH_PYTHON,
+    path.join(cache, 'venv-torch-2.15', 'bin', 'python'),
+    'python3',
+  ].filter(Boolean) as string[];
+  timm = null;
+  for (const python of candidates) {
+    try {
+      execFileSync(python, ['-c', 'import torch, timm'], { stdio: 'ignore', timeout: 60000 });
+      timm = python;
+      break;
+    } catch {
+      // try the next one
+    }
+  }
+  return timm ?? undefined;
+}
+
 /** The package root, from wherever this file runs (harness/ under jest, .test-build/harness for bench/). */
 function packageRoot(): string {
   let dir = __dirname;
@@ -75,9 +103,14 @@ function packageRoot(): string {
 export const PYTHON_DIR = path.join(packageRoot(), 'test', 'python');
 
 /** Runs test/python/<script> with args; resolves with stdout, rejects with stderr. */
-export function runPython(script: string, args: string[], env: Record<string, string> = {}): Promise<string> {
+export function runPython(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+  python: string = torchPython(),
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(torchPython(), [path.join(PYTHON_DIR, script), ...args], {
+    const child = spawn(python, [path.join(PYTHON_DIR, script), ...args], {
       env: { ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? '2', ...env },
     });
     let out = '';

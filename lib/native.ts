@@ -61,6 +61,11 @@ export interface NativeNetSpec {
   stride: 'conv3x3' | 'conv1x1';
   groups: number;
   widthPerGroup: number;
+  deepStem: boolean;
+  stemWidth: number;
+  avgDown: boolean;
+  attention: 'none' | 'se';
+  dropPath: number;
   shortcutScale: number;
   zeroInitResidual: boolean;
   dtype: 'float32' | 'float64';

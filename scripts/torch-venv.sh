@@ -23,14 +23,15 @@ if [ "${1:-}" = --lock ]; then
   "$base_python" -m venv "$tmp/venv"
   # With nvcc of the wheels' CUDA (13.2; its crt and nvvm of the same release, or ptxas refuses their PTX): CMake's
   # CUDA probe of a CUDA libtorch needs one to configure a build. crcmod: the references' TensorBoard reader
-  # (test/python/read_tfevents.py).
+  # (test/python/read_tfevents.py). timm: the reference of its ResNet variants (test/python/timm_forward.py); it
+  # imports without its optional hub dependencies.
   "$tmp/venv/bin/pip" install -q --dry-run --report "$tmp/report.json" torch==2.15.0 torchvision==0.29.2 \
-    nvidia-cuda-nvcc==13.2.86 "nvidia-cuda-crt==13.2.*" "nvidia-nvvm==13.2.*" crcmod==1.7
+    nvidia-cuda-nvcc==13.2.86 "nvidia-cuda-crt==13.2.*" "nvidia-nvvm==13.2.*" crcmod==1.7 timm==1.0.31
   "$tmp/venv/bin/python" - "$tmp/report.json" "$lock" <<'EOF'
 import json, sys
 report, out = sys.argv[1], sys.argv[2]
 lines = [
-    "# PyTorch 2.15.0 (CUDA 13), torchvision 0.29.2 and nvcc 13.2 for CPython 3.11 on x86-64 Linux, with every dependency pinned by",
+    "# PyTorch 2.15.0 (CUDA 13), torchvision 0.29.2, timm 1.0.31 and nvcc 13.2 for CPython 3.11 on x86-64 Linux, with every dependency pinned by",
     "# hash: pip install --require-hashes -r requirements/torch-2.15.txt (scripts/torch-venv.sh does, into the cache).",
     "# Written by scripts/torch-venv.sh --lock from `pip install --dry-run --report`.",
 ]
@@ -50,5 +51,5 @@ if [ ! -e "$stamp" ]; then
   "$venv/bin/pip" install -q --require-hashes --no-deps -r "$lock" >&2
   touch "$stamp"
 fi
-"$venv/bin/python" -c 'import torch, torchvision' >&2
+"$venv/bin/python" -c 'import torch, torchvision, timm' >&2
 echo "$venv/bin/python"

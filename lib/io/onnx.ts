@@ -45,6 +45,9 @@ function valueInfo(w: ProtoWriter, name: string, dims: (number | string)[]) {
   );
 }
 
+/** The trace's integer attributes that ONNX defines as one INT (the rest are INTS). */
+const SCALAR_INT_ATTRIBUTES = new Set(['group', 'axis', 'transB', 'ceil_mode', 'count_include_pad']);
+
 /** What the file says of the network besides its trace. */
 export interface OnnxHead {
   arch?: string;
@@ -75,7 +78,7 @@ export async function encodeOnnx(
           node.strings(1, n.inputs.map(rename)).string(2, rename(n.output)).string(3, n.name).string(4, n.op);
           for (const [name, ints] of Object.entries(n.intAttrs))
             node.message(5, (a) =>
-              ints.length === 1 && (name === 'group' || name === 'axis' || name === 'transB')
+              ints.length === 1 && SCALAR_INT_ATTRIBUTES.has(name)
                 ? a.string(1, name).int(3, ints[0]).int(20, 2)
                 : a.string(1, name).ints(8, ints).int(20, 7),
             );

@@ -29,7 +29,22 @@ export interface Architecture {
   /** Channels per group at base width 64: a bottleneck is ⌊width · widthPerGroup / 64⌋ · groups channels wide
    *  (torchvision's `width_per_group`; 64 for ResNet, 128 for Wide ResNet-50-2). */
   widthPerGroup: number;
+  /** ResNet-C: three 3×3 convolutions (stemWidth, stemWidth, 2·stemWidth channels) instead of the 7×7 (timm's "deep"
+   *  stem). */
+  deepStem: boolean;
+  /** The deep stem's first width (32 in timm's resnet50c/d, 64 in resnet50s). */
+  stemWidth: number;
+  /** ResNet-D: a projection shortcut that strides average-pools 2×2 first, then a stride-1 1×1 (timm's avg_down). */
+  avgDown: boolean;
+  /** 'se': squeeze-and-excitation at the end of each residual branch (timm's seresnet, 1/16 of the channels). */
+  attention: Attention;
 }
+
+/** Attention on each block's residual branch: none, or squeeze-and-excitation. */
+export type Attention = 'none' | 'se';
+
+/** What a network has unless its name (resnet50d, seresnet50, ...) or its spec says otherwise. */
+export const VARIANT_DEFAULTS = { deepStem: false, stemWidth: 32, avgDown: false, attention: 'none' as Attention };
 
 /** The paper's bottleneck: one group, 64 channels per group at base width 64. */
 export const DEFAULT_GROUPS = 1;
@@ -43,10 +58,12 @@ const CIFAR_WIDTHS = [16, 32, 64];
 
 const IMAGENET_DEPTHS: Record<number, { block: BlockKind; depths: number[] }> = {
   18: { block: 'basic', depths: [2, 2, 2, 2] },
+  26: { block: 'bottleneck', depths: [2, 2, 2, 2] }, // timm's resnet26 / resnet26d
   34: { block: 'basic', depths: [3, 4, 6, 3] },
   50: { block: 'bottleneck', depths: [3, 4, 6, 3] },
   101: { block: 'bottleneck', depths: [3, 4, 23, 3] },
   152: { block: 'bottleneck', depths: [3, 8, 36, 3] },
+  200: { block: 'bottleneck', depths: [3, 24, 36, 3] }, // timm's resnet200d
 };
 
 /** Name patterns accepted by `arch`, for help texts and error messages. */
@@ -63,6 +80,9 @@ export const ARCH_PATTERNS = [
   'wide_resnet50_2',
   'wide_resnet101_2',
   'wide_resnetD_K (D = 50, 101, 152; K times as wide a bottleneck)',
+  'resnetDc, resnetDd, resnetDs (timm: deep stem 32; deep stem and average-pool shortcut; deep stem 64)',
+  'seresnetD, seresnextD_GxWd, resnextDd_GxWd, seresnextDd_GxWd (timm: squeeze-and-excitation, variants)',
+  'resnet26, resnet200 (timm depths; also with the suffixes above)',
   'plain18',
   'plain34',
   'plain50',
@@ -74,45 +94,72 @@ export const ARCH_PATTERNS = [
   'preact-resnetN (N = 9n+2: 164, 1001, ...; pre-activation bottlenecks, CIFAR)',
 ];
 
-const PAPER_BOTTLENECK = { groups: DEFAULT_GROUPS, widthPerGroup: DEFAULT_WIDTH_PER_GROUP };
+const PAPER_BOTTLENECK = { groups: DEFAULT_GROUPS, widthPerGroup: DEFAULT_WIDTH_PER_GROUP, ...VARIANT_DEFAULTS };
+
+// timm's suffixes on a depth (resnet50c, resnet50d, resnet50s): the "Bag of Tricks" stems and shortcuts.
+const SUFFIXES: Record<string, Partial<Architecture>> = {
+  '': {},
+  c: { deepStem: true, stemWidth: 32 },
+  d: { deepStem: true, stemWidth: 32, avgDown: true },
+  s: { deepStem: true, stemWidth: 64 },
+};
+
+/** torchvision's and timm's ImageNet names: [se]resnet|resnext DEPTH [c|d|s] [_GxWd], wide_resnetDEPTH_K. */
+function imagenetArch(name: string): Architecture | undefined {
+  let variant: Partial<Architecture> = {};
+  let depth: string;
+  let grouping = { groups: DEFAULT_GROUPS, widthPerGroup: DEFAULT_WIDTH_PER_GROUP };
+  let m = /^wide_resnet(\d+)_(\d+)$/.exec(name);
+  if (m) {
+    depth = m[1];
+    grouping = { groups: 1, widthPerGroup: 64 * Number(m[2]) };
+    if (`wide_resnet${depth}_${Number(m[2])}` !== name) return undefined;
+  } else {
+    m = /^(se)?(resnet|resnext)(\d+)([cds]?)(?:_(\d+)x(\d+)d)?$/.exec(name);
+    if (!m || (m[2] === 'resnext') !== (m[5] !== undefined)) return undefined;
+    depth = m[3];
+    variant = { ...SUFFIXES[m[4]], ...(m[1] ? { attention: 'se' as const } : {}) };
+    if (m[5] !== undefined) {
+      grouping = { groups: Number(m[5]), widthPerGroup: Number(m[6]) };
+      if (`${m[1] ?? ''}resnext${depth}${m[4]}_${grouping.groups}x${grouping.widthPerGroup}d` !== name)
+        return undefined;
+    } else if (`${m[1] ?? ''}resnet${Number(depth)}${m[4]}` !== name) return undefined;
+  }
+  const row = IMAGENET_DEPTHS[Number(depth)];
+  const grouped = grouping.groups !== DEFAULT_GROUPS || grouping.widthPerGroup !== DEFAULT_WIDTH_PER_GROUP;
+  const { groups, widthPerGroup } = grouping;
+  const inRange = groups >= 1 && groups <= MAX_GROUPS && widthPerGroup >= 1 && widthPerGroup <= MAX_WIDTH_PER_GROUP;
+  if (!row || !inRange || (grouped && row.block !== 'bottleneck')) return undefined;
+  return {
+    ...row,
+    depths: [...row.depths],
+    widths: [...IMAGENET_WIDTHS],
+    stem: 'imagenet',
+    preact: false,
+    shortcut: 'B',
+    plain: false,
+    ...PAPER_BOTTLENECK,
+    ...grouping,
+    ...variant,
+  };
+}
 
 /** The structure of a named network ('resnet50', 'resnext50_32x4d', 'cifar-resnet56', ...), or undefined. */
 export function resolveArch(name: string): Architecture | undefined {
-  // torchvision's ResNeXt (resnext50_32x4d: 32 groups of 4 channels) and Wide ResNet (wide_resnet50_2: a twice as
-  // wide bottleneck), by its names, for the bottleneck depths.
-  let m = /^resnext(\d+)_(\d+)x(\d+)d$/.exec(name) ?? /^wide_resnet(\d+)_(\d+)$/.exec(name);
+  const imagenet = imagenetArch(name);
+  if (imagenet) return imagenet;
+  let m = /^plain(\d+)$/.exec(name);
   if (m) {
     const row = IMAGENET_DEPTHS[Number(m[1])];
-    const resnext = name.startsWith('resnext');
-    const [groups, widthPerGroup] = resnext ? [Number(m[2]), Number(m[3])] : [1, 64 * Number(m[2])];
-    const canonical = resnext ? `resnext${m[1]}_${groups}x${widthPerGroup}d` : `wide_resnet${m[1]}_${m[2]}`;
-    const inRange = groups >= 1 && groups <= MAX_GROUPS && widthPerGroup >= 1 && widthPerGroup <= MAX_WIDTH_PER_GROUP;
-    if (!row || row.block !== 'bottleneck' || canonical !== name || !inRange) return undefined;
-    return {
-      ...row,
-      depths: [...row.depths],
-      widths: [...IMAGENET_WIDTHS],
-      stem: 'imagenet',
-      preact: false,
-      shortcut: 'B',
-      plain: false,
-      groups,
-      widthPerGroup,
-    };
-  }
-  m = /^(resnet|plain)(\d+)$/.exec(name);
-  if (m) {
-    const row = IMAGENET_DEPTHS[Number(m[2])];
     if (!row) return undefined;
-    const plain = m[1] === 'plain';
     return {
       ...row,
       depths: [...row.depths],
       widths: [...IMAGENET_WIDTHS],
       stem: 'imagenet',
       preact: false,
-      shortcut: plain ? 'none' : 'B',
-      plain,
+      shortcut: 'none',
+      plain: true,
       ...PAPER_BOTTLENECK,
     };
   }

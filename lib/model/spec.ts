@@ -9,8 +9,10 @@ import {
   DEFAULT_WIDTH_PER_GROUP,
   MAX_GROUPS,
   MAX_WIDTH_PER_GROUP,
+  Attention,
   ShortcutOption,
   StemKind,
+  VARIANT_DEFAULTS,
   resolveArch,
 } from './archs';
 import { ValidationError } from '../errors';
@@ -45,6 +47,17 @@ export interface ModelSpec {
   /** Channels per group at base width 64: a bottleneck is ⌊width · widthPerGroup / 64⌋ · groups wide
    *  (torchvision's `width_per_group`). Default: the arch's (64; 4 for resnext50_32x4d, 128 for wide_resnet50_2). */
   widthPerGroup?: number;
+  /** ResNet-C's deep stem (three 3×3 convolutions instead of the 7×7), as timm's resnet50c/d. Default: the arch's. */
+  deepStem?: boolean;
+  /** The deep stem's first width (it ends with twice as many channels). Default: the arch's (32; 64 in resnet50s). */
+  stemWidth?: number;
+  /** ResNet-D's shortcut: average-pool 2×2, then a stride-1 1×1 projection (timm's avg_down). Default: the arch's. */
+  avgDown?: boolean;
+  /** 'se': squeeze-and-excitation on each block's residual branch (timm's seresnet). Default: the arch's. */
+  attention?: Attention;
+  /** Stochastic depth (timm's drop_path_rate): the last block's residual branch is dropped per sample with this
+   *  probability in training, earlier blocks linearly less (0 at the first); the identity in eval. Default 0. */
+  dropPath?: number;
   /** Start each residual block as the identity (last BN γ = 0). */
   zeroInitResidual?: boolean;
   /** λ in h(x) = λx (the Identity Mappings analysis); default 1. */
@@ -67,7 +80,10 @@ export interface ModelSpec {
 }
 
 /** A spec with every default filled in: the architecture (its shortcut possibly overridden) and the options. */
-export interface ResolvedModelSpec extends Omit<Architecture, 'plain' | 'groups' | 'widthPerGroup'> {
+export interface ResolvedModelSpec extends Omit<
+  Architecture,
+  'plain' | 'groups' | 'widthPerGroup' | 'deepStem' | 'stemWidth' | 'avgDown' | 'attention'
+> {
   /** The architecture's name, when built from one. */
   arch?: string;
   /** Classes of the classifier. */
@@ -80,6 +96,16 @@ export interface ResolvedModelSpec extends Omit<Architecture, 'plain' | 'groups'
   groups: number;
   /** Channels per group at base width 64. */
   widthPerGroup: number;
+  /** The deep stem (ResNet-C). */
+  deepStem: boolean;
+  /** The deep stem's first width. */
+  stemWidth: number;
+  /** The average-pool shortcut (ResNet-D). */
+  avgDown: boolean;
+  /** Attention on the residual branch. */
+  attention: Attention;
+  /** Stochastic depth of the last block. */
+  dropPath: number;
   /** Each residual block starts as the identity. */
   zeroInitResidual: boolean;
   /** λ in h(x) = λx. */
@@ -109,7 +135,7 @@ export const modelSpecFields: Fields = {
     s
       .string()
       .doc(
-        'resnet18..152, resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, wide_resnet50_2, wide_resnet101_2, plain18/34, cifar-resnetN (6n+2), cifar-plainN, cifar-preact-resnetN, preact-resnetN (9n+2)',
+        'resnet18..152, resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, wide_resnet50_2, wide_resnet101_2, timm variants (resnet50c/d/s, seresnet50, seresnext50_32x4d, resnext50d_32x4d), plain18/34, cifar-resnetN (6n+2), cifar-plainN, cifar-preact-resnetN, preact-resnetN (9n+2)',
       ),
   ),
   block: s.optional(s.enum(['basic', 'bottleneck'] as const)),
@@ -128,6 +154,15 @@ export const modelSpecFields: Fields = {
       .doc(
         'Channels per group at base width 64 (torchvision width_per_group: 4 in resnext50_32x4d, 128 in wide_resnet50_2)',
       ),
+  ),
+  deepStem: s.optional(s.boolean().doc('ResNet-C: three 3x3 convolutions instead of the 7x7 stem (timm resnet50c/d)')),
+  stemWidth: s.optional(
+    s.integer({ min: 1, max: 4096 }).doc("The deep stem's first width (32, or 64 in timm's resnet50s)"),
+  ),
+  avgDown: s.optional(s.boolean().doc('ResNet-D: average-pool before a stride-1 projection shortcut (timm avg_down)')),
+  attention: s.optional(s.enum(['none', 'se'] as const).doc('se: squeeze-and-excitation on each residual branch')),
+  dropPath: s.optional(
+    s.number({ min: 0, max: 1, maxExclusive: true }).doc('Stochastic depth of the last block (timm drop_path_rate)'),
   ),
   zeroInitResidual: s.optional(s.boolean()),
   shortcutScale: s.optional(s.number({ min: 0, minExclusive: true, max: 100 })),
@@ -177,7 +212,51 @@ function structureOf(spec: ModelSpec): Architecture {
     plain: false,
     groups: DEFAULT_GROUPS,
     widthPerGroup: DEFAULT_WIDTH_PER_GROUP,
+    ...VARIANT_DEFAULTS,
   };
+}
+
+/** The Bag-of-Tricks and attention options: an arch's own (a spec may repeat them), else the spec's or the defaults. */
+function variantOf(
+  spec: ModelSpec,
+  arch: Architecture,
+  shortcut: ShortcutOption,
+): Pick<ResolvedModelSpec, 'deepStem' | 'stemWidth' | 'avgDown' | 'attention' | 'dropPath'> {
+  for (const key of ['deepStem', 'stemWidth', 'avgDown', 'attention'] as const) {
+    const own = key === 'stemWidth' ? arch.deepStem : arch[key] !== VARIANT_DEFAULTS[key];
+    if (own && spec[key] !== undefined && spec[key] !== arch[key])
+      throw new ValidationError(
+        key,
+        spec[key],
+        `nothing, or ${JSON.stringify(arch[key])} as ${spec.arch} has`,
+        `${key}: ${spec.arch} has ${key} ${JSON.stringify(arch[key])}; start from the plain depth (e.g. resnet50) to choose it`,
+      );
+  }
+  const deepStem = spec.deepStem ?? arch.deepStem;
+  const stemWidth = spec.stemWidth ?? arch.stemWidth;
+  const avgDown = spec.avgDown ?? arch.avgDown;
+  if (deepStem && arch.stem !== 'imagenet')
+    throw new ValidationError(
+      'deepStem',
+      true,
+      'false with the CIFAR stem',
+      "deepStem: replaces the ImageNet stem's 7x7; the CIFAR stem is one 3x3 already",
+    );
+  if (!deepStem && stemWidth !== VARIANT_DEFAULTS.stemWidth)
+    throw new ValidationError(
+      'stemWidth',
+      stemWidth,
+      'nothing without deepStem',
+      'stemWidth: only the deep stem (deepStem: true) has a width of its own',
+    );
+  if (avgDown && shortcut !== 'B' && shortcut !== 'C')
+    throw new ValidationError(
+      'avgDown',
+      true,
+      'a projection shortcut (B or C)',
+      `avgDown: shortcut ${shortcut} has no projection to pool before`,
+    );
+  return { deepStem, stemWidth, avgDown, attention: spec.attention ?? arch.attention, dropPath: spec.dropPath ?? 0 };
 }
 
 /** groups and widthPerGroup: a ResNeXt or Wide arch's own (a spec may repeat them), else the spec's or the defaults. */
@@ -253,6 +332,7 @@ export function resolveSpec(input: unknown): ResolvedModelSpec {
     inChannels: spec.inChannels ?? 3,
     stride: spec.stride ?? 'conv3x3',
     ...groupingOf(spec, arch),
+    ...variantOf(spec, arch, shortcut),
     zeroInitResidual: spec.zeroInitResidual ?? false,
     shortcutScale: spec.shortcutScale ?? 1,
     device: spec.device ?? 'cpu',

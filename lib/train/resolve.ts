@@ -112,7 +112,7 @@ export async function resolveRun(
   const precision = precisionConfig(
     o,
     model.device,
-    { ...o, optimizer: optimizer.type, distributed: group.join },
+    { ...o, optimizer: optimizer.type, distributed: group.join, dropPath: model.spec.dropPath },
     resume,
   );
   const schedule = scheduleConfig(o, { baseLr: optimizer.lr, total, perEpoch: length.perEpoch, evaluates: o });

@@ -183,6 +183,11 @@ NetSpec spec_from_js(const Fields& js) {
   s.stride_on_3x3 = js.choice<bool>("stride", {{"conv3x3", true}, {"conv1x1", false}});
   s.groups = js.integer("groups");
   s.width_per_group = js.integer("widthPerGroup");
+  s.deep_stem = js.boolean("deepStem");
+  s.stem_width = js.integer("stemWidth");
+  s.avg_down = js.boolean("avgDown");
+  s.squeeze_excite = js.choice<bool>("attention", {{"none", false}, {"se", true}});
+  s.drop_path = js.number("dropPath");
   s.shortcut_scale = js.number("shortcutScale");
   s.zero_init_residual = js.boolean("zeroInitResidual");
   s.seed = static_cast<uint64_t>(js.integer("seed"));

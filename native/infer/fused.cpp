@@ -52,7 +52,8 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
     if (n.op == "Conv") {
       op.kind = Op::Kind::Conv;
       op.weight = state.at(n.inputs[1]).clone();
-      op.bias = torch::zeros({op.weight.size(0)}, op.weight.options());
+      op.bias =
+          n.inputs.size() > 2 ? state.at(n.inputs[2]).clone() : torch::zeros({op.weight.size(0)}, op.weight.options());
       op.kernel = ints("kernel_shape")[0];
       op.stride = ints("strides")[0];
       op.pad = ints("pads")[0];
@@ -65,7 +66,7 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
                    var = state.at(bn.inputs[4]);
         const auto factor = gamma / (var + bn.float_attrs.at("epsilon")).sqrt();
         op.weight = op.weight * factor.view({-1, 1, 1, 1});
-        op.bias = beta - mean * factor;
+        op.bias = beta + (op.bias - mean) * factor;
         ++fused->folded_;
         ++i;
       }
@@ -83,9 +84,18 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
     } else if (n.op == "Add") {
       op.kind = Op::Kind::Add;
       op.in1 = ids.at(n.inputs[1]);
+    } else if (n.op == "Mul" && ids.count(n.inputs[1])) {
+      op.kind = Op::Kind::Mul;
+      op.in1 = ids.at(n.inputs[1]);
     } else if (n.op == "Mul") {
       op.kind = Op::Kind::Scale;
       op.scale = constant(n.inputs[1]).item<double>();
+    } else if (n.op == "Sigmoid") {
+      op.kind = Op::Kind::Sigmoid;
+    } else if (n.op == "AveragePool") {
+      op.kind = Op::Kind::AvgPool;
+      op.kernel = ints("kernel_shape")[0];
+      op.stride = ints("strides")[0];
     } else if (n.op == "Slice") {
       op.kind = Op::Kind::Subsample;
       op.stride = constant(n.inputs[4])[0].item<int64_t>();
@@ -100,8 +110,7 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
     } else if (n.op == "GlobalAveragePool") {
       op.kind = Op::Kind::GlobalAvgPool;
     } else if (n.op == "Flatten") {
-      ids[n.output] = op.in0;  // GlobalAvgPool below already flattens
-      continue;
+      op.kind = Op::Kind::Flatten;
     } else if (n.op == "Gemm") {
       op.kind = Op::Kind::Linear;
       op.weight = state.at(n.inputs[1]).clone();
@@ -127,7 +136,8 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
   // oneDNN lacks.
   const auto onednn_kernel = [](const Op& op) {
     return op.kind == Op::Kind::Conv || op.kind == Op::Kind::Relu || op.kind == Op::Kind::Add ||
-           op.kind == Op::Kind::MaxPool || op.kind == Op::Kind::GlobalAvgPool || op.kind == Op::Kind::Linear;
+           op.kind == Op::Kind::MaxPool || op.kind == Op::Kind::GlobalAvgPool || op.kind == Op::Kind::Flatten ||
+           op.kind == Op::Kind::Linear;
   };
   int64_t widest = 0;
   for (const Op& op : fused->ops_)
@@ -189,8 +199,21 @@ torch::Tensor FusedNet::forward(const torch::Tensor& input) const {
       case Op::Kind::MaxPool:
         y = at::max_pool2d(x, {op.kernel, op.kernel}, {op.stride, op.stride}, {op.pad, op.pad});
         break;
+      case Op::Kind::AvgPool:
+        y = at::avg_pool2d(x, {op.kernel, op.kernel}, {op.stride, op.stride}, {0, 0}, /*ceil_mode=*/true,
+                           /*count_include_pad=*/false);
+        break;
       case Op::Kind::GlobalAvgPool:
-        y = blocked ? at::adaptive_avg_pool2d(x, {1, 1}).to_dense().flatten(1) : x.mean({2, 3});
+        y = blocked ? at::adaptive_avg_pool2d(x, {1, 1}).to_dense() : x.mean({2, 3}, /*keepdim=*/true);
+        break;
+      case Op::Kind::Flatten:
+        y = x.flatten(1);
+        break;
+      case Op::Kind::Sigmoid:
+        y = at::sigmoid(x);
+        break;
+      case Op::Kind::Mul:
+        y = x * v[op.in1];
         break;
       case Op::Kind::Linear:
         y = at::linear(x, op.weight, op.bias);

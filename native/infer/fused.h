@@ -21,7 +21,22 @@ class FusedNet {
 
  private:
   struct Op {
-    enum class Kind { Conv, Affine, Relu, Add, Scale, Subsample, PadChannels, MaxPool, GlobalAvgPool, Linear };
+    enum class Kind {
+      Conv,
+      Affine,
+      Relu,
+      Add,
+      Scale,
+      Subsample,
+      PadChannels,
+      MaxPool,
+      AvgPool,  // ResNet-D's shortcut: 2x2, ceil mode, padding not counted
+      GlobalAvgPool,
+      Flatten,
+      Sigmoid,
+      Mul,  // squeeze-and-excitation's scale: in0 * in1 (broadcast)
+      Linear
+    };
     Kind kind;
     int in0 = -1, in1 = -1, out = -1;
     torch::Tensor weight, bias;  // conv / linear / affine (scale, shift)

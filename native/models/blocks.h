@@ -6,6 +6,7 @@
 //                       wider 3x3, ResNeXt and Wide ResNet as torchvision builds them)
 //   PreActBasicBlock    BN, ReLU, 3x3, BN, ReLU, 3x3, add                 (Identity Mappings)
 //   PreActBottleneck    BN, ReLU, 1x1, BN, ReLU, 3x3, BN, ReLU, 1x1, add    (ResNet-164/1001)
+#include <ATen/core/Generator.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/conv.h>
@@ -29,7 +30,24 @@ struct BlockOptions {
   bool stride_on_3x3 = true;     // bottlenecks only
   int64_t groups = 1;            // bottlenecks only: groups of the 3x3 (ResNeXt)
   int64_t width_per_group = 64;  // bottlenecks only: width = planes * width_per_group / 64 * groups
+  bool avg_down = false;         // ResNet-D projection shortcut
+  bool squeeze_excite = false;   // SE at the end of the residual branch
+  double drop_path = 0.0;        // this block's stochastic-depth probability
 };
+
+// timm's SEModule: global average pool, 1x1 conv to `reduced` channels, ReLU, 1x1 conv back, sigmoid, scale.
+class SqueezeExciteImpl : public torch::nn::Module {
+ public:
+  explicit SqueezeExciteImpl(int64_t channels);
+  torch::Tensor forward(const torch::Tensor& x);
+  std::string trace(GraphBuilder& g, const std::string& prefix, const std::string& x) const;
+  // timm's make_divisible(channels / 16, 8, round_limit=0): the reduced width.
+  static int64_t reduced(int64_t channels);
+
+ private:
+  torch::nn::Conv2d fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(SqueezeExcite);
 
 class BlockImpl : public torch::nn::Module {
  public:
@@ -41,14 +59,24 @@ class BlockImpl : public torch::nn::Module {
   // Fig. 7: with recording on, forward keeps the std of the residual branch's output (before the add).
   void record_response(bool on) { record_ = on; }
   double last_response_std() const { return response_std_; }
+  // The generator of this forward's stochastic-depth masks (the network sets it before each training forward).
+  void set_drop_generator(const at::Generator& gen) { drop_gen_ = gen; }
 
  protected:
+  // The residual branch's end: squeeze-and-excitation when present, the recorded response, then stochastic depth.
+  torch::Tensor finish(const torch::Tensor& residual);
+  std::string trace_finish(GraphBuilder& g, const std::string& prefix, const std::string& residual) const;
+  // Registers "se" when the options ask for it (after the block's last BN, before "downsample": timm's order).
+  void add_attention(const BlockOptions& o, int64_t channels);
   const torch::Tensor& observe(const torch::Tensor& residual);
   Shortcut shortcut_;
 
  private:
   bool record_ = false;
   double response_std_ = std::numeric_limits<double>::quiet_NaN();
+  SqueezeExcite se_{nullptr};
+  double drop_path_ = 0.0;
+  at::Generator drop_gen_;
 };
 
 class BasicBlockImpl : public BlockImpl {

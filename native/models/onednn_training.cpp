@@ -626,6 +626,11 @@ std::string OneDnnTraining::unsupported(const ResNetImpl& net) {
     if (!p.device().is_cpu()) return "the model is not on the CPU";
   const NetSpec& spec = net.spec();
   if (spec.groups != 1) return "grouped convolutions (groups > 1) are not on this path";
+  if (spec.squeeze_excite) return "squeeze-and-excitation is not on this path";
+  if (spec.avg_down) return "average-pool shortcuts (avgDown) are not on this path";
+  if (spec.drop_path > 0.0) return "stochastic depth (dropPath) is not on this path";
+  if (spec.deep_stem && spec.stem_width % block() != 0)
+    return "the deep stem's width is not a multiple of " + std::to_string(block()) + " channels";
   const int64_t b = block();
   for (int64_t w : spec.widths) {
     const int64_t inner =

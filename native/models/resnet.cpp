@@ -25,13 +25,34 @@ ResNetImpl::ResNetImpl(NetSpec spec) : spec_(std::move(spec)) {
       throw invalid("a bottleneck of width " + std::to_string(planes) + " has no channel at " +
                     std::to_string(spec_.width_per_group) + " per group");
   const bool imagenet = spec_.stem == StemKind::ImageNet;
-  const int64_t stem_width = spec_.widths[0];
-  conv1 = register_module(
-      "conv1", imagenet
-                   ? nn::Conv2d(nn::Conv2dOptions(spec_.in_channels, stem_width, 7).stride(2).padding(3).bias(false))
-                   : conv3x3(spec_.in_channels, stem_width));
+  if (spec_.deep_stem && !imagenet) throw invalid("the deep stem replaces the ImageNet stem's 7x7 convolution");
+  // The deep stem (ResNet-C) ends with 2 * stem_width channels, as timm's "deep" stem.
+  const int64_t stem_width = spec_.deep_stem ? 2 * spec_.stem_width : spec_.widths[0];
+  if (spec_.deep_stem) {
+    const int64_t w = spec_.stem_width;
+    nn::Sequential stem;
+    for (int i = 0; i < 3; ++i) {
+      deep_stem_[i] = i == 0 ? conv3x3(spec_.in_channels, w, 2) : conv3x3(w, i == 2 ? stem_width : w);
+      stem->push_back(deep_stem_[i]);
+      if (i < 2) {
+        deep_stem_bn_[i] = nn::BatchNorm2d(w);
+        stem->push_back(deep_stem_bn_[i]);
+        stem->push_back(nn::ReLU());
+      }
+    }
+    register_module("conv1", stem);
+  } else {
+    conv1 = register_module(
+        "conv1", imagenet
+                     ? nn::Conv2d(nn::Conv2dOptions(spec_.in_channels, stem_width, 7).stride(2).padding(3).bias(false))
+                     : conv3x3(spec_.in_channels, stem_width));
+  }
   if (!(spec_.preact && !imagenet)) bn1 = register_module("bn1", nn::BatchNorm2d(stem_width));
 
+  // Stochastic depth grows linearly from 0 at the first block to drop_path at the last (timm's schedule).
+  int64_t total_blocks = 0;
+  for (int64_t d : spec_.depths) total_blocks += d;
+  int64_t block_index = 0;
   int64_t channels = stem_width;
   for (size_t s = 0; s < spec_.depths.size(); ++s) {
     nn::ModuleList stage;
@@ -45,6 +66,12 @@ ResNetImpl::ResNetImpl(NetSpec spec) : spec_(std::move(spec)) {
       o.stride_on_3x3 = spec_.stride_on_3x3;
       o.groups = spec_.groups;
       o.width_per_group = spec_.width_per_group;
+      o.avg_down = spec_.avg_down;
+      o.squeeze_excite = spec_.squeeze_excite;
+      o.drop_path = total_blocks > 1
+                        ? spec_.drop_path * static_cast<double>(block_index) / static_cast<double>(total_blocks - 1)
+                        : 0.0;
+      ++block_index;
       auto block = make_block(spec_.block, spec_.preact, o);
       stage->push_back(block);
       blocks_.push_back(block);
@@ -93,7 +120,17 @@ void ResNetImpl::check_input(const torch::Tensor& x) const {
 
 torch::Tensor ResNetImpl::forward(torch::Tensor x) {
   check_input(x);
-  x = apply_conv(conv1, x);
+  if (is_training() && spec_.drop_path > 0.0) {
+    // One generator per training forward: the masks follow from the seed the trainer set for this step.
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(drop_seed_++);
+    for (auto& block : blocks_) block->set_drop_generator(gen);
+  }
+  if (deep_stem_[0]) {
+    for (int i = 0; i < 2; ++i) x = apply_bn(deep_stem_bn_[i], apply_conv(deep_stem_[i], x)).relu_();
+    x = apply_conv(deep_stem_[2], x);
+  } else {
+    x = apply_conv(conv1, x);
+  }
   if (bn1) x = apply_bn(bn1, x).relu_();
   if (spec_.stem == StemKind::ImageNet) x = F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
   if (diagnostics_) grad_norms_->assign(blocks_.size(), std::numeric_limits<double>::quiet_NaN());
@@ -111,7 +148,18 @@ torch::Tensor ResNetImpl::forward(torch::Tensor x) {
 
 GraphBuilder ResNetImpl::trace(int64_t height, int64_t width) const {
   GraphBuilder g({1, spec_.in_channels, height, width});
-  std::string x = trace_conv(g, conv1, "conv1", g.input());
+  std::string x = g.input();
+  if (deep_stem_[0]) {
+    for (int i = 0; i < 2; ++i) {
+      const std::string at = "conv1." + std::to_string(3 * i);
+      x = trace_conv(g, deep_stem_[i], at, x);
+      x = trace_bn(g, deep_stem_bn_[i], "conv1." + std::to_string(3 * i + 1), x);
+      x = trace_relu(g, "conv1." + std::to_string(3 * i + 2), x);
+    }
+    x = trace_conv(g, deep_stem_[2], "conv1.6", x);
+  } else {
+    x = trace_conv(g, conv1, "conv1", x);
+  }
   if (bn1) x = trace_relu(g, "relu", trace_bn(g, bn1, "bn1", x));
   if (spec_.stem == StemKind::ImageNet) {
     const Shape& in = g.shape(x);
@@ -167,6 +215,11 @@ void ResNetImpl::reset_parameters(uint64_t seed) {
       const auto& w = conv->weight;
       const double fan_out = static_cast<double>(w.size(0) * w.size(2) * w.size(3));
       conv->weight.normal_(0.0, std::sqrt(2.0 / fan_out), gen);
+      // A bias (squeeze-and-excitation's): nn.Conv2d's default, uniform in ±1/√fan_in.
+      if (conv->options.bias()) {
+        const double bound = 1.0 / std::sqrt(static_cast<double>(w.size(1) * w.size(2) * w.size(3)));
+        conv->bias.uniform_(-bound, bound, gen);
+      }
     } else if (auto* bn = module->as<nn::BatchNorm2d>()) {
       bn->weight.fill_(1.0);
       bn->bias.zero_();

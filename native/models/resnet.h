@@ -45,17 +45,23 @@ class ResNetImpl : public torch::nn::Module {
   std::vector<double> response_stds() const;     // per block, from the last forward
   std::vector<double> input_grad_norms() const;  // ‖∂E/∂x_l‖ per block, from the last backward
 
+  // Stochastic depth: the seed of the next training forward's masks (each training forward then takes the next).
+  void set_drop_path_seed(uint64_t seed) { drop_seed_ = seed; }
+
  private:
   int64_t halvings() const;
 
   NetSpec spec_;
-  torch::nn::Conv2d conv1{nullptr};
+  torch::nn::Conv2d conv1{nullptr};                               // the 7x7 (or CIFAR 3x3) stem
+  torch::nn::Conv2d deep_stem_[3] = {nullptr, nullptr, nullptr};  // the deep stem: "conv1.0", ".3", ".6"
+  torch::nn::BatchNorm2d deep_stem_bn_[2] = {nullptr, nullptr};   // "conv1.1", ".4"
   torch::nn::BatchNorm2d bn1{nullptr};  // absent in the CIFAR pre-activation stem: block 1 normalises
   std::vector<torch::nn::ModuleList> stages_;
   std::vector<std::shared_ptr<BlockImpl>> blocks_;
   torch::nn::BatchNorm2d bn_final{nullptr};  // pre-activation nets end with BN-ReLU before pooling
   torch::nn::Linear fc{nullptr};
   bool diagnostics_ = false;
+  uint64_t drop_seed_ = 0;
   std::shared_ptr<std::vector<double>> grad_norms_ = std::make_shared<std::vector<double>>();
 };
 

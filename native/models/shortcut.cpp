@@ -1,5 +1,7 @@
 #include "models/shortcut.h"
 
+#include <torch/nn/modules/linear.h>
+
 #include <limits>
 
 #include "models/layers.h"
@@ -8,15 +10,19 @@
 namespace rt {
 
 Shortcut Shortcut::make(torch::nn::Module& owner, int64_t in, int64_t out, int64_t stride, ShortcutKind kind,
-                        double scale, bool projection_bn) {
+                        double scale, bool projection_bn, bool avg_down) {
   Shortcut s;
   s.kind_ = kind;
   s.scale_ = scale;
   const bool shape_changes = stride != 1 || in != out;
   const bool project = kind == ShortcutKind::C || (kind == ShortcutKind::B && shape_changes);
   if (project) {
-    s.conv_ = conv1x1(in, out, stride);
-    torch::nn::Sequential seq(s.conv_);
+    s.avg_down_ = avg_down;
+    s.pool_stride_ = avg_down ? stride : 1;
+    s.conv_ = conv1x1(in, out, avg_down ? 1 : stride);
+    torch::nn::Sequential seq;
+    if (avg_down) seq->push_back(torch::nn::Identity());  // the pool: no parameters, only its place in the names
+    seq->push_back(s.conv_);
     if (projection_bn) {
       s.bn_ = torch::nn::BatchNorm2d(out);
       seq->push_back(s.bn_);
@@ -32,7 +38,10 @@ Shortcut Shortcut::make(torch::nn::Module& owner, int64_t in, int64_t out, int64
 torch::Tensor Shortcut::operator()(const torch::Tensor& x) {
   torch::Tensor y = x;
   if (conv_) {
-    y = apply_conv(conv_, x);
+    if (pool_stride_ > 1)
+      y = torch::avg_pool2d(y, {2, 2}, {pool_stride_, pool_stride_}, {0, 0}, /*ceil_mode=*/true,
+                            /*count_include_pad=*/false);
+    y = apply_conv(conv_, y);
     if (bn_) y = apply_bn(bn_, y);
   } else {
     if (stride_ > 1) y = y.slice(2, 0, y.size(2), stride_).slice(3, 0, y.size(3), stride_);
@@ -44,8 +53,25 @@ torch::Tensor Shortcut::operator()(const torch::Tensor& x) {
 std::string Shortcut::trace(GraphBuilder& g, const std::string& prefix, const std::string& x) const {
   std::string y = x;
   if (conv_) {
-    y = trace_conv(g, conv_, prefix + "downsample.0", y);
-    if (bn_) y = trace_bn(g, bn_, prefix + "downsample.1", y);
+    const int first = avg_down_ ? 1 : 0;  // avg_down: "downsample.0" is the pool
+    if (pool_stride_ > 1) {
+      const Shape& in = g.shape(y);
+      const auto ceil_out = [&](int64_t v) { return (v - 2 + pool_stride_ - 1) / pool_stride_ + 1; };
+      GraphNode pool;
+      pool.op = "AveragePool";
+      pool.name = prefix + "downsample.0";
+      pool.inputs = {y};
+      pool.int_attrs = {{"kernel_shape", {2, 2}},
+                        {"strides", {pool_stride_, pool_stride_}},
+                        {"pads", {0, 0, 0, 0}},
+                        {"ceil_mode", {1}},
+                        {"count_include_pad", {0}}};
+      pool.output_shape = {in[0], in[1], ceil_out(in[2]), ceil_out(in[3])};
+      pool.macs = in[1] * in[2] * in[3];
+      y = g.add(std::move(pool));
+    }
+    y = trace_conv(g, conv_, prefix + "downsample." + std::to_string(first), y);
+    if (bn_) y = trace_bn(g, bn_, prefix + "downsample." + std::to_string(first + 1), y);
   } else {
     if (stride_ > 1) {
       const Shape& in = g.shape(y);

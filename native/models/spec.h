@@ -32,6 +32,17 @@ struct NetSpec {
   // is floor(planes * width_per_group / 64) * groups channels wide. 1 and 64: the paper's bottleneck.
   int64_t groups = 1;
   int64_t width_per_group = 64;
+  // The "Bag of Tricks" variants as timm builds them. ResNet-C: the 7x7 stem becomes three 3x3 convolutions
+  // (stem_width, stem_width, then 2 * stem_width channels; timm's stem_type "deep"). ResNet-D: a projection shortcut
+  // that changes the size average-pools (2x2, ceil mode, padding not counted) before a stride-1 1x1 (avg_down).
+  bool deep_stem = false;
+  int64_t stem_width = 32;
+  bool avg_down = false;
+  // Squeeze-and-excitation after each block's last BN (timm's attn_layer "se": 1/16 of the channels, a multiple of 8).
+  bool squeeze_excite = false;
+  // Stochastic depth: block i of n drops its residual branch per sample with probability drop_path * i / (n - 1) in
+  // training, scaling the kept ones by 1 / (1 - p) (timm's drop_path_rate); the identity in eval.
+  double drop_path = 0.0;
   double shortcut_scale = 1.0;  // h(x) = scale * x
   bool zero_init_residual = false;
   uint64_t seed = 0;

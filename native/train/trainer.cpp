@@ -235,6 +235,7 @@ void Trainer::configure(const torch::Device& device) {
     if (config_.precision != Precision::Float32 || model_->net()->dtype() != torch::kFloat32)
       throw invalid("cudaGraph runs in float32");
     if (!config_.drop_last) throw invalid("cudaGraph needs dropLast: every batch the same shape");
+    if (model_->net()->spec().drop_path > 0.0) throw invalid("cudaGraph needs a model without dropPath");
   }
   if (config_.channels_last) set_params_channels_last(model_->net());
   if (validation_) validation_ = validation_->to(device);
@@ -323,6 +324,9 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
                                                       bool diagnose) {
   namespace F = torch::nn::functional;
   ResNet& net = model_->net();
+  // Stochastic depth's masks: from the run's seed, the rank and the iteration, so that a resumed run draws the same.
+  const uint64_t rank = group_ ? static_cast<uint64_t>(group_->rank()) : 0;
+  net->set_drop_path_seed(derive_seed(derive_seed(config_.seed, kRank, rank), kDropPath, static_cast<uint64_t>(it)));
   if (loop.graphed) {
     auto out = loop.graphed->step(batch.x, batch.y, loop.lr);
     if (!torch::isfinite(out.second).all().item<bool>()) throw diverged(it, out.second, /*applied=*/true);

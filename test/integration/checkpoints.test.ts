@@ -8,6 +8,7 @@ import fc from 'fast-check';
 
 import {
   CheckpointError,
+  ModelSpec,
   TrainOptions,
   createModel,
   loadCheckpoint,
@@ -23,7 +24,7 @@ import { rejection } from '../helpers/errors';
 const ROOT = path.resolve(__dirname, '..', '..');
 const DIST = path.join(ROOT, 'dist');
 
-const RECIPES: { name: string; options: TrainOptions }[] = [
+const RECIPES: { name: string; options: TrainOptions; spec?: ModelSpec }[] = [
   {
     name: 'SGD (Nesterov), warm-up + cosine, augmentation, per-pixel mean',
     options: {
@@ -53,19 +54,39 @@ const RECIPES: { name: string; options: TrainOptions }[] = [
       logEvery: 1,
     },
   },
+  {
+    // The masks follow from the seed and the iteration: a resumed run draws what the uninterrupted one drew.
+    name: 'SGD, stochastic depth 0.3',
+    spec: { dropPath: 0.3 },
+    options: {
+      epochs: 3,
+      batchSize: 16,
+      deterministic: true,
+      seed: 13,
+      optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9 },
+      logEvery: 1,
+    },
+  },
 ];
 
 describe('exact resume', () => {
   for (const recipe of RECIPES) {
     it(`stopped by an AbortSignal mid-epoch and resumed: bit-identical to the uninterrupted run (${recipe.name})`, async () => {
       const data = await syntheticDataset(96, [1, 8, 8], 3);
-      const reference = await createModel({ arch: 'cifar-resnet20', inChannels: 1, numClasses: 3, seed: 5 });
+      const spec = { arch: 'cifar-resnet20', inChannels: 1, numClasses: 3, seed: 5, ...recipe.spec };
+      const reference = await createModel(spec);
       const full = await train(reference, data, recipe.options);
       expect(full.iteration).toBe(18);
       const expected = await weightsHash(reference);
+      if (recipe.spec?.dropPath) {
+        // The drops change the run: without them it ends elsewhere.
+        const without = await createModel({ ...spec, dropPath: 0 });
+        await train(without, data, recipe.options);
+        expect(await weightsHash(without)).not.toBe(expected);
+      }
 
       const dir = await tempDir();
-      const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, numClasses: 3, seed: 5 });
+      const model = await createModel(spec);
       const controller = new AbortController();
       const first = await train(model, data, {
         ...recipe.options,

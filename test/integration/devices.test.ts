@@ -172,7 +172,15 @@ describe('BN-folded inference (CPU)', () => {
     const expected = await readFloat32(path.join(dir, 'eval.bin'));
     expect(maxAbsDiff(out.data, expected)).toBeLessThan(1e-4 * Math.max(1, maxAbs(expected)));
   });
-  for (const arch of ['cifar-resnet20', 'cifar-plain20', 'preact-resnet47', 'resnet18', 'resnext50_32x4d']) {
+  for (const arch of [
+    'cifar-resnet20',
+    'cifar-plain20',
+    'preact-resnet47',
+    'resnet18',
+    'resnext50_32x4d',
+    'resnet26d',
+    'seresnet18',
+  ]) {
     it(`${arch}: the folded model equals the model in eval mode, at any batch size`, async () => {
       const model = await createModel({
         arch,
@@ -181,7 +189,8 @@ describe('BN-folded inference (CPU)', () => {
         ...(arch === 'cifar-resnet20' ? { shortcutScale: 0.5 } : {}),
       });
       // resnet18 and resnext50_32x4d (grouped), one image: the blocked oneDNN route
-      const size = arch === 'resnet18' ? 48 : arch === 'resnext50_32x4d' ? 32 : 16;
+      // resnet26d at 72²: ResNet-D's average pool meets an odd side (9) in the third stage
+      const size = { resnet18: 48, resnext50_32x4d: 32, resnet26d: 72, seresnet18: 32 }[arch] ?? 16;
       const data = await syntheticDataset(32, [3, size, size], 10);
       await train(model, data, { iterations: 2, batchSize: 16, normalize: 'none' }); // BN statistics that are not 0/1
       model.eval();

@@ -302,6 +302,8 @@ describe('ONNX export, run in onnxruntime-node', () => {
     ['resnet18', { arch: 'resnet18' }, 64],
     ['resnet50', { arch: 'resnet50', numClasses: 100 }, 64],
     ['resnext50_32x4d (grouped convolutions)', { arch: 'resnext50_32x4d', numClasses: 10 }, 32],
+    ['resnet26d (deep stem, ceil-mode average-pool shortcut at odd sides)', { arch: 'resnet26d', numClasses: 10 }, 72],
+    ['seresnet18 (squeeze-and-excitation)', { arch: 'seresnet18', numClasses: 10 }, 32],
     ['cifar-resnet20 (option A)', { arch: 'cifar-resnet20' }, 32],
     ['a pre-activation net (preact-resnet164)', { arch: 'preact-resnet164' }, 32],
     [

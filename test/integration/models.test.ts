@@ -6,7 +6,7 @@ import { Model, ModelSpec, ValidationError, createModel, resolveArch } from '../
 import { readSafetensors, typedArrayOf } from '../../lib/io/safetensors';
 import { maxAbs, maxAbsDiff, readFloat32, tempDir } from '../../harness/files';
 import { runPython } from '../../harness/python';
-import { itWithTorch } from '../helpers/reference';
+import { itWithTimm, itWithTorch, runTimm } from '../helpers/reference';
 import { rejection } from '../helpers/errors';
 
 const IMAGENET_PARAMS: Record<string, number> = {
@@ -23,6 +23,21 @@ const GROUPED: Record<string, { params: number; gmacs: number }> = {
   resnext101_64x4d: { params: 83_455_272, gmacs: 15.46 },
   wide_resnet50_2: { params: 68_883_240, gmacs: 11.4 },
   wide_resnet101_2: { params: 126_886_696, gmacs: 22.75 },
+};
+// timm's Bag-of-Tricks and squeeze-and-excitation ResNets: sum(p.numel() for p in timm.create_model(name).parameters()),
+// timm 1.0.31.
+const TIMM_PARAMS: Record<string, number> = {
+  resnet18d: 11_708_744,
+  resnet26d: 16_014_408,
+  resnet50c: 25_576_264,
+  resnet50d: 25_576_264,
+  resnet50s: 25_680_808,
+  resnet200d: 64_693_064,
+  seresnet18: 11_779_624,
+  seresnet50: 28_088_024,
+  resnext50d_32x4d: 25_048_136,
+  seresnext50_32x4d: 27_559_896,
+  seresnext26d_32x4d: 16_809_512,
 };
 const CIFAR_PARAMS: Record<number, number> = { 20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962 };
 
@@ -103,6 +118,111 @@ describe('parameter counts', () => {
     expect(resolveArch('cifar-resnet21')).toBe(undefined);
     expect(resolveArch('preact-resnet165')).toBe(undefined);
   });
+});
+
+describe("timm's ResNet variants (ResNet-C/D, squeeze-and-excitation) by timm's names", () => {
+  for (const [arch, count] of Object.entries(TIMM_PARAMS)) {
+    it(`${arch} has timm's ${count.toLocaleString('en-US')} parameters`, async () => {
+      const m = await createModel({ arch, seed: 0 });
+      expect(m.parameterCount()).toBe(count);
+      m.dispose();
+    });
+  }
+  // 72²: the third stage sees 9×9, so ResNet-D's ceil-mode average pool meets an odd side.
+  for (const arch of ['resnet50d', 'seresnet50', 'resnet18d', 'seresnext26d_32x4d', 'resnet50s']) {
+    itWithTimm(
+      `${arch}: timm's state_dict keys and shapes; its weights give timm's logits (eval and train)`,
+      async () => {
+        const dir = await tempDir();
+        const ref = JSON.parse(await runTimm('timm_forward.py', [arch, dir, '5', '2', '72', '10']));
+        const m = await createModel({ arch, numClasses: 10, seed: 0 });
+        expect(m.stateDict().map((e) => [e.name, e.shape])).toEqual(ref.state);
+        expect(m.parameterCount()).toBe(ref.params);
+        await compareWithReference(m, dir, 2, 72);
+        // torch.save's .pth of the same state dict, as timm's checkpoints come.
+        const fromPth = await createModel({ arch, numClasses: 10, weights: path.join(dir, 'model.pth') });
+        fromPth.eval();
+        const out = await fromPth.forward({
+          data: await readFloat32(path.join(dir, 'input.bin')),
+          shape: [2, 3, 72, 72],
+        });
+        const expected = await readFloat32(path.join(dir, 'eval.bin'));
+        expect(maxAbsDiff(out.data, expected)).toBeLessThan(1e-4 * Math.max(1, maxAbs(expected)));
+        m.dispose();
+        fromPth.dispose();
+      },
+    );
+  }
+  it('the variants are options of any ImageNet-stem net; a name fixes its own', async () => {
+    const d = await createModel({ arch: 'resnet50', deepStem: true, avgDown: true, seed: 0 });
+    expect(d.parameterCount()).toBe(TIMM_PARAMS.resnet50d);
+    const names = d.stateDict().map((e) => e.name);
+    expect(names).toEqual(expect.arrayContaining(['conv1.0.weight', 'conv1.6.weight', 'layer2.0.downsample.1.weight']));
+    expect(d.spec).toMatchObject({ deepStem: true, stemWidth: 32, avgDown: true, attention: 'none', dropPath: 0 });
+    d.dispose();
+    const cases: [ModelSpec, string, RegExp][] = [
+      [{ arch: 'resnet50d', avgDown: false }, 'avgDown', /resnet50d has avgDown true/],
+      [{ arch: 'seresnet50', attention: 'none' }, 'attention', /seresnet50 has attention "se"/],
+      [{ arch: 'cifar-resnet20', deepStem: true }, 'deepStem', /CIFAR stem/],
+      [{ arch: 'resnet50', stemWidth: 64 }, 'stemWidth', /only the deep stem/],
+      [{ arch: 'cifar-resnet20', avgDown: true }, 'avgDown', /shortcut A has no projection/],
+      [{ arch: 'resnet50', dropPath: 1 }, 'dropPath', /\[0, 1\)/],
+      [{ arch: 'resnet50x' }, 'arch', /one of/],
+    ];
+    for (const [spec, field, message] of cases) {
+      const e = await rejection(createModel(spec));
+      expect(e).toBeInstanceOf(ValidationError);
+      expect([e.field, e.message]).toEqual([field, expect.stringMatching(message)]);
+    }
+  });
+  itWithTimm(
+    "stochastic depth: timm's linear rule and per-sample drop, scaled by 1/(1-p); the identity in eval",
+    async () => {
+      // Two blocks: timm's rule gives the first 0 and the last p. In train mode each sample's logits are timm's
+      // with the last residual kept (×1/(1-p)) or dropped; BN's batch statistics come before the drop, so both
+      // candidates are exact.
+      const dir = await tempDir();
+      const [batch, size, p] = [64, 32, 0.5];
+      await runTimm('timm_drop_path.py', [dir, '9', String(batch), String(size), String(p)]);
+      const m = await createModel({
+        block: 'basic',
+        depths: [1, 1],
+        stem: 'imagenet',
+        numClasses: 5,
+        dropPath: p,
+        seed: 0,
+      });
+      await m.loadWeights(path.join(dir, 'weights.safetensors'));
+      const input = { data: await readFloat32(path.join(dir, 'input.bin')), shape: [batch, 3, size, size] };
+      const [kept, dropped, evalRef] = await Promise.all(
+        ['kept', 'dropped', 'eval'].map((n) => readFloat32(path.join(dir, `${n}.bin`))),
+      );
+      const tol = 1e-4 * Math.max(1, maxAbs(kept));
+      // Eval first: the training forwards below move the running statistics.
+      m.eval();
+      expect(maxAbsDiff((await m.forward(input)).data, evalRef)).toBeLessThan(tol);
+      const masks: string[] = [];
+      m.train();
+      for (let pass = 0; pass < 2; pass++) {
+        const out = (await m.forward(input)).data;
+        let mask = '';
+        for (let i = 0; i < batch; i++) {
+          const row = (a: Float32Array) => a.subarray(i * 5, i * 5 + 5);
+          const k = maxAbsDiff(row(out), row(kept)),
+            d = maxAbsDiff(row(out), row(dropped));
+          expect(Math.min(k, d)).toBeLessThan(tol);
+          mask += k < d ? '1' : '0';
+        }
+        const drops = [...mask].filter((c) => c === '0').length;
+        // Binomial(64, 0.5): outside [16, 48] with probability 1e-4 (and the seed fixes it).
+        expect(drops).toBeGreaterThanOrEqual(16);
+        expect(drops).toBeLessThanOrEqual(48);
+        masks.push(mask);
+      }
+      expect(masks[0]).not.toBe(masks[1]); // each training forward draws its own masks
+      m.dispose();
+    },
+  );
 });
 
 describe('torchvision names and shapes', () => {

@@ -168,6 +168,9 @@ describeWithOneDnn('the oneDNN training path', () => {
         widthPerGroup: 64,
       }),
     ).toBe('libtorch (grouped convolutions (groups > 1) are not on this path)');
+    expect(
+      await run({ arch: undefined, block: 'basic', depths: [1], stem: 'cifar', widths: [16], dropPath: 0.1 }),
+    ).toBe('libtorch (stochastic depth (dropPath) is not on this path)');
     // The switch is read from the process's environment (jest's process.env is a copy): a process of its own.
     const child = spawnSync(
       process.execPath,

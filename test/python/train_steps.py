@@ -20,9 +20,22 @@ weights_file, data_file, out_file, cfg = sys.argv[1], sys.argv[2], sys.argv[3], 
 ranks = cfg.get("ranks", 1)
 torch.set_num_threads(1 if ranks > 1 else 2)
 spec = cfg["spec"]
-model = Net(spec["block"], spec["depths"], spec["widths"], spec["stem"], spec["shortcut"], spec.get("preact", False),
-            spec.get("inChannels", 3), spec.get("numClasses", 10), spec.get("shortcutScale", 1.0),
-            spec.get("stride") == "conv1x1", spec.get("groups", 1), spec.get("widthPerGroup", 64))
+if spec.get("deepStem") or spec.get("avgDown") or spec.get("attention", "none") != "none":
+    # The Bag-of-Tricks variants and squeeze-and-excitation: timm's own ResNet.
+    from timm.models.resnet import BasicBlock, Bottleneck, ResNet
+    model = ResNet(block=BasicBlock if spec["block"] == "basic" else Bottleneck, layers=spec["depths"],
+                   in_chans=spec.get("inChannels", 3), num_classes=spec.get("numClasses", 10),
+                   cardinality=spec.get("groups", 1), base_width=spec.get("widthPerGroup", 64),
+                   stem_type="deep" if spec.get("deepStem") else "", stem_width=spec.get("stemWidth", 32),
+                   avg_down=spec.get("avgDown", False),
+                   block_args={"attn_layer": "se"} if spec.get("attention") == "se" else None,
+                   channels=tuple(spec["widths"]))
+    for s in range(len(spec["depths"]) + 1, 5):
+        setattr(model, f"layer{s}", torch.nn.Identity())  # timm's forward names four stages
+else:
+    model = Net(spec["block"], spec["depths"], spec["widths"], spec["stem"], spec["shortcut"], spec.get("preact", False),
+                spec.get("inChannels", 3), spec.get("numClasses", 10), spec.get("shortcutScale", 1.0),
+                spec.get("stride") == "conv1x1", spec.get("groups", 1), spec.get("widthPerGroup", 64))
 # With `reluMargin`, the smallest |input| any ReLU saw: the reference comparisons of a float32 run need inputs on
 # which no ReLU input lies within float32 rounding of 0 (the side it falls on would decide the gradient).
 margin = [float("inf")]

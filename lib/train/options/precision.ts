@@ -52,6 +52,8 @@ export interface GraphNeeds {
   accumulate?: number;
   ema?: unknown;
   distributed: boolean;
+  /** The model's stochastic depth (its masks are drawn on the CPU each step, outside a graph). */
+  dropPath?: number;
 }
 
 function cudaGraphUnmet(cuda: boolean, device: string, precision: string, n: GraphNeeds): string | undefined {
@@ -61,6 +63,7 @@ function cudaGraphUnmet(cuda: boolean, device: string, precision: string, n: Gra
   if (n.diagnostics) return 'diagnostics off';
   if (n.dropLast === false) return 'dropLast';
   if (n.clipGradNorm !== undefined || (n.accumulate ?? 1) > 1 || n.ema) return 'no clipGradNorm, accumulate or ema';
+  if ((n.dropPath ?? 0) > 0) return 'a model without dropPath (stochastic depth)';
   return undefined;
 }
 
