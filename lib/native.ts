@@ -195,7 +195,7 @@ export interface NativeScheduleConfig {
 }
 
 export interface NativeOptimizerConfig {
-  type: 'sgd' | 'adamw';
+  type: 'sgd' | 'adamw' | 'lamb';
   momentum: number;
   nesterov: boolean;
   weightDecay: number;
@@ -203,6 +203,9 @@ export interface NativeOptimizerConfig {
   beta2: number;
   eps: number;
   noDecayBnBias: boolean;
+  maxGradNorm: number;
+  trustClip: boolean;
+  alwaysAdapt: boolean;
 }
 
 export interface NativeScheduleState {

@@ -26,7 +26,8 @@ Napi::Array doubles_to_js(Napi::Env env, const std::vector<double>& values) {
 
 const std::vector<std::pair<const char*, OptimizerConfig::Kind>>& choices(OptimizerConfig::Kind) {
   static const std::vector<std::pair<const char*, OptimizerConfig::Kind>> c = {{"sgd", OptimizerConfig::Kind::SGD},
-                                                                               {"adamw", OptimizerConfig::Kind::AdamW}};
+                                                                               {"adamw", OptimizerConfig::Kind::AdamW},
+                                                                               {"lamb", OptimizerConfig::Kind::Lamb}};
   return c;
 }
 const std::vector<std::pair<const char*, ScheduleConfig::Kind>>& choices(ScheduleConfig::Kind) {
@@ -66,6 +67,9 @@ void fields(V& v, OptimizerConfig& c) {
   v("beta2", c.beta2);
   v("eps", c.eps);
   v("noDecayBnBias", c.no_decay_bn_bias);
+  v("maxGradNorm", c.max_grad_norm);
+  v("trustClip", c.trust_clip);
+  v("alwaysAdapt", c.always_adapt);
 }
 
 template <class V>

@@ -39,11 +39,57 @@ void Optimizer::zero_grad() {
 void Optimizer::step(double lr) {
   torch::NoGradGuard no_grad;
   ++steps_;
+  const torch::Tensor clip = config_.kind == OptimizerConfig::Kind::Lamb ? lamb_clip() : torch::Tensor();
   for (auto& g : groups_) {
     if (config_.kind == OptimizerConfig::Kind::SGD)
       step_sgd(g, lr);
-    else
+    else if (config_.kind == OptimizerConfig::Kind::AdamW)
       step_adamw(g, lr);
+    else
+      step_lamb(g, lr, clip);
+  }
+}
+
+torch::Tensor Optimizer::lamb_clip() const {
+  if (config_.max_grad_norm <= 0) return torch::Tensor();
+  std::vector<torch::Tensor> norms;
+  for (const auto& g : groups_)
+    for (const auto& p : g.params)
+      if (p.grad().defined()) norms.push_back(p.grad().norm(2).reshape({1}));
+  if (norms.empty()) return torch::Tensor();
+  return (torch::cat(norms).norm(2) / config_.max_grad_norm).clamp_min(1.0);
+}
+
+void Optimizer::step_lamb(Group& g, double lr, const torch::Tensor& clip) {
+  // timm's Lamb (bias correction and gradient averaging on): g' = g / clip; m = β1·m + (1−β1)·g';
+  // v = β2·v + (1−β2)·g'²; u = (m/(1−β1^t)) / (√v/√(1−β2^t) + eps) + wd·p; with weight decay (or always_adapt)
+  // u *= ‖p‖/‖u‖ (1 where either norm is 0; at most 1 with trust_clip); p -= lr·u
+  if (g.slot_a.empty()) {
+    for (auto& p : g.params) {
+      g.slot_a.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+      g.slot_b.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+    }
+  }
+  const double t = static_cast<double>(steps_);
+  const double bc1 = 1.0 - std::pow(config_.beta1, t), bc2 = 1.0 - std::pow(config_.beta2, t);
+  for (size_t i = 0; i < g.params.size(); ++i) {
+    auto& p = g.params[i];
+    if (!p.grad().defined()) continue;
+    const torch::Tensor grad = clip.defined() ? p.grad() / clip : p.grad();
+    auto& m = g.slot_a[i];
+    auto& v = g.slot_b[i];
+    m.lerp_(grad, 1.0 - config_.beta1);
+    v.mul_(config_.beta2).addcmul_(grad, grad, 1.0 - config_.beta2);
+    torch::Tensor update = (m / bc1).div_((v.sqrt() / std::sqrt(bc2)).add_(config_.eps));
+    if (g.weight_decay != 0.0) update.add_(p, g.weight_decay);
+    if (g.weight_decay != 0.0 || config_.always_adapt) {
+      const torch::Tensor w_norm = p.norm(2), u_norm = update.norm(2);
+      torch::Tensor ratio = torch::where(
+          w_norm > 0, torch::where(u_norm > 0, w_norm / u_norm, torch::ones_like(w_norm)), torch::ones_like(w_norm));
+      if (config_.trust_clip) ratio = ratio.clamp_max(1.0);
+      update.mul_(ratio);
+    }
+    p.add_(update, -lr);
   }
 }
 
@@ -160,7 +206,7 @@ void Optimizer::load_state(const std::vector<std::pair<std::string, torch::Tenso
         g.slot_b[i] = take(".exp_avg_sq");
         if (!g.slot_a[i].defined() || !g.slot_b[i].defined())
           throw Error("ERR_STATE",
-                      "optimizer state for " + g.names[i] + " is missing (AdamW needs exp_avg and exp_avg_sq)");
+                      "optimizer state for " + g.names[i] + " is missing (AdamW and LAMB need exp_avg and exp_avg_sq)");
       }
     }
     if (!sgd) continue;

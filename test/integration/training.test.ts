@@ -59,6 +59,25 @@ describe('agreement with PyTorch', () => {
       accumulate: 4,
     },
     {
+      // timm's Lamb (its defaults: eps 1e-6, weight decay 0.01, gradients clipped to global norm 1 first).
+      name: "LAMB (timm's Lamb)",
+      optimizer: { type: 'lamb' as const, lr: 0.01 },
+      timm: true,
+    },
+    {
+      // timm's parameter groups: BN and biases without decay skip the trust ratio; LAMBC's clip at 1.
+      name: 'LAMB, no decay on BN and biases, trust clip, weight decay 0.05, no gradient clipping',
+      optimizer: {
+        type: 'lamb' as const,
+        lr: 0.02,
+        weightDecay: 0.05,
+        noDecayOnBnAndBias: true,
+        trustClip: true,
+        maxGradNorm: 0,
+      },
+      timm: true,
+    },
+    {
       // ResNeXt's grouped 3x3 (torchvision's width = ⌊planes · widthPerGroup / 64⌋ · groups), on a small CIFAR-stem
       // bottleneck net: 16·16/64·4 = 16 channels in 4 groups in the first stage.
       name: 'SGD, a ResNeXt (bottleneck, 4 groups of 16/64 of the stage width)',
@@ -81,7 +100,8 @@ describe('agreement with PyTorch', () => {
     },
   ] as {
     name: string;
-    optimizer: { type: 'sgd'; lr: number; momentum: number } | { type: 'adamw'; lr: number };
+    optimizer:
+      { type: 'sgd'; lr: number; momentum: number } | { type: 'adamw'; lr: number } | { type: 'lamb'; lr: number };
     labelSmoothing?: number;
     channelsLast?: boolean;
     clipGradNorm?: number;
@@ -183,7 +203,7 @@ describe('agreement with PyTorch', () => {
   // float64 nothing lies that close to 0, so the two must agree to rounding; a wrong formula is off by 1e-3 or more.
   for (const c of cases) {
     (c.timm ? itWithTimm : itWithTorch)(
-      `3 steps of ${c.name} give PyTorch's weights within 1e-9 (both in float64)`,
+      `3 steps of ${c.name} give ${c.timm ? "timm's" : "PyTorch's"} weights within 1e-9 (both in float64)`,
       async () => {
         const { ours, reference, initial } = await stepsBesidePyTorch(c, { dtype: 'float64' });
         for (const [name, t] of reference)

@@ -1,4 +1,4 @@
-"""PyTorch's own training steps on the same weights and batches: torch.optim.SGD / AdamW, cross-entropy
+"""PyTorch's own training steps on the same weights and batches: torch.optim.SGD / AdamW (timm's Lamb), cross-entropy
 (with label smoothing), batches taken in order, pixels / 255 and the given per-channel normalisation; optionally
 gradient accumulation over chunks of each batch and torch.nn.utils.clip_grad_norm_; in float32 or (`dtype`)
 float64, the whole computation in it, or (`autocast`: "bfloat16") the forward under torch.autocast on the device, the
@@ -84,6 +84,17 @@ o = cfg["optimizer"]
 if o["type"] == "sgd":
     opt = torch.optim.SGD(model.parameters(), lr=o["lr"], momentum=o.get("momentum", 0), nesterov=o.get("nesterov", False),
                           weight_decay=o.get("weightDecay", 0))
+elif o["type"] == "lamb":
+    # timm's Lamb, with timm's parameter groups when BN parameters and biases go without weight decay.
+    from timm.optim import Lamb
+    wd = o.get("weightDecay", 0.01)
+    params = model.parameters()
+    if o.get("noDecayOnBnAndBias"):
+        params = [{"params": [p for p in model.parameters() if p.ndim > 1], "weight_decay": wd},
+                  {"params": [p for p in model.parameters() if p.ndim <= 1], "weight_decay": 0.0}]
+    opt = Lamb(params, lr=o["lr"], betas=tuple(o.get("betas", (0.9, 0.999))), eps=o.get("eps", 1e-6), weight_decay=wd,
+               max_grad_norm=o.get("maxGradNorm", 1.0) or None, trust_clip=o.get("trustClip", False),
+               always_adapt=o.get("alwaysAdapt", False))
 else:
     opt = torch.optim.AdamW(model.parameters(), lr=o["lr"], betas=tuple(o.get("betas", (0.9, 0.999))), eps=o.get("eps", 1e-8),
                             weight_decay=o.get("weightDecay", 0.01))

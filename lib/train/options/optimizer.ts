@@ -1,4 +1,4 @@
-// The optimizer and what shapes its gradients: SGD or AdamW, label smoothing, clipping, frozen BatchNorm.
+// The optimizer and what shapes its gradients: SGD, AdamW or LAMB, label smoothing, clipping, frozen BatchNorm.
 import type { NativeOptimizerConfig, NativeTrainConfig } from '../../native';
 import { Fields, s } from '../../validate';
 import { lr, pair, rate01 } from './common';
@@ -33,9 +33,32 @@ export interface AdamWOptions {
   noDecayOnBnAndBias?: boolean;
 }
 
+/** LAMB (You et al. 2019) as timm's Lamb, the optimizer of timm's "ResNet strikes back" A1/A2 recipes: Adam's
+ *  moments with weight decay added to the update, which a per-tensor trust ratio ‖p‖/‖update‖ then scales. */
+export interface LambOptions {
+  type: 'lamb';
+  /** The base learning rate (the schedule scales it). */
+  lr: number;
+  /** Coefficients of the running averages of the gradient and its square (default [0.9, 0.999]). */
+  betas?: [number, number];
+  /** Added to the denominator for stability (default 1e-6, timm's). */
+  eps?: number;
+  /** Weight decay added to the update (default 0.01). Tensors without it (noDecayOnBnAndBias) skip the trust
+   *  ratio too, unless alwaysAdapt. */
+  weightDecay?: number;
+  /** Every gradient is divided by max(1, global norm / maxGradNorm) first (default 1, timm's; 0 turns it off). */
+  maxGradNorm?: number;
+  /** Clip the trust ratio at 1 (LAMBC; default false). */
+  trustClip?: boolean;
+  /** Apply the trust ratio to tensors without weight decay too (default false). */
+  alwaysAdapt?: boolean;
+  /** No weight decay on BN parameters and biases (default false). */
+  noDecayOnBnAndBias?: boolean;
+}
+
 export interface OptimizerOptions {
   /** The optimizer (default: the paper's SGD, lr 0.1, momentum 0.9, weight decay 1e-4). */
-  optimizer?: SgdOptions | AdamWOptions;
+  optimizer?: SgdOptions | AdamWOptions | LambOptions;
   /** Label smoothing of the cross-entropy (default 0). */
   labelSmoothing?: number;
   /** Scale the gradients so that their global L2 norm is at most this (torch.nn.utils.clip_grad_norm_), after
@@ -52,6 +75,14 @@ export const OPTIMIZER_DEFAULTS = {
   optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4 } as SgdOptions,
   sgd: { momentum: 0.9, nesterov: false, weightDecay: 0 },
   adamw: { betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0.01 },
+  lamb: {
+    betas: [0.9, 0.999] as [number, number],
+    eps: 1e-6,
+    weightDecay: 0.01,
+    maxGradNorm: 1,
+    trustClip: false,
+    alwaysAdapt: false,
+  },
   noDecayOnBnAndBias: false,
   labelSmoothing: 0,
   freezeBatchNorm: false,
@@ -74,6 +105,17 @@ const optimizerSchema = s.tagged('type', {
     weightDecay: s.optional(s.number({ min: 0, max: 10 })),
     noDecayOnBnAndBias: s.optional(s.boolean()),
   }),
+  lamb: s.object({
+    type: s.enum(['lamb'] as const),
+    lr,
+    betas: s.optional(pair(rate01)),
+    eps: s.optional(s.number({ min: 0, minExclusive: true, max: 1 })),
+    weightDecay: s.optional(s.number({ min: 0, max: 10 })),
+    maxGradNorm: s.optional(s.number({ min: 0 })),
+    trustClip: s.optional(s.boolean()),
+    alwaysAdapt: s.optional(s.boolean()),
+    noDecayOnBnAndBias: s.optional(s.boolean()),
+  }),
 });
 
 export const optimizerFields: Fields = {
@@ -84,15 +126,18 @@ export const optimizerFields: Fields = {
 };
 
 /** The optimizer a run uses, the default one when none is given. */
-export function optimizerOf(o: OptimizerOptions): SgdOptions | AdamWOptions {
+export function optimizerOf(o: OptimizerOptions): SgdOptions | AdamWOptions | LambOptions {
   return o.optimizer ?? OPTIMIZER_DEFAULTS.optimizer;
 }
 
-function nativeOptimizer(optimizer: SgdOptions | AdamWOptions): NativeOptimizerConfig {
+function nativeOptimizer(optimizer: SgdOptions | AdamWOptions | LambOptions): NativeOptimizerConfig {
   const D = OPTIMIZER_DEFAULTS;
   const noDecayBnBias = optimizer.noDecayOnBnAndBias ?? D.noDecayOnBnAndBias;
+  // The fields an optimizer does not read still cross, as every key does.
+  const unused = { momentum: 0, nesterov: false, maxGradNorm: 0, trustClip: false, alwaysAdapt: false };
   if (optimizer.type === 'sgd')
     return {
+      ...unused,
       type: 'sgd',
       momentum: optimizer.momentum ?? D.sgd.momentum,
       nesterov: optimizer.nesterov ?? D.sgd.nesterov,
@@ -102,15 +147,22 @@ function nativeOptimizer(optimizer: SgdOptions | AdamWOptions): NativeOptimizerC
       eps: D.adamw.eps,
       noDecayBnBias,
     };
-  return {
-    type: 'adamw',
-    momentum: 0,
-    nesterov: false,
-    beta1: optimizer.betas?.[0] ?? D.adamw.betas[0],
-    beta2: optimizer.betas?.[1] ?? D.adamw.betas[1],
-    eps: optimizer.eps ?? D.adamw.eps,
-    weightDecay: optimizer.weightDecay ?? D.adamw.weightDecay,
+  const d = optimizer.type === 'adamw' ? D.adamw : D.lamb;
+  const common = {
+    beta1: optimizer.betas?.[0] ?? d.betas[0],
+    beta2: optimizer.betas?.[1] ?? d.betas[1],
+    eps: optimizer.eps ?? d.eps,
+    weightDecay: optimizer.weightDecay ?? d.weightDecay,
     noDecayBnBias,
+  };
+  if (optimizer.type === 'adamw') return { ...unused, type: 'adamw', ...common };
+  return {
+    ...unused,
+    type: 'lamb',
+    ...common,
+    maxGradNorm: optimizer.maxGradNorm ?? D.lamb.maxGradNorm,
+    trustClip: optimizer.trustClip ?? D.lamb.trustClip,
+    alwaysAdapt: optimizer.alwaysAdapt ?? D.lamb.alwaysAdapt,
   };
 }
 

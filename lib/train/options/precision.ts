@@ -45,7 +45,7 @@ export const precisionFields: Fields = {
 
 /** What a CUDA graph needs of the rest of the run: the first unmet need, or undefined. */
 export interface GraphNeeds {
-  optimizer: 'sgd' | 'adamw';
+  optimizer: 'sgd' | 'adamw' | 'lamb';
   diagnostics?: boolean;
   dropLast?: boolean;
   clipGradNorm?: number;
