@@ -239,6 +239,8 @@ export interface NativeTrainConfig {
   scheduleState: NativeScheduleState;
   augment: NativeAugment;
   labelSmoothing: number;
+  loss: 'cross-entropy' | 'bce';
+  bceTargetThreshold: number;
   /** 0: off. */
   clipGradNorm: number;
   freezeBatchNorm: boolean;

@@ -24,6 +24,12 @@ Napi::Array doubles_to_js(Napi::Env env, const std::vector<double>& values) {
 // object (every key required, a wrong type a TypeError naming the key), `Describer` lists the fields for
 // trainConfigFields(), which test/integration/native-fields.test.ts compares with what lib/train/resolve.ts builds.
 
+const std::vector<std::pair<const char*, TrainConfig::Loss>>& choices(TrainConfig::Loss) {
+  static const std::vector<std::pair<const char*, TrainConfig::Loss>> c = {
+      {"cross-entropy", TrainConfig::Loss::CrossEntropy}, {"bce", TrainConfig::Loss::BinaryCrossEntropy}};
+  return c;
+}
+
 const std::vector<std::pair<const char*, OptimizerConfig::Kind>>& choices(OptimizerConfig::Kind) {
   static const std::vector<std::pair<const char*, OptimizerConfig::Kind>> c = {{"sgd", OptimizerConfig::Kind::SGD},
                                                                                {"adamw", OptimizerConfig::Kind::AdamW},
@@ -174,6 +180,8 @@ void fields(V& v, TrainConfig& c) {
   v("scheduleState", c.schedule_state);
   v("augment", c.augment);
   v("labelSmoothing", c.label_smoothing);
+  v("loss", c.loss);
+  v("bceTargetThreshold", c.bce_target_threshold);
   v("clipGradNorm", c.clip_grad_norm);
   v("freezeBatchNorm", c.freeze_batch_norm);
   v("accumulate", c.accumulate);

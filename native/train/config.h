@@ -48,6 +48,11 @@ struct TrainConfig {
   ScheduleState schedule_state;
   AugmentConfig augment;
   double label_smoothing = 0.0;
+  // The training loss: cross-entropy, or binary cross-entropy on (smoothed) one-hot targets as timm's
+  // BinaryCrossEntropy, the targets optionally binarised above bce_target_threshold (< 0: not).
+  enum class Loss { CrossEntropy, BinaryCrossEntropy };
+  Loss loss = Loss::CrossEntropy;
+  double bce_target_threshold = -1.0;
   bool freeze_batch_norm = false;  // BN layers in eval mode while training: running statistics, fixed
   double clip_grad_norm = 0.0;     // 0: off
   int64_t accumulate = 1;          // forward/backward passes per step; batch_size is what they draw together

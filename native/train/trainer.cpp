@@ -235,6 +235,7 @@ void Trainer::configure(const torch::Device& device) {
     if (config_.precision != Precision::Float32 || model_->net()->dtype() != torch::kFloat32)
       throw invalid("cudaGraph runs in float32");
     if (!config_.drop_last) throw invalid("cudaGraph needs dropLast: every batch the same shape");
+    if (config_.loss != TrainConfig::Loss::CrossEntropy) throw invalid("cudaGraph trains with the cross-entropy loss");
     if (model_->net()->spec().drop_path > 0.0) throw invalid("cudaGraph needs a model without dropPath");
   }
   if (config_.channels_last) set_params_channels_last(model_->net());
@@ -320,6 +321,20 @@ std::unique_ptr<Trainer::Loop> Trainer::start_loop(const torch::Device& device) 
   return loop;
 }
 
+torch::Tensor Trainer::training_loss(const torch::Tensor& logits, const torch::Tensor& labels) const {
+  namespace F = torch::nn::functional;
+  if (config_.loss == TrainConfig::Loss::CrossEntropy)
+    return F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));
+  // timm's BinaryCrossEntropy: one-hot targets, off = smoothing / classes, on = 1 − smoothing + off; above the
+  // threshold they become 1 (and the rest 0); then binary_cross_entropy_with_logits, mean over every element.
+  const int64_t classes = logits.size(1);
+  const double off = config_.label_smoothing / static_cast<double>(classes);
+  torch::Tensor target =
+      torch::full_like(logits, off).scatter_(1, labels.unsqueeze(1), 1.0 - config_.label_smoothing + off);
+  if (config_.bce_target_threshold >= 0) target = target.gt(config_.bce_target_threshold).to(logits.scalar_type());
+  return F::binary_cross_entropy_with_logits(logits, target);
+}
+
 std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const PreparedBatch& batch, int64_t it,
                                                       bool diagnose) {
   namespace F = torch::nn::functional;
@@ -365,8 +380,7 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
       if (group_ && config_.sync_batch_norm) sync_bn.emplace([this](torch::Tensor& t) { group_->all_reduce_sum(t); });
       logits = forward(xs[i], diagnose);
       // In float32 at least (autocast's half logits), in float64 for a float64 net.
-      pass_loss = F::cross_entropy(logits.to(torch::promote_types(logits.scalar_type(), torch::kFloat32)), ys[i],
-                                   F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));
+      pass_loss = training_loss(logits.to(torch::promote_types(logits.scalar_type(), torch::kFloat32)), ys[i]);
     }
     if (xs.size() > 1) pass_loss = pass_loss * (static_cast<double>(ys[i].size(0)) / static_cast<double>(images));
     add_lap(loop.phases.forward);

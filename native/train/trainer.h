@@ -98,6 +98,8 @@ class Trainer {
   void configure(const torch::Device& device);      // threads, determinism, cuDNN, memory format, evaluation sets
   void choose_engine(const torch::Device& device);  // the oneDNN training path, or libtorch's
   std::unique_ptr<Loop> start_loop(const torch::Device& device);  // optimizer, schedule, loss scaler, meters
+  // The loss the step minimises (cross-entropy with label smoothing, or timm's binary cross-entropy).
+  torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& labels) const;
   std::pair<torch::Tensor, torch::Tensor> step(Loop& loop, const PreparedBatch& batch, int64_t it,
                                                bool diagnose);   // logits, loss
   torch::Tensor forward(const torch::Tensor& x, bool diagnose);  // the training forward, on the engine chosen

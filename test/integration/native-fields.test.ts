@@ -108,7 +108,8 @@ describe('the native config: TypeScript builds what the C++ field tables read', 
     expect(t.plateauMetric).toEqual([...EVAL_METRIC_NAMES, 'train_loss']);
     expect((t.earlyStop as NativeFieldTable).metric).toEqual(['', ...EVAL_METRIC_NAMES]);
     expect(t.precision).toEqual(names('precision'));
-    expect((t.optimizer as NativeFieldTable).type).toEqual(['sgd', 'adamw']);
+    expect((t.optimizer as NativeFieldTable).type).toEqual(['sgd', 'adamw', 'lamb']);
+    expect(t.loss).toEqual(['cross-entropy', 'bce']);
     expect((t.schedule as NativeFieldTable).type).toEqual(['constant', 'multistep', 'cosine', 'onecycle', 'plateau']);
   });
 

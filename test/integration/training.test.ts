@@ -8,6 +8,7 @@ import {
   BusyError,
   ModelSpec,
   ProgressEvent,
+  TrainOptions,
   ValidationError,
   createModel,
   datasets,
@@ -78,6 +79,22 @@ describe('agreement with PyTorch', () => {
       timm: true,
     },
     {
+      // timm's BinaryCrossEntropy on one-hot targets smoothed by 0.1 (RSB's A2/A3 loss).
+      name: "binary cross-entropy, smoothing 0.1 (timm's BinaryCrossEntropy)",
+      optimizer: { type: 'sgd' as const, lr: 0.5, momentum: 0.9 },
+      labelSmoothing: 0.1,
+      loss: { type: 'bce' as const },
+      timm: true,
+    },
+    {
+      // ... with a target threshold of 0.2 (RSB's A1): the smoothed targets are binarised again.
+      name: 'binary cross-entropy, smoothing 0.1, target threshold 0.2',
+      optimizer: { type: 'sgd' as const, lr: 0.5, momentum: 0.9 },
+      labelSmoothing: 0.1,
+      loss: { type: 'bce' as const, targetThreshold: 0.2 },
+      timm: true,
+    },
+    {
       // ResNeXt's grouped 3x3 (torchvision's width = ⌊planes · widthPerGroup / 64⌋ · groups), on a small CIFAR-stem
       // bottleneck net: 16·16/64·4 = 16 channels in 4 groups in the first stage.
       name: 'SGD, a ResNeXt (bottleneck, 4 groups of 16/64 of the stage width)',
@@ -109,6 +126,7 @@ describe('agreement with PyTorch', () => {
     freezeBatchNorm?: boolean;
     model?: ModelSpec;
     timm?: boolean;
+    loss?: TrainOptions['loss'];
   }[];
   type Case = (typeof cases)[number];
   // 3 steps of ours and of PyTorch's loop (test/python/train_steps.py) from the same weights on the same batches:
@@ -136,6 +154,7 @@ describe('agreement with PyTorch', () => {
       shuffle: false,
       optimizer: c.optimizer,
       labelSmoothing: c.labelSmoothing ?? 0,
+      loss: c.loss,
       clipGradNorm: c.clipGradNorm,
       accumulate: c.accumulate,
       freezeBatchNorm: c.freezeBatchNorm,
@@ -157,6 +176,7 @@ describe('agreement with PyTorch', () => {
           spec,
           optimizer: c.optimizer,
           labelSmoothing: c.labelSmoothing ?? 0,
+          loss: c.loss,
           batch,
           steps: 3,
           mean,

@@ -98,6 +98,15 @@ elif o["type"] == "lamb":
 else:
     opt = torch.optim.AdamW(model.parameters(), lr=o["lr"], betas=tuple(o.get("betas", (0.9, 0.999))), eps=o.get("eps", 1e-8),
                             weight_decay=o.get("weightDecay", 0.01))
+loss_cfg = cfg.get("loss", "cross-entropy")
+if loss_cfg == "cross-entropy":
+    def criterion(logits, target):
+        return F.cross_entropy(logits, target, label_smoothing=cfg.get("labelSmoothing", 0.0))
+else:
+    # timm's BinaryCrossEntropy (its smoothing and target threshold).
+    from timm.loss import BinaryCrossEntropy
+    criterion = BinaryCrossEntropy(smoothing=cfg.get("labelSmoothing", 0.0),
+                                   target_threshold=loss_cfg.get("targetThreshold"))
 model.train()
 if cfg.get("freezeBatchNorm"):  # as torchvision's FrozenBatchNorm2d: running statistics, left as they are
     for m in model.modules():
@@ -115,7 +124,7 @@ for step in range(cfg["steps"]):
                             enabled=bool(cfg.get("autocast"))):
             logits = model(xc)
             logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-            loss = F.cross_entropy(logits, yc, label_smoothing=cfg.get("labelSmoothing", 0.0))
+            loss = criterion(logits, yc)
         (loss * (len(yc) / len(y))).backward()
     if cfg.get("clipGradNorm"):
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clipGradNorm"])

@@ -59,8 +59,12 @@ export interface LambOptions {
 export interface OptimizerOptions {
   /** The optimizer (default: the paper's SGD, lr 0.1, momentum 0.9, weight decay 1e-4). */
   optimizer?: SgdOptions | AdamWOptions | LambOptions;
-  /** Label smoothing of the cross-entropy (default 0). */
+  /** Label smoothing of the cross-entropy (default 0); with `loss: 'bce'`, of its one-hot targets (timm's). */
   labelSmoothing?: number;
+  /** The training loss: 'cross-entropy' (default), or binary cross-entropy on one-hot targets as timm's
+   *  BinaryCrossEntropy (the "ResNet strikes back" recipes), optionally with `targetThreshold` (targets above it
+   *  become 1, the rest 0). Evaluations report the cross-entropy either way. */
+  loss?: 'cross-entropy' | { type: 'bce'; targetThreshold?: number };
   /** Scale the gradients so that their global L2 norm is at most this (torch.nn.utils.clip_grad_norm_), after
    *  unscaling in float16 and before the step. Default: off. */
   clipGradNorm?: number;
@@ -85,6 +89,7 @@ export const OPTIMIZER_DEFAULTS = {
   },
   noDecayOnBnAndBias: false,
   labelSmoothing: 0,
+  loss: 'cross-entropy' as 'cross-entropy' | { type: 'bce'; targetThreshold?: number },
   freezeBatchNorm: false,
 };
 
@@ -121,6 +126,12 @@ const optimizerSchema = s.tagged('type', {
 export const optimizerFields: Fields = {
   optimizer: s.optional(optimizerSchema),
   labelSmoothing: s.optional(rate01),
+  loss: s.optional(
+    s.union<'cross-entropy' | { type: 'bce'; targetThreshold?: number }>(
+      s.enum(['cross-entropy'] as const),
+      s.object({ type: s.enum(['bce'] as const), targetThreshold: s.optional(s.number({ min: 0, max: 1 })) }),
+    ),
+  ),
   clipGradNorm: s.optional(s.number({ min: 0, minExclusive: true })),
   freezeBatchNorm: s.optional(s.boolean()),
 };
@@ -168,10 +179,16 @@ function nativeOptimizer(optimizer: SgdOptions | AdamWOptions | LambOptions): Na
 
 export function optimizerConfig(
   o: OptimizerOptions,
-): Pick<NativeTrainConfig, 'optimizer' | 'labelSmoothing' | 'clipGradNorm' | 'freezeBatchNorm'> {
+): Pick<
+  NativeTrainConfig,
+  'optimizer' | 'labelSmoothing' | 'loss' | 'bceTargetThreshold' | 'clipGradNorm' | 'freezeBatchNorm'
+> {
+  const loss = o.loss ?? OPTIMIZER_DEFAULTS.loss;
   return {
     optimizer: nativeOptimizer(optimizerOf(o)),
     labelSmoothing: o.labelSmoothing ?? OPTIMIZER_DEFAULTS.labelSmoothing,
+    loss: loss === 'cross-entropy' ? loss : 'bce',
+    bceTargetThreshold: loss === 'cross-entropy' ? -1 : (loss.targetThreshold ?? -1),
     clipGradNorm: o.clipGradNorm ?? 0,
     freezeBatchNorm: o.freezeBatchNorm ?? OPTIMIZER_DEFAULTS.freezeBatchNorm,
   };

@@ -54,6 +54,8 @@ export interface GraphNeeds {
   distributed: boolean;
   /** The model's stochastic depth (its masks are drawn on the CPU each step, outside a graph). */
   dropPath?: number;
+  /** The training loss (the graph captures the cross-entropy). */
+  loss?: unknown;
 }
 
 function cudaGraphUnmet(cuda: boolean, device: string, precision: string, n: GraphNeeds): string | undefined {
@@ -64,6 +66,7 @@ function cudaGraphUnmet(cuda: boolean, device: string, precision: string, n: Gra
   if (n.dropLast === false) return 'dropLast';
   if (n.clipGradNorm !== undefined || (n.accumulate ?? 1) > 1 || n.ema) return 'no clipGradNorm, accumulate or ema';
   if ((n.dropPath ?? 0) > 0) return 'a model without dropPath (stochastic depth)';
+  if (n.loss !== undefined && n.loss !== 'cross-entropy') return 'the cross-entropy loss';
   return undefined;
 }
 
