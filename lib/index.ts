@@ -33,6 +33,8 @@ export { CHECKPOINT_FORMAT, TrainingRun, loadCheckpoint, readCheckpoint, resumeT
 export type {
   AdamWOptions,
   AugmentOptions,
+  LambOptions,
+  MixOptions,
   Checkpoint,
   CheckpointPolicy,
   CheckpointState,

@@ -241,6 +241,7 @@ export interface NativeTrainConfig {
   labelSmoothing: number;
   loss: 'cross-entropy' | 'bce';
   bceTargetThreshold: number;
+  mix: { mixupAlpha: number; cutmixAlpha: number; prob: number; switchProb: number; correctLam: boolean };
   /** 0: off. */
   clipGradNorm: number;
   freezeBatchNorm: boolean;
@@ -350,6 +351,7 @@ export interface NativeEvent {
   lossScale?: number;
   evaluations?: Record<string, NativeEvalMetrics>;
   diagnostics?: { gradNorms: number[]; responseStds: number[] };
+  mix?: { lam: number; cutmix: boolean; box?: [number, number, number, number] }[];
   state?: NativeTrainState;
 }
 

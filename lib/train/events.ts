@@ -44,4 +44,7 @@ export interface ProgressEvent {
     /** Std of each block's residual response (the paper's Fig. 7). */
     responseStds: number[];
   };
+  /** With `augment.mix`, iteration events: the last step's draw, one per pass (λ, and cutmix's box as
+   *  [top, bottom, left, right), rows and columns). */
+  mix?: { lam: number; cutmix: boolean; box?: [number, number, number, number] }[];
 }

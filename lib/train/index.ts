@@ -4,6 +4,8 @@ export { TRAIN_DEFAULTS, iterationsPerEpoch, trainFields } from './options';
 export type {
   AdamWOptions,
   AugmentOptions,
+  LambOptions,
+  MixOptions,
   EarlyStop,
   EarlyStoppingOptions,
   PlateauMetric,

@@ -11,7 +11,7 @@ import type { Model } from '../model/model';
 import type { NativeResumeState, NativeTrainConfig } from '../native';
 import type { Preprocessing } from '../preprocess';
 import { TrainOptions, optionsSchema } from './options';
-import { augmentConfig, trainingSize } from './options/augment';
+import { augmentConfig, mixConfig, trainingSize } from './options/augment';
 import { CheckpointPolicy, checkpointConfig } from './options/checkpoint';
 import { ProcessGroupInfo, distributedConfig, resolveProcessGroup } from './options/distributed';
 import { emaConfig } from './options/ema';
@@ -124,6 +124,7 @@ export async function resolveRun(
     ...length.native,
     ...start,
     ...optimizerConfig(o),
+    ...mixConfig(o),
     ...schedule,
     augment,
     ...evaluation,

@@ -79,6 +79,15 @@ void fields(V& v, OptimizerConfig& c) {
 }
 
 template <class V>
+void fields(V& v, MixConfig& c) {
+  v("mixupAlpha", c.mixup_alpha);
+  v("cutmixAlpha", c.cutmix_alpha);
+  v("prob", c.prob);
+  v("switchProb", c.switch_prob);
+  v("correctLam", c.correct_lam);
+}
+
+template <class V>
 void fields(V& v, ScheduleConfig& c) {
   v("type", c.kind);
   v("baseLr", c.base_lr);
@@ -182,6 +191,7 @@ void fields(V& v, TrainConfig& c) {
   v("labelSmoothing", c.label_smoothing);
   v("loss", c.loss);
   v("bceTargetThreshold", c.bce_target_threshold);
+  v("mix", c.mix);
   v("clipGradNorm", c.clip_grad_norm);
   v("freezeBatchNorm", c.freeze_batch_norm);
   v("accumulate", c.accumulate);
@@ -437,6 +447,23 @@ Napi::Object event_to_js(Napi::Env env, const TrainEvent& e) {
     Napi::Object evals = Napi::Object::New(env);
     for (const auto& m : e.evaluations) evals.Set(m.split, metrics_to_js(env, m));
     o.Set("evaluations", evals);
+  }
+  if (!e.mix.empty()) {
+    Napi::Array mix = Napi::Array::New(env, e.mix.size());
+    for (size_t k = 0; k < e.mix.size(); ++k) {
+      const MixParams& p = e.mix[k];
+      Napi::Object m = Napi::Object::New(env);
+      m.Set("lam", p.lam);
+      m.Set("cutmix", p.cutmix);
+      if (p.cutmix) {
+        Napi::Array box = Napi::Array::New(env, 4);
+        const int64_t corners[4] = {p.yl, p.yh, p.xl, p.xh};
+        for (uint32_t j = 0; j < 4; ++j) box.Set(j, static_cast<double>(corners[j]));
+        m.Set("box", box);
+      }
+      mix.Set(static_cast<uint32_t>(k), m);
+    }
+    o.Set("mix", mix);
   }
   if (!e.grad_norms.empty() || !e.response_stds.empty()) {
     Napi::Object d = Napi::Object::New(env);

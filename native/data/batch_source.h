@@ -27,7 +27,7 @@ class BatchSource {
 
 // Seeds derived from the run's seed and a purpose, so shuffling, augmentation and init never share a stream.
 uint64_t derive_seed(uint64_t seed, uint64_t purpose, uint64_t counter);
-enum SeedPurpose : uint64_t { kShuffle = 1, kAugment = 2, kStream = 3, kRank = 4, kDropPath = 5 };
+enum SeedPurpose : uint64_t { kShuffle = 1, kAugment = 2, kStream = 3, kRank = 4, kDropPath = 5, kMix = 6 };
 
 // An in-memory dataset (on the CPU or on the training device), reshuffled each epoch from the seed. With a world
 // of several ranks it is sharded as PyTorch's DistributedSampler does: every rank draws the same permutation,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/augment.h"
+#include "data/mix.h"
 #include "distributed/group.h"
 #include "train/metrics.h"
 #include "train/optimizer.h"
@@ -53,6 +54,8 @@ struct TrainConfig {
   enum class Loss { CrossEntropy, BinaryCrossEntropy };
   Loss loss = Loss::CrossEntropy;
   double bce_target_threshold = -1.0;
+  // Mixup / CutMix on each pass's batch (timm's Mixup, mode "batch"); label smoothing then goes into its targets.
+  MixConfig mix;
   bool freeze_batch_norm = false;  // BN layers in eval mode while training: running statistics, fixed
   double clip_grad_norm = 0.0;     // 0: off
   int64_t accumulate = 1;          // forward/backward passes per step; batch_size is what they draw together

@@ -109,6 +109,7 @@ struct Trainer::Loop {
   std::vector<torch::Tensor> best_state;  // restore_best: the model's tensors at the best evaluation
   std::vector<torch::Tensor> ema;         // aligned with model_->state(), on the model's device
   PhaseSeconds phases;
+  std::vector<MixParams> last_mix;  // the last step's mixup / cutmix draws, per pass
 };
 
 std::vector<EvalMetrics> Trainer::evaluate_all(const Loop& loop) {
@@ -235,7 +236,8 @@ void Trainer::configure(const torch::Device& device) {
     if (config_.precision != Precision::Float32 || model_->net()->dtype() != torch::kFloat32)
       throw invalid("cudaGraph runs in float32");
     if (!config_.drop_last) throw invalid("cudaGraph needs dropLast: every batch the same shape");
-    if (config_.loss != TrainConfig::Loss::CrossEntropy) throw invalid("cudaGraph trains with the cross-entropy loss");
+    if (config_.loss != TrainConfig::Loss::CrossEntropy || config_.mix.enabled())
+      throw invalid("cudaGraph trains with the cross-entropy loss, without mixup or cutmix");
     if (model_->net()->spec().drop_path > 0.0) throw invalid("cudaGraph needs a model without dropPath");
   }
   if (config_.channels_last) set_params_channels_last(model_->net());
@@ -321,18 +323,22 @@ std::unique_ptr<Trainer::Loop> Trainer::start_loop(const torch::Device& device) 
   return loop;
 }
 
-torch::Tensor Trainer::training_loss(const torch::Tensor& logits, const torch::Tensor& labels) const {
+torch::Tensor Trainer::training_loss(const torch::Tensor& logits, const torch::Tensor& labels,
+                                     const MixParams* mix) const {
   namespace F = torch::nn::functional;
-  if (config_.loss == TrainConfig::Loss::CrossEntropy)
+  const bool bce = config_.loss == TrainConfig::Loss::BinaryCrossEntropy;
+  if (!mix && !bce)
     return F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().label_smoothing(config_.label_smoothing));
-  // timm's BinaryCrossEntropy: one-hot targets, off = smoothing / classes, on = 1 − smoothing + off; above the
-  // threshold they become 1 (and the rest 0); then binary_cross_entropy_with_logits, mean over every element.
-  const int64_t classes = logits.size(1);
-  const double off = config_.label_smoothing / static_cast<double>(classes);
-  torch::Tensor target =
-      torch::full_like(logits, off).scatter_(1, labels.unsqueeze(1), 1.0 - config_.label_smoothing + off);
-  if (config_.bce_target_threshold >= 0) target = target.gt(config_.bce_target_threshold).to(logits.scalar_type());
-  return F::binary_cross_entropy_with_logits(logits, target);
+  // Soft targets: timm's mixup_target (λ 1 without a mix): one-hot, off = smoothing / classes,
+  // on = 1 − smoothing + off, mixed with the reversed batch's by λ.
+  const torch::Tensor target =
+      mix_targets(labels, logits.size(1), mix ? *mix : MixParams{}, config_.label_smoothing, logits.scalar_type());
+  // timm's SoftTargetCrossEntropy: Σ −target · log_softmax, mean over the batch.
+  if (!bce) return (-target * torch::log_softmax(logits, 1)).sum(1).mean();
+  // timm's BinaryCrossEntropy: the targets above the threshold become 1 (and the rest 0); then
+  // binary_cross_entropy_with_logits, mean over every element.
+  if (config_.bce_target_threshold < 0) return F::binary_cross_entropy_with_logits(logits, target);
+  return F::binary_cross_entropy_with_logits(logits, target.gt(config_.bce_target_threshold).to(logits.scalar_type()));
 }
 
 std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const PreparedBatch& batch, int64_t it,
@@ -369,18 +375,29 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::step(Loop& loop, const Prepared
   // With accumulation the draw is split into passes; each pass's mean loss is weighted by its share of the
   // images, so that the summed gradient is the whole draw's mean (uneven last passes included).
   const int64_t images = batch.y.size(0);
-  const auto xs = batch.x.chunk(config_.accumulate), ys = batch.y.chunk(config_.accumulate);
+  auto xs = batch.x.chunk(config_.accumulate);
+  const auto ys = batch.y.chunk(config_.accumulate);
   std::vector<torch::Tensor> all_logits;
   torch::Tensor loss;
+  loop.last_mix.clear();
   for (size_t i = 0; i < xs.size(); ++i) {
     torch::Tensor logits, pass_loss;
+    if (config_.mix.enabled()) {
+      // Each pass is the batch timm's Mixup sees; its draw follows from the seed, the rank, the iteration, the pass.
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(
+          derive_seed(derive_seed(config_.seed, kRank, rank), kMix,
+                      static_cast<uint64_t>(it) * static_cast<uint64_t>(config_.accumulate) + i));
+      loop.last_mix.push_back(draw_mix(config_.mix, xs[i].size(2), xs[i].size(3), gen));
+      xs[i] = apply_mix(xs[i], loop.last_mix.back());
+    }
     {
       AutocastScope autocast(config_.precision, batch.x.device().type());
       std::optional<SyncBatchNormScope> sync_bn;
       if (group_ && config_.sync_batch_norm) sync_bn.emplace([this](torch::Tensor& t) { group_->all_reduce_sum(t); });
       logits = forward(xs[i], diagnose);
       // In float32 at least (autocast's half logits), in float64 for a float64 net.
-      pass_loss = training_loss(logits.to(torch::promote_types(logits.scalar_type(), torch::kFloat32)), ys[i]);
+      pass_loss = training_loss(logits.to(torch::promote_types(logits.scalar_type(), torch::kFloat32)), ys[i],
+                                config_.mix.enabled() ? &loop.last_mix[i] : nullptr);
     }
     if (xs.size() > 1) pass_loss = pass_loss * (static_cast<double>(ys[i].size(0)) / static_cast<double>(images));
     add_lap(loop.phases.forward);
@@ -442,6 +459,7 @@ void Trainer::report_iteration(Loop& loop, int64_t done, bool diagnosed) {
     e.grad_norms = model_->net()->input_grad_norms();
     e.response_stds = model_->net()->response_stds();
   }
+  e.mix = loop.last_mix;
   e.data_wait_seconds = loop.window_wait;
   loop.window_started = Clock::now();
   loop.window_images = 0;

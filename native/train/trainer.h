@@ -49,6 +49,7 @@ struct TrainEvent {
   double loss_scale = 0;
   std::vector<EvalMetrics> evaluations;
   std::vector<double> grad_norms, response_stds;  // diagnostics, per block
+  std::vector<MixParams> mix;                     // mixup / cutmix: the last step's draw, per pass
   std::shared_ptr<TrainState> state;              // Checkpoint events
 };
 
@@ -99,7 +100,8 @@ class Trainer {
   void choose_engine(const torch::Device& device);  // the oneDNN training path, or libtorch's
   std::unique_ptr<Loop> start_loop(const torch::Device& device);  // optimizer, schedule, loss scaler, meters
   // The loss the step minimises (cross-entropy with label smoothing, or timm's binary cross-entropy).
-  torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& labels) const;
+  // With mixup / cutmix, `mix` is the pass's draw: the targets are its mixed soft labels.
+  torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& labels, const MixParams* mix) const;
   std::pair<torch::Tensor, torch::Tensor> step(Loop& loop, const PreparedBatch& batch, int64_t it,
                                                bool diagnose);   // logits, loss
   torch::Tensor forward(const torch::Tensor& x, bool diagnose);  // the training forward, on the engine chosen

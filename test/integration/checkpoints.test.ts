@@ -55,10 +55,12 @@ const RECIPES: { name: string; options: TrainOptions; spec?: ModelSpec }[] = [
     },
   },
   {
-    // The masks follow from the seed and the iteration: a resumed run draws what the uninterrupted one drew.
-    name: 'SGD, stochastic depth 0.3',
+    // The masks and the mix draws follow from the seed and the iteration: a resumed run draws what the
+    // uninterrupted one drew.
+    name: 'SGD, stochastic depth 0.3, mixup 0.2 and cutmix 1.0',
     spec: { dropPath: 0.3 },
     options: {
+      augment: { mix: { mixup: 0.2, cutmix: 1.0 } },
       epochs: 3,
       batchSize: 16,
       deterministic: true,

@@ -6,6 +6,7 @@ import { Worker } from 'worker_threads';
 
 import {
   BusyError,
+  MixOptions,
   ModelSpec,
   ProgressEvent,
   TrainOptions,
@@ -95,6 +96,23 @@ describe('agreement with PyTorch', () => {
       timm: true,
     },
     {
+      // timm's Mixup (mode "batch") with label smoothing in its targets and SoftTargetCrossEntropy, on our draws.
+      name: "mixup 0.4, label smoothing 0.1 (timm's Mixup, SoftTargetCrossEntropy)",
+      optimizer: { type: 'sgd' as const, lr: 0.1, momentum: 0.9 },
+      labelSmoothing: 0.1,
+      mix: { mixup: 0.4 },
+      timm: true,
+    },
+    {
+      // CutMix's box and corrected λ, with timm's BinaryCrossEntropy (threshold 0.2) on the mixed targets (RSB A1).
+      name: 'cutmix 1.0, label smoothing 0.1, binary cross-entropy with target threshold 0.2',
+      optimizer: { type: 'sgd' as const, lr: 0.1, momentum: 0.9 },
+      labelSmoothing: 0.1,
+      loss: { type: 'bce' as const, targetThreshold: 0.2 },
+      mix: { cutmix: 1.0 },
+      timm: true,
+    },
+    {
       // ResNeXt's grouped 3x3 (torchvision's width = ⌊planes · widthPerGroup / 64⌋ · groups), on a small CIFAR-stem
       // bottleneck net: 16·16/64·4 = 16 channels in 4 groups in the first stage.
       name: 'SGD, a ResNeXt (bottleneck, 4 groups of 16/64 of the stage width)',
@@ -127,6 +145,7 @@ describe('agreement with PyTorch', () => {
     model?: ModelSpec;
     timm?: boolean;
     loss?: TrainOptions['loss'];
+    mix?: MixOptions;
   }[];
   type Case = (typeof cases)[number];
   // 3 steps of ours and of PyTorch's loop (test/python/train_steps.py) from the same weights on the same batches:
@@ -149,7 +168,11 @@ describe('agreement with PyTorch', () => {
     ]);
     const mean = [0.4],
       std = [0.25];
+    const draws: NonNullable<ProgressEvent['mix']> = [];
     const result = await train(model, data, {
+      onProgress: (e) => {
+        if (e.kind === 'iteration') draws.push(...(e.mix ?? []));
+      },
       iterations: 3,
       shuffle: false,
       optimizer: c.optimizer,
@@ -161,6 +184,7 @@ describe('agreement with PyTorch', () => {
       batchSize: batch / (c.accumulate ?? 1),
       normalize: { mean, std },
       memoryFormat: c.channelsLast ? 'channels_last' : 'contiguous',
+      ...(c.mix ? { augment: { mix: c.mix } } : {}),
       precision: o.precision ?? 'float32',
       logEvery: 1,
     });
@@ -177,6 +201,18 @@ describe('agreement with PyTorch', () => {
           optimizer: c.optimizer,
           labelSmoothing: c.labelSmoothing ?? 0,
           loss: c.loss,
+          ...(c.mix
+            ? {
+                mix: {
+                  mixupAlpha: c.mix.mixup ?? 0,
+                  cutmixAlpha: c.mix.cutmix ?? 0,
+                  prob: 1,
+                  switchProb: 0.5,
+                  correctLam: true,
+                },
+                mixDraws: draws,
+              }
+            : {}),
           batch,
           steps: 3,
           mean,
@@ -197,6 +233,7 @@ describe('agreement with PyTorch', () => {
       plainReference: o.precision ? await reference(undefined) : undefined,
       initial: (await readSafetensors(path.join(dir, 'init.safetensors'))).tensors,
       result,
+      draws,
     };
   }
   // Either kind of tensor's values: a file's (StoredTensor) or the model's (NativeTensorData).
@@ -225,7 +262,16 @@ describe('agreement with PyTorch', () => {
     (c.timm ? itWithTimm : itWithTorch)(
       `3 steps of ${c.name} give ${c.timm ? "timm's" : "PyTorch's"} weights within 1e-9 (both in float64)`,
       async () => {
-        const { ours, reference, initial } = await stepsBesidePyTorch(c, { dtype: 'float64' });
+        const { ours, reference, initial, draws } = await stepsBesidePyTorch(c, { dtype: 'float64' });
+        if (c.mix) {
+          // Every step mixed (prob 1), with the kind asked for.
+          expect(draws.length).toBe(3);
+          for (const d of draws) {
+            expect(d.cutmix).toBe(c.mix.cutmix !== undefined);
+            expect(d.lam).toBeGreaterThan(0);
+            expect(d.lam).toBeLessThan(1);
+          }
+        }
         for (const [name, t] of reference)
           if (t.dtype !== 'I64') expect([name, t.dtype, ours.get(name)!.dtype]).toEqual([name, 'F64', 'float64']);
         expect(counters(ours)).toEqual(counters(reference));
@@ -234,6 +280,46 @@ describe('agreement with PyTorch', () => {
       },
     );
   }
+
+  it("mixup/cutmix draws follow timm's Mixup: prob, switch probability, Beta(α, α), boxes with the corrected λ", async () => {
+    const data = await syntheticDataset(8, [1, 8, 8], 2, 3);
+    const model = await createModel({
+      block: 'basic',
+      depths: [1],
+      stem: 'cifar',
+      widths: [8],
+      inChannels: 1,
+      numClasses: 2,
+      seed: 1,
+    });
+    const draws: NonNullable<ProgressEvent['mix']> = [];
+    await train(model, data, {
+      iterations: 400,
+      batchSize: 4,
+      logEvery: 1,
+      augment: { mix: { mixup: 0.2, cutmix: 1.0, prob: 0.8, switchProb: 0.5 } },
+      onProgress: (e) => {
+        if (e.kind === 'iteration') draws.push(...(e.mix ?? []));
+      },
+    });
+    expect(draws.length).toBe(400);
+    const unmixed = draws.filter((d) => d.lam === 1 && !d.cutmix).length;
+    const cut = draws.filter((d) => d.cutmix);
+    const mixup = draws.filter((d) => !d.cutmix && d.lam !== 1).map((d) => d.lam);
+    // Binomial bounds at about 4 standard deviations: 400 · 0.2 ± 32, 320 · 0.5 ± 36.
+    expect(Math.abs(unmixed - 80)).toBeLessThan(32);
+    expect(Math.abs(cut.length - (400 - unmixed) / 2)).toBeLessThan(36);
+    // Beta(0.2, 0.2): mean 1/2, variance 1/(4 · 1.4) = 0.179.
+    const mean = mixup.reduce((a, v) => a + v, 0) / mixup.length;
+    const variance = mixup.reduce((a, v) => a + (v - mean) ** 2, 0) / mixup.length;
+    expect(Math.abs(mean - 0.5)).toBeLessThan(0.1);
+    expect(Math.abs(variance - 1 / 5.6)).toBeLessThan(0.04);
+    for (const d of cut) {
+      const [yl, yh, xl, xh] = d.box!;
+      expect(0 <= yl && yl <= yh && yh <= 8 && 0 <= xl && xl <= xh && xh <= 8).toBe(true);
+      expect(d.lam).toBe(1 - ((yh - yl) * (xh - xl)) / 64); // timm's correct_lam, exactly
+    }
+  });
 
   // ONEDNN_MAX_CPU_ISA=AVX2 on a CPU with AVX-512, under libtorch 1.x: libtorch sends bfloat16 convolutions to
   // oneDNN 2.x (the CPU has AVX-512), which has none below AVX-512. (A CPU without AVX-512 takes libtorch's own

@@ -112,6 +112,27 @@ if cfg.get("freezeBatchNorm"):  # as torchvision's FrozenBatchNorm2d: running st
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.eval()
+mixer = None
+if cfg.get("mix"):
+    # timm's Mixup (mode "batch") on the draws our run reported (`mixDraws`, one per step and pass): its
+    # _params_per_batch gives the draw's λ and kind, rand_bbox its box; timm's code mixes the images, corrects λ from
+    # the box and makes the soft targets; the loss takes them (SoftTargetCrossEntropy, or the BCE above).
+    import timm.data.mixup as timm_mixup
+    from timm.loss import SoftTargetCrossEntropy
+    m = cfg["mix"]
+    # timm's one_hot builds its targets in the default dtype: float64 too when the whole computation is in float64.
+    torch.set_default_dtype(dtype if dtype == torch.float64 else torch.float32)
+    mixer = timm_mixup.Mixup(mixup_alpha=m["mixupAlpha"], cutmix_alpha=m["cutmixAlpha"], prob=m["prob"],
+                             switch_prob=m["switchProb"], mode="batch", correct_lam=m["correctLam"],
+                             label_smoothing=cfg.get("labelSmoothing", 0.0), num_classes=spec.get("numClasses", 10))
+    draws = iter(cfg["mixDraws"])
+    if loss_cfg == "cross-entropy":
+        soft = SoftTargetCrossEntropy()
+    else:
+        soft = BinaryCrossEntropy(target_threshold=loss_cfg.get("targetThreshold"))
+
+    def criterion(logits, target):
+        return soft(logits, target)
 b = cfg["batch"]
 for step in range(cfg["steps"]):
     x = (images[step * b : (step + 1) * b].to(dtype) / 255 - mean) / std
@@ -120,12 +141,20 @@ for step in range(cfg["steps"]):
     # Gradient accumulation as a PyTorch loop writes it: passes over chunks, each mean loss weighted by its share.
     passes = cfg.get("accumulate", 1)
     for xc, yc in zip(x.chunk(passes), y.chunk(passes)):
+        if mixer is not None:
+            d = next(draws)
+            mixer._params_per_batch = lambda d=d: (d["lam"], d["cutmix"])
+            box = d.get("box")
+            timm_mixup.rand_bbox = lambda *args, box=box, **kwargs: tuple(box)
+            weight = len(yc) / len(y)  # the share of the pass, from the labels before they become soft
+            xc = xc.clone()
+            xc, yc = mixer(xc, yc)
         with torch.autocast(device.type, dtype=getattr(torch, cfg.get("autocast") or "bfloat16"),
                             enabled=bool(cfg.get("autocast"))):
             logits = model(xc)
             logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
             loss = criterion(logits, yc)
-        (loss * (len(yc) / len(y))).backward()
+        (loss * (weight if mixer is not None else len(yc) / len(y))).backward()
     if cfg.get("clipGradNorm"):
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clipGradNorm"])
     opt.step()

@@ -2,7 +2,7 @@
 // forward (native/data/augment.cpp), and the preprocessing the model records for prediction.
 import type { Dataset } from '../../datasets/dataset';
 import type { StreamingDataset } from '../../datasets/image-folder';
-import type { NativeAugment } from '../../native';
+import type { NativeAugment, NativeTrainConfig } from '../../native';
 import {
   NormalizeOption,
   Preprocessing,
@@ -28,6 +28,25 @@ export interface AugmentOptions {
     /** Range of the crop's aspect ratio (default [3/4, 4/3]). */
     ratio?: [number, number];
   };
+  /** Mixup and CutMix on each batch, as timm's Mixup (mode "batch"): each image mixed with the batch reversed, the
+   *  targets mixed alike (label smoothing goes into them); the loss takes the soft targets. */
+  mix?: MixOptions;
+}
+
+/** timm's Mixup arguments (--mixup, --cutmix, --mixup-prob, --mixup-switch-prob, mode "batch"). */
+export interface MixOptions {
+  /** Beta(α, α) of mixup's λ; 0 turns mixup off (default 0). */
+  mixup?: number;
+  /** Beta(α, α) of cutmix's λ; 0 turns cutmix off (default 0). At least one of the two is above 0. */
+  cutmix?: number;
+  /** Probability that a batch is mixed at all (default 1). */
+  prob?: number;
+  /** With both on, the probability of cutmix rather than mixup (default 0.5). */
+  switchProb?: number;
+  /** Only 'batch' (one draw per batch; timm's default). */
+  mode?: 'batch';
+  /** CutMix's λ from the clipped box's area (default true, timm's correct_lam). */
+  correctLam?: boolean;
 }
 
 export interface AugmentGroupOptions {
@@ -42,6 +61,7 @@ export const AUGMENT_DEFAULTS = {
   augment: { padCrop: 0, flip: false },
   randomResizedCrop: { scale: [0.08, 1] as [number, number], ratio: [3 / 4, 4 / 3] as [number, number] },
   normalize: 'per-channel' as NormalizeOption,
+  mix: { mixup: 0, cutmix: 0, prob: 1, switchProb: 0.5, correctLam: true },
 };
 const D = AUGMENT_DEFAULTS;
 
@@ -61,6 +81,19 @@ export const augmentSchema: Schema<AugmentOptions> = s.object<AugmentOptions>({
       scale: s.optional(range(s.number({ min: 0, minExclusive: true, max: 1 }), 'scale')),
       ratio: s.optional(range(s.number({ min: 0, minExclusive: true, max: 100 }), 'ratio')),
     }),
+  ),
+  mix: s.optional(
+    s.refine(
+      s.object<MixOptions>({
+        mixup: s.optional(s.number({ min: 0, max: 100 })),
+        cutmix: s.optional(s.number({ min: 0, max: 100 })),
+        prob: s.optional(s.number({ min: 0, max: 1 })),
+        switchProb: s.optional(s.number({ min: 0, max: 1 })),
+        mode: s.optional(s.enum(['batch'] as const)),
+        correctLam: s.optional(s.boolean()),
+      }),
+      (m) => ((m.mixup ?? 0) > 0 || (m.cutmix ?? 0) > 0 ? undefined : 'give mixup or cutmix an alpha above 0'),
+    ),
   ),
 });
 
@@ -100,4 +133,18 @@ export async function augmentConfig(
     channelsLast,
   };
   return { preprocessing, augment };
+}
+
+/** Mixup / CutMix for the native loop (both alphas 0: off). */
+export function mixConfig(o: AugmentGroupOptions): Pick<NativeTrainConfig, 'mix'> {
+  const m = o.augment?.mix;
+  return {
+    mix: {
+      mixupAlpha: m?.mixup ?? D.mix.mixup,
+      cutmixAlpha: m?.cutmix ?? D.mix.cutmix,
+      prob: m?.prob ?? D.mix.prob,
+      switchProb: m?.switchProb ?? D.mix.switchProb,
+      correctLam: m?.correctLam ?? D.mix.correctLam,
+    },
+  };
 }

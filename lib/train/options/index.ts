@@ -15,8 +15,8 @@ import { SCHEDULE_DEFAULTS, ScheduleGroupOptions, scheduleFields } from './sched
 
 export { iterationsPerEpoch } from '../../datasets/epochs';
 export type { ProgressEvent } from '../events';
-export type { AdamWOptions, SgdOptions } from './optimizer';
-export type { AugmentOptions } from './augment';
+export type { AdamWOptions, LambOptions, SgdOptions } from './optimizer';
+export type { AugmentOptions, MixOptions } from './augment';
 export type { PlateauMetric, ScheduleOptions } from './schedule';
 export type { EarlyStop, EarlyStoppingOptions } from './evaluation';
 export type { DistributedOptions } from './distributed';
