@@ -137,6 +137,18 @@ describe('resnet CLI', () => {
     expect(r.stdout).toMatch(/mult-adds:\s+3\.86 G/);
   });
 
+  it("summary --list-archs names torchvision's and timm's networks; summary takes their names", async () => {
+    const list = await resnet(['summary', '--list-archs']);
+    expect(list.code).toBe(0);
+    for (const name of ['resnext101_64x4d', 'wide_resnet101_2', 'resnetDc, resnetDd', 'seresnetD', 'cifar-resnetN'])
+      expect(list.stdout).toContain(name);
+    // timm's seresnext26d_32x4d: 16,809,512 parameters (timm 1.0.31).
+    const r = await resnet(['summary', 'seresnext26d_32x4d']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/layer1\.0\.se\.fc1\s+Conv2d\s+\[1, 16, 1, 1\]/);
+    expect(r.stdout).toMatch(/parameters: 16,809,512/);
+  });
+
   it('train writes one run folder; Ctrl-C stops with a checkpoint (exit 130); resume finishes it; eval, predict and export use it', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'tiny.yaml');

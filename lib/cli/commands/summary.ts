@@ -1,3 +1,4 @@
+import { ARCH_PATTERNS } from '../../model/archs';
 import { createModel } from '../../model/model';
 import { formatSummary } from '../../model/summary';
 import { UsageError } from '../args';
@@ -6,7 +7,7 @@ import { Command } from '../command';
 export const summaryCommand: Command = {
   name: 'summary',
   usage:
-    'resnet summary <arch> [--input-size N] [--in-channels C] [--num-classes K] [--shortcut A|B|C] [--stride conv1x1]',
+    'resnet summary <arch> [--input-size N] [--in-channels C] [--num-classes K] [--shortcut A|B|C] [--stride conv1x1] | --list-archs',
   summary: 'Per-layer output shapes, parameters and multiply-adds of a network.',
   flags: {
     'input-size': {
@@ -18,8 +19,16 @@ export const summaryCommand: Command = {
     shortcut: { type: 'string', description: 'shortcut option A, B, C or none' },
     stride: { type: 'string', description: 'bottleneck stride on conv3x3 (torchvision) or conv1x1 (the paper)' },
     json: { type: 'boolean', description: 'print as JSON' },
+    'list-archs': {
+      type: 'boolean',
+      description: "list the architecture names (the paper's, torchvision's, timm's) and exit",
+    },
   },
   async run(args, ctx) {
+    if (args.flags['list-archs']) {
+      ctx.out.write(`${ARCH_PATTERNS.join('\n')}\n`);
+      return 0;
+    }
     const arch = args.positional[0];
     if (!arch) throw new UsageError('summary needs an arch, e.g. resnet summary resnet50');
     const f = args.flags;
