@@ -50,13 +50,21 @@ async function main() {
 
   await check('CUDA forward equals CPU forward (fp32, eval and train mode)', async () => {
     const out: string[] = [];
-    for (const arch of ['resnet18', 'cifar-resnet20', 'preact-resnet47']) {
+    // With ResNeXt's grouped convolutions, ResNet-D's average-pool shortcut and squeeze-and-excitation.
+    for (const arch of [
+      'resnet18',
+      'cifar-resnet20',
+      'preact-resnet47',
+      'resnext50_32x4d',
+      'resnet26d',
+      'seresnet18',
+    ]) {
       const cpu = await createModel({ arch, seed: 3, numClasses: 10 });
       const dir = await tempDir();
       await cpu.saveWeights(path.join(dir, 'w.safetensors'));
       const gpu = await createModel({ arch, seed: 0, numClasses: 10, device: 'cuda' });
       await gpu.loadWeights(path.join(dir, 'w.safetensors'));
-      const size = arch === 'resnet18' ? 64 : 32;
+      const size = arch.startsWith('cifar') || arch.startsWith('preact') ? 32 : 64;
       const x = { data: randomFloats(4 * 3 * size * size, 9), shape: [4, 3, size, size] };
       for (const mode of ['eval', 'train'] as const) {
         cpu[mode]();
