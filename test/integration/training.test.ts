@@ -889,7 +889,7 @@ describe('bad options are refused before training starts, naming the option', ()
     [
       'unknown optimizer',
       { epochs: 1, optimizer: { type: 'rmsprop', lr: 0.1 } },
-      /optimizer.type: expected one of "sgd", "adamw", got "rmsprop"/,
+      /optimizer.type: expected one of "sgd", "adamw", "lamb", got "rmsprop"/,
     ],
     [
       'momentum out of range',
