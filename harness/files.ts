@@ -1,10 +1,29 @@
 // Temporary folders and float comparisons, shared by the tests, benchmarks and harnesses.
+import * as fs from 'fs';
 import { promises as fsp } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
+// The folders made here, removed after each test file (test/support/remove-temp-dirs.ts) or when a script exits:
+// weights of the large nets (hundreds of MB each) would otherwise fill the disk over a few runs.
+const made = new Set<string>();
+let cleanupRegistered = false;
+
+/** Removes every folder tempDir() made (and not yet removed). */
+export function removeTempDirs(): void {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+  made.clear();
+}
+
+/** A fresh folder under the system's temporary folder, removed with its contents by removeTempDirs() or at exit. */
 export async function tempDir(prefix = 'resnet-torch-test-'): Promise<string> {
-  return fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+  made.add(dir);
+  if (!cleanupRegistered) {
+    cleanupRegistered = true;
+    process.once('exit', removeTempDirs);
+  }
+  return dir;
 }
 
 export async function readFloat32(file: string): Promise<Float32Array> {
