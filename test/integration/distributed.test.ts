@@ -560,6 +560,9 @@ describeWithGloo('distributed data-parallel training (ranks on 127.0.0.1, Gloo)'
 // workers so (TORCHELASTIC_USE_AGENT_STORE): our ranks join it as clients. PyTorch's own DDP, launched the same way,
 // is the reference. Under CI=true a missing torchrun fails the test instead of skipping it.
 const torchrunPython = findTorchrunPython();
+// An error the script (ours or Python's) printed: "ValidationError: ...", "RuntimeError: ...". Not torchrun's agent's
+// own C++ warnings with their stack ("c10::DistNetworkError::DistNetworkError(", when a node's store closes first).
+const SCRIPT_ERROR = /(^|\s)\w*Error: /m;
 const itWithTorchrun = torchrunPython || process.env.CI === 'true' ? it : it.skip;
 // libtorch 1.x's store client cannot speak to PyTorch 2.x's store (the agent's): those builds refuse it, by name.
 const libtorch2 = Number(info().libtorchVersion.split('.')[0]) >= 2;
@@ -653,7 +656,7 @@ describeWithGloo("launched by PyTorch's own torchrun (its agent's store, env://)
       async () => {
         const { dir, dataFile, init, batch, reference, job } = await threeSteps();
         const ours = await launch(mode, ['--no-python', process.execPath, WORKER, JSON.stringify(job('ours-', {}))]);
-        for (const l of ours) expect([l.code, l.out]).toEqual([0, expect.not.stringMatching(/Error/)]);
+        for (const l of ours) expect([l.code, l.out]).toEqual([0, expect.not.stringMatching(SCRIPT_ERROR)]);
         const theirs = await launch(mode, [
           path.join(PYTHON_DIR, 'ddp_steps.py'),
           init,
@@ -696,7 +699,7 @@ describeWithGloo("launched by PyTorch's own torchrun (its agent's store, env://)
       });
       const command = (j: object) => ['--no-python', process.execPath, WORKER, JSON.stringify(j)];
       const [whole] = await launch('standalone', command(job('whole')));
-      expect([whole.code, whole.out]).toEqual([0, expect.not.stringMatching(/Error/)]);
+      expect([whole.code, whole.out]).toEqual([0, expect.not.stringMatching(SCRIPT_ERROR)]);
       const restarted = await torchrun([
         '--standalone',
         '--nproc-per-node',
@@ -714,7 +717,9 @@ describeWithGloo("launched by PyTorch's own torchrun (its agent's store, env://)
       expect(lines.map((l) => l.rank).sort()).toEqual([0, 1]); // attempt 0 printed nothing: it never finished
       for (const l of lines) {
         expect(l.iteration).toBe(40);
-        expect(l.resumedFrom!.iteration).toBeGreaterThanOrEqual(8);
+        // A checkpoint before the kill at iteration 10: 8's, or 4's where the writer had not finished 8's yet.
+        expect(l.resumedFrom!.iteration % 4).toBe(0);
+        expect(l.resumedFrom!.iteration).toBeGreaterThanOrEqual(4);
         expect(l.resumedFrom!.iteration).toBeLessThan(40);
       }
       expect(lines[0].resumedFrom).toEqual(lines[1].resumedFrom);
@@ -755,7 +760,7 @@ describeWithGloo("launched by PyTorch's own torchrun (its agent's store, env://)
       const config = await writeCliConfig(dir, 'restartable', 512, 10, { checkpoint: { everyEpochs: 1 } });
       const cli = (out: string) => cliUnderTorchrun(config, out);
       const [whole] = await launch('standalone', cli(path.join(dir, 'whole')));
-      expect([whole.code, whole.out]).toEqual([0, expect.not.stringMatching(/Error/)]);
+      expect([whole.code, whole.out]).toEqual([0, expect.not.stringMatching(SCRIPT_ERROR)]);
       const out = path.join(dir, 'restarted');
       const run = torchrun(['--standalone', '--nproc-per-node', '2', '--max-restarts', '1', ...cli(out)], (pid) => {
         // Once the job's run folder holds a checkpoint: a worker (a child of torchrun's agent) killed.
