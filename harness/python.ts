@@ -35,7 +35,32 @@ export function torchPython(): string {
   );
 }
 
-let torchrun: string | null | undefined;
+const foundByCheck = new Map<string, string | null>();
+
+/** The first of the given Python, the reference Python, the project's venv of PyTorch 2.15
+ *  (scripts/torch-venv.sh) and python3 that runs `check`; remembered per check. */
+function firstPythonWith(envVar: string, check: string): string | undefined {
+  if (foundByCheck.has(check)) return foundByCheck.get(check) ?? undefined;
+  const cache = process.env.RESNET_TORCH_CACHE ?? path.join(process.env.HOME ?? '/root', '.cache', 'resnet-torch');
+  const candidates = [
+    process.env[envVar],
+    process.env.RESNET_TORCH_PYTHON,
+    path.join(cache, 'venv-torch-2.15', 'bin', 'python'),
+    'python3',
+  ].filter(Boolean) as string[];
+  let hit: string | null = null;
+  for (const python of candidates) {
+    try {
+      execFileSync(python, ['-c', check], { stdio: 'ignore', timeout: 60000 });
+      hit = python;
+      break;
+    } catch {
+      // try the next one
+    }
+  }
+  foundByCheck.set(check, hit);
+  return hit ?? undefined;
+}
 
 /**
  * A Python whose PyTorch (2.x) has torchrun (torch.distributed.run), to launch jobs with the real launcher:
@@ -43,54 +68,18 @@ let torchrun: string | null | undefined;
  * python3. Debian's PyTorch 1.13 is not one: its torchrun does not start on Python 3.11. Undefined where none is.
  */
 export function findTorchrunPython(): string | undefined {
-  if (torchrun !== undefined) return torchrun ?? undefined;
-  const cache = process.env.RESNET_TORCH_CACHE ?? path.join(process.env.HOME ?? '/root', '.cache', 'resnet-torch');
-  const candidates = [
-    process.env.RESNET_TORCH_TORCHRUN_PYTHON,
-    process.env.RESNET_TORCH_PYTHON,
-    path.join(cache, 'venv-torch-2.15', 'bin', 'python'),
-    'python3',
-  ].filter(Boolean) as string[];
-  const check = 'import torch, torch.distributed.run; assert int(torch.__version__.split(".")[0]) >= 2';
-  torchrun = null;
-  for (const python of candidates) {
-    try {
-      execFileSync(python, ['-c', check], { stdio: 'ignore', timeout: 60000 });
-      torchrun = python;
-      break;
-    } catch {
-      // try the next one
-    }
-  }
-  return torchrun ?? undefined;
+  return firstPythonWith(
+    'RESNET_TORCH_TORCHRUN_PYTHON',
+    'import torch, torch.distributed.run; assert int(torch.__version__.split(".")[0]) >= 2',
+  );
 }
-
-let timm: string | null | undefined;
 
 /**
  * A Python with timm (the reference of its ResNet variants): $RESNET_TORCH_TIMM_PYTHON, the reference Python, the
  * project's venv of PyTorch 2.15 (scripts/torch-venv.sh installs timm there). Undefined where none has it.
  */
 export function findTimmPython(): string | undefined {
-  if (timm !== undefined) return timm ?? undefined;
-  const cache = process.env.RESNET_TORCH_CACHE ?? path.join(process.env.HOME ?? '/root', '.cache', 'resnet-torch');
-  const candidates = [
-    process.env.RESNET_TORCH_TIMM_PYTHON,
-    process.env.RESNET_TORCH_PYTHON,
-    path.join(cache, 'venv-torch-2.15', 'bin', 'python'),
-    'python3',
-  ].filter(Boolean) as string[];
-  timm = null;
-  for (const python of candidates) {
-    try {
-      execFileSync(python, ['-c', 'import torch, timm'], { stdio: 'ignore', timeout: 60000 });
-      timm = python;
-      break;
-    } catch {
-      // try the next one
-    }
-  }
-  return timm ?? undefined;
+  return firstPythonWith('RESNET_TORCH_TIMM_PYTHON', 'import torch, timm');
 }
 
 /** The package root, from wherever this file runs (harness/ under jest, .test-build/harness for bench/). */
