@@ -29,11 +29,15 @@ async function check(name: string, body: () => Promise<string>, needsCuda = true
     const detail = await body();
     rows.push([name, 'ok', detail]);
   } catch (e) {
-    failed++;
-    rows.push([name, 'FAILED', (e as Error).message.split('\n')[0].slice(0, 160)]);
+    const skipped = e instanceof Skip;
+    if (!skipped) failed++;
+    rows.push([name, skipped ? 'skipped' : 'FAILED', (e as Error).message.split('\n')[0].slice(0, 160)]);
   }
   console.error(`${rows[rows.length - 1][1]}: ${name}: ${rows[rows.length - 1][2]}`);
 }
+
+/** A check this machine cannot run (a build without the part it checks): reported, not counted as a failure. */
+class Skip extends Error {}
 
 function assert(ok: boolean, message: string): void {
   if (!ok) throw new Error(message);
@@ -48,7 +52,10 @@ async function main() {
   const dataDir = argValue('data', path.join('.gpu', 'fashion-mnist'));
   const epochs = Number(argValue('epochs', '4'));
 
-  await check('CUDA forward equals CPU forward (fp32, eval and train mode)', async () => {
+  // Eval mode in float32. Train mode in float64 on both sides: there batch norm divides by the batch's own spread,
+  // which over 16 values per channel in the last stage (batch 4 at 64²) turns cuDNN's TF32 convolutions (PyTorch's
+  // default) into differences of several percent (resnext50_32x4d: 6.5% on an H200) while eval mode agrees to 1e-3.
+  await check('CUDA forward equals CPU forward (eval in fp32, train mode in float64)', async () => {
     const out: string[] = [];
     // With ResNeXt's grouped convolutions, ResNet-D's average-pool shortcut and squeeze-and-excitation.
     for (const arch of [
@@ -59,20 +66,23 @@ async function main() {
       'resnet26d',
       'seresnet18',
     ]) {
-      const cpu = await createModel({ arch, seed: 3, numClasses: 10 });
-      const dir = await tempDir();
-      await cpu.saveWeights(path.join(dir, 'w.safetensors'));
-      const gpu = await createModel({ arch, seed: 0, numClasses: 10, device: 'cuda' });
-      await gpu.loadWeights(path.join(dir, 'w.safetensors'));
       const size = arch.startsWith('cifar') || arch.startsWith('preact') ? 32 : 64;
       const x = { data: randomFloats(4 * 3 * size * size, 9), shape: [4, 3, size, size] };
-      for (const mode of ['eval', 'train'] as const) {
+      for (const [mode, dtype, tolerance] of [
+        ['eval', 'float32', 5e-3],
+        ['train', 'float64', 1e-9],
+      ] as const) {
+        const cpu = await createModel({ arch, seed: 3, numClasses: 10, dtype });
+        const dir = await tempDir();
+        await cpu.saveWeights(path.join(dir, 'w.safetensors'));
+        const gpu = await createModel({ arch, seed: 0, numClasses: 10, device: 'cuda', dtype });
+        await gpu.loadWeights(path.join(dir, 'w.safetensors'));
         cpu[mode]();
         gpu[mode]();
         const a = await cpu.forward(x),
           b = await gpu.forward(x);
         const rel = maxAbsDiff(a.data, b.data) / Math.max(1, maxAbs(a.data));
-        assert(rel < 5e-3, `${arch} ${mode}: relative difference ${rel}`);
+        assert(rel < tolerance, `${arch} ${mode} (${dtype}): relative difference ${rel}`);
         out.push(`${arch} ${mode} ${rel.toExponential(1)}`);
       }
     }
@@ -198,7 +208,9 @@ async function main() {
       // One GPU cannot hold 2 NCCL ranks; a group of one still broadcasts, reduces every gradient bucket and
       // all-reduces the stop flag through NCCL (c10d on this PyTorch's 2.x API).
       const backend = device === 'cpu' ? 'gloo' : 'nccl';
-      assert(backend === 'gloo' || info().distributed.nccl, 'this build has no NCCL (info().distributed.nccl)');
+      const dist = info().distributed;
+      if (!dist[backend])
+        throw new Skip(`this build has no ${backend === 'nccl' ? 'NCCL' : 'Gloo'} (c10d needs Gloo's headers; build.txt says why)`);
       const alone = (await fourSteps(device)).state;
       const grouped = (
         await fourSteps(device, { worldSize: 1, rank: 0, masterAddr: '127.0.0.1', masterPort: 29731, backend })

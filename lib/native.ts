@@ -143,6 +143,21 @@ export interface NativeDataset {
     worldSize: number,
     epoch: number,
   ): BigInt64Array;
+  /** Images start..start+count prepared as a training batch is, and what each drew (native/data/auto_augment.h). */
+  augment(
+    start: number,
+    count: number,
+    augment: NativeAugment,
+    seed: number,
+  ): Promise<{
+    images: Float32Array;
+    shape: number[];
+    /** count×steps operation indices and signed magnitudes (with a policy). */
+    ops?: BigInt64Array;
+    magnitudes?: Float64Array;
+    /** count×4: top, left, height, width (height 0: not erased), with random erasing. */
+    eraseBoxes?: BigInt64Array;
+  }>;
   dispose(): void;
 }
 
@@ -158,6 +173,23 @@ export interface NativeAugment extends NativeNormalization {
   /** The crop's output size (randomResizedCrop), 0 otherwise. */
   outHeight: number;
   outWidth: number;
+  /** TrivialAugmentWide or RandAugment (native/data/auto_augment.h). */
+  autoAugment: {
+    kind: 'none' | 'trivial-augment-wide' | 'rand-augment';
+    numOps: number;
+    magnitude: number;
+    numBins: number;
+  };
+  /** Random erasing (prob 0: off). */
+  erase: {
+    prob: number;
+    scaleMin: number;
+    scaleMax: number;
+    ratioMin: number;
+    ratioMax: number;
+    randomValue: boolean;
+    value: number;
+  };
   channelsLast: boolean;
 }
 

@@ -93,6 +93,12 @@ export function nativeNormalization(p: Preprocessing): NativeNormalization {
   };
 }
 
+/** The random parts of NativeAugment switched off (evaluation; training without a policy or erasing). */
+export const RANDOM_AUGMENT_OFF: Pick<NativeAugment, 'autoAugment' | 'erase'> = {
+  autoAugment: { kind: 'none', numOps: 0, magnitude: 0, numBins: 0 },
+  erase: { prob: 0, scaleMin: 0, scaleMax: 0, ratioMin: 0, ratioMax: 0, randomValue: false, value: 0 },
+};
+
 /** What evaluation hands to C++: the normalisation, and the training crop size when it differs. */
 export function evaluationAugment(p: Preprocessing): NativeAugment {
   // With randomResizedCrop evaluation resizes the whole image to the training crop: scale and ratio are unused.
@@ -107,6 +113,7 @@ export function evaluationAugment(p: Preprocessing): NativeAugment {
     ratioMax: 1,
     outHeight: p.size?.[0] ?? 0,
     outWidth: p.size?.[1] ?? 0,
+    ...RANDOM_AUGMENT_OFF,
     channelsLast: false,
   };
 }

@@ -7,6 +7,8 @@
 #include "binding/model_wrap.h"
 #include "binding/shared_object.h"
 #include "binding/train_convert.h"
+#include "common/error.h"
+#include "data/augment.h"
 #include "data/batch_source.h"
 #include "train/metrics.h"
 
@@ -19,7 +21,8 @@ Napi::Function DatasetWrap::Define(Napi::Env env) {
        InstanceMethod<&DatasetWrap::Dtype>("dtype"), InstanceMethod<&DatasetWrap::Subset>("subset"),
        InstanceMethod<&DatasetWrap::Stats>("stats"), InstanceMethod<&DatasetWrap::LabelCounts>("labelCounts"),
        InstanceMethod<&DatasetWrap::Slice>("slice"), InstanceMethod<&DatasetWrap::Evaluate>("evaluate"),
-       InstanceMethod<&DatasetWrap::EpochOrder>("epochOrder"), InstanceMethod<&DatasetWrap::Dispose>("dispose")});
+       InstanceMethod<&DatasetWrap::EpochOrder>("epochOrder"), InstanceMethod<&DatasetWrap::Augment>("augment"),
+       InstanceMethod<&DatasetWrap::Dispose>("dispose")});
 }
 
 DatasetWrap::DatasetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DatasetWrap>(info) {
@@ -138,6 +141,47 @@ Napi::Value DatasetWrap::EpochOrder(const Napi::CallbackInfo& info) {
     const int64_t drawn = std::min(source.batches_per_epoch() * batch, order.size(0));
     return typed_array_of(env, order.narrow(0, 0, drawn).clone());
   });
+}
+
+// augment(start, count, augment, seed): Promise<{images, shape, ops, magnitudes, eraseBoxes}>: images start..start+count
+// prepared as a training batch is (float32, normalised), with what each drew (a preview; the tests' reference).
+Napi::Value DatasetWrap::Augment(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Args args(info, "augment(start, count, augment, seed)");
+  const int64_t start = args.integer(0, "start"), count = args.integer(1, "count");
+  AugmentConfig augment = augment_from_js(Fields(args.object(2, "augment"), "augment"));
+  const auto seed = static_cast<uint64_t>(args.integer(3, "seed"));
+  auto data = live(env);
+  struct Out {
+    torch::Tensor images;
+    AugmentDraws draws;
+  };
+  return run_async<Out>(
+      env,
+      [data, augment, start, count, seed] {
+        if (start < 0 || count < 1 || start + count > data->size())
+          throw Error("ERR_DATASET", "images " + std::to_string(start) + ".." + std::to_string(start + count) +
+                                       " are outside the dataset's " + std::to_string(data->size()));
+        Out out;
+        out.images = prepare_train_batch(data->images.narrow(0, start, count), augment, seed, &out.draws)
+                         .to(torch::kFloat32)
+                         .contiguous();
+        return out;
+      },
+      [](Napi::Env env, Out& out) {
+        auto o = Napi::Object::New(env);
+        o.Set("images", typed_array_of(env, out.images));
+        auto shape = Napi::Array::New(env);
+        for (int64_t d = 0; d < out.images.dim(); ++d) shape.Set(static_cast<uint32_t>(d), out.images.size(d));
+        o.Set("shape", shape);
+        const auto& a = out.draws.auto_augment;
+        if (a.ops.defined()) {
+          o.Set("ops", typed_array_of(env, a.ops.contiguous()));
+          o.Set("magnitudes", typed_array_of(env, a.magnitudes.contiguous()));
+        }
+        if (out.draws.erase_boxes.defined()) o.Set("eraseBoxes", typed_array_of(env, out.draws.erase_boxes.contiguous()));
+        return Napi::Value(o);
+      });
 }
 
 // evaluate(model, augment, batchSize, split): Promise<EvalMetrics>

@@ -28,6 +28,7 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
   Napi::Value Slice(const Napi::CallbackInfo& info);
   Napi::Value Evaluate(const Napi::CallbackInfo& info);
   Napi::Value EpochOrder(const Napi::CallbackInfo& info);
+  Napi::Value Augment(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   // The dataset, or ERR_DISPOSED once dispose() ran.
   std::shared_ptr<const TensorDataset> live(Napi::Env env) const;

@@ -50,6 +50,14 @@ const std::vector<std::pair<const char*, NormKind>>& choices(NormKind) {
       {"none", NormKind::None}, {"per-pixel", NormKind::PerPixel}, {"per-channel", NormKind::PerChannel}};
   return c;
 }
+const std::vector<std::pair<const char*, AutoAugmentKind>>& choices(AutoAugmentKind) {
+  static const std::vector<std::pair<const char*, AutoAugmentKind>> c = {
+      {"none", AutoAugmentKind::None},
+      {"trivial-augment-wide", AutoAugmentKind::TrivialAugmentWide},
+      {"rand-augment", AutoAugmentKind::RandAugment}};
+  return c;
+}
+
 const std::vector<std::pair<const char*, Precision>>& choices(Precision) {
   static const std::vector<std::pair<const char*, Precision>> c = {
       {"float32", Precision::Float32}, {"bfloat16", Precision::BFloat16}, {"float16", Precision::Float16}};
@@ -122,6 +130,25 @@ void fields(V& v, ScheduleState& c) {
 }
 
 template <class V>
+void fields(V& v, AutoAugmentConfig& c) {
+  v("kind", c.kind);
+  v("numOps", c.num_ops);
+  v("magnitude", c.magnitude);
+  v("numBins", c.num_bins);
+}
+
+template <class V>
+void fields(V& v, EraseConfig& c) {
+  v("prob", c.prob);
+  v("scaleMin", c.scale_min);
+  v("scaleMax", c.scale_max);
+  v("ratioMin", c.ratio_min);
+  v("ratioMax", c.ratio_max);
+  v("randomValue", c.random_value);
+  v("value", c.value);
+}
+
+template <class V>
 void fields(V& v, AugmentConfig& c) {
   v("pad", c.pad);
   v("flip", c.flip);
@@ -134,6 +161,8 @@ void fields(V& v, AugmentConfig& c) {
   v("outWidth", c.out_width);
   v("norm", c.norm);
   v.normalization(c);  // mean (with meanShape) and std, present as the normalisation needs them
+  v("autoAugment", c.auto_augment);
+  v("erase", c.erase);
   v("channelsLast", c.channels_last);
 }
 

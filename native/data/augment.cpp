@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "common/error.h"
 #include "data/tensor_dataset.h"
 
 namespace rt {
@@ -75,20 +76,37 @@ torch::Tensor random_resized_crop(const torch::Tensor& x, const AugmentConfig& c
 
 }  // namespace
 
-torch::Tensor prepare_train_batch(const torch::Tensor& batch, const AugmentConfig& c, uint64_t seed) {
+torch::Tensor prepare_train_batch(const torch::Tensor& batch, const AugmentConfig& c, uint64_t seed,
+                                  AugmentDraws* draws) {
   torch::NoGradGuard no_grad;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  auto x = normalise(to_unit_float(batch, c.dtype), c);  // the paper pads the mean-subtracted image with zeros
-  const int64_t b = x.size(0);
-  if (c.random_resized_crop) x = random_resized_crop(x, c, gen);
-  if (c.pad > 0) {
+  const int64_t b = batch.size(0);
+  auto flip = [&](const torch::Tensor& x) {
+    auto flipped = (torch::rand({b}, gen) < 0.5).to(x.device()).view({b, 1, 1, 1});
+    return torch::where(flipped, x.flip({3}), x);
+  };
+  auto pad_crop = [&](const torch::Tensor& x) {
     auto offsets = torch::randint(0, 2 * c.pad + 1, {b, 2}, gen, torch::kInt64).to(x.device());
-    x = pad_and_crop(x, c.pad, offsets);
+    return pad_and_crop(x, c.pad, offsets);
+  };
+  torch::Tensor x;
+  if (c.auto_augment.kind != AutoAugmentKind::None) {
+    // torchvision's order on uint8 images: crop, flip, the policy; then to [0, 1] and normalised. The policy's
+    // operations are defined on uint8 pixels: the crop's output is rounded back to them.
+    if (batch.scalar_type() != torch::kUInt8) throw Error("ERR_DATASET", "TrivialAugment and RandAugment need uint8 images");
+    x = batch.to(torch::kFloat32);
+    if (c.random_resized_crop) x = random_resized_crop(x, c, gen).round_().clamp_(0, 255);
+    if (c.flip) x = flip(x);
+    x = auto_augment(x, c.auto_augment, gen, draws != nullptr ? &draws->auto_augment : nullptr);
+    x = normalise(x.to(c.dtype).div_(255.0), c);
+    if (c.pad > 0) x = pad_crop(x);
+  } else {
+    x = normalise(to_unit_float(batch, c.dtype), c);  // the paper pads the mean-subtracted image with zeros
+    if (c.random_resized_crop) x = random_resized_crop(x, c, gen);
+    if (c.pad > 0) x = pad_crop(x);
+    if (c.flip) x = flip(x);
   }
-  if (c.flip) {
-    auto flip = (torch::rand({b}, gen) < 0.5).to(x.device()).view({b, 1, 1, 1});
-    x = torch::where(flip, x.flip({3}), x);
-  }
+  if (c.erase.prob > 0) x = random_erase(x, c.erase, gen, draws != nullptr ? &draws->erase_boxes : nullptr);
   return c.channels_last ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x.contiguous();
 }
 

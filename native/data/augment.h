@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "data/auto_augment.h"
+
 namespace rt {
 
 enum class NormKind { None, PerPixel, PerChannel };
@@ -20,6 +22,8 @@ struct AugmentConfig {
   NormKind norm = NormKind::None;
   torch::Tensor mean;  // C×H×W (per pixel) or C (per channel), in [0, 1] units
   torch::Tensor std;   // C (per channel)
+  AutoAugmentConfig auto_augment;  // TrivialAugmentWide or RandAugment, on the pixels before normalisation
+  EraseConfig erase;               // random erasing, on the normalised batch
   bool channels_last = false;
   torch::ScalarType dtype = torch::kFloat32;  // the model's: batches are prepared in it
 };
@@ -27,8 +31,15 @@ struct AugmentConfig {
 // Moves mean/std to `device` and `dtype` (the model's) once, so batches do not copy them every iteration.
 AugmentConfig on_device(AugmentConfig config, const torch::Device& device, torch::ScalarType dtype);
 
+// What a batch drew, for inspection (previews, tests): the policy's operations and random erasing's boxes.
+struct AugmentDraws {
+  AutoAugmentDraws auto_augment;
+  torch::Tensor erase_boxes;
+};
+
 // A uint8 (or float) batch -> the float batch the net trains on.
-torch::Tensor prepare_train_batch(const torch::Tensor& batch, const AugmentConfig& config, uint64_t seed);
+torch::Tensor prepare_train_batch(const torch::Tensor& batch, const AugmentConfig& config, uint64_t seed,
+                                  AugmentDraws* draws = nullptr);
 // Normalisation only (and a resize to the crop size when random-resized-crop trains at another size).
 torch::Tensor prepare_eval_batch(const torch::Tensor& batch, const AugmentConfig& config);
 

@@ -6,10 +6,12 @@ import type { NativeAugment, NativeTrainConfig } from '../../native';
 import {
   NormalizeOption,
   Preprocessing,
+  RANDOM_AUGMENT_OFF,
   nativeNormalization,
   normalizeSchema,
   resolvePreprocessing,
 } from '../../preprocess';
+import { ValidationError } from '../../errors';
 import { Schema, Fields, s } from '../../validate';
 import { pair } from './common';
 
@@ -27,6 +29,20 @@ export interface AugmentOptions {
     scale?: [number, number];
     /** Range of the crop's aspect ratio (default [3/4, 4/3]). */
     ratio?: [number, number];
+  };
+  /** torchvision's TrivialAugmentWide: each image one operation of 14 at a random magnitude bin, after the crop
+   *  and flip, on the uint8 pixels (`true` for torchvision's 31 bins). Not with `randAugment`. */
+  trivialAugment?: boolean | { numMagnitudeBins?: number };
+  /** torchvision's RandAugment: each image `numOps` operations at the magnitude bin `magnitude` of
+   *  `numMagnitudeBins` (torchvision's defaults 2, 9, 31). Not with `trivialAugment`. */
+  randAugment?: boolean | { numOps?: number; magnitude?: number; numMagnitudeBins?: number };
+  /** torchvision's RandomErasing on the normalised image: with probability `prob`, one rectangle of `scale` of the
+   *  area and aspect `ratio` set to `value` (0, the mean after normalisation, or 'random': standard normal). */
+  randomErasing?: {
+    prob?: number;
+    scale?: [number, number];
+    ratio?: [number, number];
+    value?: number | 'random';
   };
   /** Mixup and CutMix on each batch, as timm's Mixup (mode "batch"): each image mixed with the batch reversed, the
    *  targets mixed alike (label smoothing goes into them); the loss takes the soft targets. */
@@ -62,6 +78,10 @@ export const AUGMENT_DEFAULTS = {
   randomResizedCrop: { scale: [0.08, 1] as [number, number], ratio: [3 / 4, 4 / 3] as [number, number] },
   normalize: 'per-channel' as NormalizeOption,
   mix: { mixup: 0, cutmix: 0, prob: 1, switchProb: 0.5, correctLam: true },
+  // torchvision's defaults (transforms.TrivialAugmentWide, RandAugment, RandomErasing).
+  trivialAugment: { numMagnitudeBins: 31 },
+  randAugment: { numOps: 2, magnitude: 9, numMagnitudeBins: 31 },
+  randomErasing: { prob: 0.5, scale: [0.02, 0.33] as [number, number], ratio: [0.3, 3.3] as [number, number], value: 0 },
 };
 const D = AUGMENT_DEFAULTS;
 
@@ -80,6 +100,36 @@ export const augmentSchema: Schema<AugmentOptions> = s.object<AugmentOptions>({
       size: s.optional(sizeSchema),
       scale: s.optional(range(s.number({ min: 0, minExclusive: true, max: 1 }), 'scale')),
       ratio: s.optional(range(s.number({ min: 0, minExclusive: true, max: 100 }), 'ratio')),
+    }),
+  ),
+  trivialAugment: s.optional(
+    s.union<boolean | { numMagnitudeBins?: number }>(
+      s.boolean(),
+      s.object({ numMagnitudeBins: s.optional(s.integer({ min: 2, max: 1000 })) }),
+    ),
+  ),
+  randAugment: s.optional(
+    s.union<boolean | { numOps?: number; magnitude?: number; numMagnitudeBins?: number }>(
+      s.boolean(),
+      s.refine<{ numOps?: number; magnitude?: number; numMagnitudeBins?: number }>(
+        s.object({
+          numOps: s.optional(s.integer({ min: 1, max: 16 })),
+          magnitude: s.optional(s.integer({ min: 0, max: 999 })),
+          numMagnitudeBins: s.optional(s.integer({ min: 2, max: 1000 })),
+        }),
+        (r) =>
+          (r.magnitude ?? D.randAugment.magnitude) < (r.numMagnitudeBins ?? D.randAugment.numMagnitudeBins)
+            ? undefined
+            : 'magnitude must be a bin: below numMagnitudeBins',
+      ),
+    ),
+  ),
+  randomErasing: s.optional(
+    s.object({
+      prob: s.optional(s.number({ min: 0, max: 1 })),
+      scale: s.optional(range(s.number({ min: 0, minExclusive: true, max: 1 }), 'scale')),
+      ratio: s.optional(range(s.number({ min: 0, minExclusive: true, max: 100 }), 'ratio')),
+      value: s.optional(s.union<number | 'random'>(s.number({ min: -1e6, max: 1e6 }), s.enum(['random'] as const))),
     }),
   ),
   mix: s.optional(
@@ -130,9 +180,49 @@ export async function augmentConfig(
     ratioMax: rrc?.ratio?.[1] ?? D.randomResizedCrop.ratio[1],
     outHeight: rrc ? h : 0,
     outWidth: rrc ? w : 0,
+    autoAugment: autoAugmentConfig(o.augment ?? {}, data),
+    erase: eraseConfig(o.augment?.randomErasing),
     channelsLast,
   };
   return { preprocessing, augment };
+}
+
+/** TrivialAugmentWide or RandAugment as C++ runs them; checks they fit the data. */
+function autoAugmentConfig(a: AugmentOptions, data: Dataset | StreamingDataset): NativeAugment['autoAugment'] {
+  const ta = a.trivialAugment === true ? {} : a.trivialAugment || undefined;
+  const ra = a.randAugment === true ? {} : a.randAugment || undefined;
+  if (!ta && !ra) return RANDOM_AUGMENT_OFF.autoAugment;
+  const field = ta ? 'augment.trivialAugment' : 'augment.randAugment';
+  if (ta && ra)
+    throw new ValidationError('augment.randAugment', a.randAugment, 'no randAugment beside trivialAugment (one policy)');
+  if (data.shape[0] !== 1 && data.shape[0] !== 3)
+    throw new ValidationError(field, a[ta ? 'trivialAugment' : 'randAugment'], 'images of 1 or 3 channels',
+      `${field}: the policy's operations take 1 or 3 channels (as torchvision's); these images have ${data.shape[0]}`);
+  if ('dtype' in data && data.dtype !== 'uint8')
+    throw new ValidationError(field, a[ta ? 'trivialAugment' : 'randAugment'], 'uint8 images',
+      `${field}: the policy's operations are defined on uint8 pixels (as torchvision's); this dataset holds ${data.dtype}`);
+  if (ta) return { kind: 'trivial-augment-wide', numOps: 1, magnitude: 0, numBins: ta.numMagnitudeBins ?? D.trivialAugment.numMagnitudeBins };
+  return {
+    kind: 'rand-augment',
+    numOps: ra!.numOps ?? D.randAugment.numOps,
+    magnitude: ra!.magnitude ?? D.randAugment.magnitude,
+    numBins: ra!.numMagnitudeBins ?? D.randAugment.numMagnitudeBins,
+  };
+}
+
+function eraseConfig(e: AugmentOptions['randomErasing']): NativeAugment['erase'] {
+  if (!e || (e.prob ?? D.randomErasing.prob) === 0) return RANDOM_AUGMENT_OFF.erase;
+  const d = D.randomErasing;
+  const value = e.value ?? d.value;
+  return {
+    prob: e.prob ?? d.prob,
+    scaleMin: e.scale?.[0] ?? d.scale[0],
+    scaleMax: e.scale?.[1] ?? d.scale[1],
+    ratioMin: e.ratio?.[0] ?? d.ratio[0],
+    ratioMax: e.ratio?.[1] ?? d.ratio[1],
+    randomValue: value === 'random',
+    value: value === 'random' ? 0 : value,
+  };
 }
 
 /** Mixup / CutMix for the native loop (both alphas 0: off). */
