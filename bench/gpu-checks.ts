@@ -210,7 +210,9 @@ async function main() {
       const backend = device === 'cpu' ? 'gloo' : 'nccl';
       const dist = info().distributed;
       if (!dist[backend])
-        throw new Skip(`this build has no ${backend === 'nccl' ? 'NCCL' : 'Gloo'} (c10d needs Gloo's headers; build.txt says why)`);
+        throw new Skip(
+          `this build has no ${backend === 'nccl' ? 'NCCL' : 'Gloo'} (c10d needs Gloo's headers; build.txt says why)`,
+        );
       const alone = (await fourSteps(device)).state;
       const grouped = (
         await fourSteps(device, { worldSize: 1, rank: 0, masterAddr: '127.0.0.1', masterPort: 29731, backend })

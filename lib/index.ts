@@ -29,10 +29,21 @@ export {
   ShapeError,
   ValidationError,
 } from './errors';
-export { CHECKPOINT_FORMAT, TrainingRun, loadCheckpoint, readCheckpoint, resumeTraining, train } from './train';
+export {
+  CHECKPOINT_FORMAT,
+  TrainingRun,
+  loadCheckpoint,
+  previewAugmentation,
+  readCheckpoint,
+  resumeTraining,
+  train,
+} from './train';
 export type {
   AdamWOptions,
+  AugmentDraw,
   AugmentOptions,
+  AugmentPreview,
+  AugmentPreviewOptions,
   LambOptions,
   MixOptions,
   Checkpoint,

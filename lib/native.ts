@@ -155,6 +155,8 @@ export interface NativeDataset {
     /** count×steps operation indices and signed magnitudes (with a policy). */
     ops?: BigInt64Array;
     magnitudes?: Float64Array;
+    /** The operations' names, by index (torchvision's order). */
+    opNames?: string[];
     /** count×4: top, left, height, width (height 0: not erased), with random erasing. */
     eraseBoxes?: BigInt64Array;
   }>;

@@ -15,6 +15,8 @@ export type {
   TrainOptions,
 } from './options';
 export type { TrainResult } from './result';
+export { previewAugmentation } from './preview';
+export type { AugmentDraw, AugmentPreview, AugmentPreviewOptions } from './preview';
 export { TrainingRun } from './run';
 export { resumeTraining, train } from './train';
 export type { ResumeOptions } from './train';

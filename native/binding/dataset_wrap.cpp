@@ -143,8 +143,9 @@ Napi::Value DatasetWrap::EpochOrder(const Napi::CallbackInfo& info) {
   });
 }
 
-// augment(start, count, augment, seed): Promise<{images, shape, ops, magnitudes, eraseBoxes}>: images start..start+count
-// prepared as a training batch is (float32, normalised), with what each drew (a preview; the tests' reference).
+// augment(start, count, augment, seed): Promise<{images, shape, ops, magnitudes, eraseBoxes}>: images
+// start..start+count prepared as a training batch is (float32, normalised), with what each drew (a preview; the tests'
+// reference).
 Napi::Value DatasetWrap::Augment(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Args args(info, "augment(start, count, augment, seed)");
@@ -161,7 +162,7 @@ Napi::Value DatasetWrap::Augment(const Napi::CallbackInfo& info) {
       [data, augment, start, count, seed] {
         if (start < 0 || count < 1 || start + count > data->size())
           throw Error("ERR_DATASET", "images " + std::to_string(start) + ".." + std::to_string(start + count) +
-                                       " are outside the dataset's " + std::to_string(data->size()));
+                                         " are outside the dataset's " + std::to_string(data->size()));
         Out out;
         out.images = prepare_train_batch(data->images.narrow(0, start, count), augment, seed, &out.draws)
                          .to(torch::kFloat32)
@@ -178,8 +179,13 @@ Napi::Value DatasetWrap::Augment(const Napi::CallbackInfo& info) {
         if (a.ops.defined()) {
           o.Set("ops", typed_array_of(env, a.ops.contiguous()));
           o.Set("magnitudes", typed_array_of(env, a.magnitudes.contiguous()));
+          auto names = Napi::Array::New(env);
+          for (int64_t op = 0; op < kAutoAugmentOps; ++op)
+            names.Set(static_cast<uint32_t>(op), auto_augment_op_name(op));
+          o.Set("opNames", names);
         }
-        if (out.draws.erase_boxes.defined()) o.Set("eraseBoxes", typed_array_of(env, out.draws.erase_boxes.contiguous()));
+        if (out.draws.erase_boxes.defined())
+          o.Set("eraseBoxes", typed_array_of(env, out.draws.erase_boxes.contiguous()));
         return Napi::Value(o);
       });
 }

@@ -93,7 +93,8 @@ torch::Tensor prepare_train_batch(const torch::Tensor& batch, const AugmentConfi
   if (c.auto_augment.kind != AutoAugmentKind::None) {
     // torchvision's order on uint8 images: crop, flip, the policy; then to [0, 1] and normalised. The policy's
     // operations are defined on uint8 pixels: the crop's output is rounded back to them.
-    if (batch.scalar_type() != torch::kUInt8) throw Error("ERR_DATASET", "TrivialAugment and RandAugment need uint8 images");
+    if (batch.scalar_type() != torch::kUInt8)
+      throw Error("ERR_DATASET", "TrivialAugment and RandAugment need uint8 images");
     x = batch.to(torch::kFloat32);
     if (c.random_resized_crop) x = random_resized_crop(x, c, gen).round_().clamp_(0, 255);
     if (c.flip) x = flip(x);

@@ -20,8 +20,8 @@ struct AugmentConfig {
   double ratio_min = 0, ratio_max = 0;
   int64_t out_height = 0, out_width = 0;  // size after random-resized-crop (0: the input's)
   NormKind norm = NormKind::None;
-  torch::Tensor mean;  // C×H×W (per pixel) or C (per channel), in [0, 1] units
-  torch::Tensor std;   // C (per channel)
+  torch::Tensor mean;              // C×H×W (per pixel) or C (per channel), in [0, 1] units
+  torch::Tensor std;               // C (per channel)
   AutoAugmentConfig auto_augment;  // TrivialAugmentWide or RandAugment, on the pixels before normalisation
   EraseConfig erase;               // random erasing, on the normalised batch
   bool channels_last = false;

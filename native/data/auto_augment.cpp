@@ -30,37 +30,51 @@ enum Op : int64_t {
   kEqualize,
 };
 constexpr std::array<const char*, kAutoAugmentOps> kOpNames = {
-    "Identity", "ShearX",    "ShearY",    "TranslateX", "TranslateY",   "Rotate",  "Brightness",
-    "Color",    "Contrast",  "Sharpness", "Posterize",  "Solarize",     "AutoContrast", "Equalize"};
+    "Identity", "ShearX",   "ShearY",    "TranslateX", "TranslateY", "Rotate",       "Brightness",
+    "Color",    "Contrast", "Sharpness", "Posterize",  "Solarize",   "AutoContrast", "Equalize"};
 
 // CPython's math.radians / math.degrees, bit for bit.
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kDegToRad = kPi / 180.0, kRadToDeg = 180.0 / kPi;
 
-// torchvision's magnitude bins of `op` (_augmentation_space of TrivialAugmentWide or RandAugment), as float32
-// values read back as double; undefined for the operations without a magnitude.
-torch::Tensor magnitude_bins(int64_t op, AutoAugmentKind kind, int64_t bins, int64_t h, int64_t w) {
+// torchvision's magnitude bins of `op` (_augmentation_space of TrivialAugmentWide or RandAugment); empty for the
+// operations without a magnitude. torchvision takes them from a float32 torch.linspace, whose last bits depend on
+// the PyTorch version and the CPU's vector width (2.15 gives TrivialAugment's 16-pixel translation bin as
+// 15.999999, which int() makes 15; 1.13 gives 16). Here each is the exact value rounded once to float32: the same
+// bins on every libtorch and CPU.
+std::vector<double> magnitude_bins(int64_t op, AutoAugmentKind kind, int64_t bins, int64_t h, int64_t w) {
   const bool wide = kind == AutoAugmentKind::TrivialAugmentWide;
-  auto lin = [&](double end) { return torch::linspace(0.0, end, bins, torch::kFloat32); };
+  auto lin = [&](double start, double end) {
+    std::vector<double> v(static_cast<size_t>(bins));
+    for (int64_t i = 0; i < bins; ++i)
+      v[static_cast<size_t>(i)] =
+          static_cast<float>(start + (end - start) * static_cast<double>(i) / static_cast<double>(bins - 1));
+    return v;
+  };
   switch (op) {
     case kShearX:
     case kShearY:
-      return lin(wide ? 0.99 : 0.3);
+      return lin(0.0, wide ? 0.99 : 0.3);
     case kTranslateX:
-      return lin(wide ? 32.0 : 150.0 / 331.0 * static_cast<double>(w));
+      return lin(0.0, wide ? 32.0 : 150.0 / 331.0 * static_cast<double>(w));
     case kTranslateY:
-      return lin(wide ? 32.0 : 150.0 / 331.0 * static_cast<double>(h));
+      return lin(0.0, wide ? 32.0 : 150.0 / 331.0 * static_cast<double>(h));
     case kRotate:
-      return lin(wide ? 135.0 : 30.0);
+      return lin(0.0, wide ? 135.0 : 30.0);
     case kBrightness:
     case kColor:
     case kContrast:
     case kSharpness:
-      return lin(wide ? 0.99 : 0.9);
-    case kPosterize:
-      return 8 - (torch::arange(bins) / (static_cast<double>(bins - 1) / (wide ? 6.0 : 4.0))).round().to(torch::kInt32);
+      return lin(0.0, wide ? 0.99 : 0.9);
+    case kPosterize: {  // 8 - round(i / ((bins - 1) / 6)), 4 for RandAugment
+      std::vector<double> v(static_cast<size_t>(bins));
+      for (int64_t i = 0; i < bins; ++i)
+        v[static_cast<size_t>(i)] =
+            8 - std::nearbyint(static_cast<double>(i) / (static_cast<double>(bins - 1) / (wide ? 6.0 : 4.0)));
+      return v;
+    }
     case kSolarize:
-      return torch::linspace(255.0, 0.0, bins, torch::kFloat32);
+      return lin(255.0, 0.0);
     default:
       return {};
   }
@@ -87,14 +101,17 @@ std::array<double, 6> inverse_affine(double cx, double cy, double angle, double 
 // torchvision's _gen_affine_grid for one image (float32, on the CPU).
 torch::Tensor affine_grid(const std::array<double, 6>& m, int64_t h, int64_t w) {
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
-  auto theta = torch::tensor(std::vector<double>(m.begin(), m.end()), torch::kFloat64).to(torch::kFloat32).view({1, 2, 3});
+  auto theta =
+      torch::tensor(std::vector<double>(m.begin(), m.end()), torch::kFloat64).to(torch::kFloat32).view({1, 2, 3});
   constexpr double d = 0.5;
   auto base = torch::empty({1, h, w, 3}, f32);
-  base.select(3, 0).copy_(torch::linspace(-static_cast<double>(w) * 0.5 + d, static_cast<double>(w) * 0.5 + d - 1, w, f32));
+  base.select(3, 0).copy_(
+      torch::linspace(-static_cast<double>(w) * 0.5 + d, static_cast<double>(w) * 0.5 + d - 1, w, f32));
   base.select(3, 1).copy_(
       torch::linspace(-static_cast<double>(h) * 0.5 + d, static_cast<double>(h) * 0.5 + d - 1, h, f32).unsqueeze(-1));
   base.select(3, 2).fill_(1);
-  auto rescaled = theta.transpose(1, 2) / torch::tensor({0.5 * static_cast<double>(w), 0.5 * static_cast<double>(h)}, f32);
+  auto rescaled =
+      theta.transpose(1, 2) / torch::tensor({0.5 * static_cast<double>(w), 0.5 * static_cast<double>(h)}, f32);
   return base.view({1, h * w, 3}).bmm(rescaled).view({1, h, w, 2});
 }
 
@@ -128,8 +145,7 @@ torch::Tensor geometric(int64_t op, const torch::Tensor& x, const std::vector<do
   }
   auto grid = torch::cat(grids).to(x.device());
   return F::grid_sample(
-             x, grid,
-             F::GridSampleFuncOptions().mode(torch::kNearest).padding_mode(torch::kZeros).align_corners(false))
+             x, grid, F::GridSampleFuncOptions().mode(torch::kNearest).padding_mode(torch::kZeros).align_corners(false))
       .round();
 }
 
@@ -172,7 +188,7 @@ torch::Tensor sharpness(const torch::Tensor& x, const std::vector<double>& mags)
 
 torch::Tensor autocontrast(const torch::Tensor& x) {
   auto lo = x.amin({2, 3}, true), hi = x.amax({2, 3}, true);
-  auto scale = 255.0 / (hi - lo);
+  auto scale = (hi - lo).reciprocal() * 255.0;  // Python's 255 / tensor is tensor.reciprocal() * 255
   auto flat = scale.isfinite().logical_not();
   lo = lo.masked_fill(flat, 0);
   scale = scale.masked_fill(flat, 1);
@@ -241,9 +257,9 @@ torch::Tensor auto_augment(const torch::Tensor& input, const AutoAugmentConfig& 
   const int64_t b = input.size(0), h = input.size(2), w = input.size(3);
   const bool wide = c.kind == AutoAugmentKind::TrivialAugmentWide;
   const int64_t steps = wide ? 1 : c.num_ops;
-  std::array<torch::Tensor, kAutoAugmentOps> bins;
+  std::array<std::vector<double>, kAutoAugmentOps> bins;
   for (int64_t op = 0; op < kAutoAugmentOps; ++op)
-    if (auto t = magnitude_bins(op, c.kind, c.num_bins, h, w); t.defined()) bins[op] = t.to(torch::kFloat64);
+    bins[static_cast<size_t>(op)] = magnitude_bins(op, c.kind, c.num_bins, h, w);
 
   // The draws, per image and step: an operation, a magnitude bin (TrivialAugment; RandAugment's is fixed), a sign.
   auto ops = torch::randint(0, kAutoAugmentOps, {b, steps}, gen, torch::kInt64);
@@ -258,8 +274,9 @@ torch::Tensor auto_augment(const torch::Tensor& input, const AutoAugmentConfig& 
   for (int64_t i = 0; i < b; ++i)
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t op = op_a[i][s];
-      if (!bins[op].defined()) continue;
-      const double m = bins[op][bin_a[i][s]].item<double>();
+      const auto& values = bins[static_cast<size_t>(op)];
+      if (values.empty()) continue;
+      const double m = values[static_cast<size_t>(bin_a[i][s])];
       mag_a[i][s] = is_signed(op) && neg_a[i][s] != 0 ? -m : m;
     }
   if (draws != nullptr) *draws = {ops, mags};

@@ -15,9 +15,9 @@ enum class AutoAugmentKind { None, TrivialAugmentWide, RandAugment };
 // Every value comes from the facade.
 struct AutoAugmentConfig {
   AutoAugmentKind kind = AutoAugmentKind::None;
-  int64_t num_ops = 0;     // RandAugment: operations applied in turn
-  int64_t magnitude = 0;   // RandAugment: the magnitude bin of every operation
-  int64_t num_bins = 0;    // magnitude bins (torchvision: 31)
+  int64_t num_ops = 0;    // RandAugment: operations applied in turn
+  int64_t magnitude = 0;  // RandAugment: the magnitude bin of every operation
+  int64_t num_bins = 0;   // magnitude bins (torchvision: 31)
 };
 
 // The operations in torchvision's order (its _augmentation_space): a draw's index names one.

@@ -55,12 +55,12 @@ const RECIPES: { name: string; options: TrainOptions; spec?: ModelSpec }[] = [
     },
   },
   {
-    // The masks and the mix draws follow from the seed and the iteration: a resumed run draws what the
-    // uninterrupted one drew.
-    name: 'SGD, stochastic depth 0.3, mixup 0.2 and cutmix 1.0',
+    // The masks, the policy's operations, the erased boxes and the mix draws follow from the seed and the
+    // iteration: a resumed run draws what the uninterrupted one drew.
+    name: 'SGD, stochastic depth 0.3, TrivialAugment, random erasing 0.25, mixup 0.2 and cutmix 1.0',
     spec: { dropPath: 0.3 },
     options: {
-      augment: { mix: { mixup: 0.2, cutmix: 1.0 } },
+      augment: { trivialAugment: true, randomErasing: { prob: 0.25 }, mix: { mixup: 0.2, cutmix: 1.0 } },
       epochs: 3,
       batchSize: 16,
       deterministic: true,

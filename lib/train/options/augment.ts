@@ -81,7 +81,12 @@ export const AUGMENT_DEFAULTS = {
   // torchvision's defaults (transforms.TrivialAugmentWide, RandAugment, RandomErasing).
   trivialAugment: { numMagnitudeBins: 31 },
   randAugment: { numOps: 2, magnitude: 9, numMagnitudeBins: 31 },
-  randomErasing: { prob: 0.5, scale: [0.02, 0.33] as [number, number], ratio: [0.3, 3.3] as [number, number], value: 0 },
+  randomErasing: {
+    prob: 0.5,
+    scale: [0.02, 0.33] as [number, number],
+    ratio: [0.3, 3.3] as [number, number],
+    value: 0,
+  },
 };
 const D = AUGMENT_DEFAULTS;
 
@@ -109,19 +114,20 @@ export const augmentSchema: Schema<AugmentOptions> = s.object<AugmentOptions>({
     ),
   ),
   randAugment: s.optional(
-    s.union<boolean | { numOps?: number; magnitude?: number; numMagnitudeBins?: number }>(
-      s.boolean(),
-      s.refine<{ numOps?: number; magnitude?: number; numMagnitudeBins?: number }>(
+    s.refine(
+      s.union<boolean | { numOps?: number; magnitude?: number; numMagnitudeBins?: number }>(
+        s.boolean(),
         s.object({
           numOps: s.optional(s.integer({ min: 1, max: 16 })),
           magnitude: s.optional(s.integer({ min: 0, max: 999 })),
           numMagnitudeBins: s.optional(s.integer({ min: 2, max: 1000 })),
         }),
-        (r) =>
-          (r.magnitude ?? D.randAugment.magnitude) < (r.numMagnitudeBins ?? D.randAugment.numMagnitudeBins)
-            ? undefined
-            : 'magnitude must be a bin: below numMagnitudeBins',
       ),
+      (r) =>
+        typeof r === 'boolean' ||
+        (r.magnitude ?? D.randAugment.magnitude) < (r.numMagnitudeBins ?? D.randAugment.numMagnitudeBins)
+          ? undefined
+          : 'magnitude must be a bin: below numMagnitudeBins',
     ),
   ),
   randomErasing: s.optional(
@@ -194,14 +200,32 @@ function autoAugmentConfig(a: AugmentOptions, data: Dataset | StreamingDataset):
   if (!ta && !ra) return RANDOM_AUGMENT_OFF.autoAugment;
   const field = ta ? 'augment.trivialAugment' : 'augment.randAugment';
   if (ta && ra)
-    throw new ValidationError('augment.randAugment', a.randAugment, 'no randAugment beside trivialAugment (one policy)');
+    throw new ValidationError(
+      'augment.randAugment',
+      a.randAugment,
+      'no randAugment beside trivialAugment (one policy)',
+    );
   if (data.shape[0] !== 1 && data.shape[0] !== 3)
-    throw new ValidationError(field, a[ta ? 'trivialAugment' : 'randAugment'], 'images of 1 or 3 channels',
-      `${field}: the policy's operations take 1 or 3 channels (as torchvision's); these images have ${data.shape[0]}`);
+    throw new ValidationError(
+      field,
+      a[ta ? 'trivialAugment' : 'randAugment'],
+      'images of 1 or 3 channels',
+      `${field}: the policy's operations take 1 or 3 channels (as torchvision's); these images have ${data.shape[0]}`,
+    );
   if ('dtype' in data && data.dtype !== 'uint8')
-    throw new ValidationError(field, a[ta ? 'trivialAugment' : 'randAugment'], 'uint8 images',
-      `${field}: the policy's operations are defined on uint8 pixels (as torchvision's); this dataset holds ${data.dtype}`);
-  if (ta) return { kind: 'trivial-augment-wide', numOps: 1, magnitude: 0, numBins: ta.numMagnitudeBins ?? D.trivialAugment.numMagnitudeBins };
+    throw new ValidationError(
+      field,
+      a[ta ? 'trivialAugment' : 'randAugment'],
+      'uint8 images',
+      `${field}: the policy's operations are defined on uint8 pixels (as torchvision's); this dataset holds ${data.dtype}`,
+    );
+  if (ta)
+    return {
+      kind: 'trivial-augment-wide',
+      numOps: 1,
+      magnitude: 0,
+      numBins: ta.numMagnitudeBins ?? D.trivialAugment.numMagnitudeBins,
+    };
   return {
     kind: 'rand-augment',
     numOps: ra!.numOps ?? D.randAugment.numOps,
