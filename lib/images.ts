@@ -29,6 +29,9 @@ export interface DecodeOptions {
   channels: 1 | 3;
   /** 'cover' (default): resize the shorter side, centre-crop the rest; 'fill': stretch. */
   fit?: 'cover' | 'fill';
+  /** With 'cover': the side the shorter edge is resized to before the centre crop to height×width (torchvision's
+   *  `Resize(232)` + `CenterCrop(224)`: resize 232 for a 224 output); default the output's shorter side. */
+  resize?: number;
   /** Refuse inputs with more pixels than this before decoding them (default 100 million, sharp's own is 268M). */
   maxPixels?: number;
   /** Names the input in errors (default: the path, or "image"). */
@@ -36,6 +39,19 @@ export interface DecodeOptions {
 }
 
 export const DEFAULT_MAX_PIXELS = 100_000_000;
+
+/** Python's round(): halves to even, as torchvision's CenterCrop rounds its offsets. */
+const roundHalfEven = (x: number) => (Math.abs(x % 1) === 0.5 ? 2 * Math.round(x / 2) : Math.round(x));
+
+/** The box the image is resized to ('cover') and where the output is cut from it: with `resize`, the shorter
+ *  edge at `resize` and the output centred as torchvision's CenterCrop centres it. */
+function coverBox(o: { width: number; height: number; fit: 'cover' | 'fill'; resize?: number }) {
+  if (o.resize === undefined || o.fit !== 'cover') return { width: o.width, height: o.height, left: 0, top: 0 };
+  const shorter = Math.min(o.width, o.height);
+  const width = Math.round((o.width * o.resize) / shorter),
+    height = Math.round((o.height * o.resize) / shorter);
+  return { width, height, left: roundHalfEven((width - o.width) / 2), top: roundHalfEven((height - o.height) / 2) };
+}
 
 /** Decodes one image to planar C×H×W uint8 at the requested size; an input that is not an image, or is too
  *  large, throws ImageError naming it. */
@@ -46,9 +62,12 @@ export async function decodeImage(source: ImageSource, options: DecodeOptions): 
   let result;
   try {
     const sharp = (await import('sharp')).default; // loaded on first use: most runs never decode images
+    const box = coverBox(o);
     let p = sharp(input.data, { failOn: 'warning', limitInputPixels: o.maxPixels, ...input.options })
       .rotate()
-      .resize(o.width, o.height, { fit: o.fit, position: 'centre' });
+      .resize(box.width, box.height, { fit: o.fit, position: 'centre' });
+    if (box.width !== o.width || box.height !== o.height)
+      p = p.extract({ left: box.left, top: box.top, width: o.width, height: o.height });
     p = o.channels === 1 ? p.greyscale() : p.toColourspace('srgb');
     result = await p.removeAlpha().raw().toBuffer({ resolveWithObject: true });
   } catch (e) {

@@ -175,6 +175,9 @@ export interface NativeAugment extends NativeNormalization {
   /** The crop's output size (randomResizedCrop), 0 otherwise. */
   outHeight: number;
   outWidth: number;
+  /** Evaluation's size with randomResizedCrop (FixRes), 0: outHeight/outWidth. */
+  evalHeight: number;
+  evalWidth: number;
   /** TrivialAugmentWide or RandAugment (native/data/auto_augment.h). */
   autoAugment: {
     kind: 'none' | 'trivial-augment-wide' | 'rand-augment';

@@ -113,6 +113,8 @@ export function evaluationAugment(p: Preprocessing): NativeAugment {
     ratioMax: 1,
     outHeight: p.size?.[0] ?? 0,
     outWidth: p.size?.[1] ?? 0,
+    evalHeight: 0,
+    evalWidth: 0,
     ...RANDOM_AUGMENT_OFF,
     channelsLast: false,
   };

@@ -125,6 +125,95 @@ for (const option of ['A', 'B', 'C'])
     `ImageNet ResNet-34 with shortcut option ${option} (Table 3: 25.03 / 24.52 / 24.19% top-1 error)`,
   );
 
+// Today's ResNet-50 recipes (issue 28), on ImageNet-1k folders. Warm-up epochs become iterations over its
+// 1,281,167 training images. Each comment names the source and what of the recipe is not reproduced.
+const IMAGENET_TRAIN_IMAGES = 1281167;
+const IMAGENET_NORMALIZE = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+const recipe = (name, description, model, data, train, comment) =>
+  write(
+    name,
+    {
+      name,
+      description,
+      seed: 0,
+      model: { ...model, device: 'cuda' },
+      data: {
+        train: { type: 'image-folder', path: 'data/imagenet/train', size: 256, stream: true, onBadImage: 'skip' },
+        validation: { type: 'image-folder', path: 'data/imagenet/val', ...data.validation },
+        test: false,
+      },
+      train: { normalize: IMAGENET_NORMALIZE, precision: 'bfloat16', logEvery: 100, ...train },
+      checkpoint: { everyEpochs: 1, keepLast: 2, keepBest: 'val_error' },
+    },
+    comment,
+  );
+{
+  // torchvision's ResNet50_Weights.IMAGENET1K_V2 (80.858% top-1), references/classification: batch 8×128, lr 0.5,
+  // cosine after 5 linear warm-up epochs (from 0.01), 600 epochs, TrivialAugmentWide, random erasing 0.1, weight
+  // decay 2e-5 and none on norm layers, label smoothing 0.1, mixup 0.2, cutmix 1.0, train crop 176, evaluation
+  // resize 232 and crop 224, EMA every 32 steps at 0.99998 adjusted by batch×steps/epochs (train.py), which is
+  // this per-step decay.
+  const batch = 1024,
+    epochs = 600;
+  const emaAlpha = Math.min(1, (1 - 0.99998) * ((batch * 32) / epochs));
+  recipe(
+    'imagenet-resnet50-torchvision-v2',
+    "ResNet-50 with torchvision's new recipe (IMAGENET1K_V2 weights: 80.858% top-1)",
+    { arch: 'resnet50' },
+    { validation: { size: 224, resize: 232 } },
+    {
+      epochs,
+      batchSize: batch,
+      optimizer: { type: 'sgd', lr: 0.5, momentum: 0.9, weightDecay: 2e-5, noDecayOnBnAndBias: true },
+      warmup: { iterations: Math.floor(IMAGENET_TRAIN_IMAGES / batch) * 5, startFactor: 0.01 },
+      schedule: { type: 'cosine' },
+      labelSmoothing: 0.1,
+      augment: {
+        randomResizedCrop: { size: 176, evalSize: 224 },
+        flip: true,
+        trivialAugment: true,
+        randomErasing: { prob: 0.1 },
+        mix: { mixup: 0.2, cutmix: 1.0 },
+      },
+      ema: { decay: Math.pow(1 - emaAlpha, 1 / 32) },
+    },
+    "torchvision's new ResNet-50 recipe (references/classification, IMAGENET1K_V2). Not reproduced: its repeated-augmentation sampler (--ra-sampler --ra-reps 4), EMA every 32 steps (here the equal per-step decay), biases keep their decay there (noDecayOnBnAndBias drops it from fc.bias too), PIL's bilinear resizes (sharp's here).",
+  );
+}
+// timm's "ResNet strikes back" (Wightman, Touvron and Jégou 2021, table 1): LAMB, binary cross-entropy with target
+// threshold 0.2, cosine after 5 warm-up epochs, batch 2048, RandAugment rand-m7-mstd0.5 (m6 for A3) as
+// torchvision's RandAugment at magnitude 7 of 10 (its operations' ranges are timm's at m/10), mixup, cutmix 1.0,
+// test crop ratio 0.95 (resize 235, crop 224).
+for (const [variant, a] of Object.entries({
+  a1: { epochs: 600, lr: 5e-3, wd: 0.01, mixup: 0.2, smoothing: 0.1, dropPath: 0.05, size: 224, m: 7, top1: 80.4 },
+  a2: { epochs: 300, lr: 5e-3, wd: 0.02, mixup: 0.1, smoothing: 0, dropPath: 0.05, size: 224, m: 7, top1: 79.8 },
+  a3: { epochs: 100, lr: 8e-3, wd: 0.02, mixup: 0.1, smoothing: 0, dropPath: 0, size: 160, m: 6, top1: 78.1 },
+})) {
+  const batch = 2048;
+  recipe(
+    `imagenet-resnet50-rsb-${variant}`,
+    `ResNet-50, timm's ResNet strikes back ${variant.toUpperCase()} (${a.top1}% top-1 at 224)`,
+    { arch: 'resnet50', ...(a.dropPath ? { dropPath: a.dropPath } : {}) },
+    { validation: { size: 224, resize: 235 } },
+    {
+      epochs: a.epochs,
+      batchSize: batch,
+      optimizer: { type: 'lamb', lr: a.lr, weightDecay: a.wd, noDecayOnBnAndBias: true },
+      warmup: { iterations: Math.floor(IMAGENET_TRAIN_IMAGES / batch) * 5, startFactor: 1e-3 },
+      schedule: { type: 'cosine' },
+      loss: { type: 'bce', targetThreshold: 0.2 },
+      ...(a.smoothing ? { labelSmoothing: a.smoothing } : {}),
+      augment: {
+        randomResizedCrop: { size: a.size, ...(a.size !== 224 ? { evalSize: 224 } : {}) },
+        flip: true,
+        randAugment: { numOps: 2, magnitude: a.m, numMagnitudeBins: 11 },
+        mix: { mixup: a.mixup, cutmix: 1.0 },
+      },
+    },
+    `timm's ResNet strikes back ${variant.toUpperCase()} (arXiv 2110.00476, table 1). Not reproduced: ${variant === 'a3' ? '' : 'repeated augmentation (3 repeats), '}RandAugment's magnitude noise (mstd0.5) and timm's increasing operations (inc1): torchvision's RandAugment at the same magnitude instead; PIL's bicubic resizes.`,
+  );
+}
+
 // Fashion-MNIST on a CPU (Debian's dataset-fashion-mnist): the main job and small companions.
 const fashion = (name, arch, epochs, comment, extra = {}) =>
   write(

@@ -42,7 +42,13 @@ export async function loadDataset(c: DatasetConfig, field: string, seed = 0): Pr
           'an image size',
           `${field}.size: required for image folders`,
         );
-      const options = { path: needPath(c, field), size: c.size, channels: c.channels, onBadImage: c.onBadImage };
+      const options = {
+        path: needPath(c, field),
+        size: c.size,
+        resize: c.resize,
+        channels: c.channels,
+        onBadImage: c.onBadImage,
+      };
       data = c.stream ? await streamImageFolder(options) : await imageFolder(options);
       break;
     }

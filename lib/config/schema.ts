@@ -17,6 +17,8 @@ export interface DatasetConfig {
   labels?: 'fine' | 'coarse';
   /** Image folders: output size, channels, streaming (for folders larger than memory), bad images. */
   size?: number | [number, number];
+  /** Image folders: resize the shorter edge to this, then centre-crop `size` (torchvision's Resize + CenterCrop). */
+  resize?: number;
   channels?: 1 | 3;
   stream?: boolean;
   onBadImage?: 'fail' | 'skip';
@@ -61,6 +63,7 @@ export const datasetSchema: Schema<DatasetConfig> = s.object<DatasetConfig>({
   split: s.optional(s.enum(['train', 'test'] as const)),
   labels: s.optional(s.enum(['fine', 'coarse'] as const)),
   size: s.optional(size),
+  resize: s.optional(s.integer({ min: 1, max: 16384 })),
   channels: s.optional(s.enum([1, 3] as const)),
   stream: s.optional(s.boolean()),
   onBadImage: s.optional(s.enum(['fail', 'skip'] as const)),

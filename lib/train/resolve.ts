@@ -51,7 +51,8 @@ function checkObjects(data: unknown, o: TrainOptions): void {
     throw new ValidationError('signal', o.signal, 'an AbortSignal');
 }
 
-/** What the model can take: the training images (at the crop size), the held-out sets of the same shape. */
+/** What the model can take: the training images (at the crop size), the held-out sets of the same shape, or, with
+ *  randomResizedCrop (evaluation resizes them to its size), of the same channels. */
 function checkShapes(model: Model, data: TrainData, o: TrainOptions): void {
   const crop = o.augment?.randomResizedCrop;
   const size = trainingSize(o, data.shape);
@@ -59,12 +60,19 @@ function checkShapes(model: Model, data: TrainData, o: TrainOptions): void {
   for (const key of ['validation', 'test'] as const) {
     const d = o[key];
     if (!d) continue;
-    if (d.shape.some((v, i) => v !== data.shape[i]))
+    // The per-pixel mean image has the training size: held-out sets normalised by it need that size too.
+    const compared = crop && o.normalize !== 'per-pixel' ? 1 : 3;
+    if (d.shape.slice(0, compared).some((v, i) => v !== data.shape[i]))
       throw new ValidationError(
         key,
         d.name,
-        `images of shape [${data.shape.join(', ')}]`,
-        `${key}: ${d.name} has images of [${data.shape.join(', ')}], the training set [${data.shape.join(', ')}]`,
+        compared === 1 ? `images of ${data.shape[0]} channels` : `images of shape [${data.shape.join(', ')}]`,
+        `${key}: ${d.name} has images of [${d.shape.join(', ')}], the training set [${data.shape.join(', ')}]` +
+          (compared === 1
+            ? ': the channels differ'
+            : crop
+              ? " (the per-pixel mean image has the training set's size)"
+              : ' (without randomResizedCrop, evaluation takes the training size)'),
       );
     checkDataFits(key, d, model);
   }

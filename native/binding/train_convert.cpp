@@ -159,6 +159,8 @@ void fields(V& v, AugmentConfig& c) {
   v("ratioMax", c.ratio_max);
   v("outHeight", c.out_height);
   v("outWidth", c.out_width);
+  v("evalHeight", c.eval_height);
+  v("evalWidth", c.eval_width);
   v("norm", c.norm);
   v.normalization(c);  // mean (with meanShape) and std, present as the normalisation needs them
   v("autoAugment", c.auto_augment);

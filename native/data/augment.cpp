@@ -114,12 +114,11 @@ torch::Tensor prepare_train_batch(const torch::Tensor& batch, const AugmentConfi
 torch::Tensor prepare_eval_batch(const torch::Tensor& batch, const AugmentConfig& c) {
   torch::NoGradGuard no_grad;
   auto x = normalise(to_unit_float(batch, c.dtype), c);
-  if (c.random_resized_crop &&
-      ((c.out_height > 0 && c.out_height != x.size(2)) || (c.out_width > 0 && c.out_width != x.size(3))))
-    x = F::interpolate(x, F::InterpolateFuncOptions()
-                              .size(std::vector<int64_t>{c.out_height, c.out_width})
-                              .mode(torch::kBilinear)
-                              .align_corners(false));
+  const int64_t eh = c.eval_height > 0 ? c.eval_height : c.out_height;
+  const int64_t ew = c.eval_width > 0 ? c.eval_width : c.out_width;
+  if (c.random_resized_crop && ((eh > 0 && eh != x.size(2)) || (ew > 0 && ew != x.size(3))))
+    x = F::interpolate(
+        x, F::InterpolateFuncOptions().size(std::vector<int64_t>{eh, ew}).mode(torch::kBilinear).align_corners(false));
   return c.channels_last ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x.contiguous();
 }
 

@@ -18,7 +18,8 @@ struct AugmentConfig {
   bool random_resized_crop = false;  // ImageNet-style scale and aspect augmentation
   double scale_min = 0, scale_max = 0;
   double ratio_min = 0, ratio_max = 0;
-  int64_t out_height = 0, out_width = 0;  // size after random-resized-crop (0: the input's)
+  int64_t out_height = 0, out_width = 0;    // size after random-resized-crop (0: the input's)
+  int64_t eval_height = 0, eval_width = 0;  // evaluation's size with random-resized-crop (0: out_height/width)
   NormKind norm = NormKind::None;
   torch::Tensor mean;              // C×H×W (per pixel) or C (per channel), in [0, 1] units
   torch::Tensor std;               // C (per channel)

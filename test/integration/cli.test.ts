@@ -6,7 +6,7 @@ import * as path from 'path';
 import YAML from 'yaml';
 
 import { info } from '../../lib';
-import { pngBytes, writeFiles } from '../../harness/fixtures';
+import { pngBytes, pngFolder, writeFiles } from '../../harness/fixtures';
 import { tempDir } from '../../harness/files';
 import { tiny } from '../helpers/configs';
 import { resnet } from '../helpers/cli';
@@ -128,6 +128,34 @@ describe('resnet CLI', () => {
     expect(summary.earlyStopped).toMatchObject({ iteration: 8, bestIteration: 4, restored: true });
     expect(fs.existsSync(path.join(runDir, 'weights-ema.safetensors'))).toBe(true);
   });
+
+  // The recipes' presets as a user runs them on ImageNet folders, here on a small folder and at small sizes: every
+  // option they set (LAMB, BCE, RandAugment, TrivialAugment, random erasing, mixup/cutmix, drop path, EMA, the
+  // FixRes evaluation size, the validation resize-and-crop) goes through the CLI, the config and a real run.
+  it.each(['imagenet-resnet50-torchvision-v2', 'imagenet-resnet50-rsb-a1', 'imagenet-resnet50-rsb-a3'])(
+    'the %s preset runs',
+    async (preset) => {
+      const images = await pngFolder(24);
+      const r = await resnet(
+        [
+          'train',
+          '--preset',
+          preset,
+          '--quiet',
+          ...[`data.train.path=${images}`, 'data.train.size=48', `data.validation.path=${images}`],
+          ...['data.validation.size=40', 'data.validation.resize=44', 'model.device=cpu', 'model.arch=resnet18'],
+          ...['train.epochs=1', 'train.batchSize=8', 'train.warmup.iterations=1', 'train.precision=float32'],
+          ...['train.augment.randomResizedCrop.size=32', 'train.augment.randomResizedCrop.evalSize=40'],
+          ...[`output.dir=${await tempDir()}`],
+        ].flatMap((a, i) => (i > 3 ? ['--set', a] : [a])),
+      );
+      expect([r.code, r.stderr]).toEqual([0, '']);
+      const runDir = /run:\s+(\S+)/.exec(r.stdout)![1];
+      const summary = JSON.parse(fs.readFileSync(path.join(runDir, 'summary.json'), 'utf8'));
+      expect(summary.iteration).toBe(3);
+      expect(summary.final.val.accuracy).toBeGreaterThanOrEqual(0);
+    },
+  );
 
   it("summary prints per-layer shapes and the paper's multiply-adds", async () => {
     const r = await resnet(['summary', 'resnet50', '--stride', 'conv1x1']);

@@ -425,3 +425,25 @@ describe('arrays, subsets and splits', () => {
     await expect(d.subset([100])).rejects.toThrow(ValidationError);
   });
 });
+
+describe("image folders' resize-then-centre-crop (torchvision's Resize + CenterCrop)", () => {
+  it('resize 16 then crop 8 keeps the middle half: the 2-pixel border of a 16x16 box is cut', async () => {
+    // 16x16, grey level = 10 * ring (0 at the border ring ... 7 in the middle): resized to 16 (no change), the 8x8
+    // centre crop starts at (16 - 8) / 2 = 4, so it holds rings 4..7 only.
+    const ring = (x: number, y: number) => Math.min(x, y, 15 - x, 15 - y);
+    const pixels = Uint8Array.from({ length: 256 }, (_, k) => 10 * ring(k % 16, Math.floor(k / 16)));
+    const dir = await tempDir();
+    await writeFiles(dir, { 'a/img.png': pngBytes(16, 16, 1, pixels) });
+    const data = await datasets.imageFolder({ path: dir, size: 8, resize: 16, channels: 1 });
+    const { images } = data.get(0, 1);
+    expect(Array.from(images as Uint8Array)).toEqual(
+      Array.from({ length: 64 }, (_, k) => 10 * ring((k % 8) + 4, Math.floor(k / 8) + 4)),
+    );
+    // Without resize the whole image is scaled to 8: the border ring survives.
+    const whole = await datasets.imageFolder({ path: dir, size: 8, channels: 1 });
+    expect((whole.get(0, 1).images as Uint8Array)[0]).toBeLessThan(10);
+    expect(await rejection(datasets.imageFolder({ path: dir, size: 8, resize: 6 }))).toMatchObject({
+      field: 'options.resize',
+    });
+  });
+});

@@ -670,6 +670,20 @@ describe('training behaviour', () => {
     expect(result.iteration).toBe(8);
     expect(model.preprocessing?.size).toEqual([24, 24]);
     expect(result.evaluations.val!.count).toBe(64);
+    // FixRes: training on 24 crops, evaluating (and predicting) at 20.
+    const fixRes = await createModel({ arch: 'cifar-resnet20', numClasses: 3, seed: 1 });
+    const atTwenty = await train(fixRes, data, {
+      epochs: 1,
+      batchSize: 16,
+      validation: data,
+      augment: { randomResizedCrop: { size: 24, evalSize: 20 } },
+    });
+    expect(fixRes.preprocessing?.size).toEqual([20, 20]);
+    expect(fixRes.preprocessing?.inputSize).toEqual([20, 20]);
+    expect(atTwenty.evaluations.val!.count).toBe(64);
+    // The run's own last evaluation (resized by the native loop) is the model's evaluate() at 20 (resized from
+    // its preprocessing): at 24 the loss would differ.
+    expect(Math.abs((await fixRes.evaluate(data)).loss - atTwenty.evaluations.val!.loss)).toBeLessThan(1e-6);
     await expect(
       train(model, data, { epochs: 1, batchSize: 16, augment: { randomResizedCrop: { size: 2 } } }).done,
     ).rejects.toThrow(/augment.randomResizedCrop.size: inputs of 2x2 are too small for the model \(minimum 4x4\)/);

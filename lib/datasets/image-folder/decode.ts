@@ -7,10 +7,10 @@ import type { ImageFile } from './scan';
 /** Decodes one image file of a folder to C×H×W uint8 at the configured size; a bad file is a DatasetError naming it. */
 export async function decodeImageFile(
   file: string,
-  o: Pick<FolderSettings, 'height' | 'width' | 'channels' | 'fit'>,
+  o: Pick<FolderSettings, 'height' | 'width' | 'channels' | 'fit' | 'resize'>,
 ): Promise<Uint8Array> {
   try {
-    return await decode(file, { height: o.height, width: o.width, channels: o.channels, fit: o.fit });
+    return await decode(file, { height: o.height, width: o.width, channels: o.channels, fit: o.fit, resize: o.resize });
   } catch (e) {
     if (e instanceof ImageError) throw new DatasetError(file, e.message.slice(file.length + 2));
     throw e;

@@ -12,7 +12,7 @@ export async function folderStats(
   o: FolderSettings,
   shape: readonly [number, number, number],
 ): Promise<DatasetStats> {
-  const identity = JSON.stringify([shape, o.fit, files.map((f) => f.file)]);
+  const identity = JSON.stringify([shape, o.fit, o.resize ?? null, files.map((f) => f.file)]);
   const cached = await loadKeyedStats(identity, shape);
   if (cached) return cached;
   const [c, h, w] = shape;

@@ -29,6 +29,9 @@ export interface AugmentOptions {
     scale?: [number, number];
     /** Range of the crop's aspect ratio (default [3/4, 4/3]). */
     ratio?: [number, number];
+    /** The size evaluation and prediction resize images to (default: `size`). FixRes: torchvision's new recipe
+     *  trains on 176 crops and evaluates at 224, where its validation images are. */
+    evalSize?: number | [number, number];
   };
   /** torchvision's TrivialAugmentWide: each image one operation of 14 at a random magnitude bin, after the crop
    *  and flip, on the uint8 pixels (`true` for torchvision's 31 bins). Not with `randAugment`. */
@@ -105,6 +108,7 @@ export const augmentSchema: Schema<AugmentOptions> = s.object<AugmentOptions>({
       size: s.optional(sizeSchema),
       scale: s.optional(range(s.number({ min: 0, minExclusive: true, max: 1 }), 'scale')),
       ratio: s.optional(range(s.number({ min: 0, minExclusive: true, max: 100 }), 'ratio')),
+      evalSize: s.optional(sizeSchema),
     }),
   ),
   trivialAugment: s.optional(
@@ -173,8 +177,10 @@ export async function augmentConfig(
   const rrc = o.augment?.randomResizedCrop;
   const [h, w] = trainingSize(o, data.shape);
   const preprocessing = await resolvePreprocessing(o.normalize ?? D.normalize, data);
-  if (rrc && (h !== data.shape[1] || w !== data.shape[2])) preprocessing.size = [h, w];
-  preprocessing.inputSize = [h, w];
+  const evalSize = rrc?.evalSize;
+  const [eh, ew] = evalSize === undefined ? [h, w] : typeof evalSize === 'number' ? [evalSize, evalSize] : evalSize;
+  if (rrc && (eh !== data.shape[1] || ew !== data.shape[2])) preprocessing.size = [eh, ew];
+  preprocessing.inputSize = [eh, ew];
   const augment: NativeAugment = {
     ...nativeNormalization(preprocessing),
     pad: o.augment?.padCrop ?? D.augment.padCrop,
@@ -186,6 +192,8 @@ export async function augmentConfig(
     ratioMax: rrc?.ratio?.[1] ?? D.randomResizedCrop.ratio[1],
     outHeight: rrc ? h : 0,
     outWidth: rrc ? w : 0,
+    evalHeight: rrc?.evalSize !== undefined ? eh : 0,
+    evalWidth: rrc?.evalSize !== undefined ? ew : 0,
     autoAugment: autoAugmentConfig(o.augment ?? {}, data),
     erase: eraseConfig(o.augment?.randomErasing),
     channelsLast,
