@@ -142,6 +142,7 @@ export interface NativeDataset {
     rank: number,
     worldSize: number,
     epoch: number,
+    repeats?: number,
   ): BigInt64Array;
   /** Images start..start+count prepared as a training batch is, and what each drew (native/data/auto_augment.h). */
   augment(
@@ -269,6 +270,8 @@ export interface NativeTrainConfig {
   seed: number;
   shuffle: boolean;
   dropLast: boolean;
+  /** Repeated augmentation's copies of each image per epoch (1: off). */
+  repeats: number;
   deterministic: boolean;
   cudnnBenchmark: boolean;
   optimizer: NativeOptimizerConfig;

@@ -107,6 +107,7 @@ function openStream(data: TrainData, resolved: ResolvedRun) {
     seed: c.seed,
     shuffle: c.shuffle,
     dropLast: c.dropLast,
+    repeats: c.repeats,
     rank: resolved.group.rank,
     worldSize: resolved.group.worldSize,
   });

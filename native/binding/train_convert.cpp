@@ -213,6 +213,7 @@ void fields(V& v, TrainConfig& c) {
   v("seed", c.seed);
   v("shuffle", c.shuffle);
   v("dropLast", c.drop_last);
+  v("repeats", c.repeats);
   v("deterministic", c.deterministic);
   v("cudnnBenchmark", c.cudnn_benchmark);
   v("optimizer", c.optimizer);

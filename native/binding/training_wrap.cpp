@@ -80,7 +80,7 @@ Napi::Value TrainingRunWrap::Start(const Napi::CallbackInfo& info) {
     // An in-memory training set is copied to the training device once.
     TensorDataset train = data->to(model->device());
     source = std::make_shared<InMemorySource>(std::move(train), config.batch_size, config.shuffle, config.drop_last,
-                                              config.seed, config.dist.rank, config.dist.world_size);
+                                              config.seed, config.dist.rank, config.dist.world_size, config.repeats);
   } else {
     source = BatchQueueWrap::unwrap(info[1]);
   }

@@ -17,16 +17,18 @@ uint64_t derive_seed(uint64_t seed, uint64_t purpose, uint64_t counter) {
 }
 
 InMemorySource::InMemorySource(TensorDataset data, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed,
-                               int64_t rank, int64_t world_size)
+                               int64_t rank, int64_t world_size, int64_t repeats)
     : data_(std::move(data)),
       batch_size_(batch_size),
       rank_(rank),
       world_size_(world_size),
+      repeats_(repeats),
       shuffle_(shuffle),
       drop_last_(drop_last),
       seed_(seed) {
   if (world_size_ < 1 || rank_ < 0 || rank_ >= world_size_)
     throw invalid("rank " + std::to_string(rank_) + " is outside a world of " + std::to_string(world_size_));
+  if (repeats_ < 1) throw invalid("repeats must be at least 1");
   if (batch_size_ < 1 || batch_size_ > shard_size())
     throw invalid("batch size " + std::to_string(batch_size_) + " does not fit a dataset of " +
                   std::to_string(data_.size()));
@@ -47,10 +49,12 @@ torch::Tensor InMemorySource::epoch_order(int64_t epoch) const {
   } else {
     order = torch::arange(data_.size(), torch::kInt64);
   }
-  if (world_size_ > 1) {
-    const int64_t total = shard_size() * world_size_;
-    if (total > data_.size()) order = order.repeat({(total + data_.size() - 1) / data_.size()}).narrow(0, 0, total);
-    order = order.slice(0, rank_, total, world_size_).contiguous();
+  if (repeats_ > 1) order = order.repeat_interleave(repeats_);  // [a, a, a, b, b, b, ...]
+  if (world_size_ > 1 || repeats_ > 1) {
+    // Padded with its own start to a multiple of the world, then every world-th from this rank's position.
+    const int64_t n = order.size(0), total = (n + world_size_ - 1) / world_size_ * world_size_;
+    if (total > n) order = order.repeat({(total + n - 1) / n}).narrow(0, 0, total);
+    order = order.slice(0, rank_, total, world_size_).narrow(0, 0, shard_size()).contiguous();
   }
   return order;
 }

@@ -34,8 +34,11 @@ enum SeedPurpose : uint64_t { kShuffle = 1, kAugment = 2, kStream = 3, kRank = 4
 // padded to a multiple of the world with its own first indices, and takes every world-th index from its rank on.
 class InMemorySource : public BatchSource {
  public:
+  // repeats > 1: repeated augmentation (timm's RepeatAugSampler with selected_round 0): each epoch's order holds
+  // every image `repeats` times in a row before the ranks' strided shares are cut, so the copies land on different
+  // ranks; a rank still draws ceil(N / world) images an epoch.
   InMemorySource(TensorDataset data, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed, int64_t rank = 0,
-                 int64_t world_size = 1);
+                 int64_t world_size = 1, int64_t repeats = 1);
   int64_t batches_per_epoch() const override;
   RawBatch get(int64_t epoch, int64_t index) override;
   // The indices this rank draws in `epoch`, in order (its share, padded as DistributedSampler pads).
@@ -46,7 +49,7 @@ class InMemorySource : public BatchSource {
 
   TensorDataset data_;
   int64_t batch_size_;
-  int64_t rank_, world_size_;
+  int64_t rank_, world_size_, repeats_;
   bool shuffle_, drop_last_;
   uint64_t seed_;
   int64_t cached_epoch_ = -1;

@@ -6,7 +6,7 @@ import { promises as fsp } from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 
-import { createModel, info } from '../../lib';
+import { createModel, info, train } from '../../lib';
 import { DistributedOptions, resolveProcessGroup } from '../../lib/train/options/distributed';
 import { shardOrder } from '../../lib/datasets/image-folder/stream';
 import { StoredTensor, readSafetensors, typedArrayOf, writeSafetensors } from '../../lib/io/safetensors';
@@ -15,7 +15,7 @@ import { permutation } from '../../lib/random';
 import { pngFolder } from '../../harness/fixtures';
 import { tempDir } from '../../harness/files';
 import { PYTHON_DIR, findTorchrunPython, runPython } from '../../harness/python';
-import { itWithTorch } from '../helpers/reference';
+import { itWithTimm, itWithTorch, runTimm } from '../helpers/reference';
 import { fourSteps, syntheticDataset } from '../../harness/synthetic';
 
 const WORKER = path.join(__dirname, 'rank-worker.js');
@@ -165,6 +165,44 @@ describe('data sharding (DistributedSampler semantics)', () => {
       );
       expect([n, world, shares]).toEqual([n, world, reference]);
     }
+  });
+});
+
+describe("repeated augmentation (augRepeats: timm's RepeatAugSampler)", () => {
+  itWithTimm("each rank's share of an epoch is timm's RepeatAugSampler's, in memory and streamed", async () => {
+    // The reference is timm's sampler itself (selected_round 0), run unshuffled over the positions of the same
+    // epoch order and mapped back. In memory: the native source's order; streamed: shardOrder over a permutation.
+    for (const [n, world, repeats] of [
+      [101, 2, 3],
+      [101, 3, 3],
+      [40, 4, 2],
+      [10, 1, 3], // one process: the copies follow each other in the batches
+      [3, 5, 4], // fewer images than ranks
+    ]) {
+      const data = await syntheticDataset(n, [1, 4, 4], 3);
+      const epochOrder = Array.from(data.handle().epochOrder(1, true, false, 7, 0, 1, 2), Number);
+      const native = Array.from({ length: world }, (_, r) =>
+        Array.from(data.handle().epochOrder(1, true, false, 7, r, world, 2, repeats), Number),
+      );
+      const nativeRef = JSON.parse(
+        await runTimm('repeat_aug_shares.py', [JSON.stringify({ order: epochOrder, world, repeats })]),
+      );
+      expect([n, world, repeats, native]).toEqual([n, world, repeats, nativeRef]);
+      const order = permutation(n, 11);
+      const streamed = Array.from({ length: world }, (_, r) => Array.from(shardOrder(order, r, world, repeats)));
+      const streamedRef = JSON.parse(
+        await runTimm('repeat_aug_shares.py', [JSON.stringify({ order: Array.from(order), world, repeats })]),
+      );
+      expect([n, world, repeats, streamed]).toEqual([n, world, repeats, streamedRef]);
+    }
+  });
+
+  it('a run with augRepeats trains, its epochs keep their length, and the option is checked', async () => {
+    const data = await syntheticDataset(48, [1, 8, 8], 3);
+    const model = await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 3, seed: 1 });
+    const result = await train(model, data, { epochs: 2, batchSize: 12, augRepeats: 3, augment: { flip: true } });
+    expect(result.iteration).toBe(8);
+    await expect(train(model, data, { epochs: 1, batchSize: 12, augRepeats: 0 }).done).rejects.toThrow(/augRepeats/);
   });
 });
 

@@ -25,6 +25,8 @@ export interface StreamParams {
   shuffle: boolean;
   /** Leave out the last partial batch. */
   dropLast: boolean;
+  /** Repeated augmentation: each image this many times an epoch, the copies on different ranks (default 1). */
+  repeats?: number;
   /** Batches decoded ahead of the trainer (the bounded queue's size). */
   ahead?: number;
   /** This process's rank (distributed training): the rank streams its share only. */
@@ -38,11 +40,13 @@ export interface StreamParams {
  * source does): the epoch's order padded to a multiple of the world by repeating its start, then every world-th
  * entry from `rank` on. Together the ranks see each image once per epoch (and the padding twice).
  */
-export function shardOrder(order: Int32Array, rank: number, worldSize: number): Int32Array {
-  if (worldSize <= 1) return order;
+export function shardOrder(order: Int32Array, rank: number, worldSize: number, repeats = 1): Int32Array {
+  if (worldSize <= 1 && repeats <= 1) return order;
+  // With repeated augmentation every image `repeats` times in a row first (native/data/batch_source.h).
+  const n = order.length * repeats;
   return Int32Array.from(
     { length: rankShare(order.length, worldSize) },
-    (_, k) => order[(rank + k * worldSize) % order.length],
+    (_, k) => order[Math.floor(((rank + k * worldSize) % n) / repeats)],
   );
 }
 
@@ -170,6 +174,7 @@ export class StreamingDataset {
             : Int32Array.from({ length: this.length }, (_, i) => i),
           rank,
           world,
+          p.repeats ?? 1,
         );
         orders.clear();
         orders.set(epoch, order);

@@ -24,9 +24,14 @@ export interface LengthOptions {
   dropLast?: boolean;
   /** Seed of the shuffles and augmentations (default: the model's). */
   seed?: number;
+  /** Repeated augmentation (Hoffer et al. 2020; timm's RepeatAugSampler, `--aug-repeats`, with selected_round 0):
+   *  each epoch's order holds every image this many times in a row before the ranks' shares are cut, so with
+   *  distributed training each copy is augmented on another rank. An epoch stays ceil(N / ranks) images per rank,
+   *  of N / augRepeats distinct images. Default 1 (off). */
+  augRepeats?: number;
 }
 
-export const LENGTH_DEFAULTS = { batchSize: 128, accumulate: 1, shuffle: true, dropLast: true };
+export const LENGTH_DEFAULTS = { batchSize: 128, accumulate: 1, shuffle: true, dropLast: true, augRepeats: 1 };
 
 export const lengthFields: Fields = {
   epochs: s.optional(s.integer({ min: 1, max: 1_000_000 })),
@@ -36,6 +41,7 @@ export const lengthFields: Fields = {
   shuffle: s.optional(s.boolean()),
   dropLast: s.optional(s.boolean()),
   seed: s.optional(s.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
+  augRepeats: s.optional(s.integer({ min: 1, max: 64 })),
 };
 
 /** Images one iteration draws: accumulate × batchSize (the source's batch; the step splits it). */
@@ -67,7 +73,10 @@ export function lengthConfig(
   modelSeed: number,
 ): {
   perEpoch: number;
-  native: Pick<NativeTrainConfig, 'batchSize' | 'totalIterations' | 'accumulate' | 'seed' | 'shuffle' | 'dropLast'>;
+  native: Pick<
+    NativeTrainConfig,
+    'batchSize' | 'totalIterations' | 'accumulate' | 'seed' | 'shuffle' | 'dropLast' | 'repeats'
+  >;
 } {
   checkLength(o);
   const share = rankShare(length, worldSize);
@@ -93,6 +102,7 @@ export function lengthConfig(
       seed: o.seed ?? modelSeed,
       shuffle: o.shuffle ?? LENGTH_DEFAULTS.shuffle,
       dropLast,
+      repeats: o.augRepeats ?? LENGTH_DEFAULTS.augRepeats,
     },
   };
 }
