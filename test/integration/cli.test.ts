@@ -301,4 +301,33 @@ describe('resnet CLI', () => {
     expect(again.code).toBe(0);
     expect((again.stdout.match(/already trained/g) ?? []).length).toBe(3);
   });
+
+  it('the recipe experiment trains each ingredient and all of them at one budget, each with its options', async () => {
+    const dir = await tempDir();
+    const r = await resnet(
+      ['experiment', 'recipe', '--budget', '4i', '--limit', '256', '--depths', '8', '--batch-size', '32'].concat([
+        '--out',
+        dir,
+        '--quiet',
+      ]),
+    );
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    const report = fs.readFileSync(path.join(dir, 'recipe', 'report.md'), 'utf8');
+    for (const row of ["the paper's recipe", 'label smoothing 0.1', 'mixup 0.2 / cutmix 1.0', 'TrivialAugmentWide'])
+      expect(report).toContain(`| ${row.startsWith('the') ? row : `+ ${row}`}`);
+    expect(report).toContain('| all of them |');
+    // Each run's saved config holds its ingredient over the shared recipe.
+    const config = (id: string) =>
+      YAML.parse(fs.readFileSync(path.join(dir, 'recipe', `resnet8-${id}`, 'config.yaml'), 'utf8'));
+    expect(config('all').train.augment).toMatchObject({
+      padCrop: 4,
+      flip: true,
+      trivialAugment: true,
+      randomErasing: { prob: 0.25 },
+      mix: { mixup: 0.2, cutmix: 1 },
+    });
+    expect(config('ema').train.ema).toEqual({ decay: 0.99 });
+    expect(config('baseline').train.augment).toEqual({ padCrop: 4, flip: true });
+    expect(fs.existsSync(path.join(dir, 'recipe', 'error.png'))).toBeTruthy();
+  });
 });

@@ -10,7 +10,8 @@ export const experimentCommand: Command = {
     "Reproduces one of the paper's experiments: trains its networks in turn (resumable) and writes report.md with a table and plots.\n" +
     '  degradation  plain vs ResNet at 20/32/44/56 layers (Fig. 6)\n  shortcuts    options A, B and C on one network\n' +
     '  identity     shortcut scale λ ∈ {0.5, 1, 1.5} and plain: errors, gradient norms and response std by depth (Fig. 7)\n' +
-    '  preact       original vs pre-activation blocks',
+    '  preact       original vs pre-activation blocks\n' +
+    "  recipe       today's ingredients (label smoothing, mixup/cutmix, TrivialAugment, random erasing, EMA), each and all, at one budget",
   flags: {
     dataset: { type: 'string', description: 'fashion-mnist (default) or cifar10' },
     'data-path': { type: 'string', description: 'the dataset folder (CIFAR-10: cifar-10-batches-bin)' },
