@@ -7,9 +7,8 @@
 //   node .test-build/bench/gpu-checks.js [--data .gpu/fashion-mnist] [--device cuda|cpu] [--epochs 4]
 import * as path from 'path';
 
-import { OutOfMemoryError, createModel, cuda, datasets, formatInfo, fromArrays, info, train } from '../lib';
+import { ModelSpec, OutOfMemoryError, createModel, cuda, datasets, formatInfo, fromArrays, info, train } from '../lib';
 import { readSafetensors, typedArrayOf, writeSafetensors } from '../lib/io/safetensors';
-import { resolveArch } from '../lib/model/archs';
 import { maxAbs, maxAbsDiff, randomFloats, tempDir } from '../harness/files';
 import { runPython } from '../harness/python';
 import { fourSteps, syntheticDataset } from '../harness/synthetic';
@@ -93,56 +92,61 @@ async function main() {
   // side depending on the kernels (cuDNN's algorithm, or on the CPU another oneDNN than PyTorch's), and one flipped
   // unit moves the weights by 1e-2 within 3 steps at lr 0.1 (seen in the rehearsal on pip's 2.15). In float64 the two
   // agree to rounding and a wrong formula is off by 1e-3 or more. float32 on the device is the other checks' part.
-  await check(
-    `3 SGD steps on the ${device === 'cpu' ? 'CPU' : 'GPU'} equal PyTorch's (float64 on both sides)`,
-    async () => {
-      const dir = await tempDir();
-      const batch = 8;
-      const data = await syntheticDataset(3 * batch, [1, 12, 12], 10, 3);
-      const model = await createModel({ arch: 'cifar-resnet20', inChannels: 1, seed: 42, device, dtype: 'float64' });
-      await model.saveWeights(path.join(dir, 'init.safetensors'));
-      const all = data.get(0, data.length);
-      await writeSafetensors(path.join(dir, 'data.safetensors'), [
-        { name: 'images', dtype: 'U8', shape: all.shape, data: all.images },
-        { name: 'labels', dtype: 'I64', shape: [data.length], data: BigInt64Array.from(all.labels.map(BigInt)) },
-      ]);
-      const optimizer = { type: 'sgd' as const, lr: 0.1, momentum: 0.9, weightDecay: 5e-4 };
-      await train(model, data, {
-        iterations: 3,
-        batchSize: batch,
-        shuffle: false,
-        optimizer,
-        normalize: { mean: [0.4], std: [0.25] },
-        memoryFormat: 'contiguous',
-        deterministic: true,
-      });
-      await runPython('train_steps.py', [
-        path.join(dir, 'init.safetensors'),
-        path.join(dir, 'data.safetensors'),
-        path.join(dir, 'torch.safetensors'),
-        JSON.stringify({
-          spec: { ...resolveArch('cifar-resnet20'), inChannels: 1, numClasses: 10 },
+  // CIFAR ResNet-20, and a small ResNeXt (grouped 3x3 convolutions: cuDNN's grouped kernels in training).
+  for (const [label, spec] of [
+    ['CIFAR ResNet-20', { arch: 'cifar-resnet20' }],
+    ['a ResNeXt, 4 groups', { block: 'bottleneck', depths: [1, 1, 1], stem: 'cifar', groups: 4, widthPerGroup: 16 }],
+  ] as [string, ModelSpec][])
+    await check(
+      `3 SGD steps on the ${device === 'cpu' ? 'CPU' : 'GPU'} equal PyTorch's (${label}, float64 on both sides)`,
+      async () => {
+        const dir = await tempDir();
+        const batch = 8;
+        const data = await syntheticDataset(3 * batch, [1, 12, 12], 10, 3);
+        const model = await createModel({ ...spec, inChannels: 1, seed: 42, device, dtype: 'float64' });
+        await model.saveWeights(path.join(dir, 'init.safetensors'));
+        const all = data.get(0, data.length);
+        await writeSafetensors(path.join(dir, 'data.safetensors'), [
+          { name: 'images', dtype: 'U8', shape: all.shape, data: all.images },
+          { name: 'labels', dtype: 'I64', shape: [data.length], data: BigInt64Array.from(all.labels.map(BigInt)) },
+        ]);
+        const optimizer = { type: 'sgd' as const, lr: 0.1, momentum: 0.9, weightDecay: 5e-4 };
+        await train(model, data, {
+          iterations: 3,
+          batchSize: batch,
+          shuffle: false,
           optimizer,
-          batch,
-          steps: 3,
-          mean: [0.4],
-          std: [0.25],
-          device,
-          dtype: 'float64',
-        }),
-      ]);
-      const ref = (await readSafetensors(path.join(dir, 'torch.safetensors'))).tensors;
-      let worst = 0;
-      for (const t of await model.handle().exportState()) {
-        const r = ref.get(t.name)!;
-        if (r.dtype === 'F64')
-          worst = Math.max(worst, maxAbsDiff(t.data as Float64Array, typedArrayOf(r) as Float64Array));
-      }
-      assert(worst < 1e-9, `max weight difference ${worst}`);
-      return `max weight difference ${worst.toExponential(2)}`;
-    },
-    false,
-  );
+          normalize: { mean: [0.4], std: [0.25] },
+          memoryFormat: 'contiguous',
+          deterministic: true,
+        });
+        await runPython('train_steps.py', [
+          path.join(dir, 'init.safetensors'),
+          path.join(dir, 'data.safetensors'),
+          path.join(dir, 'torch.safetensors'),
+          JSON.stringify({
+            spec: model.spec,
+            optimizer,
+            batch,
+            steps: 3,
+            mean: [0.4],
+            std: [0.25],
+            device,
+            dtype: 'float64',
+          }),
+        ]);
+        const ref = (await readSafetensors(path.join(dir, 'torch.safetensors'))).tensors;
+        let worst = 0;
+        for (const t of await model.handle().exportState()) {
+          const r = ref.get(t.name)!;
+          if (r.dtype === 'F64')
+            worst = Math.max(worst, maxAbsDiff(t.data as Float64Array, typedArrayOf(r) as Float64Array));
+        }
+        assert(worst < 1e-9, `max weight difference ${worst}`);
+        return `max weight difference ${worst.toExponential(2)}`;
+      },
+      false,
+    );
 
   // Mixed precision needs CUDA; the rehearsal runs the same check in float32 on the CPU.
   for (const precision of device === 'cpu' ? (['float32'] as const) : (['bfloat16', 'float16'] as const)) {
