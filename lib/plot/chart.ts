@@ -63,9 +63,11 @@ function formatTick(v: number, percent: boolean): string {
 }
 
 export function lineChart(series: Series[], o: ChartOptions): string {
-  const width = o.width ?? 820,
+  // The legend's column fits the longest label (about 7.5 px a character at 13 px); the image widens with it.
+  const legend = Math.max(200, 60 + Math.ceil(7.5 * Math.max(0, ...series.map((s) => s.label.length))));
+  const width = (o.width ?? 820) + legend - 200,
     height = o.height ?? 520;
-  const m = { left: 72, right: 200, top: 48, bottom: 58 };
+  const m = { left: 72, right: legend, top: 48, bottom: 58 };
   const pw = width - m.left - m.right,
     ph = height - m.top - m.bottom;
   const all = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
