@@ -47,8 +47,9 @@ export async function previewAugmentation(
 ): Promise<AugmentPreview> {
   if (!(data instanceof Dataset)) throw new ValidationError('data', data, 'a Dataset');
   const o = previewSchema.parse(options, '');
-  const start = o.start ?? 0,
-    count = o.count ?? Math.min(16, data.length - start);
+  const start = o.start ?? 0;
+  if (start >= data.length) throw new ValidationError('start', start, `below the dataset's ${data.length} images`);
+  const count = o.count ?? Math.min(16, data.length - start);
   if (start + count > data.length)
     throw new ValidationError(
       'count',

@@ -203,6 +203,8 @@ describe('TrivialAugmentWide and RandAugment: torchvision pixels', () => {
     expect(
       (await rejection(previewAugmentation(rgb, { augment: { randAugment: { magnitude: 31 } } }))).message,
     ).toMatch(/augment.randAugment.*magnitude must be a bin/);
+    expect(await rejection(previewAugmentation(rgb, { start: 2 }))).toMatchObject({ field: 'start' });
+    expect(await rejection(previewAugmentation(rgb, { start: 1, count: 2 }))).toMatchObject({ field: 'count' });
     const model = await createModel({ arch: 'cifar-resnet8', inChannels: 4, numClasses: 2 });
     expect(
       await rejection(train(model, four, { iterations: 1, batchSize: 2, augment: { trivialAugment: true } }).done),
