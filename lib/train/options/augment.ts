@@ -206,7 +206,8 @@ function autoAugmentConfig(a: AugmentOptions, data: Dataset | StreamingDataset):
   const ta = a.trivialAugment === true ? {} : a.trivialAugment || undefined;
   const ra = a.randAugment === true ? {} : a.randAugment || undefined;
   if (!ta && !ra) return RANDOM_AUGMENT_OFF.autoAugment;
-  const field = ta ? 'augment.trivialAugment' : 'augment.randAugment';
+  const key = ta ? 'trivialAugment' : 'randAugment',
+    field = `augment.${key}`;
   if (ta && ra)
     throw new ValidationError(
       'augment.randAugment',
@@ -216,14 +217,14 @@ function autoAugmentConfig(a: AugmentOptions, data: Dataset | StreamingDataset):
   if (data.shape[0] !== 1 && data.shape[0] !== 3)
     throw new ValidationError(
       field,
-      a[ta ? 'trivialAugment' : 'randAugment'],
+      a[key],
       'images of 1 or 3 channels',
       `${field}: the policy's operations take 1 or 3 channels (as torchvision's); these images have ${data.shape[0]}`,
     );
   if ('dtype' in data && data.dtype !== 'uint8')
     throw new ValidationError(
       field,
-      a[ta ? 'trivialAugment' : 'randAugment'],
+      a[key],
       'uint8 images',
       `${field}: the policy's operations are defined on uint8 pixels (as torchvision's); this dataset holds ${data.dtype}`,
     );
