@@ -1,6 +1,7 @@
-// The two inference engines through the same API (InferenceModel.forward): our BN-folded libtorch graph
-// ('native') and onnxruntime-node on our ONNX export ('onnxruntime'), alternating in each round so both see
-// the same machine state. Prints ms per batch, median (range) over the rounds, and which engine is faster.
+// The inference engines through the same API (InferenceModel.forward): our BN-folded graph on oneDNN's primitives
+// ('native', kernels 'onednn'), the same graph replayed with ATen's operators (kernels 'aten'), and onnxruntime-node
+// on our ONNX export ('onnxruntime'), alternating in each round so all see the same machine state. Prints ms per
+// batch, median (range) over the rounds, and which engine is faster.
 //   node .test-build/bench/infer-engines.js [--cases cifar-resnet20,resnet18,resnet50] [--batches 1,32]
 //     [--rounds 3] [--repeats 10] [--threads N]
 import * as os from 'os';
@@ -10,6 +11,10 @@ import { argValue, formatTable, median, medianRange } from './table';
 import { describeMachine } from './machine';
 
 async function timeOnce(model: InferenceModel, x: Tensor, repeats: number): Promise<number> {
+  // The engine before may leave threads spinning (onnxruntime's pool spins after a run): they settle first, and
+  // one untimed forward wakes this engine's threads.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await model.forward(x);
   const t: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const start = performance.now();
@@ -32,7 +37,8 @@ async function main() {
     const size = arch.startsWith('cifar') ? 32 : 224;
     const model = await createModel({ arch, seed: 0, numClasses: arch.startsWith('cifar') ? 10 : 1000 });
     const engines = {
-      native: await model.optimizeForInference({ inputSize: size }),
+      native: await model.optimizeForInference({ inputSize: size, kernels: 'onednn' }),
+      aten: await model.optimizeForInference({ inputSize: size, kernels: 'aten' }),
       onnxruntime: await model.optimizeForInference({ inputSize: size, engine: 'onnxruntime' }),
     };
     for (const batch of batches) {
@@ -42,7 +48,7 @@ async function main() {
       };
       const reps = Math.max(2, Math.round(repeats / Math.max(1, batch / 8) / (size > 32 ? 2 : 1)));
       for (const m of Object.values(engines)) for (let i = 0; i < 2; i++) await m.forward(x); // warm-up
-      const ms: Record<string, number[]> = { native: [], onnxruntime: [] };
+      const ms: Record<string, number[]> = { native: [], aten: [], onnxruntime: [] };
       for (let r = 0; r < rounds; r++)
         for (const [name, m] of Object.entries(engines)) ms[name].push(await timeOnce(m, x, reps));
       const ratio = ms.native.map((v, i) => ms.onnxruntime[i] / v);
@@ -50,12 +56,13 @@ async function main() {
         arch,
         batch,
         medianRange(ms.native, 2),
+        medianRange(ms.aten, 2),
         medianRange(ms.onnxruntime, 2),
         medianRange(ratio, 2),
         median(ratio) >= 1 ? 'native' : 'onnxruntime',
       ]);
       console.error(
-        `  ${arch} batch ${batch}: native ${ms.native.map((v) => v.toFixed(2))} ort ${ms.onnxruntime.map((v) => v.toFixed(2))}`,
+        `  ${arch} batch ${batch}: native ${ms.native.map((v) => v.toFixed(2))} aten ${ms.aten.map((v) => v.toFixed(2))} ort ${ms.onnxruntime.map((v) => v.toFixed(2))}`,
       );
     }
     for (const m of Object.values(engines)) m.dispose();
@@ -65,7 +72,18 @@ async function main() {
     `\nInference engines, ms per batch: median (range) of ${rounds} rounds, each the median of its repeats; ${threads} threads, ${os.cpus()[0].model}`,
   );
   console.log(
-    formatTable(['network', 'batch', 'native (ms)', 'onnxruntime (ms)', 'onnxruntime / native', 'faster'], rows),
+    formatTable(
+      [
+        'network',
+        'batch',
+        'native, oneDNN (ms)',
+        'native, ATen (ms)',
+        'onnxruntime (ms)',
+        'onnxruntime / native oneDNN',
+        'faster',
+      ],
+      rows,
+    ),
   );
 }
 

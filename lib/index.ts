@@ -80,6 +80,7 @@ export type {
   ImageModelInfo,
   ImageOptions,
   InferenceOptions,
+  LayerTime,
   PredictOptions,
   RequestOptions,
 } from './inference';

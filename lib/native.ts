@@ -446,6 +446,8 @@ export interface NativeBatchQueue {
 export interface NativeFused {
   forward(input: Float32Array, shape: number[]): Promise<NativeTensor>;
   folded(): number;
+  kernels(): { kernels: 'onednn' | 'aten'; reason: string };
+  profile(input: Float32Array, shape: number[]): Promise<{ layer: string; ms: number }[]>;
 }
 
 export interface NativeBinding {
@@ -467,7 +469,7 @@ export interface NativeBinding {
   Model: new (spec: NativeNetSpec) => NativeModel;
   createModel(spec: NativeNetSpec, device: string): Promise<NativeModel>;
   info(): NativeInfo;
-  fuse(model: NativeModel, height: number, width: number, channelsLast: boolean): Promise<NativeFused>;
+  fuse(model: NativeModel, height: number, width: number, channelsLast: boolean, onednn: boolean): Promise<NativeFused>;
   cudaMemoryStats(device: number): {
     allocated: number;
     reserved: number;

@@ -6,18 +6,38 @@ import { NativeFused, NativeModel, native } from '../native';
 import { Tensor } from '../tensor';
 import { InferenceBackend } from './inference-model';
 
+/** What runs the native engine's operators: 'auto' oneDNN's primitives where this build, the CPU and the net allow
+ *  (native/infer/onednn_program.h), else ATen; 'onednn' those primitives or an error saying why not; 'aten' ATen. */
+export const NATIVE_KERNELS = ['auto', 'onednn', 'aten'] as const;
+export type NativeKernels = (typeof NATIVE_KERNELS)[number];
+
 export async function nativeBackend(
   handle: NativeModel,
   [h, w]: [number, number],
   channelsLast: boolean,
+  kernels: NativeKernels,
 ): Promise<InferenceBackend> {
-  let fused: NativeFused | undefined = await native().fuse(handle, h, w, channelsLast);
+  let fused: NativeFused | undefined = await native().fuse(handle, h, w, channelsLast, kernels !== 'aten');
+  const ran = fused.kernels();
+  if (kernels === 'onednn' && ran.kernels !== 'onednn')
+    throw new ValidationError(
+      'kernels',
+      'onednn',
+      '"auto" or "aten" for this model here',
+      `kernels: "onednn" is not available for this model here: ${ran.reason}`,
+    );
   return {
     engine: 'native',
+    kernels: ran.kernels,
+    kernelsReason: ran.reason,
     folded: fused.folded(),
     async run(x: Tensor) {
       if (!fused) throw new DisposedError('the inference model');
       return fused.forward(x.data, x.shape);
+    },
+    async profile(x: Tensor) {
+      if (!fused) throw new DisposedError('the inference model');
+      return fused.profile(x.data, x.shape);
     },
     dispose() {
       fused = undefined; // the native graph is freed when its handle is collected
@@ -92,6 +112,8 @@ export async function onnxRuntimeBackend(
   });
   return {
     engine: 'onnxruntime',
+    kernels: 'onnxruntime',
+    kernelsReason: '',
     folded: 0,
     async run(x: Tensor) {
       if (!session) throw new DisposedError('the inference model');

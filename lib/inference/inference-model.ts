@@ -21,6 +21,10 @@ export interface InferenceOptions {
    *  peer dependency; CPU only). 'auto': onnxruntime on the CPU where it is installed, else native. Both engines
    *  give the same logits within 1e-4; on the CPU onnxruntime-node is the faster (bench/infer-engines.ts). */
   engine?: 'native' | 'onnxruntime' | 'auto';
+  /** The native engine's operators: 'auto' (default) oneDNN's primitives with prepacked weights and fused
+   *  residual adds where this build, the CPU and the net allow it, else ATen's; 'onednn' those or a
+   *  ValidationError naming why not; 'aten' ATen's (BN folded, channels_last). */
+  kernels?: 'auto' | 'onednn' | 'aten';
 }
 
 /** What the inference model keeps of the model it was made from. */
@@ -37,10 +41,20 @@ export interface InferenceHead {
 /** How an engine runs a batch. */
 export interface InferenceBackend {
   engine: 'native' | 'onnxruntime';
+  kernels: 'onednn' | 'aten' | 'onnxruntime';
+  kernelsReason: string;
   /** BatchNormalizations folded into convolutions (the native engine; ONNX Runtime fuses on its own). */
   folded: number;
   run(x: Tensor): Promise<Tensor>;
+  /** One forward timed per oneDNN primitive (native engine on oneDNN's kernels); [] otherwise. */
+  profile?(x: Tensor): Promise<LayerTime[]>;
   dispose(): void;
+}
+
+/** One primitive of a profiled forward: what ran (the layer, what is fused into it, oneDNN's kernel) and its time. */
+export interface LayerTime {
+  layer: string;
+  ms: number;
 }
 
 /** How many classes a prediction lists. */
@@ -63,6 +77,10 @@ export class InferenceModel {
   readonly inputSize: [number, number];
   /** What runs it: the native engine or onnxruntime-node. */
   readonly engine: 'native' | 'onnxruntime';
+  /** What runs the operators: oneDNN's primitives or ATen's (native engine), or onnxruntime. */
+  readonly kernels: 'onednn' | 'aten' | 'onnxruntime';
+  /** Why the native engine runs ATen's operators ('' otherwise). */
+  readonly kernelsReason: string;
   /** BatchNormalizations folded into convolutions. */
   readonly folded: number;
   #backend: InferenceBackend;
@@ -78,6 +96,8 @@ export class InferenceModel {
     this.inputSize = head.inputSize;
     this.engine = backend.engine;
     this.folded = backend.folded;
+    this.kernels = backend.kernels;
+    this.kernelsReason = backend.kernelsReason;
     this.#minSize = head.minInputSize;
   }
 
@@ -91,6 +111,13 @@ export class InferenceModel {
         throw new OutOfMemoryError(`${err.message} (inference batch of ${input.shape[0]})`);
       throw err;
     }
+  }
+
+  /** One forward of a normalised batch timed per oneDNN primitive, in the order they run (the native engine on
+   *  oneDNN's kernels; [] where ATen's run). For onnxruntime, its own profiler (bench/infer-profile.ts). */
+  async profile(x: Tensor): Promise<LayerTime[]> {
+    const input = checkImageBatch(x, 'input', { channels: this.inChannels, minSize: this.#minSize });
+    return this.#backend.profile ? this.#backend.profile(input) : [];
   }
 
   /** The top-k classes per image of a normalised batch, with softmax probabilities. */

@@ -6,7 +6,7 @@ import { promises as fsp } from 'fs';
 import { DisposedError, OutOfMemoryError, ValidationError, inContext } from '../errors';
 import { ImageSource } from '../images';
 import { InferenceModel, InferenceOptions, PredictOptions, parseTopK } from '../inference/inference-model';
-import { chooseEngine, nativeBackend, onnxRuntimeBackend } from '../inference/engines';
+import { NATIVE_KERNELS, chooseEngine, nativeBackend, onnxRuntimeBackend } from '../inference/engines';
 import { ImageOptions, imagesToBatch, trainedImageSize } from '../inference/image-batch';
 import { LoadOptions, LoadReport, loadWeights, saveWeights } from '../io/weights';
 import { loadPytorchWeights } from '../io/pth';
@@ -155,6 +155,7 @@ export class Model {
       inputSize: s.optional(s.any()),
       channelsLast: s.optional(s.boolean()),
       engine: s.optional(s.enum(['native', 'onnxruntime', 'auto'] as const)),
+      kernels: s.optional(s.enum(NATIVE_KERNELS)),
     }).parse(options, 'options');
     const size = resolveInputSize(
       this.spec,
@@ -174,6 +175,7 @@ export class Model {
             this.handle(),
             size,
             options.channelsLast ?? (!this.device.startsWith('cuda') && native().info().mkldnn),
+            options.kernels ?? 'auto',
           );
     return new InferenceModel(backend, {
       numClasses: this.numClasses,

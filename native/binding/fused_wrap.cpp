@@ -20,7 +20,8 @@ struct Built {
 
 Napi::Function FusedWrap::Define(Napi::Env env) {
   return DefineClass(env, "FusedModel",
-                     {InstanceMethod<&FusedWrap::Forward>("forward"), InstanceMethod<&FusedWrap::Folded>("folded")});
+                     {InstanceMethod<&FusedWrap::Forward>("forward"), InstanceMethod<&FusedWrap::Folded>("folded"),
+                      InstanceMethod<&FusedWrap::Kernels>("kernels"), InstanceMethod<&FusedWrap::Profile>("profile")});
 }
 
 FusedWrap::FusedWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FusedWrap>(info) {
@@ -31,20 +32,22 @@ FusedWrap::FusedWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FusedWra
 
 Napi::Value FusedWrap::FuseAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Args args(info, "fuse(model, height, width, channelsLast)");
+  const Args args(info, "fuse(model, height, width, channelsLast, onednn)");
   auto model = ModelWrap::unwrap(info[0]);
   const int64_t h = args.integer(1, "height"), w = args.integer(2, "width");
-  const bool channels_last = args.boolean(3, "channelsLast");
+  const bool channels_last = args.boolean(3, "channelsLast"), onednn = args.boolean(4, "onednn");
   return run_async<std::shared_ptr<Built>>(
       env,
-      [model, h, w, channels_last] {
+      [model, h, w, channels_last, onednn] {
         auto lock = model->acquire("fuse the model for inference");
         auto built = std::make_shared<Built>();
-        built->net = FusedNet::build(*model->net(), h, w, channels_last);
+        built->net = FusedNet::build(*model->net(), h, w, channels_last, onednn);
         built->device = model->device();
         return built;
       },
       [](Napi::Env env, std::shared_ptr<Built>& built) -> Napi::Value {
+        // The program's team on the compute thread is to be the only one (device/compute_thread.h).
+        if (built->device.is_cpu()) release_idle_teams(env);
         return wrap_shared(env, AddonData::of(env).fused_class, built);
       });
 }
@@ -62,8 +65,39 @@ Napi::Value FusedWrap::Forward(const Napi::CallbackInfo& info) {
       [](Napi::Env env, torch::Tensor& out) -> Napi::Value { return tensor_to_js(env, out); }, {info[0]});
 }
 
+// profile(input: Float32Array, shape): Promise<Array<{ layer, ms }>>
+Napi::Value FusedWrap::Profile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto shape = shape_from_js(info[1], "shape");
+  torch::Tensor input = view_of(info[0], shape, "input");
+  auto net = net_;
+  const auto device = device_;
+  using Rows = std::vector<std::pair<std::string, double>>;
+  return run_async<Rows>(
+      env, [net, input, device] { return net->profile(input.to(device, torch::kFloat32)); },
+      [](Napi::Env env, Rows& rows) -> Napi::Value {
+        Napi::Array out = Napi::Array::New(env, rows.size());
+        for (size_t i = 0; i < rows.size(); ++i) {
+          Napi::Object row = Napi::Object::New(env);
+          row.Set("layer", rows[i].first);
+          row.Set("ms", rows[i].second);
+          out.Set(static_cast<uint32_t>(i), row);
+        }
+        return out;
+      },
+      {info[0]});
+}
+
 Napi::Value FusedWrap::Folded(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(net_->folded()));
+}
+
+// kernels(): { kernels: 'onednn' | 'aten', reason }
+Napi::Value FusedWrap::Kernels(const Napi::CallbackInfo& info) {
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("kernels", net_->kernels());
+  out.Set("reason", net_->kernels_reason());
+  return out;
 }
 
 }  // namespace rt::js

@@ -12,13 +12,15 @@ namespace rt::js {
 class FusedWrap : public Napi::ObjectWrap<FusedWrap> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // fuse(model, height, width, channelsLast): Promise<FusedModel>
+  // fuse(model, height, width, channelsLast, onednn): Promise<FusedModel>
   static Napi::Value FuseAsync(const Napi::CallbackInfo& info);
   explicit FusedWrap(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value Folded(const Napi::CallbackInfo& info);
+  Napi::Value Kernels(const Napi::CallbackInfo& info);
+  Napi::Value Profile(const Napi::CallbackInfo& info);
   std::shared_ptr<const FusedNet> net_;
   torch::Device device_{torch::kCPU};
 };

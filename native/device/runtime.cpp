@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "common/torch_compat.h"
+#include "device/compute_thread.h"
 
 #ifdef RESNET_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -205,7 +206,7 @@ void release_thread_team() {
 }
 
 void release_team_if_training() {
-  if (cpu_trainings.load() > 0) {
+  if (cpu_trainings.load() > 0 || cpu_inference_alive()) {
     release_thread_team();
   } else if (!holds_team) {
     holds_team = true;

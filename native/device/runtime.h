@@ -68,7 +68,8 @@ class CpuTrainingScope {
   CpuTrainingScope(const CpuTrainingScope&) = delete;
   CpuTrainingScope& operator=(const CpuTrainingScope&) = delete;
 };
-// After a worker thread's libtorch work: ends its team where a CPU training runs, else notes that it holds one.
+// After a worker thread's libtorch work: ends its team where a CPU training or a CPU inference program
+// (device/compute_thread.h) lives, else notes that it holds one.
 void release_team_if_training();
 // Ends the calling thread's team, if it holds one.
 void release_thread_team();

@@ -9,7 +9,9 @@
 #include <map>
 
 #include "common/error.h"
+#include "device/compute_thread.h"
 #include "device/runtime.h"
+#include "infer/onednn_program.h"
 #include "models/layers.h"
 
 namespace rt {
@@ -27,7 +29,10 @@ std::map<std::string, torch::Tensor> named_state(ResNetImpl& net) {
 
 }  // namespace
 
-std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64_t width, bool channels_last) {
+FusedNet::~FusedNet() = default;
+
+std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64_t width, bool channels_last,
+                                          bool onednn) {
   torch::NoGradGuard no_grad;
   GraphBuilder graph = net.trace(height, width);
   auto state = named_state(net);
@@ -46,11 +51,12 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
   const auto& nodes = graph.nodes();
   for (size_t i = 0; i < nodes.size(); ++i) {
     const GraphNode& n = nodes[i];
-    Op op;
+    FusedOp op;
+    op.name = n.name;
     op.in0 = ids.at(n.inputs[0]);
     const auto ints = [&](const char* key) { return n.int_attrs.at(key); };
     if (n.op == "Conv") {
-      op.kind = Op::Kind::Conv;
+      op.kind = FusedOp::Kind::Conv;
       op.weight = state.at(n.inputs[1]).clone();
       op.bias =
           n.inputs.size() > 2 ? state.at(n.inputs[2]).clone() : torch::zeros({op.weight.size(0)}, op.weight.options());
@@ -73,46 +79,46 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
       if (channels_last) op.weight = op.weight.contiguous(torch::MemoryFormat::ChannelsLast);
     } else if (n.op == "BatchNormalization") {
       // Not after a convolution (pre-activation nets): a per-channel affine map.
-      op.kind = Op::Kind::Affine;
+      op.kind = FusedOp::Kind::Affine;
       const auto gamma = state.at(n.inputs[1]), beta = state.at(n.inputs[2]), mean = state.at(n.inputs[3]),
                  var = state.at(n.inputs[4]);
       const auto factor = gamma / (var + n.float_attrs.at("epsilon")).sqrt();
       op.weight = factor.view({1, -1, 1, 1}).clone();
       op.bias = (beta - mean * factor).view({1, -1, 1, 1});
     } else if (n.op == "Relu") {
-      op.kind = Op::Kind::Relu;
+      op.kind = FusedOp::Kind::Relu;
     } else if (n.op == "Add") {
-      op.kind = Op::Kind::Add;
+      op.kind = FusedOp::Kind::Add;
       op.in1 = ids.at(n.inputs[1]);
     } else if (n.op == "Mul" && ids.count(n.inputs[1])) {
-      op.kind = Op::Kind::Mul;
+      op.kind = FusedOp::Kind::Mul;
       op.in1 = ids.at(n.inputs[1]);
     } else if (n.op == "Mul") {
-      op.kind = Op::Kind::Scale;
+      op.kind = FusedOp::Kind::Scale;
       op.scale = constant(n.inputs[1]).item<double>();
     } else if (n.op == "Sigmoid") {
-      op.kind = Op::Kind::Sigmoid;
+      op.kind = FusedOp::Kind::Sigmoid;
     } else if (n.op == "AveragePool") {
-      op.kind = Op::Kind::AvgPool;
+      op.kind = FusedOp::Kind::AvgPool;
       op.kernel = ints("kernel_shape")[0];
       op.stride = ints("strides")[0];
     } else if (n.op == "Slice") {
-      op.kind = Op::Kind::Subsample;
+      op.kind = FusedOp::Kind::Subsample;
       op.stride = constant(n.inputs[4])[0].item<int64_t>();
     } else if (n.op == "Pad") {
-      op.kind = Op::Kind::PadChannels;
+      op.kind = FusedOp::Kind::PadChannels;
       op.pad = constant(n.inputs[1])[5].item<int64_t>();
     } else if (n.op == "MaxPool") {
-      op.kind = Op::Kind::MaxPool;
+      op.kind = FusedOp::Kind::MaxPool;
       op.kernel = ints("kernel_shape")[0];
       op.stride = ints("strides")[0];
       op.pad = ints("pads")[0];
     } else if (n.op == "GlobalAveragePool") {
-      op.kind = Op::Kind::GlobalAvgPool;
+      op.kind = FusedOp::Kind::GlobalAvgPool;
     } else if (n.op == "Flatten") {
-      op.kind = Op::Kind::Flatten;
+      op.kind = FusedOp::Kind::Flatten;
     } else if (n.op == "Gemm") {
-      op.kind = Op::Kind::Linear;
+      op.kind = FusedOp::Kind::Linear;
       op.weight = state.at(n.inputs[1]).clone();
       op.bias = state.at(n.inputs[2]).clone();
     } else {
@@ -120,7 +126,7 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
     }
     // A ReLU that is the only reader of a convolution's (or affine's) output runs in place right after it.
     const std::string& result = nodes[i].output;  // after a folded BN, nodes[i] is that BN
-    if ((op.kind == Op::Kind::Conv || op.kind == Op::Kind::Affine) && i + 1 < nodes.size() &&
+    if ((op.kind == FusedOp::Kind::Conv || op.kind == FusedOp::Kind::Affine) && i + 1 < nodes.size() &&
         nodes[i + 1].op == "Relu" && nodes[i + 1].inputs[0] == result && readers[result] == 1) {
       op.relu = true;
       ++i;
@@ -130,28 +136,38 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
     fused->ops_.push_back(std::move(op));
   }
   fused->values_ = next;
-  // One image runs faster on oneDNN's own blocked tensors with weights reordered once, here, when the net is wide
-  // (libtorch reorders every weight on every call): ResNet-18 at 32², 7.4 -> 3.4 ms; ResNet-50 at 224², 51 -> 39 ms.
-  // The narrow CIFAR nets lose (ResNet-20: 1.9 -> 2.5 ms), and option A, λ and pre-activation need operators
-  // oneDNN lacks.
-  const auto onednn_kernel = [](const Op& op) {
-    return op.kind == Op::Kind::Conv || op.kind == Op::Kind::Relu || op.kind == Op::Kind::Add ||
-           op.kind == Op::Kind::MaxPool || op.kind == Op::Kind::GlobalAvgPool || op.kind == Op::Kind::Flatten ||
-           op.kind == Op::Kind::Linear;
+  fused->output_ = ids.at(graph.output());
+  const torch::Tensor& first = fused->ops_.front().weight;
+  if (first.device().is_cpu()) {
+    fused->scope_ = std::make_unique<CpuInferenceScope>();
+    if (onednn)
+      fused->program_ = OneDnnProgram::build(fused->ops_, next, fused->output_, net.spec().in_channels, height, width,
+                                             fused->kernels_reason_);
+    else
+      fused->kernels_reason_ = "asked for ATen";
+  } else {
+    fused->kernels_reason_ = "the model is on " + first.device().str();
+  }
+  // Without the program, one image runs faster on libtorch's oneDNN (mkldnn) tensors with weights reordered once,
+  // here, when the net is wide (libtorch reorders every weight on every call): ResNet-18 at 32², 7.4 -> 3.4 ms;
+  // ResNet-50 at 224², 51 -> 39 ms. The narrow CIFAR nets lose (ResNet-20: 1.9 -> 2.5 ms), and option A, λ and
+  // pre-activation need operators libtorch's oneDNN tensors lack.
+  const auto onednn_kernel = [](const FusedOp& op) {
+    return op.kind == FusedOp::Kind::Conv || op.kind == FusedOp::Kind::Relu || op.kind == FusedOp::Kind::Add ||
+           op.kind == FusedOp::Kind::MaxPool || op.kind == FusedOp::Kind::GlobalAvgPool ||
+           op.kind == FusedOp::Kind::Flatten || op.kind == FusedOp::Kind::Linear;
   };
   int64_t widest = 0;
-  for (const Op& op : fused->ops_)
-    if (op.kind == Op::Kind::Conv) widest = std::max(widest, op.weight.size(0));
-  const torch::Tensor& first = fused->ops_.front().weight;
-  fused->onednn_single_ = onednn_enabled() && widest >= 256 && first.device().is_cpu() &&
+  for (const FusedOp& op : fused->ops_)
+    if (op.kind == FusedOp::Kind::Conv) widest = std::max(widest, op.weight.size(0));
+  fused->onednn_single_ = !fused->program_ && onednn_enabled() && widest >= 256 && first.device().is_cpu() &&
                           first.scalar_type() == torch::kFloat32 &&
                           std::all_of(fused->ops_.begin(), fused->ops_.end(), onednn_kernel);
   if (fused->onednn_single_)
-    for (Op& op : fused->ops_)
-      if (op.kind == Op::Kind::Conv)
+    for (FusedOp& op : fused->ops_)
+      if (op.kind == FusedOp::Kind::Conv)
         op.packed = at::mkldnn_reorder_conv2d_weight(op.weight.contiguous().to_mkldnn(), {op.pad, op.pad},
                                                      {op.stride, op.stride}, {1, 1}, op.groups);
-  fused->output_ = ids.at(graph.output());
   fused->last_use_.assign(next, -1);
   for (size_t k = 0; k < fused->ops_.size(); ++k) {
     fused->last_use_[fused->ops_[k].in0] = static_cast<int>(k);
@@ -161,6 +177,24 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
 }
 
 torch::Tensor FusedNet::forward(const torch::Tensor& input) const {
+  if (!scope_) return forward_aten(input);
+  // On the CPU every forward, the program's or ATen's, starts its parallel regions from the compute thread.
+  torch::Tensor out;
+  run_on_compute_thread([&] {
+    if (program_ && input.scalar_type() == torch::kFloat32 && input.dim() == 4) out = program_->forward(input);
+    if (!out.defined()) out = forward_aten(input);
+  });
+  return out;
+}
+
+std::vector<std::pair<std::string, double>> FusedNet::profile(const torch::Tensor& input) const {
+  std::vector<std::pair<std::string, double>> out;
+  if (program_ && input.scalar_type() == torch::kFloat32 && input.dim() == 4)
+    run_on_compute_thread([&] { out = program_->profile(input); });
+  return out;
+}
+
+torch::Tensor FusedNet::forward_aten(const torch::Tensor& input) const {
   namespace F = torch::nn::functional;
   c10::InferenceMode guard;
   std::vector<torch::Tensor> v(values_);
@@ -169,53 +203,53 @@ torch::Tensor FusedNet::forward(const torch::Tensor& input) const {
          : channels_last_ ? input.contiguous(torch::MemoryFormat::ChannelsLast)
                           : input;
   for (size_t k = 0; k < ops_.size(); ++k) {
-    const Op& op = ops_[k];
+    const FusedOp& op = ops_[k];
     const torch::Tensor& x = v[op.in0];
     torch::Tensor y;
     switch (op.kind) {
-      case Op::Kind::Conv:
+      case FusedOp::Kind::Conv:
         y = fast_conv2d(x, blocked ? op.packed : op.weight, op.bias, op.stride, op.pad, op.groups);
         if (op.relu) y.relu_();
         break;
-      case Op::Kind::Affine:
+      case FusedOp::Kind::Affine:
         y = x * op.weight + op.bias;
         if (op.relu) y.relu_();
         break;
-      case Op::Kind::Relu:
+      case FusedOp::Kind::Relu:
         y = at::relu(x);
         break;
-      case Op::Kind::Add:
+      case FusedOp::Kind::Add:
         y = x + v[op.in1];
         break;
-      case Op::Kind::Scale:
+      case FusedOp::Kind::Scale:
         y = x * op.scale;
         break;
-      case Op::Kind::Subsample:
+      case FusedOp::Kind::Subsample:
         y = x.slice(2, 0, x.size(2), op.stride).slice(3, 0, x.size(3), op.stride);
         break;
-      case Op::Kind::PadChannels:
+      case FusedOp::Kind::PadChannels:
         y = at::constant_pad_nd(x, {0, 0, 0, 0, 0, op.pad});
         break;
-      case Op::Kind::MaxPool:
+      case FusedOp::Kind::MaxPool:
         y = at::max_pool2d(x, {op.kernel, op.kernel}, {op.stride, op.stride}, {op.pad, op.pad});
         break;
-      case Op::Kind::AvgPool:
+      case FusedOp::Kind::AvgPool:
         y = at::avg_pool2d(x, {op.kernel, op.kernel}, {op.stride, op.stride}, {0, 0}, /*ceil_mode=*/true,
                            /*count_include_pad=*/false);
         break;
-      case Op::Kind::GlobalAvgPool:
+      case FusedOp::Kind::GlobalAvgPool:
         y = blocked ? at::adaptive_avg_pool2d(x, {1, 1}).to_dense() : x.mean({2, 3}, /*keepdim=*/true);
         break;
-      case Op::Kind::Flatten:
+      case FusedOp::Kind::Flatten:
         y = x.flatten(1);
         break;
-      case Op::Kind::Sigmoid:
+      case FusedOp::Kind::Sigmoid:
         y = at::sigmoid(x);
         break;
-      case Op::Kind::Mul:
+      case FusedOp::Kind::Mul:
         y = x * v[op.in1];
         break;
-      case Op::Kind::Linear:
+      case FusedOp::Kind::Linear:
         y = at::linear(x, op.weight, op.bias);
         break;
     }

@@ -160,6 +160,9 @@ describe('oneDNN off where it would crash, or when asked (RESNET_TORCH_ONEDNN=0)
   );
 });
 
+// The oneDNN inference program is built where the oneDNN training path is (the same headers and library).
+const oneDnnProgram = info().training.onednn && info().mkldnn;
+
 describe('BN-folded inference (CPU)', () => {
   itWithTorch("resnet50 folded, channels_last, gives torchvision's eval logits within 1e-4", async () => {
     const dir = await tempDir();
@@ -168,6 +171,7 @@ describe('BN-folded inference (CPU)', () => {
     await model.loadPytorch(path.join(dir, 'model.pth'));
     const fast = await model.optimizeForInference({ inputSize: 64 });
     expect(fast.folded).toBe(53);
+    expect(fast.kernels).toBe(oneDnnProgram ? 'onednn' : 'aten');
     const out = await fast.forward({ data: await readFloat32(path.join(dir, 'input.bin')), shape: [2, 3, 64, 64] });
     const expected = await readFloat32(path.join(dir, 'eval.bin'));
     expect(maxAbsDiff(out.data, expected)).toBeLessThan(1e-4 * Math.max(1, maxAbs(expected)));
@@ -175,11 +179,13 @@ describe('BN-folded inference (CPU)', () => {
   for (const arch of [
     'cifar-resnet20',
     'cifar-plain20',
+    'cifar-preact-resnet20',
     'preact-resnet47',
     'resnet18',
     'resnext50_32x4d',
     'resnet26d',
     'seresnet18',
+    'seresnext26d_32x4d',
   ]) {
     it(`${arch}: the folded model equals the model in eval mode, at any batch size`, async () => {
       const model = await createModel({
@@ -190,13 +196,23 @@ describe('BN-folded inference (CPU)', () => {
       });
       // resnet18 and resnext50_32x4d (grouped), one image: the blocked oneDNN route
       // resnet26d at 72²: ResNet-D's average pool meets an odd side (9) in the third stage
-      const size = { resnet18: 48, resnext50_32x4d: 32, resnet26d: 72, seresnet18: 32 }[arch] ?? 16;
+      // seresnext26d_32x4d: the SE gate's product meets a grouped convolution's layout
+      const size =
+        { resnet18: 48, resnext50_32x4d: 32, resnet26d: 72, seresnet18: 32, seresnext26d_32x4d: 32 }[arch] ?? 16;
       const data = await syntheticDataset(32, [3, size, size], 10);
       await train(model, data, { iterations: 2, batchSize: 16, normalize: 'none' }); // BN statistics that are not 0/1
       model.eval();
       const fast = await model.optimizeForInference({ inputSize: size, channelsLast: arch !== 'cifar-plain20' });
-      for (const n of [1, 5]) {
-        const x = { data: randomFloats(n * 3 * size * size, n), shape: [n, 3, size, size] };
+      // Every architecture runs on the oneDNN program where the build has it (option A's padding, pre-activation,
+      // SE, grouped convolutions, ResNet-D's average pool included).
+      expect([fast.kernels, fast.kernelsReason]).toEqual(oneDnnProgram ? ['onednn', ''] : ['aten', expect.any(String)]);
+      // Batches of 1 and 5 at the traced size, and 3 at a larger one: a program per input shape.
+      for (const [n, side] of [
+        [1, size],
+        [5, size],
+        [3, size + 8],
+      ]) {
+        const x = { data: randomFloats(n * 3 * side * side, n), shape: [n, 3, side, side] };
         const a = await model.forward(x),
           b = await fast.forward(x);
         expect(maxAbsDiff(a.data, b.data)).toBeLessThan(1e-4 * Math.max(1, maxAbs(a.data)));
@@ -205,4 +221,58 @@ describe('BN-folded inference (CPU)', () => {
       expect(p[0].length).toBe(3);
     });
   }
+});
+
+describe("the native engine's kernels (CPU)", () => {
+  it("oneDNN's program and ATen's ops give the same logits; concurrent calls equal lone ones; bad kernels refused", async () => {
+    const model = await createModel({ arch: 'resnet18', seed: 2, numClasses: 10 });
+    const data = await syntheticDataset(16, [3, 32, 32], 10);
+    await train(model, data, { iterations: 2, batchSize: 8, normalize: 'none' });
+    model.eval();
+    const aten = await model.optimizeForInference({ inputSize: 32, kernels: 'aten' });
+    expect([aten.kernels, aten.kernelsReason]).toEqual(['aten', 'asked for ATen']);
+    if (!oneDnnProgram) {
+      const e = await rejection(model.optimizeForInference({ inputSize: 32, kernels: 'onednn' }));
+      expect(e).toBeInstanceOf(ValidationError);
+      expect(e.message).toMatch(/kernels: "onednn" is not available for this model here: /);
+      return;
+    }
+    const fast = await model.optimizeForInference({ inputSize: 32, kernels: 'onednn' });
+    expect(fast.kernels).toBe('onednn');
+    const inputs = [1, 2, 3, 4, 5, 6].map((i) => ({ data: randomFloats(2 * 3 * 32 * 32, i), shape: [2, 3, 32, 32] }));
+    const together = await Promise.all(inputs.map((x) => fast.forward(x)));
+    for (const [i, x] of inputs.entries()) {
+      const alone = await fast.forward(x);
+      expect(maxAbsDiff(together[i].data, alone.data)).toBe(0);
+      const reference = await aten.forward(x);
+      expect(maxAbsDiff(alone.data, reference.data)).toBeLessThan(1e-4 * Math.max(1, maxAbs(reference.data)));
+    }
+    const bad = await rejection(model.optimizeForInference({ kernels: 'fast' as never }));
+    expect(bad).toBeInstanceOf(ValidationError);
+    expect(bad.message).toMatch(/kernels/);
+  });
+
+  it("profile(): one row per primitive, ResNet-18's 20 convolutions with the residual add fused into 8", async () => {
+    const model = await createModel({ arch: 'resnet18', seed: 1, numClasses: 10 });
+    const fast = await model.optimizeForInference({ inputSize: 32 });
+    const x = { data: randomFloats(3 * 32 * 32, 1), shape: [1, 3, 32, 32] };
+    const rows = await fast.profile(x);
+    if (!oneDnnProgram) {
+      expect(rows).toEqual([]);
+      return;
+    }
+    // torchvision's resnet18: conv1, 8 blocks of 2 convolutions, 3 downsample projections.
+    const convs = rows.filter((r) => /^(conv1|layer\d\.\d\.(conv\d|downsample\.0)) /.test(r.layer));
+    expect(convs.length).toBe(20);
+    expect(rows.filter((r) => /\+sum \+relu/.test(r.layer)).map((r) => r.layer.split(' ')[0])).toEqual(
+      ['layer1.0', 'layer1.1', 'layer2.0', 'layer2.1', 'layer3.0', 'layer3.1', 'layer4.0', 'layer4.1'].map(
+        (b) => `${b}.conv2`,
+      ),
+    );
+    expect(rows[rows.length - 1].layer).toMatch(/^fc /);
+    for (const r of rows) expect(r.ms).toBeGreaterThanOrEqual(0);
+    expect(await (await model.optimizeForInference({ inputSize: 32, kernels: 'aten' })).profile(x)).toEqual([]);
+    fast.dispose();
+    await expect(fast.profile(x)).rejects.toThrow(/disposed/);
+  });
 });
