@@ -1,9 +1,11 @@
-// The engines an InferenceModel runs on: our folded libtorch graph, or onnxruntime-node on our ONNX export.
+// The engines an InferenceModel runs on: our folded graph (oneDNN's primitives or ATen's ops), or onnxruntime-node
+// on our ONNX export; openEngine makes the one asked for, or for 'auto' the faster one by measurement.
 import { DisposedError, ValidationError } from '../errors';
-import { getNumThreads } from '../info';
+import { getNumThreads, info } from '../info';
 import { ONNX_OPSET, encodeOnnx } from '../io/onnx';
 import { NativeFused, NativeModel, native } from '../native';
 import { Tensor } from '../tensor';
+import { cachedVerdict, describeVerdict, measureEngines } from './engine-choice';
 import { InferenceBackend } from './inference-model';
 
 /** What runs the native engine's operators: 'auto' oneDNN's primitives where this build, the CPU and the net allow
@@ -28,6 +30,7 @@ export async function nativeBackend(
     );
   return {
     engine: 'native',
+    engineReason: '',
     kernels: ran.kernels,
     kernelsReason: ran.reason,
     folded: fused.folded(),
@@ -60,19 +63,64 @@ interface Ort {
   Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
 }
 
-/** 'auto' picks onnxruntime-node on the CPU where it is installed (faster there at every size bench/infer-engines.ts
- *  measured), and our engine otherwise (CUDA, or no onnxruntime-node). */
-export async function chooseEngine(
-  requested: 'native' | 'onnxruntime' | 'auto',
-  device: string,
-): Promise<'native' | 'onnxruntime'> {
-  if (requested !== 'auto') return requested;
-  if (device !== 'cpu') return 'native';
+/** What openEngine needs to make either engine. */
+export interface EngineRequest {
+  engine: 'native' | 'onnxruntime' | 'auto';
+  kernels: NativeKernels;
+  channelsLast: boolean;
+  device: string;
+  head: { arch?: string; inChannels: number; numClasses: number };
+  size: [number, number];
+  /** What makes two models the same to time: the network's structure (its spec). */
+  structure: unknown;
+}
+
+/** The engine asked for, or for 'auto' the faster here by measurement (engine-choice.ts): our engine where the
+ *  model is on CUDA or onnxruntime-node is not installed. `engineReason` says which and why. */
+export async function openEngine(handle: NativeModel, r: EngineRequest): Promise<InferenceBackend> {
+  const native = () => nativeBackend(handle, r.size, r.channelsLast, r.kernels);
+  const ort = () => onnxRuntimeBackend(handle, r.head, r.size);
+  const because = async (b: Promise<InferenceBackend>, reason: string) => ({ ...(await b), engineReason: reason });
+  if (r.engine === 'native') return because(native(), 'asked for native');
+  if (r.engine === 'onnxruntime') return because(ort(), 'asked for onnxruntime');
+  if (r.device !== 'cpu') return because(native(), `auto: the model is on ${r.device} (onnxruntime runs on the CPU)`);
   try {
     await loadOnnxRuntime();
-    return 'onnxruntime';
   } catch {
-    return 'native';
+    return because(native(), 'auto: onnxruntime-node is not installed');
+  }
+  const i = info();
+  const key = JSON.stringify({
+    structure: r.structure,
+    size: r.size,
+    kernels: r.kernels,
+    channelsLast: r.channelsLast,
+    cpu: i.cpu,
+    onednnMaxIsa: process.env.ONEDNN_MAX_CPU_ISA ?? null,
+    threads: getNumThreads(),
+    ours: [i.version, i.libtorchLibrary],
+    onnxruntime: await onnxRuntimeVersion(),
+  });
+  const cached = await cachedVerdict(key);
+  if (cached) return because(cached.engine === 'native' ? native() : ort(), describeVerdict(cached, true));
+  const both = { native: await native(), onnxruntime: await ort() };
+  try {
+    const verdict = await measureEngines(key, both, [r.head.inChannels, ...r.size]);
+    both[verdict.engine === 'native' ? 'onnxruntime' : 'native'].dispose();
+    return { ...both[verdict.engine], engineReason: describeVerdict(verdict, false) };
+  } catch (e) {
+    both.native.dispose();
+    both.onnxruntime.dispose();
+    throw e;
+  }
+}
+
+async function onnxRuntimeVersion(): Promise<string> {
+  try {
+    const ort = (await loadOnnxRuntime()) as Ort & { env?: { versions?: { common?: string } } };
+    return ort.env?.versions?.common ?? 'unknown';
+  } catch {
+    return 'absent';
   }
 }
 
@@ -112,6 +160,7 @@ export async function onnxRuntimeBackend(
   });
   return {
     engine: 'onnxruntime',
+    engineReason: '',
     kernels: 'onnxruntime',
     kernelsReason: '',
     folded: 0,

@@ -6,7 +6,7 @@ import { promises as fsp } from 'fs';
 import { DisposedError, OutOfMemoryError, ValidationError, inContext } from '../errors';
 import { ImageSource } from '../images';
 import { InferenceModel, InferenceOptions, PredictOptions, parseTopK } from '../inference/inference-model';
-import { NATIVE_KERNELS, chooseEngine, nativeBackend, onnxRuntimeBackend } from '../inference/engines';
+import { NATIVE_KERNELS, openEngine } from '../inference/engines';
 import { ImageOptions, imagesToBatch, trainedImageSize } from '../inference/image-batch';
 import { LoadOptions, LoadReport, loadWeights, saveWeights } from '../io/weights';
 import { loadPytorchWeights } from '../io/pth';
@@ -163,20 +163,15 @@ export class Model {
       trainedImageSize(this.preprocessing),
       this.minInputSize,
     );
-    const engine = await chooseEngine(options.engine ?? 'native', this.device);
-    const backend =
-      engine === 'onnxruntime'
-        ? await onnxRuntimeBackend(
-            this.handle(),
-            { arch: this.spec.arch, inChannels: this.inChannels, numClasses: this.numClasses },
-            size,
-          )
-        : await nativeBackend(
-            this.handle(),
-            size,
-            options.channelsLast ?? (!this.device.startsWith('cuda') && native().info().mkldnn),
-            options.kernels ?? 'auto',
-          );
+    const backend = await openEngine(this.handle(), {
+      engine: options.engine ?? 'native',
+      kernels: options.kernels ?? 'auto',
+      channelsLast: options.channelsLast ?? (!this.device.startsWith('cuda') && native().info().mkldnn),
+      device: this.device,
+      head: { arch: this.spec.arch, inChannels: this.inChannels, numClasses: this.numClasses },
+      size,
+      structure: { ...this.spec, seed: undefined, classNames: undefined, weights: undefined },
+    });
     return new InferenceModel(backend, {
       numClasses: this.numClasses,
       inChannels: this.inChannels,

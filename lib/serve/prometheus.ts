@@ -58,6 +58,19 @@ export class Gauge implements Metric {
   }
 }
 
+/** A gauge of 1 whose labels carry facts (Prometheus' "info" idiom): `name{engine="native",...} 1`. */
+export class InfoGauge implements Metric {
+  readonly type = 'gauge';
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly read: () => Labels,
+  ) {}
+  lines(): string[] {
+    return [`${this.name}{${key(this.read())}} 1`];
+  }
+}
+
 export class Histogram implements Metric {
   readonly type = 'histogram';
   #counts: number[];

@@ -42,6 +42,10 @@ export interface ReplicaInfo {
   preprocessing?: Preprocessing;
   inputSize: [number, number];
   engine: 'native' | 'onnxruntime';
+  /** Why that engine ('auto': what was measured). */
+  engineReason: string;
+  /** What runs its operators: oneDNN's primitives or ATen's (native), or onnxruntime. */
+  kernels: 'onednn' | 'aten' | 'onnxruntime';
 }
 
 export interface BatchEvent {
@@ -78,6 +82,8 @@ export function infoOf(m: InferenceModel): ReplicaInfo {
     preprocessing: m.preprocessing,
     inputSize: m.inputSize,
     engine: m.engine,
+    engineReason: m.engineReason,
+    kernels: m.kernels,
   };
 }
 
@@ -209,13 +215,23 @@ function startWorker(
 async function workerPool(s: ReplicaSettings, onBatch: (e: BatchEvent) => void): Promise<Replicas> {
   let nextId = 1;
   const replicas: WorkerReplica[] = [];
-  const started = await Promise.allSettled(Array.from({ length: s.workers }, () => startWorker(s, onBatch, replicas)));
+  // The first replica resolves engine 'auto' (measuring alone, undisturbed); the others take its engine.
+  let info: ReplicaInfo;
+  try {
+    info = await startWorker(s, onBatch, replicas);
+  } catch (e) {
+    await Promise.all(replicas.map((r) => r.worker.terminate()));
+    throw e;
+  }
+  const rest = { ...s, engine: info.engine };
+  const started = await Promise.allSettled(
+    Array.from({ length: s.workers - 1 }, () => startWorker(rest, onBatch, replicas)),
+  );
   const failed = started.find((x) => x.status === 'rejected');
   if (failed) {
     await Promise.all(replicas.map((r) => r.worker.terminate()));
     throw (failed as PromiseRejectedResult).reason;
   }
-  const info = (started[0] as PromiseFulfilledResult<ReplicaInfo>).value;
   return {
     info,
     forward(x, o) {

@@ -18,7 +18,7 @@ import {
 import { RawImage } from '../images';
 import { imagesToBatch } from '../inference/image-batch';
 import { Prediction, topK } from '../predictions';
-import { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, Registry } from './prometheus';
+import { Counter, Gauge, Histogram, InfoGauge, PROMETHEUS_CONTENT_TYPE, Registry } from './prometheus';
 import { ServeOptions, ServeSettings, resolveServeOptions } from './options';
 import { ReplicaSettings, Replicas, startReplicas } from './replicas';
 import { PredictRequest, RequestError, parsePredictRequest } from './requests';
@@ -86,6 +86,13 @@ export class Server {
     r.add(new Gauge('resnet_queue_depth', 'Images waiting for a forward', () => this.#replicas.queued()));
     r.add(new Gauge('resnet_requests_in_flight', 'Predict requests being answered', () => this.#inFlight));
     r.add(new Gauge('resnet_replicas_alive', 'Model replicas able to take work', () => this.#replicas.alive()));
+    r.add(
+      new InfoGauge('resnet_engine_info', 'The engine serving the model, what runs its operators, and why', () => ({
+        engine: this.#replicas.info.engine,
+        kernels: this.#replicas.info.kernels,
+        reason: this.#replicas.info.engineReason,
+      })),
+    );
     this.#reloads = r.add(new Counter('resnet_model_reloads_total', 'Model reloads, by result'));
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => void this.#handle(req, res));
   }
@@ -104,6 +111,11 @@ export class Server {
   /** The engine the model runs on ('auto' resolved). */
   get engine(): 'native' | 'onnxruntime' {
     return this.#replicas.info.engine;
+  }
+
+  /** Why it runs on that engine (for 'auto', what was measured), as /metrics' resnet_engine_info says. */
+  get engineReason(): string {
+    return this.#replicas.info.engineReason;
   }
 
   /** What /readyz answers: a model is loaded and the server is not draining. */

@@ -11,9 +11,18 @@ namespace rt::js {
 
 namespace {
 
+// `job` on the realm's compute thread where the net is on the CPU, else here.
+void on_compute_thread(ComputeThread* compute, const std::function<void()>& job) {
+  if (compute)
+    compute->run(job);
+  else
+    job();
+}
+
 struct Built {
   std::shared_ptr<const FusedNet> net;
   torch::Device device{torch::kCPU};
+  std::shared_ptr<ComputeThread> compute;  // CPU: this realm's (addon_data.h)
 };
 
 }  // namespace
@@ -28,6 +37,7 @@ FusedWrap::FusedWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FusedWra
   auto built = adopt_shared<Built>(info, "FusedModel objects come from fuse()");
   net_ = built->net;
   device_ = built->device;
+  compute_ = built->compute;
 }
 
 Napi::Value FusedWrap::FuseAsync(const Napi::CallbackInfo& info) {
@@ -46,8 +56,13 @@ Napi::Value FusedWrap::FuseAsync(const Napi::CallbackInfo& info) {
         return built;
       },
       [](Napi::Env env, std::shared_ptr<Built>& built) -> Napi::Value {
-        // The program's team on the compute thread is to be the only one (device/compute_thread.h).
-        if (built->device.is_cpu()) release_idle_teams(env);
+        // The compute thread's team is to be the realm's only one (device/compute_thread.h).
+        if (built->device.is_cpu()) {
+          auto& data = AddonData::of(env);
+          if (!data.compute) data.compute = std::make_shared<ComputeThread>();
+          built->compute = data.compute;
+          release_idle_teams(env);
+        }
         return wrap_shared(env, AddonData::of(env).fused_class, built);
       });
 }
@@ -59,9 +74,14 @@ Napi::Value FusedWrap::Forward(const Napi::CallbackInfo& info) {
   torch::Tensor input = view_of(info[0], shape, "input");
   auto net = net_;
   const auto device = device_;
+  auto compute = compute_;
   return run_async<torch::Tensor>(
       env,
-      [net, input, device] { return net->forward(input.to(device, torch::kFloat32)).to(torch::kCPU).contiguous(); },
+      [net, input, device, compute] {
+        torch::Tensor out;
+        on_compute_thread(compute.get(), [&] { out = net->forward(input.to(device, torch::kFloat32)); });
+        return out.to(torch::kCPU).contiguous();
+      },
       [](Napi::Env env, torch::Tensor& out) -> Napi::Value { return tensor_to_js(env, out); }, {info[0]});
 }
 
@@ -72,9 +92,15 @@ Napi::Value FusedWrap::Profile(const Napi::CallbackInfo& info) {
   torch::Tensor input = view_of(info[0], shape, "input");
   auto net = net_;
   const auto device = device_;
+  auto compute = compute_;
   using Rows = std::vector<std::pair<std::string, double>>;
   return run_async<Rows>(
-      env, [net, input, device] { return net->profile(input.to(device, torch::kFloat32)); },
+      env,
+      [net, input, device, compute] {
+        Rows rows;
+        on_compute_thread(compute.get(), [&] { rows = net->profile(input.to(device, torch::kFloat32)); });
+        return rows;
+      },
       [](Napi::Env env, Rows& rows) -> Napi::Value {
         Napi::Array out = Napi::Array::New(env, rows.size());
         for (size_t i = 0; i < rows.size(); ++i) {

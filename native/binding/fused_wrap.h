@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "device/compute_thread.h"
 #include "infer/fused.h"
 #include "models/model.h"
 
@@ -23,6 +24,7 @@ class FusedWrap : public Napi::ObjectWrap<FusedWrap> {
   Napi::Value Profile(const Napi::CallbackInfo& info);
   std::shared_ptr<const FusedNet> net_;
   torch::Device device_{torch::kCPU};
+  std::shared_ptr<ComputeThread> compute_;  // CPU nets: where forward runs
 };
 
 }  // namespace rt::js

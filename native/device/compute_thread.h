@@ -1,16 +1,42 @@
 #pragma once
-// One thread for the CPU inference programs (native/infer/onednn_program.h). libgomp gives every thread that starts
-// a parallel region its own team, and once the teams' threads outnumber the cores its threads sleep at the end of
-// every region instead of spinning (device/runtime.h, CpuTrainingScope). A program run from whichever libuv thread
-// its call lands on grows a team per pool thread: each of a ResNet-20's 25 primitives then waits for a thread to
-// wake (1.3 ms per image on 2 cores, 0.53 ms with one team). Here every run starts its regions from the same
-// thread, and while a program lives the pool threads end their teams after their work (CpuInferenceScope).
+// A thread that runs CPU inference (native/infer/) for one JS realm (the binding keeps one per environment: the
+// main thread, each worker_thread). libgomp gives every thread that starts a parallel region its own team, and once
+// the teams' threads outnumber the cores its threads sleep at the end of every region instead of spinning
+// (device/runtime.h, CpuTrainingScope). Forwards run from whichever libuv thread each call lands on grow a team per
+// pool thread: each of a ResNet-20's 25 primitives then waits for a thread to wake (1.3 ms per image on 2 cores,
+// 0.53 ms with one team). Here a realm's forwards start their regions from one thread, and while an inference model
+// lives the pool threads end their teams after their work (CpuInferenceScope).
+#include <condition_variable>
+#include <deque>
+#include <exception>
 #include <functional>
+#include <mutex>
+#include <thread>
 
 namespace rt {
 
-// Runs `job` on the compute thread and waits for it; rethrows what it throws. Jobs run one at a time, in order.
-void run_on_compute_thread(const std::function<void()>& job);
+class ComputeThread {
+ public:
+  ComputeThread();
+  ~ComputeThread();  // finishes the queued jobs, then joins
+  ComputeThread(const ComputeThread&) = delete;
+  ComputeThread& operator=(const ComputeThread&) = delete;
+  // Runs `job` on this thread and waits for it; rethrows what it throws. Jobs run one at a time, in order.
+  void run(const std::function<void()>& job);
+
+ private:
+  struct Job {
+    const std::function<void()>* work = nullptr;
+    bool done = false;
+    std::exception_ptr error;
+  };
+  void loop();
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  std::deque<Job*> queue_;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the rest exists
+};
 
 // While one lives, libuv's threads end their OpenMP team after their libtorch work (as during a CPU training).
 class CpuInferenceScope {

@@ -177,20 +177,17 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
 }
 
 torch::Tensor FusedNet::forward(const torch::Tensor& input) const {
-  if (!scope_) return forward_aten(input);
-  // On the CPU every forward, the program's or ATen's, starts its parallel regions from the compute thread.
-  torch::Tensor out;
-  run_on_compute_thread([&] {
-    if (program_ && input.scalar_type() == torch::kFloat32 && input.dim() == 4) out = program_->forward(input);
-    if (!out.defined()) out = forward_aten(input);
-  });
-  return out;
+  if (program_ && input.device().is_cpu() && input.scalar_type() == torch::kFloat32 && input.dim() == 4) {
+    torch::Tensor out = program_->forward(input);
+    if (out.defined()) return out;
+  }
+  return forward_aten(input);
 }
 
 std::vector<std::pair<std::string, double>> FusedNet::profile(const torch::Tensor& input) const {
   std::vector<std::pair<std::string, double>> out;
-  if (program_ && input.scalar_type() == torch::kFloat32 && input.dim() == 4)
-    run_on_compute_thread([&] { out = program_->profile(input); });
+  if (program_ && input.device().is_cpu() && input.scalar_type() == torch::kFloat32 && input.dim() == 4)
+    out = program_->profile(input);
   return out;
 }
 

@@ -49,7 +49,8 @@ class CpuInferenceScope;
 class FusedNet {
  public:
   // Traces `net` at height×width (any batch), folds and copies the weights; `onednn`: run on oneDNN's primitives
-  // where this build, the CPU and the net allow it.
+  // where this build, the CPU and the net allow it. On the CPU, callers run forward() on a ComputeThread
+  // (device/compute_thread.h).
   static std::shared_ptr<FusedNet> build(ResNetImpl& net, int64_t height, int64_t width, bool channels_last,
                                          bool onednn = true);
   ~FusedNet();
@@ -70,8 +71,8 @@ class FusedNet {
   bool channels_last_ = false;
   bool onednn_single_ = false;  // one image at a time runs on oneDNN tensors
   int64_t folded_ = 0;
-  std::unique_ptr<OneDnnProgram> program_;  // runs on the compute thread (device/compute_thread.h)
-  std::unique_ptr<CpuInferenceScope> scope_;
+  std::unique_ptr<OneDnnProgram> program_;
+  std::unique_ptr<CpuInferenceScope> scope_;  // on the CPU (device/compute_thread.h)
   std::string kernels_reason_;
 };
 

@@ -78,6 +78,11 @@ struct Plan {
   // Made once: the activations' buffers (reused as values die), the program over them.
   std::vector<torch::Tensor> buffers;
   torch::Tensor scratchpad, pooled;  // pooled: the features, N×C, for the classifier
+  // The classifier: an inner product on the pooled features into `logits`.
+  dnnl::primitive fc;
+  md fc_weights;
+  std::string fc_label;
+  torch::Tensor fc_weight, fc_bias, logits;
   std::vector<Instr> program;
   std::vector<memory> input;  // memories of the caller's input, rebound per call
 
@@ -215,6 +220,16 @@ void Plan::bind(const std::vector<Step>& steps, const std::vector<int>& last_use
   memory a = mem(desc[pooled_value], where[pooled_value]),
          b(md({n, c, 1, 1}, dt::f32, tag::nchw), cpu(), pooled.data_ptr());
   program.push_back({dnnl::reorder(a, b), {{DNNL_ARG_FROM, a}, {DNNL_ARG_TO, b}}, -1, "features to NC"});
+  const int64_t k = fc_bias.size(0);
+  logits = torch::empty({n, k});
+  program.push_back({fc,
+                     {{DNNL_ARG_SRC, b},
+                      {DNNL_ARG_WEIGHTS, memory(fc_weights, cpu(), fc_weight.data_ptr())},
+                      {DNNL_ARG_BIAS, memory(md({k}, dt::f32, tag::x), cpu(), fc_bias.data_ptr())},
+                      {DNNL_ARG_DST, memory(md({n, k}, dt::f32, tag::nc), cpu(), logits.data_ptr())},
+                      {DNNL_ARG_SCRATCHPAD, scratch_mem}},
+                     -1,
+                     fc_label});
 }
 
 struct OneDnnProgram::Impl {
@@ -222,11 +237,12 @@ struct OneDnnProgram::Impl {
   std::vector<Step> steps;   // in the order they run
   int values = 0, pooled = -1;
   int64_t channels = 0;
-  const FusedOp* linear = nullptr;  // the classifier, run by ATen on the pooled features
+  const FusedOp* linear = nullptr;  // the classifier, an inner product on the pooled features
   std::vector<int> last_use;        // per value: the last step reading it
   mutable std::mutex mutex;
   mutable std::map<std::vector<int64_t>, std::shared_ptr<Plan>> plans;    // null: declined for that shape
   mutable std::vector<std::vector<std::pair<md, torch::Tensor>>> packed;  // per step: its weight per layout
+  mutable std::vector<std::pair<md, torch::Tensor>> packed_fc;            // the classifier's, per layout
 
   torch::Tensor packed_weight(size_t k, const md& want) const;
   std::shared_ptr<Plan> make_plan(const std::vector<int64_t>& shape) const;
@@ -442,6 +458,30 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
     plan->dims[s.out] = out;
     plan->execs.push_back(std::move(e));
   }
+  {
+    const int64_t c = plan->dims[pooled][0], k = linear->weight.size(0);
+    auto pd = checked(dnnl::inner_product_forward::primitive_desc(
+                          {dnnl::prop_kind::forward_inference, md({n, c}, dt::f32, tag::nc),
+                           md({k, c}, dt::f32, tag::any), md({k}, dt::f32, tag::x), md({n, k}, dt::f32, tag::nc)},
+                          base(), cpu()),
+                      "inner product");
+    plan->fc = dnnl::inner_product_forward(pd);
+    plan->fc_weights = pd.weights_desc();
+    plan->fc_label = linear->name + " (" + impl + ")";
+    plan->fc_bias = linear->bias.contiguous();
+    for (const auto& [desc, t] : packed_fc)
+      if (desc == plan->fc_weights) plan->fc_weight = t;
+    if (!plan->fc_weight.defined()) {
+      const torch::Tensor w = linear->weight.contiguous();
+      plan->fc_weight = bytes(plan->fc_weights.get_size());
+      memory a(md({k, c}, dt::f32, tag::ab), cpu(), w.data_ptr()),
+          b(plan->fc_weights, cpu(), plan->fc_weight.data_ptr());
+      dnnl::stream stream(cpu());
+      dnnl::reorder(a, b).execute(stream, a, b);
+      stream.wait();
+      packed_fc.emplace_back(plan->fc_weights, plan->fc_weight);
+    }
+  }
   plan->bind(steps, last_use, pooled);
   return plan;
 }
@@ -576,7 +616,7 @@ torch::Tensor OneDnnProgram::forward(const torch::Tensor& x) const {
     in.prim.execute(stream, in.args);
   }
   stream.wait();
-  return at::linear(plan->pooled, p.linear->weight, p.linear->bias);
+  return plan->logits.clone();
 }
 
 std::vector<std::pair<std::string, double>> OneDnnProgram::profile(const torch::Tensor& x) const {
@@ -597,10 +637,6 @@ std::vector<std::pair<std::string, double>> OneDnnProgram::profile(const torch::
     stream.wait();
     out.emplace_back(in.label, std::chrono::duration<double, std::milli>(clock::now() - start).count());
   }
-  const auto start = clock::now();
-  at::linear(plan->pooled, p.linear->weight, p.linear->bias);
-  out.emplace_back(p.linear->name + " (ATen linear)",
-                   std::chrono::duration<double, std::milli>(clock::now() - start).count());
   return out;
 }
 

@@ -361,6 +361,46 @@ describe('ONNX export, run in onnxruntime-node', () => {
       /disposed/,
     );
   });
+  it('engine "auto": the faster engine by measurement, the verdict cached per network and reused', async () => {
+    const cache = await tempDir();
+    const before = process.env.RESNET_TORCH_CACHE;
+    process.env.RESNET_TORCH_CACHE = cache;
+    try {
+      const model = await createModel({ arch: 'cifar-resnet8', seed: 1, numClasses: 10 });
+      const first = await model.optimizeForInference({ engine: 'auto' });
+      const measured =
+        /^auto: (native|onnxruntime) measured faster on this machine \(batches of 1 \+ 8: native ([\d.]+) ms, onnxruntime ([\d.]+) ms\)$/.exec(
+          first.engineReason,
+        );
+      expect(measured).not.toBeNull();
+      const [, chosen, nativeMs, ortMs] = measured!;
+      expect(first.engine).toBe(chosen);
+      expect(chosen).toBe(Number(nativeMs) <= Number(ortMs) ? 'native' : 'onnxruntime');
+      const files = (await fsp.readdir(cache)).filter((f) => /^engine-choice-[0-9a-f]{16}\.json$/.test(f));
+      expect(files).toHaveLength(1);
+      expect(JSON.parse(await fsp.readFile(path.join(cache, files[0]), 'utf8'))).toMatchObject({ engine: chosen });
+      // The same network (other weights) reuses the verdict; another input size measures again.
+      const again = await (
+        await createModel({ arch: 'cifar-resnet8', seed: 2, numClasses: 10 })
+      ).optimizeForInference({
+        engine: 'auto',
+      });
+      expect(again.engine).toBe(chosen);
+      expect(again.engineReason).toMatch(/, cached from \d{4}-\d\d-\d\dT[\d:.]+Z\)$/);
+      const other = await model.optimizeForInference({ engine: 'auto', inputSize: 40 });
+      expect(other.engineReason).not.toMatch(/cached/);
+      // An unreadable cache file is measured over.
+      await fsp.writeFile(path.join(cache, files[0]), '{not json');
+      expect((await model.optimizeForInference({ engine: 'auto' })).engineReason).not.toMatch(/cached/);
+      const x = { data: randomFloats(2 * 3 * 32 * 32, 3), shape: [2, 3, 32, 32] };
+      const asked = await model.optimizeForInference({ engine: 'native' });
+      expect(asked.engineReason).toBe('asked for native');
+      expect(maxAbsDiff((await first.forward(x)).data, (await asked.forward(x)).data)).toBeLessThan(1e-4 * 10);
+    } finally {
+      if (before === undefined) delete process.env.RESNET_TORCH_CACHE;
+      else process.env.RESNET_TORCH_CACHE = before;
+    }
+  });
   it('refuses an opset before 13', async () => {
     const model = await createModel({ arch: 'cifar-resnet20', seed: 1 });
     await expect(model.exportOnnx('/tmp/x.onnx', { opset: 12 })).rejects.toThrow(

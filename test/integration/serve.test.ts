@@ -13,7 +13,7 @@ import * as path from 'path';
 
 import sharp from 'sharp';
 
-import { Model, ServeOptions, Server, createModel, serve } from '../../lib';
+import { Model, ServeOptions, Server, createModel, info, serve } from '../../lib';
 import { CLI } from '../helpers/cli';
 import { pngBytes } from '../../harness/fixtures';
 import { tempDir } from '../../harness/files';
@@ -107,7 +107,15 @@ describe('serve(): POST /v1/predict and the probes', () => {
     const got = (bytes.json as { predictions: { label: string; probability: number }[] }).predictions;
     expect(got.map((p) => p.label)).toEqual(expected.map((p) => p.label));
     for (let i = 0; i < 2; i++) expect(got[i].probability).toBeCloseTo(expected[i].probability, 4);
-    expect(server.engine).toBe('onnxruntime'); // 'auto' on the CPU with onnxruntime-node installed
+    // 'auto' on the CPU with onnxruntime-node installed: the faster of the two here, measured at load (or cached).
+    expect(server.engineReason).toMatch(
+      /^auto: (native|onnxruntime) measured faster on this machine \(batches of 1 \+ 8: native [\d.]+ ms, onnxruntime [\d.]+ ms(, cached from [-\dT:.Z]+)?\)$/,
+    );
+    const [, chosen, nativeMs, ortMs] = /auto: (\w+) .*native ([\d.]+) ms, onnxruntime ([\d.]+) ms/.exec(
+      server.engineReason,
+    )!;
+    expect(server.engine).toBe(chosen);
+    expect(chosen).toBe(Number(nativeMs) <= Number(ortMs) ? 'native' : 'onnxruntime');
     const json = await request(`${server.url}/v1/predict`, {
       body: JSON.stringify({ images: [png.toString('base64'), image(2).toString('base64')], topK: 4 }),
       type: 'application/json',
@@ -295,6 +303,10 @@ describe('serve(): POST /v1/predict and the probes', () => {
       expect(sample('resnet_batch_size', 'resnet_batch_size_count')).toBeLessThan(6); // batched
       expect(sample('resnet_images', 'resnet_images_total')).toBe(6);
       expect(sample('resnet_queue_depth', 'resnet_queue_depth')).toBe(0);
+      const kernels = info().training.onednn && info().mkldnn ? 'onednn' : 'aten';
+      expect(
+        sample('resnet_engine_info', 'resnet_engine_info', { engine: 'native', kernels, reason: 'asked for native' }),
+      ).toBe(1);
     } finally {
       await fresh.close();
     }

@@ -59,7 +59,9 @@ export const serveCommand: Command = {
     });
     const onHangup = () => void server.reload().catch(() => {}); // the failure is logged; the old model serves on
     process.on('SIGHUP', onHangup);
-    ctx.out.write(`listening on ${server.url} (model ${server.settings.model}, engine ${server.engine})\n`);
+    ctx.out.write(
+      `listening on ${server.url} (model ${server.settings.model}, engine ${server.engine}: ${server.engineReason})\n`,
+    );
     try {
       if (!ctx.signal.aborted)
         await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
