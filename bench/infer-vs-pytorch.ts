@@ -1,7 +1,9 @@
 // Inference latency at batch 1 and 32: our model in eval mode, our BN-folded inference model, PyTorch eager
-// (Python, same threads and memory format) and onnxruntime-node running our ONNX export.
+// (Python, same threads, the faster of the two memory formats), PyTorch's frozen TorchScript
+// (jit.trace + jit.freeze + jit.optimize_for_inference) and torch.compile (with --compile: inductor compiles each
+// network first, minutes on 2 cores), and onnxruntime-node running our ONNX export.
 //   node .test-build/bench/infer-vs-pytorch.js [--device cpu|cuda] [--cases cifar-resnet20,resnet18,resnet50] [--repeats 10]
-//     [--budget-s S] (starts no new network after S seconds; the table shows what was measured)
+//     [--compile] [--budget-s S] (starts no new network after S seconds; the table shows what was measured)
 // On CUDA our times include copying the input to the device and the logits back, as a caller gets them.
 import * as os from 'os';
 import * as path from 'path';
@@ -28,6 +30,7 @@ async function main() {
   const device = argValue('device', 'cpu');
   const threads = Number(argValue('threads', String(os.cpus().length)));
   const repeats = Number(argValue('repeats', '10'));
+  const compile = process.argv.includes('--compile');
   const archs = argValue('cases', 'cifar-resnet20,resnet18,resnet50').split(',');
   const budgetMs = Number(argValue('budget-s', 'Infinity')) * 1000;
   const started = Date.now();
@@ -60,18 +63,31 @@ async function main() {
           ? await time(() => session.run({ input: new ort.Tensor('float32', x.data, x.shape) }), repeats)
           : NaN;
       const py: Record<string, number> = {};
-      for (const format of ['contiguous', 'channels_last']) {
+      const pyRun = async (format: string, mode: string) => {
         const out = await runPython(
           '../../bench/python/infer_latency.py',
-          [JSON.stringify({ arch, batch, size, threads, format, repeats, device })],
+          [JSON.stringify({ arch, batch, size, threads, format, repeats, device, mode })],
           { OMP_NUM_THREADS: String(threads) },
         );
-        py[format] = JSON.parse(out.trim().split('\n').pop()!).ms;
-      }
+        return JSON.parse(out.trim().split('\n').pop()!).ms as number;
+      };
+      for (const format of ['contiguous', 'channels_last']) py[format] = await pyRun(format, 'eager');
       const bestPy = Math.min(py.contiguous, py.channels_last);
-      rows.push([arch, batch, eager, folded, bestPy, onnx, bestPy / folded]);
+      const frozen = await pyRun('contiguous', 'freeze');
+      const compiled = compile ? await pyRun('contiguous', 'compile') : NaN;
+      rows.push([
+        arch,
+        batch,
+        eager,
+        folded,
+        bestPy,
+        frozen,
+        compiled,
+        onnx,
+        Math.min(bestPy, frozen, compiled || Infinity) / folded,
+      ]);
       console.error(
-        `  ${arch} batch ${batch}: ours ${eager.toFixed(2)} folded ${folded.toFixed(2)} pytorch ${py.contiguous.toFixed(2)}/${py.channels_last.toFixed(2)} ort ${onnx.toFixed(2)}`,
+        `  ${arch} batch ${batch}: ours ${eager.toFixed(2)} folded ${folded.toFixed(2)} pytorch ${py.contiguous.toFixed(2)}/${py.channels_last.toFixed(2)} frozen ${frozen.toFixed(2)} compiled ${compiled.toFixed(2)} ort ${onnx.toFixed(2)}`,
       );
     }
     model.dispose();
@@ -87,8 +103,10 @@ async function main() {
         'ours eval',
         'ours BN-folded',
         'PyTorch eager (best format)',
+        'PyTorch jit.freeze + optimize_for_inference',
+        'torch.compile',
         'onnxruntime-node',
-        'PyTorch / folded',
+        'best PyTorch / folded',
       ],
       rows,
     ),

@@ -1,5 +1,7 @@
-"""PyTorch eager inference latency (eval, no_grad) for bench/infer-vs-pytorch.
-usage: infer_latency.py JSON  with {arch, batch, size, threads, format, repeats, device}
+"""PyTorch inference latency (eval, no_grad) for bench/infer-vs-pytorch.
+usage: infer_latency.py JSON  with {arch, batch, size, threads, format, repeats, device, mode}
+mode: "eager" (default); "freeze": torch.jit.trace, torch.jit.freeze, torch.jit.optimize_for_inference (oneDNN
+fusions, weights prepacked); "compile": torch.compile (inductor), compiled before timing.
 Prints {"ms": median milliseconds per batch}"""
 import json
 import os
@@ -26,6 +28,12 @@ x = torch.randn(c["batch"], 3, c["size"], c["size"], device=device)
 if c["format"] == "channels_last":
     model = model.to(memory_format=torch.channels_last)
     x = x.contiguous(memory_format=torch.channels_last)
+mode = c.get("mode", "eager")
+with torch.no_grad():
+    if mode == "freeze":
+        model = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))
+    elif mode == "compile":
+        model = torch.compile(model)
 times = []
 with torch.no_grad():
     for i in range(c["repeats"] + 3):
