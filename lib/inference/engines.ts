@@ -103,7 +103,15 @@ export async function openEngine(handle: NativeModel, r: EngineRequest): Promise
   });
   const cached = await cachedVerdict(key);
   if (cached) return because(cached.engine === 'native' ? native() : ort(), describeVerdict(cached, true));
-  const both = { native: await native(), onnxruntime: await ort() };
+  const mine = await native();
+  let theirs: InferenceBackend;
+  try {
+    theirs = await ort();
+  } catch (e) {
+    const why = (e as Error).message.split('\n')[0];
+    return { ...mine, engineReason: `auto: onnxruntime-node could not run this model (${why})` };
+  }
+  const both = { native: mine, onnxruntime: theirs };
   try {
     const verdict = await measureEngines(key, both, [r.head.inChannels, ...r.size]);
     both[verdict.engine === 'native' ? 'onnxruntime' : 'native'].dispose();
