@@ -469,7 +469,14 @@ export interface NativeBinding {
   Model: new (spec: NativeNetSpec) => NativeModel;
   createModel(spec: NativeNetSpec, device: string): Promise<NativeModel>;
   info(): NativeInfo;
-  fuse(model: NativeModel, height: number, width: number, channelsLast: boolean, onednn: boolean): Promise<NativeFused>;
+  fuse(
+    model: NativeModel,
+    height: number,
+    width: number,
+    channelsLast: boolean,
+    onednn: boolean,
+    bfloat16: boolean,
+  ): Promise<NativeFused>;
   cudaMemoryStats(device: number): {
     allocated: number;
     reserved: number;

@@ -12,15 +12,34 @@ import { InferenceBackend } from './inference-model';
  *  (native/infer/onednn_program.h), else ATen; 'onednn' those primitives or an error saying why not; 'aten' ATen. */
 export const NATIVE_KERNELS = ['auto', 'onednn', 'aten'] as const;
 export type NativeKernels = (typeof NATIVE_KERNELS)[number];
+/** The native engine's arithmetic: float32, or bfloat16 activations and weights on the oneDNN program. */
+export const INFERENCE_PRECISIONS = ['float32', 'bfloat16'] as const;
+export type InferencePrecision = (typeof INFERENCE_PRECISIONS)[number];
 
 export async function nativeBackend(
   handle: NativeModel,
   [h, w]: [number, number],
   channelsLast: boolean,
   kernels: NativeKernels,
+  precision: InferencePrecision = 'float32',
 ): Promise<InferenceBackend> {
-  let fused: NativeFused | undefined = await native().fuse(handle, h, w, channelsLast, kernels !== 'aten');
+  const bfloat16 = precision === 'bfloat16';
+  if (bfloat16 && kernels === 'aten')
+    throw new ValidationError(
+      'precision',
+      'bfloat16',
+      '"float32" with kernels "aten"',
+      'precision: "bfloat16" runs on the oneDNN program; kernels "aten" is float32',
+    );
+  let fused: NativeFused | undefined = await native().fuse(handle, h, w, channelsLast, kernels !== 'aten', bfloat16);
   const ran = fused.kernels();
+  if (bfloat16 && ran.kernels !== 'onednn')
+    throw new ValidationError(
+      'precision',
+      'bfloat16',
+      '"float32" for this model here',
+      `precision: "bfloat16" is not available for this model here: ${ran.reason}`,
+    );
   if (kernels === 'onednn' && ran.kernels !== 'onednn')
     throw new ValidationError(
       'kernels',
@@ -31,6 +50,7 @@ export async function nativeBackend(
   return {
     engine: 'native',
     engineReason: '',
+    precision,
     kernels: ran.kernels,
     kernelsReason: ran.reason,
     folded: fused.folded(),
@@ -67,6 +87,7 @@ interface Ort {
 export interface EngineRequest {
   engine: 'native' | 'onnxruntime' | 'auto';
   kernels: NativeKernels;
+  precision: InferencePrecision;
   channelsLast: boolean;
   device: string;
   head: { arch?: string; inChannels: number; numClasses: number };
@@ -78,9 +99,19 @@ export interface EngineRequest {
 /** The engine asked for, or for 'auto' the faster here by measurement (engine-choice.ts): our engine where the
  *  model is on CUDA or onnxruntime-node is not installed. `engineReason` says which and why. */
 export async function openEngine(handle: NativeModel, r: EngineRequest): Promise<InferenceBackend> {
-  const native = () => nativeBackend(handle, r.size, r.channelsLast, r.kernels);
+  const native = () => nativeBackend(handle, r.size, r.channelsLast, r.kernels, r.precision);
   const ort = () => onnxRuntimeBackend(handle, r.head, r.size);
   const because = async (b: Promise<InferenceBackend>, reason: string) => ({ ...(await b), engineReason: reason });
+  if (r.precision === 'bfloat16') {
+    if (r.engine === 'onnxruntime')
+      throw new ValidationError(
+        'engine',
+        'onnxruntime',
+        '"native" or "auto" with precision "bfloat16"',
+        'engine: "onnxruntime" runs our float32 export; precision "bfloat16" runs on the native engine',
+      );
+    return because(native(), r.engine === 'native' ? 'asked for native' : 'auto: bfloat16 runs on the native engine');
+  }
   if (r.engine === 'native') return because(native(), 'asked for native');
   if (r.engine === 'onnxruntime') return because(ort(), 'asked for onnxruntime');
   if (r.device !== 'cpu') return because(native(), `auto: the model is on ${r.device} (onnxruntime runs on the CPU)`);
@@ -169,6 +200,7 @@ export async function onnxRuntimeBackend(
   return {
     engine: 'onnxruntime',
     engineReason: '',
+    precision: 'float32',
     kernels: 'onnxruntime',
     kernelsReason: '',
     folded: 0,

@@ -27,6 +27,10 @@ export interface InferenceOptions {
    *  residual adds where this build, the CPU and the net allow it, else ATen's; 'onednn' those or a
    *  ValidationError naming why not; 'aten' ATen's (BN folded, channels_last). */
   kernels?: 'auto' | 'onednn' | 'aten';
+  /** 'float32' (default), or 'bfloat16': activations and convolution weights in bfloat16 on the oneDNN program
+   *  (accumulation, biases and logits float32; fast where the CPU has AVX-512 BF16 or AMX). A ValidationError
+   *  names why where the program cannot run it. */
+  precision?: 'float32' | 'bfloat16';
 }
 
 /** What the inference model keeps of the model it was made from. */
@@ -45,6 +49,7 @@ export interface InferenceBackend {
   engine: 'native' | 'onnxruntime';
   /** Why this engine: asked for, or what 'auto' measured. */
   engineReason: string;
+  precision: 'float32' | 'bfloat16';
   kernels: 'onednn' | 'aten' | 'onnxruntime';
   kernelsReason: string;
   /** BatchNormalizations folded into convolutions (the native engine; ONNX Runtime fuses on its own). */
@@ -84,6 +89,8 @@ export class InferenceModel {
   /** Why it runs on this engine: "asked for native", or what engine: 'auto' measured ("auto: native measured
    *  faster on this machine (batches of 1 + 8: native 0.61 ms, onnxruntime 0.74 ms)"). */
   readonly engineReason: string;
+  /** The arithmetic: 'float32', or 'bfloat16' activations and weights (the native engine's oneDNN program). */
+  readonly precision: 'float32' | 'bfloat16';
   /** What runs the operators: oneDNN's primitives or ATen's (native engine), or onnxruntime. */
   readonly kernels: 'onednn' | 'aten' | 'onnxruntime';
   /** Why the native engine runs ATen's operators ('' otherwise). */
@@ -105,6 +112,7 @@ export class InferenceModel {
     this.folded = backend.folded;
     this.kernels = backend.kernels;
     this.engineReason = backend.engineReason;
+    this.precision = backend.precision;
     this.kernelsReason = backend.kernelsReason;
     this.#minSize = head.minInputSize;
   }

@@ -6,7 +6,7 @@ import { promises as fsp } from 'fs';
 import { DisposedError, OutOfMemoryError, ValidationError, inContext } from '../errors';
 import { ImageSource } from '../images';
 import { InferenceModel, InferenceOptions, PredictOptions, parseTopK } from '../inference/inference-model';
-import { NATIVE_KERNELS, openEngine } from '../inference/engines';
+import { INFERENCE_PRECISIONS, NATIVE_KERNELS, openEngine } from '../inference/engines';
 import { ImageOptions, imagesToBatch, trainedImageSize } from '../inference/image-batch';
 import { LoadOptions, LoadReport, loadWeights, saveWeights } from '../io/weights';
 import { loadPytorchWeights } from '../io/pth';
@@ -156,6 +156,7 @@ export class Model {
       channelsLast: s.optional(s.boolean()),
       engine: s.optional(s.enum(['native', 'onnxruntime', 'auto'] as const)),
       kernels: s.optional(s.enum(NATIVE_KERNELS)),
+      precision: s.optional(s.enum(INFERENCE_PRECISIONS)),
     }).parse(options, 'options');
     const size = resolveInputSize(
       this.spec,
@@ -166,6 +167,7 @@ export class Model {
     const backend = await openEngine(this.handle(), {
       engine: options.engine ?? 'native',
       kernels: options.kernels ?? 'auto',
+      precision: options.precision ?? 'float32',
       channelsLast: options.channelsLast ?? (!this.device.startsWith('cuda') && native().info().mkldnn),
       device: this.device,
       head: { arch: this.spec.arch, inChannels: this.inChannels, numClasses: this.numClasses },

@@ -42,16 +42,17 @@ FusedWrap::FusedWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FusedWra
 
 Napi::Value FusedWrap::FuseAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Args args(info, "fuse(model, height, width, channelsLast, onednn)");
+  const Args args(info, "fuse(model, height, width, channelsLast, onednn, bfloat16)");
   auto model = ModelWrap::unwrap(info[0]);
   const int64_t h = args.integer(1, "height"), w = args.integer(2, "width");
-  const bool channels_last = args.boolean(3, "channelsLast"), onednn = args.boolean(4, "onednn");
+  const bool channels_last = args.boolean(3, "channelsLast"), onednn = args.boolean(4, "onednn"),
+             bfloat16 = args.boolean(5, "bfloat16");
   return run_async<std::shared_ptr<Built>>(
       env,
-      [model, h, w, channels_last, onednn] {
+      [model, h, w, channels_last, onednn, bfloat16] {
         auto lock = model->acquire("fuse the model for inference");
         auto built = std::make_shared<Built>();
-        built->net = FusedNet::build(*model->net(), h, w, channels_last, onednn);
+        built->net = FusedNet::build(*model->net(), h, w, channels_last, onednn, bfloat16);
         built->device = model->device();
         return built;
       },

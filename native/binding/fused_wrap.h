@@ -13,7 +13,7 @@ namespace rt::js {
 class FusedWrap : public Napi::ObjectWrap<FusedWrap> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // fuse(model, height, width, channelsLast, onednn): Promise<FusedModel>
+  // fuse(model, height, width, channelsLast, onednn, bfloat16): Promise<FusedModel>
   static Napi::Value FuseAsync(const Napi::CallbackInfo& info);
   explicit FusedWrap(const Napi::CallbackInfo& info);
 

@@ -32,7 +32,7 @@ std::map<std::string, torch::Tensor> named_state(ResNetImpl& net) {
 FusedNet::~FusedNet() = default;
 
 std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64_t width, bool channels_last,
-                                          bool onednn) {
+                                          bool onednn, bool bfloat16) {
   torch::NoGradGuard no_grad;
   GraphBuilder graph = net.trace(height, width);
   auto state = named_state(net);
@@ -142,7 +142,7 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
     fused->scope_ = std::make_unique<CpuInferenceScope>();
     if (onednn)
       fused->program_ = OneDnnProgram::build(fused->ops_, next, fused->output_, net.spec().in_channels, height, width,
-                                             fused->kernels_reason_);
+                                             bfloat16, fused->kernels_reason_);
     else
       fused->kernels_reason_ = "asked for ATen";
   } else {

@@ -49,10 +49,10 @@ class CpuInferenceScope;
 class FusedNet {
  public:
   // Traces `net` at height×width (any batch), folds and copies the weights; `onednn`: run on oneDNN's primitives
-  // where this build, the CPU and the net allow it. On the CPU, callers run forward() on a ComputeThread
-  // (device/compute_thread.h).
+  // where this build, the CPU and the net allow it (`bfloat16`: that program in bfloat16, else none). On the CPU,
+  // callers run forward() on a ComputeThread (device/compute_thread.h).
   static std::shared_ptr<FusedNet> build(ResNetImpl& net, int64_t height, int64_t width, bool channels_last,
-                                         bool onednn = true);
+                                         bool onednn = true, bool bfloat16 = false);
   ~FusedNet();
   torch::Tensor forward(const torch::Tensor& input) const;
   // One forward of `input` timed per primitive of the oneDNN program: (what ran, milliseconds) in order; empty

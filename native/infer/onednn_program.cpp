@@ -237,6 +237,7 @@ struct OneDnnProgram::Impl {
   std::vector<Step> steps;   // in the order they run
   int values = 0, pooled = -1;
   int64_t channels = 0;
+  bool bf16 = false;  // activations and convolution weights in bfloat16 (accumulation, bias and classifier float32)
   const FusedOp* linear = nullptr;  // the classifier, an inner product on the pooled features
   std::vector<int> last_use;        // per value: the last step reading it
   mutable std::mutex mutex;
@@ -268,6 +269,7 @@ torch::Tensor OneDnnProgram::Impl::packed_weight(size_t k, const md& want) const
 std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>& shape) const {
   auto plan = std::make_shared<Plan>();
   const int64_t n = plan->n = shape[0];
+  const dt act = bf16 ? dt::bf16 : dt::f32;  // activations and convolution weights
   plan->desc.resize(values);
   plan->dims.resize(values);
   plan->desc[0] = md({n, shape[1], shape[2], shape[3]}, dt::f32, tag::nchw);
@@ -311,10 +313,9 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
         const int64_t oh = (h + 2 * op.pad - kk) / op.stride + 1, ow = (w + 2 * op.pad - kk) / op.stride + 1;
         if (oh < 1 || ow < 1) throw invalid("oneDNN program: an input too small for a convolution");
         out = {o, oh, ow};
-        const md weights =
-            g == 1 ? md({o, i, kk, kk}, dt::f32, tag::any) : md({g, o / g, i, kk, kk}, dt::f32, tag::any);
+        const md weights = g == 1 ? md({o, i, kk, kk}, act, tag::any) : md({g, o / g, i, kk, kk}, act, tag::any);
         const md bias({o}, dt::f32, tag::x);
-        const md any_dst({n, o, oh, ow}, dt::f32, tag::any);
+        const md any_dst({n, o, oh, ow}, act, tag::any);
         const auto make = [&](dnnl::algorithm alg, const md& a, const md& b) {
           return dnnl::convolution_forward::primitive_desc({dnnl::prop_kind::forward_inference,
                                                             alg,
@@ -329,10 +330,11 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
         };
         // The input's layout as it comes (a sum writes into the shortcut's); else the layouts oneDNN picks.
         // convolution_auto: oneDNN's choice of direct or Winograd (ResNet-18 at batch 32 here 557 -> 329 ms).
-        const md first_src = src, first_dst = s.sum ? plan->desc[s.in1] : any_dst;
+        // (bfloat16: the caller's float32 input converted by the reorder into the first convolution)
+        const md first_src = src.data_type() == act ? src : md({n, c, h, w}, act, tag::any);
+        const md first_dst = s.sum ? plan->desc[s.in1] : any_dst;
         auto pd = make(dnnl::algorithm::convolution_auto, first_src, first_dst);
-        if (is_reference(pd))
-          pd = make(dnnl::algorithm::convolution_auto, md({n, c, h, w}, dt::f32, tag::any), any_dst);
+        if (is_reference(pd)) pd = make(dnnl::algorithm::convolution_auto, md({n, c, h, w}, act, tag::any), any_dst);
         pd = checked(pd, "convolution");
         // Where auto keeps the direct kernel of a 3×3 stride-1 convolution, Winograd (F(4,3), AVX-512 only) where
         // oneDNN has it: at batch 1 auto never picks it, and whole nets measured faster with it here (ResNet-18
@@ -384,8 +386,8 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
         auto pd = make();
         if (is_reference(pd)) {
           const tag blocked = OneDnnTraining::block() == 16 ? tag::nChw16c : tag::nChw8c;
-          e.src = md({n, a[0], a[1], a[2]}, dt::f32, blocked);
-          e.src1 = md({n, b[0], b[1], b[2]}, dt::f32, blocked);
+          e.src = md({n, a[0], a[1], a[2]}, act, blocked);
+          e.src1 = md({n, b[0], b[1], b[2]}, act, blocked);
           pd = make();
         }
         pd = checked(pd, "binary operation");
@@ -413,7 +415,7 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
         // Option A's shortcut: the channels appended as zeros, in the blocked layout the residual's sum writes.
         out = {c + op.pad, h, w};
         e.src = src;
-        e.dst = md({n, c + op.pad, h, w}, dt::f32, OneDnnTraining::block() == 16 ? tag::nChw16c : tag::nChw8c);
+        e.dst = md({n, c + op.pad, h, w}, act, OneDnnTraining::block() == 16 ? tag::nChw16c : tag::nChw8c);
         e.src1 = e.dst.submemory_desc({n, c, h, w}, {0, 0, 0, 0});
         e.prim = dnnl::reorder(dnnl::reorder::primitive_desc(cpu(), e.src, cpu(), e.src1));
         break;
@@ -451,7 +453,7 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
         auto pd = checked(dnnl::pooling_forward::primitive_desc({dnnl::prop_kind::forward_inference,
                                                                  alg,
                                                                  src,
-                                                                 md({n, c, oh, ow}, dt::f32, tag::any),
+                                                                 md({n, c, oh, ow}, act, tag::any),
                                                                  {st, st},
                                                                  {kh, kw},
                                                                  {p, p},
@@ -516,7 +518,8 @@ OneDnnProgram::OneDnnProgram(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 OneDnnProgram::~OneDnnProgram() = default;
 
 std::unique_ptr<OneDnnProgram> OneDnnProgram::build(const std::vector<FusedOp>& ops, int values, int output,
-                                                    int64_t channels, int64_t height, int64_t width, std::string& why) {
+                                                    int64_t channels, int64_t height, int64_t width, bool bfloat16,
+                                                    std::string& why) {
   if (why = OneDnnTraining::built(); !why.empty()) return nullptr;
   if (!onednn_enabled()) {
     why = "oneDNN is off in this process";
@@ -526,6 +529,7 @@ std::unique_ptr<OneDnnProgram> OneDnnProgram::build(const std::vector<FusedOp>& 
   impl->ops = ops;
   impl->values = values;
   impl->channels = channels;
+  impl->bf16 = bfloat16;
   std::vector<int> alias(values), readers(values, 0), producer(values, -1);
   for (int v = 0; v < values; ++v) alias[v] = v;
   for (const FusedOp& op : impl->ops) {
@@ -609,7 +613,7 @@ std::unique_ptr<OneDnnProgram> OneDnnProgram::build(const std::vector<FusedOp>& 
     const std::vector<int64_t> one{1, channels, height, width};
     impl->plans.emplace(one, impl->make_plan(one));
   } catch (const std::exception& e) {
-    why = e.what();
+    why = std::string(bfloat16 ? "bfloat16: " : "") + e.what();
     return nullptr;
   }
   return std::unique_ptr<OneDnnProgram>(new OneDnnProgram(std::move(impl)));
@@ -663,7 +667,7 @@ struct OneDnnProgram::Impl {};
 OneDnnProgram::OneDnnProgram(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 OneDnnProgram::~OneDnnProgram() = default;
 std::unique_ptr<OneDnnProgram> OneDnnProgram::build(const std::vector<FusedOp>&, int, int, int64_t, int64_t, int64_t,
-                                                    std::string& why) {
+                                                    bool, std::string& why) {
   why = "this build has no oneDNN 2.x headers (Debian's libdnnl-dev)";
   return nullptr;
 }

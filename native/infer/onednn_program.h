@@ -23,8 +23,10 @@ class OneDnnProgram {
   // The program for `ops` (their values numbered 0..values-1, 0 the input, `output` the logits) on inputs of
   // `channels`×`height`×`width`, checked by making its primitives for one image; null with `why` set where this
   // build, the process or an operator rules it out, or where oneDNN has only reference kernels for a layer here.
+  // `bfloat16`: activations and convolution weights in bfloat16 (oneDNN accumulates in float32; biases, the
+  // classifier and the logits stay float32).
   static std::unique_ptr<OneDnnProgram> build(const std::vector<FusedOp>& ops, int values, int output, int64_t channels,
-                                              int64_t height, int64_t width, std::string& why);
+                                              int64_t height, int64_t width, bool bfloat16, std::string& why);
   ~OneDnnProgram();
   // Logits for `x` (float32 N×C×H×W on the CPU). Undefined where this input shape has no program (oneDNN
   // declined a primitive for it): the caller runs its ATen ops then.

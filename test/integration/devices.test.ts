@@ -4,7 +4,17 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { DeviceError, ValidationError, createModel, cuda, info, listDevices, train } from '../../lib';
+import {
+  DeviceError,
+  ValidationError,
+  createModel,
+  cuda,
+  datasets,
+  info,
+  listDevices,
+  normalizeImages,
+  train,
+} from '../../lib';
 import { maxAbs, maxAbsDiff, randomFloats, readFloat32, tempDir } from '../../harness/files';
 import { runPython } from '../../harness/python';
 import { itWithTorch } from '../helpers/reference';
@@ -275,4 +285,65 @@ describe("the native engine's kernels (CPU)", () => {
     fast.dispose();
     await expect(fast.profile(x)).rejects.toThrow(/disposed/);
   });
+});
+
+describe('bfloat16 inference (CPU, the oneDNN program)', () => {
+  // oneDNN 2.x runs bfloat16 convolutions on AVX-512 (natively with AVX-512 BF16 or AMX); with AVX2 kernels only
+  // (ONEDNN_MAX_CPU_ISA=AVX2, an AVX2 CPU) it has none, and the option is refused by name.
+  const bf16Here = oneDnnProgram && /AVX-512|AMX/.test(info().training.onednnIsa ?? '');
+
+  it('Fashion-MNIST test accuracy in bfloat16 equals float32 within 0.5 points; logits within bfloat16 rounding', async () => {
+    const trainSet = await (await datasets.fashionMnist({ split: 'train' })).take(3000, 1);
+    const test = await datasets.fashionMnist({ split: 'test' });
+    const model = await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 10, seed: 5 });
+    await train(model, trainSet, { epochs: 2, batchSize: 64, optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9 } });
+    const f32 = await model.optimizeForInference({ inputSize: 28 });
+    const attempt = await model.optimizeForInference({ inputSize: 28, precision: 'bfloat16' }).catch((e) => e);
+    if (!bf16Here) {
+      expect(attempt).toBeInstanceOf(ValidationError);
+      expect((attempt as Error).message).toMatch(/precision: "bfloat16" is not available for this model here: /);
+      return;
+    }
+    const bf16 = attempt as Awaited<ReturnType<typeof model.optimizeForInference>>;
+    expect([bf16.precision, bf16.kernels, f32.precision]).toEqual(['bfloat16', 'onednn', 'float32']);
+    let right32 = 0,
+      right16 = 0,
+      worst = 0;
+    for (let start = 0; start < test.length; start += 500) {
+      const { images, labels, shape } = test.get(start, 500);
+      const x = { data: normalizeImages(images, shape, model.preprocessing), shape };
+      const [a, b] = [await f32.forward(x), await bf16.forward(x)];
+      const scale = Math.max(1, maxAbs(a.data));
+      worst = Math.max(worst, maxAbsDiff(a.data, b.data) / scale);
+      const argmax = (d: Float32Array, i: number) => {
+        let best = 0;
+        for (let k = 1; k < 10; k++) if (d[i * 10 + k] > d[i * 10 + best]) best = k;
+        return best;
+      };
+      for (let i = 0; i < labels.length; i++) {
+        right32 += Number(argmax(a.data, i) === labels[i]);
+        right16 += Number(argmax(b.data, i) === labels[i]);
+      }
+    }
+    // bfloat16 keeps 8 bits of mantissa: a few 1e-3 of the largest logit after 8 layers; a wrong layout or a
+    // lost add would be of the order of the logits themselves.
+    expect(worst).toBeLessThan(3e-2);
+    expect(worst).toBeGreaterThan(0); // it did run in bfloat16
+    expect(right32 / test.length).toBeGreaterThan(0.5); // trained (10% is chance)
+    console.log(
+      `Fashion-MNIST test accuracy: float32 ${right32 / 100}%, bfloat16 ${right16 / 100}%, largest logit difference ${worst.toExponential(2)} of the largest logit`,
+    );
+    expect(Math.abs(right16 - right32) / test.length).toBeLessThanOrEqual(0.005);
+    const profile = await bf16.profile({ data: new Float32Array(28 * 28), shape: [1, 1, 28, 28] });
+    expect(profile[0].layer).toBe('reorder into conv1'); // the float32 input converted once
+    expect(await rejection(model.optimizeForInference({ precision: 'bfloat16', kernels: 'aten' }))).toMatchObject({
+      field: 'precision',
+    });
+    expect(await rejection(model.optimizeForInference({ precision: 'bfloat16', engine: 'onnxruntime' }))).toMatchObject(
+      { field: 'engine' },
+    );
+    expect(await rejection(model.optimizeForInference({ precision: 'float16' as never }))).toBeInstanceOf(
+      ValidationError,
+    );
+  }, 180_000);
 });
