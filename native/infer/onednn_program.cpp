@@ -3,14 +3,9 @@
 #include "common/error.h"
 #include "infer/fused.h"
 
-#if defined(RESNET_WITH_ONEDNN) && __has_include(<oneapi/dnnl/dnnl.hpp>)
-#include <oneapi/dnnl/dnnl.hpp>
-#define RT_ONEDNN_PROGRAM (DNNL_VERSION_MAJOR == 2)
-#else
-#define RT_ONEDNN_PROGRAM 0
-#endif
+#include "common/onednn.h"
 
-#if RT_ONEDNN_PROGRAM
+#if RT_ONEDNN2
 
 #include <algorithm>
 #include <array>
@@ -33,14 +28,9 @@ using tag = memory::format_tag;
 using dt = memory::data_type;
 using Kind = FusedOp::Kind;
 
-dnnl::engine& cpu() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-torch::Tensor bytes(size_t n) { return torch::empty({static_cast<int64_t>((n + 3) / 4)}, torch::kFloat32); }
-
-bool is_reference(const dnnl::primitive_desc_base& pd) { return std::string(pd.impl_info_str()).rfind("ref", 0) == 0; }
+using onednn::bytes;
+using onednn::cpu;
+using onednn::is_reference;
 
 // One step of the program: an op of the folded net, with what is fused into it.
 struct Step {

@@ -4,14 +4,9 @@
 #include "common/error.h"
 #include "models/resnet.h"
 
-#if defined(RESNET_WITH_ONEDNN) && __has_include(<oneapi/dnnl/dnnl.hpp>)
-#include <oneapi/dnnl/dnnl.hpp>
-#define RT_ONEDNN_TRAINING (DNNL_VERSION_MAJOR == 2)
-#else
-#define RT_ONEDNN_TRAINING 0
-#endif
+#include "common/onednn.h"
 
-#if RT_ONEDNN_TRAINING
+#if RT_ONEDNN2
 
 #include <ATen/ops/threshold_backward.h>
 #include <torch/csrc/autograd/function.h>
@@ -33,10 +28,9 @@ using md = memory::desc;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-dnnl::engine& cpu() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
+using onednn::bytes;
+using onednn::cpu;
+using onednn::is_reference;
 
 memory::dims dims_of(c10::IntArrayRef v) { return memory::dims(v.begin(), v.end()); }
 
@@ -48,12 +42,6 @@ dnnl::primitive_attr user_scratchpad() {
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   return attr;
 }
-
-torch::Tensor bytes(size_t n) { return torch::empty({static_cast<int64_t>((n + 3) / 4)}, torch::kFloat32); }
-
-// oneDNN falls back to its reference implementations (10-100x slower) for what its JIT kernels do not cover on this
-// CPU: then libtorch's path is the faster one, and this path declines.
-bool is_reference(const dnnl::primitive_desc_base& pd) { return std::string(pd.impl_info_str()).rfind("ref", 0) == 0; }
 
 template <typename PD>
 PD jit_only(PD pd, const std::string& what) {
