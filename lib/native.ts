@@ -475,7 +475,10 @@ export interface NativeBinding {
     width: number,
     channelsLast: boolean,
     onednn: boolean,
-    bfloat16: boolean,
+    precision: 'float32' | 'bfloat16' | 'int8',
+    /** int8: the calibration images (N×C×height×width, as the net takes them). */
+    calibration?: Float32Array,
+    calibrationShape?: number[],
   ): Promise<NativeFused>;
   cudaMemoryStats(device: number): {
     allocated: number;

@@ -24,9 +24,11 @@ if [ "${1:-}" = --lock ]; then
   # With nvcc of the wheels' CUDA (13.2; its crt and nvvm of the same release, or ptxas refuses their PTX): CMake's
   # CUDA probe of a CUDA libtorch needs one to configure a build. crcmod: the references' TensorBoard reader
   # (test/python/read_tfevents.py). timm: the reference of its ResNet variants (test/python/timm_forward.py); it
-  # imports without its optional hub dependencies.
+  # imports without its optional hub dependencies. onnxruntime, onnx: the int8 reference (onnxruntime.quantization's
+  # quantize_static on our ONNX export, bench/infer-int8.ts).
   "$tmp/venv/bin/pip" install -q --dry-run --report "$tmp/report.json" torch==2.15.0 torchvision==0.29.2 \
-    nvidia-cuda-nvcc==13.2.86 "nvidia-cuda-crt==13.2.*" "nvidia-nvvm==13.2.*" crcmod==1.7 timm==1.0.31
+    nvidia-cuda-nvcc==13.2.86 "nvidia-cuda-crt==13.2.*" "nvidia-nvvm==13.2.*" crcmod==1.7 timm==1.0.31 \
+    onnxruntime==1.32.0 onnx==1.23.2
   "$tmp/venv/bin/python" - "$tmp/report.json" "$lock" <<'EOF'
 import json, sys
 report, out = sys.argv[1], sys.argv[2]

@@ -1,10 +1,10 @@
 // The engines an InferenceModel runs on: our folded graph (oneDNN's primitives or ATen's ops), or onnxruntime-node
 // on our ONNX export; openEngine makes the one asked for, or for 'auto' the faster one by measurement.
-import { DisposedError, ValidationError } from '../errors';
+import { DisposedError, ShapeError, ValidationError } from '../errors';
 import { getNumThreads, info } from '../info';
 import { ONNX_OPSET, encodeOnnx } from '../io/onnx';
 import { NativeFused, NativeModel, native } from '../native';
-import { Tensor } from '../tensor';
+import { Tensor, checkImageBatch } from '../tensor';
 import { cachedVerdict, describeVerdict, measureEngines } from './engine-choice';
 import { InferenceBackend } from './inference-model';
 
@@ -12,9 +12,46 @@ import { InferenceBackend } from './inference-model';
  *  (native/infer/onednn_program.h), else ATen; 'onednn' those primitives or an error saying why not; 'aten' ATen. */
 export const NATIVE_KERNELS = ['auto', 'onednn', 'aten'] as const;
 export type NativeKernels = (typeof NATIVE_KERNELS)[number];
-/** The native engine's arithmetic: float32, or bfloat16 activations and weights on the oneDNN program. */
-export const INFERENCE_PRECISIONS = ['float32', 'bfloat16'] as const;
+/** The native engine's arithmetic: float32; bfloat16 activations and weights, or int8 (calibrated) on the oneDNN
+ *  program. */
+export const INFERENCE_PRECISIONS = ['float32', 'bfloat16', 'int8'] as const;
 export type InferencePrecision = (typeof INFERENCE_PRECISIONS)[number];
+
+/** int8's calibration images, checked: a batch at the inference size as the net takes them (normalised), with
+ *  finite values; given only with precision 'int8'. */
+export function checkCalibration(
+  precision: InferencePrecision,
+  calibration: unknown,
+  size: [number, number],
+  channels: number,
+): Tensor | undefined {
+  if (precision !== 'int8') {
+    if (calibration !== undefined)
+      throw new ValidationError('calibration', '(images)', 'no calibration unless precision is "int8"');
+    return undefined;
+  }
+  if (calibration === undefined)
+    throw new ValidationError(
+      'calibration',
+      undefined,
+      'images (N×C×H×W, as the model takes them) to calibrate int8 on',
+      'precision: "int8" needs `calibration`: a batch of your images at the inference size, normalised as the ' +
+        'model takes them (a few hundred give the activations their ranges)',
+    );
+  const x = checkImageBatch(calibration, 'calibration', { channels, minSize: 1 });
+  const [, , h, w] = x.shape;
+  if (h !== size[0] || w !== size[1])
+    throw new ShapeError(`calibration is ${h}x${w}; the inference size is ${size[0]}x${size[1]} (inputSize)`);
+  const bad = x.data.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0)
+    throw new ValidationError(
+      'calibration',
+      x.data[bad],
+      'finite values',
+      `calibration.data[${bad}] is ${x.data[bad]}`,
+    );
+  return x;
+}
 
 export async function nativeBackend(
   handle: NativeModel,
@@ -22,23 +59,33 @@ export async function nativeBackend(
   channelsLast: boolean,
   kernels: NativeKernels,
   precision: InferencePrecision = 'float32',
+  calibration?: Tensor,
 ): Promise<InferenceBackend> {
-  const bfloat16 = precision === 'bfloat16';
-  if (bfloat16 && kernels === 'aten')
+  const reduced = precision !== 'float32';
+  if (reduced && kernels === 'aten')
     throw new ValidationError(
       'precision',
-      'bfloat16',
+      precision,
       '"float32" with kernels "aten"',
-      'precision: "bfloat16" runs on the oneDNN program; kernels "aten" is float32',
+      `precision: "${precision}" runs on the oneDNN program; kernels "aten" is float32`,
     );
-  let fused: NativeFused | undefined = await native().fuse(handle, h, w, channelsLast, kernels !== 'aten', bfloat16);
+  let fused: NativeFused | undefined = await native().fuse(
+    handle,
+    h,
+    w,
+    channelsLast,
+    kernels !== 'aten',
+    precision,
+    calibration?.data,
+    calibration?.shape,
+  );
   const ran = fused.kernels();
-  if (bfloat16 && ran.kernels !== 'onednn')
+  if (reduced && ran.kernels !== 'onednn')
     throw new ValidationError(
       'precision',
-      'bfloat16',
+      precision,
       '"float32" for this model here',
-      `precision: "bfloat16" is not available for this model here: ${ran.reason}`,
+      `precision: "${precision}" is not available for this model here: ${ran.reason}`,
     );
   if (kernels === 'onednn' && ran.kernels !== 'onednn')
     throw new ValidationError(
@@ -88,6 +135,8 @@ export interface EngineRequest {
   engine: 'native' | 'onnxruntime' | 'auto';
   kernels: NativeKernels;
   precision: InferencePrecision;
+  /** int8's calibration images (checkCalibration). */
+  calibration?: Tensor;
   channelsLast: boolean;
   device: string;
   head: { arch?: string; inChannels: number; numClasses: number };
@@ -99,18 +148,21 @@ export interface EngineRequest {
 /** The engine asked for, or for 'auto' the faster here by measurement (engine-choice.ts): our engine where the
  *  model is on CUDA or onnxruntime-node is not installed. `engineReason` says which and why. */
 export async function openEngine(handle: NativeModel, r: EngineRequest): Promise<InferenceBackend> {
-  const native = () => nativeBackend(handle, r.size, r.channelsLast, r.kernels, r.precision);
+  const native = () => nativeBackend(handle, r.size, r.channelsLast, r.kernels, r.precision, r.calibration);
   const ort = () => onnxRuntimeBackend(handle, r.head, r.size);
   const because = async (b: Promise<InferenceBackend>, reason: string) => ({ ...(await b), engineReason: reason });
-  if (r.precision === 'bfloat16') {
+  if (r.precision !== 'float32') {
     if (r.engine === 'onnxruntime')
       throw new ValidationError(
         'engine',
         'onnxruntime',
-        '"native" or "auto" with precision "bfloat16"',
-        'engine: "onnxruntime" runs our float32 export; precision "bfloat16" runs on the native engine',
+        `"native" or "auto" with precision "${r.precision}"`,
+        `engine: "onnxruntime" runs our float32 export; precision "${r.precision}" runs on the native engine`,
       );
-    return because(native(), r.engine === 'native' ? 'asked for native' : 'auto: bfloat16 runs on the native engine');
+    return because(
+      native(),
+      r.engine === 'native' ? 'asked for native' : `auto: ${r.precision} runs on the native engine`,
+    );
   }
   if (r.engine === 'native') return because(native(), 'asked for native');
   if (r.engine === 'onnxruntime') return because(ort(), 'asked for onnxruntime');

@@ -8,6 +8,7 @@ import { Prediction, topK } from '../predictions';
 import type { Preprocessing } from '../preprocess';
 import { Tensor, checkImageBatch } from '../tensor';
 import { s } from '../validate';
+import type { InferencePrecision } from './engines';
 import { ImageOptions, imageOptionsSchema, imagesToBatch } from './image-batch';
 
 /** optimizeForInference()'s options: the engine and its threads. */
@@ -27,10 +28,15 @@ export interface InferenceOptions {
    *  residual adds where this build, the CPU and the net allow it, else ATen's; 'onednn' those or a
    *  ValidationError naming why not; 'aten' ATen's (BN folded, channels_last). */
   kernels?: 'auto' | 'onednn' | 'aten';
-  /** 'float32' (default), or 'bfloat16': activations and convolution weights in bfloat16 on the oneDNN program
-   *  (accumulation, biases and logits float32; fast where the CPU has AVX-512 BF16 or AMX). A ValidationError
-   *  names why where the program cannot run it. */
-  precision?: 'float32' | 'bfloat16';
+  /** 'float32' (default); 'bfloat16': activations and convolution weights in bfloat16 on the oneDNN program
+   *  (accumulation, biases and logits float32; fast where the CPU has AVX-512 BF16 or AMX); 'int8': activations
+   *  and convolution weights in 8 bits on the oneDNN program (weights per output channel, activations per tensor
+   *  with scales from their largest magnitudes on `calibration`; int32 accumulation; the classifier float32). A
+   *  ValidationError names why where the program cannot run it. */
+  precision?: InferencePrecision;
+  /** int8's calibration images: N×C×H×W at the inference size, normalised as the model takes them (as run()'s
+   *  input). A few hundred of your own images; required with precision 'int8', refused otherwise. */
+  calibration?: Tensor;
 }
 
 /** What the inference model keeps of the model it was made from. */
@@ -49,7 +55,7 @@ export interface InferenceBackend {
   engine: 'native' | 'onnxruntime';
   /** Why this engine: asked for, or what 'auto' measured. */
   engineReason: string;
-  precision: 'float32' | 'bfloat16';
+  precision: InferencePrecision;
   kernels: 'onednn' | 'aten' | 'onnxruntime';
   kernelsReason: string;
   /** BatchNormalizations folded into convolutions (the native engine; ONNX Runtime fuses on its own). */
@@ -89,8 +95,9 @@ export class InferenceModel {
   /** Why it runs on this engine: "asked for native", or what engine: 'auto' measured ("auto: native measured
    *  faster on this machine (batches of 1 + 8: native 0.61 ms, onnxruntime 0.74 ms)"). */
   readonly engineReason: string;
-  /** The arithmetic: 'float32', or 'bfloat16' activations and weights (the native engine's oneDNN program). */
-  readonly precision: 'float32' | 'bfloat16';
+  /** The arithmetic: 'float32', or 'bfloat16' or 'int8' activations and weights (the native engine's oneDNN
+   *  program). */
+  readonly precision: InferencePrecision;
   /** What runs the operators: oneDNN's primitives or ATen's (native engine), or onnxruntime. */
   readonly kernels: 'onednn' | 'aten' | 'onnxruntime';
   /** Why the native engine runs ATen's operators ('' otherwise). */

@@ -6,7 +6,7 @@ import { promises as fsp } from 'fs';
 import { DisposedError, OutOfMemoryError, ValidationError, inContext } from '../errors';
 import { ImageSource } from '../images';
 import { InferenceModel, InferenceOptions, PredictOptions, parseTopK } from '../inference/inference-model';
-import { INFERENCE_PRECISIONS, NATIVE_KERNELS, openEngine } from '../inference/engines';
+import { INFERENCE_PRECISIONS, NATIVE_KERNELS, checkCalibration, openEngine } from '../inference/engines';
 import { ImageOptions, imagesToBatch, trainedImageSize } from '../inference/image-batch';
 import { LoadOptions, LoadReport, loadWeights, saveWeights } from '../io/weights';
 import { loadPytorchWeights } from '../io/pth';
@@ -157,6 +157,7 @@ export class Model {
       engine: s.optional(s.enum(['native', 'onnxruntime', 'auto'] as const)),
       kernels: s.optional(s.enum(NATIVE_KERNELS)),
       precision: s.optional(s.enum(INFERENCE_PRECISIONS)),
+      calibration: s.optional(s.any()),
     }).parse(options, 'options');
     const size = resolveInputSize(
       this.spec,
@@ -164,10 +165,12 @@ export class Model {
       trainedImageSize(this.preprocessing),
       this.minInputSize,
     );
+    const precision = options.precision ?? 'float32';
     const backend = await openEngine(this.handle(), {
       engine: options.engine ?? 'native',
       kernels: options.kernels ?? 'auto',
-      precision: options.precision ?? 'float32',
+      precision,
+      calibration: checkCalibration(precision, options.calibration, size, this.inChannels),
       channelsLast: options.channelsLast ?? (!this.device.startsWith('cuda') && native().info().mkldnn),
       device: this.device,
       head: { arch: this.spec.arch, inChannels: this.inChannels, numClasses: this.numClasses },

@@ -1,5 +1,7 @@
 #include "binding/fused_wrap.h"
 
+#include <map>
+
 #include "binding/addon_data.h"
 #include "binding/args.h"
 #include "binding/async.h"
@@ -42,17 +44,27 @@ FusedWrap::FusedWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FusedWra
 
 Napi::Value FusedWrap::FuseAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Args args(info, "fuse(model, height, width, channelsLast, onednn, bfloat16)");
+  const Args args(info, "fuse(model, height, width, channelsLast, onednn, precision, calibration?, shape?)");
   auto model = ModelWrap::unwrap(info[0]);
   const int64_t h = args.integer(1, "height"), w = args.integer(2, "width");
-  const bool channels_last = args.boolean(3, "channelsLast"), onednn = args.boolean(4, "onednn"),
-             bfloat16 = args.boolean(5, "bfloat16");
+  const bool channels_last = args.boolean(3, "channelsLast"), onednn = args.boolean(4, "onednn");
+  const std::string name = args.string(5, "precision");
+  const std::map<std::string, InferencePrecision> precisions{{"float32", InferencePrecision::Float32},
+                                                              {"bfloat16", InferencePrecision::BFloat16},
+                                                              {"int8", InferencePrecision::Int8}};
+  if (!precisions.count(name))
+    throw Napi::TypeError::New(env, "fuse: precision must be float32, bfloat16 or int8, not " + name);
+  const InferencePrecision precision = precisions.at(name);
+  // int8's calibration images, copied: the work runs after this call returns.
+  torch::Tensor calibration;
+  if (info.Length() > 6 && !info[6].IsUndefined())
+    calibration = view_of(info[6], shape_from_js(info[7], "shape"), "calibration").clone();
   return run_async<std::shared_ptr<Built>>(
       env,
-      [model, h, w, channels_last, onednn, bfloat16] {
+      [model, h, w, channels_last, onednn, precision, calibration] {
         auto lock = model->acquire("fuse the model for inference");
         auto built = std::make_shared<Built>();
-        built->net = FusedNet::build(*model->net(), h, w, channels_last, onednn, bfloat16);
+        built->net = FusedNet::build(*model->net(), h, w, channels_last, onednn, precision, calibration);
         built->device = model->device();
         return built;
       },

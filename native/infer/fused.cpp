@@ -32,7 +32,8 @@ std::map<std::string, torch::Tensor> named_state(ResNetImpl& net) {
 FusedNet::~FusedNet() = default;
 
 std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64_t width, bool channels_last,
-                                          bool onednn, bool bfloat16) {
+                                          bool onednn, InferencePrecision precision,
+                                          const torch::Tensor& calibration) {
   torch::NoGradGuard no_grad;
   GraphBuilder graph = net.trace(height, width);
   auto state = named_state(net);
@@ -137,12 +138,26 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
   }
   fused->values_ = next;
   fused->output_ = ids.at(graph.output());
+  fused->last_use_.assign(next, -1);
+  for (size_t k = 0; k < fused->ops_.size(); ++k) {
+    fused->last_use_[fused->ops_[k].in0] = static_cast<int>(k);
+    if (fused->ops_[k].in1 >= 0) fused->last_use_[fused->ops_[k].in1] = static_cast<int>(k);
+  }
   const torch::Tensor& first = fused->ops_.front().weight;
   if (first.device().is_cpu()) {
     fused->scope_ = std::make_unique<CpuInferenceScope>();
+    std::vector<float> ranges;
+    if (precision == InferencePrecision::Int8) {
+      const int64_t c = net.spec().in_channels;
+      if (!calibration.defined() || calibration.dim() != 4 || calibration.size(0) < 1 || calibration.size(1) != c ||
+          calibration.size(2) != height || calibration.size(3) != width)
+        throw invalid("int8 calibration: images of " + std::to_string(c) + "x" + std::to_string(height) + "x" +
+                      std::to_string(width) + " wanted");
+      ranges = fused->ranges(calibration.to(torch::kFloat32));
+    }
     if (onednn)
       fused->program_ = OneDnnProgram::build(fused->ops_, next, fused->output_, net.spec().in_channels, height, width,
-                                             bfloat16, fused->kernels_reason_);
+                                             precision, ranges, fused->kernels_reason_);
     else
       fused->kernels_reason_ = "asked for ATen";
   } else {
@@ -168,11 +183,6 @@ std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64
       if (op.kind == FusedOp::Kind::Conv)
         op.packed = at::mkldnn_reorder_conv2d_weight(op.weight.contiguous().to_mkldnn(), {op.pad, op.pad},
                                                      {op.stride, op.stride}, {1, 1}, op.groups);
-  fused->last_use_.assign(next, -1);
-  for (size_t k = 0; k < fused->ops_.size(); ++k) {
-    fused->last_use_[fused->ops_[k].in0] = static_cast<int>(k);
-    if (fused->ops_[k].in1 >= 0) fused->last_use_[fused->ops_[k].in1] = static_cast<int>(k);
-  }
   return fused;
 }
 
@@ -191,11 +201,18 @@ std::vector<std::pair<std::string, double>> FusedNet::profile(const torch::Tenso
   return out;
 }
 
-torch::Tensor FusedNet::forward_aten(const torch::Tensor& input) const {
+std::vector<float> FusedNet::ranges(const torch::Tensor& images) const {
+  std::vector<float> absmax(values_, 0.f);
+  for (int64_t i = 0; i < images.size(0); i += 32) forward_aten(images.slice(0, i, i + 32), &absmax);
+  return absmax;
+}
+
+torch::Tensor FusedNet::forward_aten(const torch::Tensor& input, std::vector<float>* absmax) const {
   namespace F = torch::nn::functional;
   c10::InferenceMode guard;
   std::vector<torch::Tensor> v(values_);
   const bool blocked = onednn_single_ && input.size(0) == 1;
+  if (absmax) (*absmax)[0] = std::max((*absmax)[0], input.abs().max().item<float>());
   v[0] = blocked          ? input.contiguous().to_mkldnn()
          : channels_last_ ? input.contiguous(torch::MemoryFormat::ChannelsLast)
                           : input;
@@ -249,6 +266,10 @@ torch::Tensor FusedNet::forward_aten(const torch::Tensor& input) const {
       case FusedOp::Kind::Linear:
         y = at::linear(x, op.weight, op.bias);
         break;
+    }
+    if (absmax) {
+      float& m = (*absmax)[op.out];
+      m = std::max(m, y.is_mkldnn() ? 0.f : y.abs().max().item<float>());
     }
     v[op.out] = std::move(y);
     // Free what no later op reads.

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "infer/onednn_program.h"
 #include "models/resnet.h"
 
 namespace rt {
@@ -43,16 +44,19 @@ struct FusedOp {
   bool relu = false;  // fused ReLU after a convolution or an affine
 };
 
-class OneDnnProgram;
 class CpuInferenceScope;
 
 class FusedNet {
  public:
   // Traces `net` at height×width (any batch), folds and copies the weights; `onednn`: run on oneDNN's primitives
-  // where this build, the CPU and the net allow it (`bfloat16`: that program in bfloat16, else none). On the CPU,
-  // callers run forward() on a ComputeThread (device/compute_thread.h).
+  // where this build, the CPU and the net allow it. `precision` bfloat16 or int8: that program in that precision,
+  // else none; int8 calibrates its scales on `calibration` (N×C×H×W float32 images as the net takes them). On the
+  // CPU, callers run forward() on a ComputeThread (device/compute_thread.h).
   static std::shared_ptr<FusedNet> build(ResNetImpl& net, int64_t height, int64_t width, bool channels_last,
-                                         bool onednn = true, bool bfloat16 = false);
+                                         bool onednn = true, InferencePrecision precision = InferencePrecision::Float32,
+                                         const torch::Tensor& calibration = {});
+  // Each value's largest magnitude over `images` (run through the ATen ops, in batches): int8's calibration.
+  std::vector<float> ranges(const torch::Tensor& images) const;
   ~FusedNet();
   torch::Tensor forward(const torch::Tensor& input) const;
   // One forward of `input` timed per primitive of the oneDNN program: (what ran, milliseconds) in order; empty
@@ -64,7 +68,8 @@ class FusedNet {
   const std::string& kernels_reason() const { return kernels_reason_; }
 
  private:
-  torch::Tensor forward_aten(const torch::Tensor& input) const;
+  // `absmax`: each value's largest magnitude, raised to this input's.
+  torch::Tensor forward_aten(const torch::Tensor& input, std::vector<float>* absmax = nullptr) const;
   std::vector<FusedOp> ops_;
   std::vector<int> last_use_;  // per value: index of the last op reading it
   int values_ = 0, output_ = -1;

@@ -32,6 +32,23 @@ using onednn::bytes;
 using onednn::cpu;
 using onednn::is_reference;
 
+bool is_int8(dt t) { return t == dt::s8 || t == dt::u8; }
+
+// `d` with another data type: the same dims, layout and padding (activations carry no extra flags).
+md with_type(const md& d, dt t) {
+  if (d.data_type() == t) return d;
+  dnnl_memory_desc_t raw = d.data;
+  raw.data_type = static_cast<dnnl_data_type_t>(t);
+  return md(raw);
+}
+
+// A reorder multiplying by `factor` (int8's rescaling: the source's scale over the destination's).
+dnnl::reorder scaled_reorder(const memory& from, const memory& to, float factor) {
+  dnnl::primitive_attr attr;
+  if (factor != 1.f) attr.set_output_scales(0, {factor});
+  return dnnl::reorder(dnnl::reorder::primitive_desc(from, to, attr));
+}
+
 // One step of the program: an op of the folded net, with what is fused into it.
 struct Step {
   const FusedOp* op = nullptr;
@@ -48,6 +65,8 @@ struct Plan {
   struct Exec {
     dnnl::primitive prim;
     md src, src1, dst, weights;
+    md sum;                        // a sum's shortcut as the convolution reads it: dst's layout, the shortcut's type
+    float src_scale = 1.f, src1_scale = 1.f, sum_scale = 1.f;  // int8: the scales those hold (float32: 1)
     std::string impl;              // oneDNN's implementation ("jit:avx512_core")
     bool swap = false;             // Mul: the gate (N×C×1×1) came first; the map is the first operand
     torch::Tensor weight;          // the convolution's weight in `weights`' layout
@@ -76,7 +95,9 @@ struct Plan {
   std::vector<Instr> program;
   std::vector<memory> input;  // memories of the caller's input, rebound per call
 
-  void bind(const std::vector<Step>& steps, const std::vector<int>& last_use, int pooled_value);
+  // `scale`: per value, the scale of its int8 content (1 where it is float).
+  void bind(const std::vector<Step>& steps, const std::vector<int>& last_use, int pooled_value,
+            const std::vector<float>& scale, const std::vector<torch::Tensor>& biases);
 };
 
 namespace {
@@ -115,7 +136,8 @@ class BufferPlan {
 
 }  // namespace
 
-void Plan::bind(const std::vector<Step>& steps, const std::vector<int>& last_use, int pooled_value) {
+void Plan::bind(const std::vector<Step>& steps, const std::vector<int>& last_use, int pooled_value,
+                const std::vector<float>& scale, const std::vector<torch::Tensor>& biases) {
   // Where each value lives: -1 the caller's input, else a buffer.
   std::vector<int> where(desc.size(), -2);
   where[0] = -1;
@@ -138,7 +160,8 @@ void Plan::bind(const std::vector<Step>& steps, const std::vector<int>& last_use
       q.src1 = where[second];
       if (!(desc[second] == e.src1)) q.src1_tmp = buffer_plan.take(e.src1.get_size());
     }
-    const bool in_place = s.sum && s.in1 != 0 && last_use[s.in1] == static_cast<int>(k) && desc[s.in1] == e.dst;
+    const bool in_place = s.sum && s.in1 != 0 && last_use[s.in1] == static_cast<int>(k) && desc[s.in1] == e.sum &&
+                          scale[s.in1] == e.sum_scale;
     if (in_place) {
       q.dst = where[s.in1];
     } else {
@@ -159,9 +182,9 @@ void Plan::bind(const std::vector<Step>& steps, const std::vector<int>& last_use
     if (buffer < 0) input.push_back(m);
     return m;
   };
-  const auto reorder = [&](const md& from, int a, const md& to, int b, const std::string& label) {
+  const auto reorder = [&](const md& from, int a, const md& to, int b, float factor, const std::string& label) {
     memory ma = mem(from, a), mb = mem(to, b);
-    program.push_back({dnnl::reorder(ma, mb), {{DNNL_ARG_FROM, ma}, {DNNL_ARG_TO, mb}}, -1, label});
+    program.push_back({scaled_reorder(ma, mb, factor), {{DNNL_ARG_FROM, ma}, {DNNL_ARG_TO, mb}}, -1, label});
   };
   for (size_t k = 0; k < steps.size(); ++k) {
     const Step& s = steps[k];
@@ -171,9 +194,12 @@ void Plan::bind(const std::vector<Step>& steps, const std::vector<int>& last_use
     const int first = e.swap ? s.in1 : s.in0, second = e.swap ? s.in0 : s.in1;
     const int src = q.src_tmp >= 0 ? q.src_tmp : q.src, src1 = q.src1_tmp >= 0 ? q.src1_tmp : q.src1;
     const std::string& name = s.op->name;
-    if (q.src_tmp >= 0) reorder(desc[first], q.src, e.src, q.src_tmp, "reorder into " + name);
-    if (q.src1_tmp >= 0) reorder(desc[second], q.src1, e.src1, q.src1_tmp, "reorder into " + name);
-    if (q.copy_shortcut) reorder(desc[s.in1], where[s.in1], e.dst, q.dst, "copy of the shortcut for " + name);
+    if (q.src_tmp >= 0)
+      reorder(desc[first], q.src, e.src, q.src_tmp, scale[first] / e.src_scale, "reorder into " + name);
+    if (q.src1_tmp >= 0)
+      reorder(desc[second], q.src1, e.src1, q.src1_tmp, scale[second] / e.src1_scale, "reorder into " + name);
+    if (q.copy_shortcut)
+      reorder(desc[s.in1], where[s.in1], e.sum, q.dst, scale[s.in1] / e.sum_scale, "copy of the shortcut for " + name);
     Instr in;
     in.prim = e.prim;
     in.label =
@@ -182,8 +208,8 @@ void Plan::bind(const std::vector<Step>& steps, const std::vector<int>& last_use
     switch (s.op->kind) {
       case FusedOp::Kind::Conv:
         in.args.insert({DNNL_ARG_WEIGHTS, memory(e.weights, cpu(), e.weight.data_ptr())});
-        in.args.insert(
-            {DNNL_ARG_BIAS, memory(md({s.op->bias.size(0)}, dt::f32, tag::x), cpu(), s.op->bias.data_ptr())});
+        in.args.insert({DNNL_ARG_BIAS, memory(md({s.op->bias.size(0)}, dt::f32, tag::x), cpu(),
+                                              (biases[k].defined() ? biases[k] : s.op->bias).data_ptr())});
         break;
       case FusedOp::Kind::Add:
       case FusedOp::Kind::Mul:
@@ -209,7 +235,8 @@ void Plan::bind(const std::vector<Step>& steps, const std::vector<int>& last_use
   pooled = torch::empty({n, c});
   memory a = mem(desc[pooled_value], where[pooled_value]),
          b(md({n, c, 1, 1}, dt::f32, tag::nchw), cpu(), pooled.data_ptr());
-  program.push_back({dnnl::reorder(a, b), {{DNNL_ARG_FROM, a}, {DNNL_ARG_TO, b}}, -1, "features to NC"});
+  program.push_back(
+      {scaled_reorder(a, b, scale[pooled_value]), {{DNNL_ARG_FROM, a}, {DNNL_ARG_TO, b}}, -1, "features to NC"});
   const int64_t k = fc_bias.size(0);
   logits = torch::empty({n, k});
   program.push_back({fc,
@@ -227,7 +254,23 @@ struct OneDnnProgram::Impl {
   std::vector<Step> steps;   // in the order they run
   int values = 0, pooled = -1;
   int64_t channels = 0;
-  bool bf16 = false;  // activations and convolution weights in bfloat16 (accumulation, bias and classifier float32)
+  InferencePrecision precision = InferencePrecision::Float32;
+  // int8, per value: its type in the program (float32 where a step has no int8 kernel), whether it is never
+  // negative (unsigned 8 bits), the scale of its 8-bit content (1 for float values) and its calibrated range.
+  std::vector<dt> type;
+  std::vector<bool> nonneg;
+  std::vector<float> scale, range;
+  // int8, per convolution step: its weight quantized per output channel (s8, oihw or goihw), the scales oneDNN
+  // multiplies the int32 accumulator by (source scale × weight scale / destination scale) and the bias divided by
+  // source scale × weight scale (oneDNN 2.x adds it before those scales).
+  struct Quantized {
+    torch::Tensor weight, bias;
+    std::vector<float> out_scales;
+    dt src = dt::undef;
+    float src_scale = 1.f;
+  };
+  std::vector<Quantized> quant;
+  std::vector<torch::Tensor> biases;  // per step: int8's bias (undefined: the op's)
   const FusedOp* linear = nullptr;  // the classifier, an inner product on the pooled features
   std::vector<int> last_use;        // per value: the last step reading it
   mutable std::mutex mutex;
@@ -238,15 +281,72 @@ struct OneDnnProgram::Impl {
   torch::Tensor packed_weight(size_t k, const md& want) const;
   std::shared_ptr<Plan> make_plan(const std::vector<int64_t>& shape) const;
   std::shared_ptr<Plan> plan(const std::vector<int64_t>& shape) const;
+  void quantize();
 };
+
+// int8's types and scales per value, and the quantized convolutions: from the steps and the calibrated ranges.
+void OneDnnProgram::Impl::quantize() {
+  // Without VNNI (AVX2, AVX-512 before Cascade Lake) oneDNN multiplies unsigned 8-bit activations by signed
+  // weights in pairs summed into 16 bits (vpmaddubsw), which saturates with 8-bit weights: 7 bits there.
+  const auto isa = static_cast<int>(dnnl::get_effective_cpu_isa());
+  const auto has = [&](dnnl::cpu_isa want) { return (isa & static_cast<int>(want)) == static_cast<int>(want); };
+  const bool vnni = has(dnnl::cpu_isa::avx512_core_vnni) || has(dnnl::cpu_isa::avx2_vnni);
+  type.assign(values, dt::f32);
+  nonneg.assign(values, false);
+  scale.assign(values, 1.f);
+  quant.assign(steps.size(), {});
+  biases.assign(steps.size(), {});
+  const auto content_scale = [&](int v, dt t) {
+    return std::max(range[v], 1e-12f) / (t == dt::u8 ? 255.f : 127.f);
+  };
+  for (size_t k = 0; k < steps.size(); ++k) {
+    const Step& s = steps[k];
+    if (s.moved) continue;
+    const int in = s.in0, out = s.out;
+    switch (s.op->kind) {
+      case Kind::Conv: {
+        Quantized& q = quant[k];
+        q.src = is_int8(type[in]) ? type[in] : nonneg[in] ? dt::u8 : dt::s8;
+        q.src_scale = is_int8(type[in]) ? scale[in] : content_scale(in, q.src);
+        nonneg[out] = s.relu || s.sigmoid;
+        type[out] = s.sigmoid ? dt::f32 : nonneg[out] ? dt::u8 : dt::s8;  // an SE gate stays float32
+        scale[out] = s.sigmoid ? 1.f : content_scale(out, type[out]);
+        const torch::Tensor w = s.op->weight.contiguous();
+        const float levels = q.src == dt::u8 && !vnni ? 63.f : 127.f;
+        const torch::Tensor wscale = w.abs().amax({1, 2, 3}).clamp_min(1e-12f) / levels;
+        q.weight = (w / wscale.view({-1, 1, 1, 1})).round().clamp(-levels, levels).to(torch::kInt8);
+        const torch::Tensor acc = wscale * q.src_scale;  // the accumulator's unit, per output channel
+        q.bias = (s.op->bias / acc).contiguous();
+        biases[k] = q.bias;
+        const torch::Tensor out_scales = (acc / scale[out]).contiguous();
+        q.out_scales.assign(out_scales.data_ptr<float>(), out_scales.data_ptr<float>() + out_scales.numel());
+        break;
+      }
+      case Kind::Subsample:
+      case Kind::MaxPool:
+      case Kind::AvgPool:
+      case Kind::GlobalAvgPool:
+      case Kind::PadChannels:  // the same values (or their mean): the input's type and scale
+        type[out] = type[in];
+        scale[out] = scale[in];
+        nonneg[out] = nonneg[in];
+        break;
+      default:  // float32 (and never negative after a ReLU)
+        nonneg[out] = s.relu || s.op->kind == Kind::Relu || s.op->kind == Kind::Sigmoid;
+        break;
+    }
+  }
+}
 
 torch::Tensor OneDnnProgram::Impl::packed_weight(size_t k, const md& want) const {
   for (const auto& [desc, t] : packed[k])
     if (desc == want) return t;
   const FusedOp& op = *steps[k].op;
-  const torch::Tensor w = op.weight.contiguous();
+  const bool int8 = is_int8(want.data_type());
+  const torch::Tensor w = int8 ? quant[k].weight : op.weight.contiguous();
+  const dt t = int8 ? dt::s8 : dt::f32;
   const int64_t o = w.size(0), i = w.size(1), kh = w.size(2), kw = w.size(3), g = op.groups;
-  const md user = g == 1 ? md({o, i, kh, kw}, dt::f32, tag::oihw) : md({g, o / g, i, kh, kw}, dt::f32, tag::goihw);
+  const md user = g == 1 ? md({o, i, kh, kw}, t, tag::oihw) : md({g, o / g, i, kh, kw}, t, tag::goihw);
   torch::Tensor out = bytes(want.get_size());
   memory a(user, cpu(), w.data_ptr()), b(want, cpu(), out.data_ptr());
   dnnl::stream stream(cpu());
@@ -259,7 +359,8 @@ torch::Tensor OneDnnProgram::Impl::packed_weight(size_t k, const md& want) const
 std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>& shape) const {
   auto plan = std::make_shared<Plan>();
   const int64_t n = plan->n = shape[0];
-  const dt act = bf16 ? dt::bf16 : dt::f32;  // activations and convolution weights
+  const bool int8 = precision == InferencePrecision::Int8;
+  const dt act = precision == InferencePrecision::BFloat16 ? dt::bf16 : dt::f32;  // float activations and weights
   plan->desc.resize(values);
   plan->dims.resize(values);
   plan->desc[0] = md({n, shape[1], shape[2], shape[3]}, dt::f32, tag::nchw);
@@ -277,10 +378,13 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
     impl = pd.impl_info_str();
     return pd;
   };
-  const auto with_post_ops = [&](const Step& s) {
+  // int8: `out_scales` per output channel; a sum adds the shortcut's `sum_type` content times `sum_factor`.
+  const auto with_post_ops = [&](const Step& s, const std::vector<float>& out_scales = {}, float sum_factor = 1.f,
+                                 dt sum_type = dt::undef) {
     dnnl::primitive_attr attr = base();
+    if (!out_scales.empty()) attr.set_output_scales(1 << 1, out_scales);
     dnnl::post_ops post;
-    if (s.sum) post.append_sum(1.f);
+    if (s.sum) post.append_sum(sum_factor, sum_type);
     if (s.relu) post.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
     if (s.sigmoid) post.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f);
     attr.set_post_ops(post);
@@ -303,9 +407,23 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
         const int64_t oh = (h + 2 * op.pad - kk) / op.stride + 1, ow = (w + 2 * op.pad - kk) / op.stride + 1;
         if (oh < 1 || ow < 1) throw invalid("oneDNN program: an input too small for a convolution");
         out = {o, oh, ow};
-        const md weights = g == 1 ? md({o, i, kk, kk}, act, tag::any) : md({g, o / g, i, kk, kk}, act, tag::any);
+        // int8: the source, weights and destination in their 8-bit types, the accumulator rescaled per channel.
+        const Quantized* q = int8 ? &quant[k] : nullptr;
+        const dt src_type = q ? q->src : act, wei_type = q ? dt::s8 : act, dst_type = q ? type[s.out] : act;
+        const md weights =
+            g == 1 ? md({o, i, kk, kk}, wei_type, tag::any) : md({g, o / g, i, kk, kk}, wei_type, tag::any);
         const md bias({o}, dt::f32, tag::x);
-        const md any_dst({n, o, oh, ow}, act, tag::any);
+        const md any_dst({n, o, oh, ow}, dst_type, tag::any);
+        const std::vector<float> no_scales;
+        // A sum reads the shortcut in the destination's layout: int8 in its own type and scale (float32 values
+        // quantized on the way in, signed), else as the destination's type.
+        const dt sum_type = !s.sum ? dt::undef
+                            : !q   ? act
+                            : is_int8(type[s.in1]) ? type[s.in1]
+                            : is_int8(dst_type)    ? dt::s8
+                                                   : dst_type;
+        if (s.sum) e.sum_scale = !is_int8(sum_type) ? 1.f : is_int8(type[s.in1]) ? scale[s.in1] : range[s.in1] / 127.f;
+        if (q) e.src_scale = q->src_scale;
         const auto make = [&](dnnl::algorithm alg, const md& a, const md& b) {
           return dnnl::convolution_forward::primitive_desc({dnnl::prop_kind::forward_inference,
                                                             alg,
@@ -316,21 +434,25 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
                                                             {op.stride, op.stride},
                                                             {op.pad, op.pad},
                                                             {op.pad, op.pad}},
-                                                           with_post_ops(s), cpu());
+                                                           with_post_ops(s, q ? q->out_scales : no_scales,
+                                                                         e.sum_scale / scale[s.out], sum_type),
+                                                           cpu());
         };
         // The input's layout as it comes (a sum writes into the shortcut's); else the layouts oneDNN picks.
         // convolution_auto: oneDNN's choice of direct or Winograd (ResNet-18 at batch 32 here 557 -> 329 ms).
         // (bfloat16: the caller's float32 input converted by the reorder into the first convolution)
-        const md first_src = src.data_type() == act ? src : md({n, c, h, w}, act, tag::any);
-        const md first_dst = s.sum ? plan->desc[s.in1] : any_dst;
+        const md first_src = src.data_type() == src_type ? src : md({n, c, h, w}, src_type, tag::any);
+        const md first_dst = s.sum ? with_type(plan->desc[s.in1], dst_type) : any_dst;
         auto pd = make(dnnl::algorithm::convolution_auto, first_src, first_dst);
-        if (is_reference(pd)) pd = make(dnnl::algorithm::convolution_auto, md({n, c, h, w}, act, tag::any), any_dst);
+        if (is_reference(pd))
+          pd = make(dnnl::algorithm::convolution_auto, md({n, c, h, w}, src_type, tag::any), any_dst);
         pd = checked(pd, "convolution");
         // Where auto keeps the direct kernel of a 3×3 stride-1 convolution, Winograd (F(4,3), AVX-512 only) where
         // oneDNN has it: at batch 1 auto never picks it, and whole nets measured faster with it here (ResNet-18
         // 19.3 -> 13.0 ms, ResNet-50 43 -> 34 ms; CIFAR ResNet-20 and batch 32 unchanged within noise). Its logits
         // stay within 2e-6 of the direct ones relative to the largest (bench/infer-engines.ts, devices.test.ts).
-        if (kk == 3 && op.stride == 1 && g == 1 && std::string(pd.impl_info_str()).find("wino") == std::string::npos) {
+        if (!q && kk == 3 && op.stride == 1 && g == 1 &&
+            std::string(pd.impl_info_str()).find("wino") == std::string::npos) {
           try {
             auto wino = make(dnnl::algorithm::convolution_winograd, pd.src_desc(), pd.dst_desc());
             if (!is_reference(wino)) pd = checked(wino, "convolution");
@@ -343,6 +465,7 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
         e.dst = pd.dst_desc();
         e.weights = pd.weights_desc();
         e.weight = packed_weight(k, e.weights);
+        if (s.sum) e.sum = with_type(e.dst, sum_type);
         break;
       }
       case Kind::Relu:
@@ -352,11 +475,11 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
                          : op.kind == Kind::Sigmoid ? dnnl::algorithm::eltwise_logistic
                                                     : dnnl::algorithm::eltwise_linear;
         const float alpha = op.kind == Kind::Scale ? static_cast<float>(op.scale) : 0.f;
+        e.src = e.dst = int8 ? with_type(src, dt::f32) : src;
         auto pd = checked(dnnl::eltwise_forward::primitive_desc(
-                              {dnnl::prop_kind::forward_inference, alg, src, alpha, 0.f}, base(), cpu()),
+                              {dnnl::prop_kind::forward_inference, alg, e.src, alpha, 0.f}, base(), cpu()),
                           "eltwise");
         e.prim = dnnl::eltwise_forward(pd);
-        e.src = e.dst = src;
         break;
       }
       case Kind::Add:
@@ -367,8 +490,9 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
         e.swap = op.kind == Kind::Mul && h * w < d1[1] * d1[2];
         const std::array<int64_t, 3> a = e.swap ? d1 : out, b = e.swap ? out : d1;
         out = a;
-        e.src = e.swap ? plan->desc[s.in1] : src;
-        e.src1 = op.kind == Kind::Add ? e.src : plan->desc[e.swap ? s.in0 : s.in1];
+        const auto as_float = [&](const md& d) { return int8 ? with_type(d, dt::f32) : d; };
+        e.src = as_float(e.swap ? plan->desc[s.in1] : src);
+        e.src1 = op.kind == Kind::Add ? e.src : as_float(plan->desc[e.swap ? s.in0 : s.in1]);
         const auto alg = op.kind == Kind::Add ? dnnl::algorithm::binary_add : dnnl::algorithm::binary_mul;
         const auto make = [&] {
           return dnnl::binary::primitive_desc({alg, e.src, e.src1, e.src}, with_post_ops(s), cpu());
@@ -391,11 +515,11 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
         auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
                      dnnl::normalization_flags::use_shift;
         if (s.relu) flags = flags | dnnl::normalization_flags::fuse_norm_relu;
+        e.src = e.dst = int8 ? with_type(src, dt::f32) : src;
         auto pd = checked(dnnl::batch_normalization_forward::primitive_desc(
-                              {dnnl::prop_kind::forward_inference, src, 0.f, flags}, base(), cpu()),
+                              {dnnl::prop_kind::forward_inference, e.src, 0.f, flags}, base(), cpu()),
                           "batch normalization");
         e.prim = dnnl::batch_normalization_forward(pd);
-        e.src = e.dst = src;
         e.src1 = md({c}, dt::f32, tag::x);
         e.mean = torch::zeros({c});
         e.variance = torch::ones({c});
@@ -405,7 +529,8 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
         // Option A's shortcut: the channels appended as zeros, in the blocked layout the residual's sum writes.
         out = {c + op.pad, h, w};
         e.src = src;
-        e.dst = md({n, c + op.pad, h, w}, act, OneDnnTraining::block() == 16 ? tag::nChw16c : tag::nChw8c);
+        e.dst = md({n, c + op.pad, h, w}, src.data_type(),
+                   OneDnnTraining::block() == 16 ? tag::nChw16c : tag::nChw8c);
         e.src1 = e.dst.submemory_desc({n, c, h, w}, {0, 0, 0, 0});
         e.prim = dnnl::reorder(dnnl::reorder::primitive_desc(cpu(), e.src, cpu(), e.src1));
         break;
@@ -443,7 +568,7 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
         auto pd = checked(dnnl::pooling_forward::primitive_desc({dnnl::prop_kind::forward_inference,
                                                                  alg,
                                                                  src,
-                                                                 md({n, c, oh, ow}, act, tag::any),
+                                                                 md({n, c, oh, ow}, src.data_type(), tag::any),
                                                                  {st, st},
                                                                  {kh, kw},
                                                                  {p, p},
@@ -487,7 +612,7 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
       packed_fc.emplace_back(plan->fc_weights, plan->fc_weight);
     }
   }
-  plan->bind(steps, last_use, pooled);
+  plan->bind(steps, last_use, pooled, scale, biases);
   return plan;
 }
 
@@ -508,8 +633,11 @@ OneDnnProgram::OneDnnProgram(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 OneDnnProgram::~OneDnnProgram() = default;
 
 std::unique_ptr<OneDnnProgram> OneDnnProgram::build(const std::vector<FusedOp>& ops, int values, int output,
-                                                    int64_t channels, int64_t height, int64_t width, bool bfloat16,
+                                                    int64_t channels, int64_t height, int64_t width,
+                                                    InferencePrecision precision, const std::vector<float>& ranges,
                                                     std::string& why) {
+  const bool int8 = precision == InferencePrecision::Int8;
+  if (int8 && ranges.size() != static_cast<size_t>(values)) throw invalid("int8: no calibrated ranges");
   if (why = OneDnnTraining::built(); !why.empty()) return nullptr;
   if (!onednn_enabled()) {
     why = "oneDNN is off in this process";
@@ -519,7 +647,9 @@ std::unique_ptr<OneDnnProgram> OneDnnProgram::build(const std::vector<FusedOp>& 
   impl->ops = ops;
   impl->values = values;
   impl->channels = channels;
-  impl->bf16 = bfloat16;
+  impl->precision = precision;
+  impl->scale.assign(values, 1.f);
+  if (int8) impl->range = ranges;  // per value of the program: what its step writes, fused ReLU and add included
   std::vector<int> alias(values), readers(values, 0), producer(values, -1);
   for (int v = 0; v < values; ++v) alias[v] = v;
   for (const FusedOp& op : impl->ops) {
@@ -556,6 +686,7 @@ std::unique_ptr<OneDnnProgram> OneDnnProgram::build(const std::vector<FusedOp>& 
             (op.kind == Kind::Relu || steps[p].op->kind == Kind::Conv)) {
           (op.kind == Kind::Relu ? steps[p].relu : steps[p].sigmoid) = true;
           alias[op.out] = a;
+          if (int8) impl->range[a] = ranges[op.out];
           continue;
         }
         break;
@@ -571,6 +702,7 @@ std::unique_ptr<OneDnnProgram> OneDnnProgram::build(const std::vector<FusedOp>& 
           producer[conv] = static_cast<int>(steps.size());
           steps.push_back(s);
           alias[op.out] = conv;
+          if (int8) impl->range[conv] = ranges[op.out];
           continue;
         }
         break;
@@ -599,11 +731,13 @@ std::unique_ptr<OneDnnProgram> OneDnnProgram::build(const std::vector<FusedOp>& 
   }
   impl->last_use[impl->pooled] = static_cast<int>(steps.size());
   impl->packed.resize(steps.size());
+  impl->biases.resize(steps.size());
   try {
+    if (int8) impl->quantize();
     const std::vector<int64_t> one{1, channels, height, width};
     impl->plans.emplace(one, impl->make_plan(one));
   } catch (const std::exception& e) {
-    why = std::string(bfloat16 ? "bfloat16: " : "") + e.what();
+    why = std::string(precision == InferencePrecision::BFloat16 ? "bfloat16: " : int8 ? "int8: " : "") + e.what();
     return nullptr;
   }
   return std::unique_ptr<OneDnnProgram>(new OneDnnProgram(std::move(impl)));
@@ -657,7 +791,7 @@ struct OneDnnProgram::Impl {};
 OneDnnProgram::OneDnnProgram(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 OneDnnProgram::~OneDnnProgram() = default;
 std::unique_ptr<OneDnnProgram> OneDnnProgram::build(const std::vector<FusedOp>&, int, int, int64_t, int64_t, int64_t,
-                                                    bool, std::string& why) {
+                                                    InferencePrecision, const std::vector<float>&, std::string& why) {
   why = "this build has no oneDNN 2.x headers (Debian's libdnnl-dev)";
   return nullptr;
 }

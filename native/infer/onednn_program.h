@@ -1,5 +1,5 @@
 #pragma once
-// A folded net (FusedNet's ops) as a program of oneDNN primitives, for float32 inference on the CPU: what
+// A folded net (FusedNet's ops) as a program of oneDNN primitives, for float32 (bfloat16, int8) inference on the CPU: what
 // onnxruntime and torch.compile's CPU backend do with the same library. Activations stay in the layout oneDNN
 // picks (blocked, nChw16c / nChw8c) from the first convolution to the global pool; each convolution carries its
 // folded BatchNorm as a bias and its ReLU as a post-op, the last convolution of a residual block also the add of
@@ -18,15 +18,24 @@ namespace rt {
 
 struct FusedOp;
 
+// The arithmetic of the inference program: float32; bfloat16 activations and convolution weights (float32
+// accumulation); or int8: activations and convolution weights quantized to 8 bits (weights per output channel,
+// activations per tensor with scales calibrated on the user's images), int32 accumulation.
+enum class InferencePrecision { Float32, BFloat16, Int8 };
+
 class OneDnnProgram {
  public:
   // The program for `ops` (their values numbered 0..values-1, 0 the input, `output` the logits) on inputs of
   // `channels`×`height`×`width`, checked by making its primitives for one image; null with `why` set where this
   // build, the process or an operator rules it out, or where oneDNN has only reference kernels for a layer here.
-  // `bfloat16`: activations and convolution weights in bfloat16 (oneDNN accumulates in float32; biases, the
-  // classifier and the logits stay float32).
+  // `precision` bfloat16: activations and convolution weights in bfloat16 (oneDNN accumulates in float32; biases,
+  // the classifier and the logits stay float32). int8: `ranges` holds each value's largest magnitude on the
+  // calibration images (FusedNet::ranges); convolutions, pools and option A's padding run on 8-bit activations
+  // (unsigned after a ReLU), the residual's add inside the convolution; what has no int8 kernel here (an SE
+  // gate's product, a pre-activation's affine, a lone add) runs in float32 between them; the classifier float32.
   static std::unique_ptr<OneDnnProgram> build(const std::vector<FusedOp>& ops, int values, int output, int64_t channels,
-                                              int64_t height, int64_t width, bool bfloat16, std::string& why);
+                                              int64_t height, int64_t width, InferencePrecision precision,
+                                              const std::vector<float>& ranges, std::string& why);
   ~OneDnnProgram();
   // Logits for `x` (float32 N×C×H×W on the CPU). Undefined where this input shape has no program (oneDNN
   // declined a primitive for it): the caller runs its ATen ops then.
