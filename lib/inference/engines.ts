@@ -6,16 +6,12 @@ import { ONNX_OPSET, encodeOnnx } from '../io/onnx';
 import { NativeFused, NativeModel, native } from '../native';
 import { Tensor, checkImageBatch } from '../tensor';
 import { cachedVerdict, describeVerdict, measureEngines } from './engine-choice';
-import { InferenceBackend } from './inference-model';
+import { InferenceBackend, InferencePrecision } from './inference-model';
 
 /** What runs the native engine's operators: 'auto' oneDNN's primitives where this build, the CPU and the net allow
  *  (native/infer/onednn_program.h), else ATen; 'onednn' those primitives or an error saying why not; 'aten' ATen. */
 export const NATIVE_KERNELS = ['auto', 'onednn', 'aten'] as const;
 export type NativeKernels = (typeof NATIVE_KERNELS)[number];
-/** The native engine's arithmetic: float32; bfloat16 activations and weights, or int8 (calibrated) on the oneDNN
- *  program. */
-export const INFERENCE_PRECISIONS = ['float32', 'bfloat16', 'int8'] as const;
-export type InferencePrecision = (typeof INFERENCE_PRECISIONS)[number];
 
 /** int8's calibration images, checked: a batch at the inference size as the net takes them (normalised), with
  *  finite values; given only with precision 'int8'. */

@@ -8,8 +8,12 @@ import { Prediction, topK } from '../predictions';
 import type { Preprocessing } from '../preprocess';
 import { Tensor, checkImageBatch } from '../tensor';
 import { s } from '../validate';
-import type { InferencePrecision } from './engines';
 import { ImageOptions, imageOptionsSchema, imagesToBatch } from './image-batch';
+
+/** The native engine's arithmetic: float32; bfloat16 activations and weights, or int8 (calibrated) on the oneDNN
+ *  program. */
+export const INFERENCE_PRECISIONS = ['float32', 'bfloat16', 'int8'] as const;
+export type InferencePrecision = (typeof INFERENCE_PRECISIONS)[number];
 
 /** optimizeForInference()'s options: the engine and its threads. */
 export interface InferenceOptions {

@@ -5,8 +5,14 @@ import { promises as fsp } from 'fs';
 
 import { DisposedError, OutOfMemoryError, ValidationError, inContext } from '../errors';
 import { ImageSource } from '../images';
-import { InferenceModel, InferenceOptions, PredictOptions, parseTopK } from '../inference/inference-model';
-import { INFERENCE_PRECISIONS, NATIVE_KERNELS, checkCalibration, openEngine } from '../inference/engines';
+import {
+  INFERENCE_PRECISIONS,
+  InferenceModel,
+  InferenceOptions,
+  PredictOptions,
+  parseTopK,
+} from '../inference/inference-model';
+import { NATIVE_KERNELS, checkCalibration, openEngine } from '../inference/engines';
 import { ImageOptions, imagesToBatch, trainedImageSize } from '../inference/image-batch';
 import { LoadOptions, LoadReport, loadWeights, saveWeights } from '../io/weights';
 import { loadPytorchWeights } from '../io/pth';

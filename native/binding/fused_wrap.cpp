@@ -50,8 +50,8 @@ Napi::Value FusedWrap::FuseAsync(const Napi::CallbackInfo& info) {
   const bool channels_last = args.boolean(3, "channelsLast"), onednn = args.boolean(4, "onednn");
   const std::string name = args.string(5, "precision");
   const std::map<std::string, InferencePrecision> precisions{{"float32", InferencePrecision::Float32},
-                                                              {"bfloat16", InferencePrecision::BFloat16},
-                                                              {"int8", InferencePrecision::Int8}};
+                                                             {"bfloat16", InferencePrecision::BFloat16},
+                                                             {"int8", InferencePrecision::Int8}};
   if (!precisions.count(name))
     throw Napi::TypeError::New(env, "fuse: precision must be float32, bfloat16 or int8, not " + name);
   const InferencePrecision precision = precisions.at(name);

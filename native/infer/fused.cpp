@@ -32,8 +32,7 @@ std::map<std::string, torch::Tensor> named_state(ResNetImpl& net) {
 FusedNet::~FusedNet() = default;
 
 std::shared_ptr<FusedNet> FusedNet::build(ResNetImpl& net, int64_t height, int64_t width, bool channels_last,
-                                          bool onednn, InferencePrecision precision,
-                                          const torch::Tensor& calibration) {
+                                          bool onednn, InferencePrecision precision, const torch::Tensor& calibration) {
   torch::NoGradGuard no_grad;
   GraphBuilder graph = net.trace(height, width);
   auto state = named_state(net);

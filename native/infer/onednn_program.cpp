@@ -65,9 +65,9 @@ struct Plan {
   struct Exec {
     dnnl::primitive prim;
     md src, src1, dst, weights;
-    md sum;                        // a sum's shortcut as the convolution reads it: dst's layout, the shortcut's type
+    md sum;  // a sum's shortcut as the convolution reads it: dst's layout, the shortcut's type
     float src_scale = 1.f, src1_scale = 1.f, sum_scale = 1.f;  // int8: the scales those hold (float32: 1)
-    std::string impl;              // oneDNN's implementation ("jit:avx512_core")
+    std::string impl;                                          // oneDNN's implementation ("jit:avx512_core")
     bool swap = false;             // Mul: the gate (N×C×1×1) came first; the map is the first operand
     torch::Tensor weight;          // the convolution's weight in `weights`' layout
     torch::Tensor mean, variance;  // Affine: 0 and 1
@@ -271,8 +271,8 @@ struct OneDnnProgram::Impl {
   };
   std::vector<Quantized> quant;
   std::vector<torch::Tensor> biases;  // per step: int8's bias (undefined: the op's)
-  const FusedOp* linear = nullptr;  // the classifier, an inner product on the pooled features
-  std::vector<int> last_use;        // per value: the last step reading it
+  const FusedOp* linear = nullptr;    // the classifier, an inner product on the pooled features
+  std::vector<int> last_use;          // per value: the last step reading it
   mutable std::mutex mutex;
   mutable std::map<std::vector<int64_t>, std::shared_ptr<Plan>> plans;    // null: declined for that shape
   mutable std::vector<std::vector<std::pair<md, torch::Tensor>>> packed;  // per step: its weight per layout
@@ -296,9 +296,7 @@ void OneDnnProgram::Impl::quantize() {
   scale.assign(values, 1.f);
   quant.assign(steps.size(), {});
   biases.assign(steps.size(), {});
-  const auto content_scale = [&](int v, dt t) {
-    return std::max(range[v], 1e-12f) / (t == dt::u8 ? 255.f : 127.f);
-  };
+  const auto content_scale = [&](int v, dt t) { return std::max(range[v], 1e-12f) / (t == dt::u8 ? 255.f : 127.f); };
   for (size_t k = 0; k < steps.size(); ++k) {
     const Step& s = steps[k];
     if (s.moved) continue;
@@ -417,26 +415,25 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
         const std::vector<float> no_scales;
         // A sum reads the shortcut in the destination's layout: int8 in its own type and scale (float32 values
         // quantized on the way in, signed), else as the destination's type.
-        const dt sum_type = !s.sum ? dt::undef
-                            : !q   ? act
+        const dt sum_type = !s.sum                 ? dt::undef
+                            : !q                   ? act
                             : is_int8(type[s.in1]) ? type[s.in1]
                             : is_int8(dst_type)    ? dt::s8
                                                    : dst_type;
         if (s.sum) e.sum_scale = !is_int8(sum_type) ? 1.f : is_int8(type[s.in1]) ? scale[s.in1] : range[s.in1] / 127.f;
         if (q) e.src_scale = q->src_scale;
         const auto make = [&](dnnl::algorithm alg, const md& a, const md& b) {
-          return dnnl::convolution_forward::primitive_desc({dnnl::prop_kind::forward_inference,
-                                                            alg,
-                                                            a,
-                                                            weights,
-                                                            bias,
-                                                            b,
-                                                            {op.stride, op.stride},
-                                                            {op.pad, op.pad},
-                                                            {op.pad, op.pad}},
-                                                           with_post_ops(s, q ? q->out_scales : no_scales,
-                                                                         e.sum_scale / scale[s.out], sum_type),
-                                                           cpu());
+          return dnnl::convolution_forward::primitive_desc(
+              {dnnl::prop_kind::forward_inference,
+               alg,
+               a,
+               weights,
+               bias,
+               b,
+               {op.stride, op.stride},
+               {op.pad, op.pad},
+               {op.pad, op.pad}},
+              with_post_ops(s, q ? q->out_scales : no_scales, e.sum_scale / scale[s.out], sum_type), cpu());
         };
         // The input's layout as it comes (a sum writes into the shortcut's); else the layouts oneDNN picks.
         // convolution_auto: oneDNN's choice of direct or Winograd (ResNet-18 at batch 32 here 557 -> 329 ms).
@@ -529,8 +526,7 @@ std::shared_ptr<Plan> OneDnnProgram::Impl::make_plan(const std::vector<int64_t>&
         // Option A's shortcut: the channels appended as zeros, in the blocked layout the residual's sum writes.
         out = {c + op.pad, h, w};
         e.src = src;
-        e.dst = md({n, c + op.pad, h, w}, src.data_type(),
-                   OneDnnTraining::block() == 16 ? tag::nChw16c : tag::nChw8c);
+        e.dst = md({n, c + op.pad, h, w}, src.data_type(), OneDnnTraining::block() == 16 ? tag::nChw16c : tag::nChw8c);
         e.src1 = e.dst.submemory_desc({n, c, h, w}, {0, 0, 0, 0});
         e.prim = dnnl::reorder(dnnl::reorder::primitive_desc(cpu(), e.src, cpu(), e.src1));
         break;

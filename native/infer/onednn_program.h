@@ -1,6 +1,6 @@
 #pragma once
-// A folded net (FusedNet's ops) as a program of oneDNN primitives, for float32 (bfloat16, int8) inference on the CPU: what
-// onnxruntime and torch.compile's CPU backend do with the same library. Activations stay in the layout oneDNN
+// A folded net (FusedNet's ops) as a program of oneDNN primitives, for float32 (bfloat16, int8) inference on the CPU:
+// what onnxruntime and torch.compile's CPU backend do with the same library. Activations stay in the layout oneDNN
 // picks (blocked, nChw16c / nChw8c) from the first convolution to the global pool; each convolution carries its
 // folded BatchNorm as a bias and its ReLU as a post-op, the last convolution of a residual block also the add of
 // the shortcut (a sum post-op, in place over the shortcut's buffer when nothing reads it later) and the ReLU
