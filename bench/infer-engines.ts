@@ -6,23 +6,10 @@
 //     [--rounds 3] [--repeats 10] [--threads N] [--bf16] (also our engine in bfloat16, where the CPU runs it)
 import * as os from 'os';
 
-import { InferenceModel, Tensor, createModel, setNumThreads } from '../lib';
+import { InferenceModel, createModel, setNumThreads } from '../lib';
 import { argValue, formatTable, median, medianRange } from './table';
 import { describeMachine } from './machine';
-
-async function timeOnce(model: InferenceModel, x: Tensor, repeats: number): Promise<number> {
-  // The engine before may leave threads spinning (onnxruntime's pool spins after a run): they settle first, and
-  // one untimed forward wakes this engine's threads.
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  await model.forward(x);
-  const t: number[] = [];
-  for (let i = 0; i < repeats; i++) {
-    const start = performance.now();
-    await model.forward(x);
-    t.push(performance.now() - start);
-  }
-  return median(t);
-}
+import { timeOnce } from './timing';
 
 async function main() {
   console.log(describeMachine(Number(argValue('threads', String(os.cpus().length)))));
@@ -52,7 +39,7 @@ async function main() {
       for (const m of Object.values(engines)) for (let i = 0; i < 2; i++) await m.forward(x); // warm-up
       const ms: Record<string, number[]> = { native: [], aten: [], onnxruntime: [], bf16: [] };
       for (let r = 0; r < rounds; r++)
-        for (const [name, m] of Object.entries(engines)) ms[name].push(await timeOnce(m, x, reps));
+        for (const [name, m] of Object.entries(engines)) ms[name].push(await timeOnce(() => m.forward(x), reps));
       const ratio = ms.native.map((v, i) => ms.onnxruntime[i] / v);
       rows.push([
         arch,

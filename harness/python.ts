@@ -82,6 +82,15 @@ export function findTimmPython(): string | undefined {
   return firstPythonWith('RESNET_TORCH_TIMM_PYTHON', 'import torch, timm');
 }
 
+/**
+ * A Python with onnxruntime's quantization tool (int8's reference): $RESNET_TORCH_ONNX_PYTHON, the reference
+ * Python, the project's venv of PyTorch 2.15 (scripts/torch-venv.sh installs onnxruntime there). Undefined where
+ * none has it.
+ */
+export function findOnnxQuantPython(): string | undefined {
+  return firstPythonWith('RESNET_TORCH_ONNX_PYTHON', 'import onnxruntime.quantization, onnx');
+}
+
 /** The package root, from wherever this file runs (harness/ under jest, .test-build/harness for bench/). */
 function packageRoot(): string {
   let dir = __dirname;
