@@ -216,6 +216,27 @@ void release_team_if_training() {
 
 int teams_held() { return held_teams.load(); }
 
+namespace {
+// Looked up, not linked, as omp_pause_resource_all above.
+template <typename F>
+F omp_function(const char* name) {
+  return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
+}
+}  // namespace
+
+CallingThreadThreads::CallingThreadThreads(int n) {
+  static const auto get = omp_function<int (*)()>("omp_get_max_threads");
+  static const auto set = omp_function<void (*)(int)>("omp_set_num_threads");
+  if (n < 1 || !get || !set) return;
+  previous_ = get();
+  if (previous_ != n) set(n);
+}
+
+CallingThreadThreads::~CallingThreadThreads() {
+  static const auto set = omp_function<void (*)(int)>("omp_set_num_threads");
+  if (previous_ > 0 && set) set(previous_);
+}
+
 int intra_op_threads() { return at::get_num_threads(); }
 
 std::string check_device(const std::string& device) {

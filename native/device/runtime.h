@@ -76,6 +76,19 @@ void release_thread_team();
 // How many worker threads hold an idle team.
 int teams_held();
 
+// The calling thread's OpenMP thread count (its own ICV: other threads keep theirs) set to `n` for a scope; n < 1
+// leaves it. oneDNN sizes a primitive's work for the count at its creation and runs with it.
+class CallingThreadThreads {
+ public:
+  explicit CallingThreadThreads(int n);
+  ~CallingThreadThreads();
+  CallingThreadThreads(const CallingThreadThreads&) = delete;
+  CallingThreadThreads& operator=(const CallingThreadThreads&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
 // Parses "cpu", "cuda", "cuda:1"; refuses CUDA where it is not available (never a silent CPU fallback).
 std::string check_device(const std::string& device);
 
