@@ -17,8 +17,9 @@ const BENCHES = [
   'infer-engines',
   'serve-load',
 ];
-// By name only: needs both builds of the addon (Debian's 1.13 and build/torch-2.15, scripts/test-torch2.15.sh).
-const ON_REQUEST = ['libtorch-lanes'];
+// By name only: libtorch-lanes needs both builds of the addon (Debian's 1.13 and build/torch-2.15,
+// scripts/test-torch2.15.sh); infer-int8 the venv's onnxruntime (scripts/torch-venv.sh) to quantize the reference.
+const ON_REQUEST = ['libtorch-lanes', 'infer-int8'];
 const tsc = spawnSync(
   process.execPath,
   [require.resolve('typescript/bin/tsc', { paths: [root] }), '-p', 'tsconfig.bench.json'],
