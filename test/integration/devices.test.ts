@@ -4,21 +4,10 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import {
-  DeviceError,
-  InferenceModel,
-  Model,
-  ValidationError,
-  createModel,
-  cuda,
-  datasets,
-  info,
-  listDevices,
-  normalizeImages,
-  train,
-} from '../../lib';
+import { DeviceError, InferenceModel, ValidationError, createModel, cuda, info, listDevices, train } from '../../lib';
 import { maxAbs, maxAbsDiff, randomFloats, readFloat32, tempDir } from '../../harness/files';
 import { runPython } from '../../harness/python';
+import { calibrationImages, compareOnTest, fashionModel } from '../helpers/fashion';
 import { itWithTorch } from '../helpers/reference';
 import { syntheticDataset } from '../../harness/synthetic';
 import { rejection } from '../helpers/errors';
@@ -299,44 +288,6 @@ describe("the native engine's kernels (CPU)", () => {
   });
 });
 
-// A cifar-resnet8 trained 2 epochs on 3,000 Fashion-MNIST images (shared by the reduced-precision tests), the test
-// set, and accuracy on it in batches of 500.
-let fashionRun: Promise<{ model: Model; test: Awaited<ReturnType<typeof datasets.fashionMnist>> }> | undefined;
-function fashionModel() {
-  fashionRun ??= (async () => {
-    const trainSet = await (await datasets.fashionMnist({ split: 'train' })).take(3000, 1);
-    const test = await datasets.fashionMnist({ split: 'test' });
-    const model = await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 10, seed: 5 });
-    // lr 0.02: 64% on both ISAs here (0.05 diverged to 31% on the AVX2 kernels)
-    await train(model, trainSet, { epochs: 2, batchSize: 64, optimizer: { type: 'sgd', lr: 0.02, momentum: 0.9 } });
-    return { model, test };
-  })();
-  return fashionRun;
-}
-const argmax = (d: Float32Array, i: number) => {
-  let best = 0;
-  for (let k = 1; k < 10; k++) if (d[i * 10 + k] > d[i * 10 + best]) best = k;
-  return best;
-};
-/** Test-set accuracy of `a` and `b`, and their largest logit difference relative to the largest logit. */
-async function compareOnTest(a: InferenceModel, b: InferenceModel) {
-  const { model, test } = await fashionModel();
-  let rightA = 0,
-    rightB = 0,
-    worst = 0;
-  for (let start = 0; start < test.length; start += 500) {
-    const { images, labels, shape } = test.get(start, 500);
-    const x = { data: normalizeImages(images, shape, model.preprocessing), shape };
-    const [ya, yb] = [await a.forward(x), await b.forward(x)];
-    worst = Math.max(worst, maxAbsDiff(ya.data, yb.data) / Math.max(1, maxAbs(ya.data)));
-    for (let i = 0; i < labels.length; i++) {
-      rightA += Number(argmax(ya.data, i) === labels[i]);
-      rightB += Number(argmax(yb.data, i) === labels[i]);
-    }
-  }
-  return { a: rightA / test.length, b: rightB / test.length, worst };
-}
-
 describe('bfloat16 inference (CPU, the oneDNN program)', () => {
   // oneDNN 2.x runs bfloat16 convolutions on AVX-512 (natively with AVX-512 BF16 or AMX); with AVX2 kernels only
   // (ONEDNN_MAX_CPU_ISA=AVX2, an AVX2 CPU) it has none, and the option is refused by name.
@@ -382,9 +333,7 @@ describe('int8 inference (CPU, the oneDNN program)', () => {
   // bits, as oneDNN's int8 kernels need there).
   it('calibrated on 500 training images: Fashion-MNIST test accuracy within 1 point of float32', async () => {
     const { model } = await fashionModel();
-    const calibrationSet = await (await datasets.fashionMnist({ split: 'train' })).take(500, 2);
-    const { images, shape } = calibrationSet.get(0, 500);
-    const calibration = { data: normalizeImages(images, shape, model.preprocessing), shape };
+    const calibration = await calibrationImages();
     const attempt = await model.optimizeForInference({ inputSize: 28, precision: 'int8', calibration }).catch((e) => e);
     if (!oneDnnProgram) {
       expect(attempt).toBeInstanceOf(ValidationError);
