@@ -11,19 +11,12 @@ import * as path from 'path';
 import { createModel, setNumThreads } from '../lib';
 import { runPython } from '../harness/python';
 import { tempDir } from '../harness/files';
-import { argValue, formatTable, median } from './table';
+import { argValue, formatTable } from './table';
 import { describeMachine } from './machine';
+import { timeOnce } from './timing';
 
-async function time(fn: () => Promise<unknown>, repeats: number): Promise<number> {
-  for (let i = 0; i < 3; i++) await fn();
-  const t: number[] = [];
-  for (let i = 0; i < repeats; i++) {
-    const start = performance.now();
-    await fn();
-    t.push(performance.now() - start);
-  }
-  return median(t);
-}
+// Three untimed calls first, no pause (nothing else runs between).
+const time = (fn: () => Promise<unknown>, repeats: number) => timeOnce(fn, repeats, { pauseMs: 0, warmups: 3 });
 
 async function main() {
   console.log(describeMachine(Number(argValue('threads', String(os.cpus().length)))));
