@@ -9,7 +9,9 @@ const path = require('path');
 if (process.env.RESNET_TORCH_SKIP_BUILD === '1') process.exit(0);
 const root = path.join(__dirname, '..');
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
-const configured = fs.existsSync(path.join(root, 'build', 'CMakeCache.txt'));
+// Configured: the generator's file is there. A configure that failed (no libtorch yet) leaves CMakeCache.txt but
+// no build.ninja, and `build` would then fail on the missing file after the user installed libtorch.
+const configured = ['build.ninja', 'Makefile'].some((f) => fs.existsSync(path.join(root, 'build', f)));
 // `build` keeps the tree (and the precompiled header) between runs; `compile` would wipe it after a failure.
 const args = [cmakeJs, configured ? 'build' : 'compile'];
 const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
