@@ -143,6 +143,7 @@ export interface NativeDataset {
     worldSize: number,
     epoch: number,
     repeats?: number,
+    repeatsRound?: number,
   ): BigInt64Array;
   /** Images start..start+count prepared as a training batch is, and what each drew (native/data/auto_augment.h). */
   augment(
@@ -272,6 +273,8 @@ export interface NativeTrainConfig {
   dropLast: boolean;
   /** Repeated augmentation's copies of each image per epoch (1: off). */
   repeats: number;
+  /** Its epoch rounding (timm's selected_round; 0: none). */
+  repeatsRound: number;
   deterministic: boolean;
   cudnnBenchmark: boolean;
   optimizer: NativeOptimizerConfig;

@@ -9,9 +9,16 @@ export function iterationsPerEpoch(length: number, batchSize: number, dropLast: 
   return dropLast ? Math.floor(length / batchSize) : Math.ceil(length / batchSize);
 }
 
-/** One rank's share of `length` images among `worldSize` (DistributedSampler's padded share). */
-export function rankShare(length: number, worldSize: number): number {
-  return Math.ceil(length / worldSize);
+/** One rank's share of `length` images among `worldSize`: DistributedSampler's padded ceil(length / worldSize);
+ *  with repeated augmentation (`repeats` > 1) and `round` > 0, timm's RepeatAugSampler's selected_round:
+ *  floor(length / round) × round / worldSize images when length ≥ round (native/data/batch_source.h rank_share). */
+export function rankShare(length: number, worldSize: number, repeats = 1, round = 0): number {
+  const padded = Math.ceil(length / worldSize);
+  if (repeats <= 1 || round <= 0 || length < round) return padded;
+  return Math.min(
+    Math.floor((Math.floor(length / round) * round) / worldSize),
+    Math.ceil((length * repeats) / worldSize),
+  );
 }
 
 /** split()'s options, for an in-memory set and a streamed folder alike. */

@@ -108,6 +108,7 @@ function openStream(data: TrainData, resolved: ResolvedRun) {
     shuffle: c.shuffle,
     dropLast: c.dropLast,
     repeats: c.repeats,
+    repeatsRound: c.repeatsRound,
     rank: resolved.group.rank,
     worldSize: resolved.group.worldSize,
   });

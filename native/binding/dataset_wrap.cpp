@@ -125,8 +125,8 @@ Napi::Value DatasetWrap::Slice(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// epochOrder(batchSize, shuffle, dropLast, seed, rank, worldSize, epoch, repeats = 1): BigInt64Array, the indices a
-// training run draws in that epoch, in order (what the trainer's source does, for inspection and tests)
+// epochOrder(batchSize, shuffle, dropLast, seed, rank, worldSize, epoch, repeats = 1, repeatsRound = 0): BigInt64Array,
+// the indices a training run draws in that epoch, in order (what the trainer's source does, for inspection and tests)
 Napi::Value DatasetWrap::EpochOrder(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Args args(info, "epochOrder(batchSize, shuffle, dropLast, seed, rank, worldSize, epoch)");
@@ -135,9 +135,10 @@ Napi::Value DatasetWrap::EpochOrder(const Napi::CallbackInfo& info) {
   const auto seed = static_cast<uint64_t>(args.integer(3, "seed"));
   const int64_t rank = args.integer(4, "rank"), world = args.integer(5, "worldSize"), epoch = args.integer(6, "epoch");
   const int64_t repeats = info.Length() > 7 ? args.integer(7, "repeats") : 1;
+  const int64_t repeats_round = info.Length() > 8 ? args.integer(8, "repeatsRound") : 0;
   auto data = live(env);
   return guard(env, [&] {
-    InMemorySource source(*data, batch, shuffle, drop_last, seed, rank, world, repeats);
+    InMemorySource source(*data, batch, shuffle, drop_last, seed, rank, world, repeats, repeats_round);
     auto order = source.epoch_order(epoch);
     const int64_t drawn = std::min(source.batches_per_epoch() * batch, order.size(0));
     return typed_array_of(env, order.narrow(0, 0, drawn).clone());

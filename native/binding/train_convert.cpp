@@ -214,6 +214,7 @@ void fields(V& v, TrainConfig& c) {
   v("shuffle", c.shuffle);
   v("dropLast", c.drop_last);
   v("repeats", c.repeats);
+  v("repeatsRound", c.repeats_round);
   v("deterministic", c.deterministic);
   v("cudnnBenchmark", c.cudnn_benchmark);
   v("optimizer", c.optimizer);

@@ -80,7 +80,8 @@ Napi::Value TrainingRunWrap::Start(const Napi::CallbackInfo& info) {
     // An in-memory training set is copied to the training device once.
     TensorDataset train = data->to(model->device());
     source = std::make_shared<InMemorySource>(std::move(train), config.batch_size, config.shuffle, config.drop_last,
-                                              config.seed, config.dist.rank, config.dist.world_size, config.repeats);
+                                              config.seed, config.dist.rank, config.dist.world_size, config.repeats,
+                                              config.repeats_round);
   } else {
     source = BatchQueueWrap::unwrap(info[1]);
   }

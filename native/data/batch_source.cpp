@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <string>
 
 #include "common/error.h"
@@ -17,24 +18,32 @@ uint64_t derive_seed(uint64_t seed, uint64_t purpose, uint64_t counter) {
 }
 
 InMemorySource::InMemorySource(TensorDataset data, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed,
-                               int64_t rank, int64_t world_size, int64_t repeats)
+                               int64_t rank, int64_t world_size, int64_t repeats, int64_t repeats_round)
     : data_(std::move(data)),
       batch_size_(batch_size),
       rank_(rank),
       world_size_(world_size),
       repeats_(repeats),
+      repeats_round_(repeats_round),
       shuffle_(shuffle),
       drop_last_(drop_last),
       seed_(seed) {
   if (world_size_ < 1 || rank_ < 0 || rank_ >= world_size_)
     throw invalid("rank " + std::to_string(rank_) + " is outside a world of " + std::to_string(world_size_));
   if (repeats_ < 1) throw invalid("repeats must be at least 1");
+  if (repeats_round_ < 0) throw invalid("repeatsRound must be at least 0");
   if (batch_size_ < 1 || batch_size_ > shard_size())
     throw invalid("batch size " + std::to_string(batch_size_) + " does not fit a dataset of " +
                   std::to_string(data_.size()));
 }
 
-int64_t InMemorySource::shard_size() const { return (data_.size() + world_size_ - 1) / world_size_; }
+int64_t rank_share(int64_t n, int64_t world_size, int64_t repeats, int64_t round) {
+  const int64_t padded = (n + world_size - 1) / world_size;
+  if (repeats <= 1 || round <= 0 || n < round) return padded;
+  return std::min(n / round * round / world_size, (n * repeats + world_size - 1) / world_size);
+}
+
+int64_t InMemorySource::shard_size() const { return rank_share(data_.size(), world_size_, repeats_, repeats_round_); }
 
 int64_t InMemorySource::batches_per_epoch() const {
   const int64_t n = shard_size();

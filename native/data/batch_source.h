@@ -29,16 +29,21 @@ class BatchSource {
 uint64_t derive_seed(uint64_t seed, uint64_t purpose, uint64_t counter);
 enum SeedPurpose : uint64_t { kShuffle = 1, kAugment = 2, kStream = 3, kRank = 4, kDropPath = 5, kMix = 6 };
 
+// The images one rank draws an epoch from `n`: DistributedSampler's ceil(n / world); with repeated augmentation
+// (repeats > 1) and round > 0, timm's RepeatAugSampler's selected_round: floor(n / round) · round / world when
+// n ≥ round (lib/datasets/epochs.ts rankShare is the same rule).
+int64_t rank_share(int64_t n, int64_t world_size, int64_t repeats, int64_t round);
+
 // An in-memory dataset (on the CPU or on the training device), reshuffled each epoch from the seed. With a world
 // of several ranks it is sharded as PyTorch's DistributedSampler does: every rank draws the same permutation,
 // padded to a multiple of the world with its own first indices, and takes every world-th index from its rank on.
 class InMemorySource : public BatchSource {
  public:
-  // repeats > 1: repeated augmentation (timm's RepeatAugSampler with selected_round 0): each epoch's order holds
-  // every image `repeats` times in a row before the ranks' strided shares are cut, so the copies land on different
-  // ranks; a rank still draws ceil(N / world) images an epoch.
+  // repeats > 1: repeated augmentation (timm's RepeatAugSampler): each epoch's order holds every image `repeats`
+  // times in a row before the ranks' strided shares are cut, so the copies land on different ranks; a rank draws
+  // rank_share() images an epoch.
   InMemorySource(TensorDataset data, int64_t batch_size, bool shuffle, bool drop_last, uint64_t seed, int64_t rank = 0,
-                 int64_t world_size = 1, int64_t repeats = 1);
+                 int64_t world_size = 1, int64_t repeats = 1, int64_t repeats_round = 0);
   int64_t batches_per_epoch() const override;
   RawBatch get(int64_t epoch, int64_t index) override;
   // The indices this rank draws in `epoch`, in order (its share, padded as DistributedSampler pads).
@@ -49,7 +54,7 @@ class InMemorySource : public BatchSource {
 
   TensorDataset data_;
   int64_t batch_size_;
-  int64_t rank_, world_size_, repeats_;
+  int64_t rank_, world_size_, repeats_, repeats_round_;
   bool shuffle_, drop_last_;
   uint64_t seed_;
   int64_t cached_epoch_ = -1;

@@ -42,7 +42,8 @@ struct TrainConfig {
   int64_t start_iteration = 0;  // > 0 when resuming
   uint64_t seed = 0;
   bool shuffle = false, drop_last = false;
-  int64_t repeats = 1;  // repeated augmentation (data/batch_source.h)
+  int64_t repeats = 1;        // repeated augmentation (data/batch_source.h)
+  int64_t repeats_round = 0;  // its epoch rounding (timm's selected_round; rank_share)
   bool deterministic = false;
   bool cudnn_benchmark = false;  // forced off when deterministic
   OptimizerConfig optimizer;

@@ -170,39 +170,51 @@ describe('data sharding (DistributedSampler semantics)', () => {
 
 describe("repeated augmentation (augRepeats: timm's RepeatAugSampler)", () => {
   itWithTimm("each rank's share of an epoch is timm's RepeatAugSampler's, in memory and streamed", async () => {
-    // The reference is timm's sampler itself (selected_round 0), run unshuffled over the positions of the same
-    // epoch order and mapped back. In memory: the native source's order; streamed: shardOrder over a permutation.
-    for (const [n, world, repeats] of [
-      [101, 2, 3],
-      [101, 3, 3],
-      [40, 4, 2],
-      [10, 1, 3], // one process: the copies follow each other in the batches
-      [3, 5, 4], // fewer images than ranks
+    // The reference is timm's sampler itself, run unshuffled over the positions of the same epoch order and mapped
+    // back. In memory: the native source's order; streamed: shardOrder over a permutation. selected_round 0 keeps
+    // ceil(N / ranks); timm's 256 (and 16, to round sets this small) cut the epoch to a multiple of it.
+    for (const [n, world, repeats, round] of [
+      [101, 2, 3, 0],
+      [101, 3, 3, 0],
+      [40, 4, 2, 0],
+      [10, 1, 3, 0], // one process: the copies follow each other in the batches
+      [3, 5, 4, 0], // fewer images than ranks
+      [300, 2, 3, 256], // timm's default: 256 of 300 images an epoch, 128 per rank
+      [101, 3, 3, 256], // fewer images than the round: ceil(N / ranks)
+      [101, 3, 3, 16],
+      [40, 1, 2, 16],
     ]) {
       const data = await syntheticDataset(n, [1, 4, 4], 3);
       const epochOrder = Array.from(data.handle().epochOrder(1, true, false, 7, 0, 1, 2), Number);
       const native = Array.from({ length: world }, (_, r) =>
-        Array.from(data.handle().epochOrder(1, true, false, 7, r, world, 2, repeats), Number),
+        Array.from(data.handle().epochOrder(1, true, false, 7, r, world, 2, repeats, round), Number),
       );
       const nativeRef = JSON.parse(
-        await runTimm('repeat_aug_shares.py', [JSON.stringify({ order: epochOrder, world, repeats })]),
+        await runTimm('repeat_aug_shares.py', [JSON.stringify({ order: epochOrder, world, repeats, round })]),
       );
-      expect([n, world, repeats, native]).toEqual([n, world, repeats, nativeRef]);
+      expect([n, world, repeats, round, native]).toEqual([n, world, repeats, round, nativeRef]);
       const order = permutation(n, 11);
-      const streamed = Array.from({ length: world }, (_, r) => Array.from(shardOrder(order, r, world, repeats)));
+      const streamed = Array.from({ length: world }, (_, r) => Array.from(shardOrder(order, r, world, repeats, round)));
       const streamedRef = JSON.parse(
-        await runTimm('repeat_aug_shares.py', [JSON.stringify({ order: Array.from(order), world, repeats })]),
+        await runTimm('repeat_aug_shares.py', [JSON.stringify({ order: Array.from(order), world, repeats, round })]),
       );
-      expect([n, world, repeats, streamed]).toEqual([n, world, repeats, streamedRef]);
+      expect([n, world, repeats, round, streamed]).toEqual([n, world, repeats, round, streamedRef]);
     }
   });
 
-  it('a run with augRepeats trains, its epochs keep their length, and the option is checked', async () => {
+  it('a run with augRepeats trains, its epochs take the rounded length, and the options are checked', async () => {
     const data = await syntheticDataset(48, [1, 8, 8], 3);
     const model = await createModel({ arch: 'cifar-resnet8', inChannels: 1, numClasses: 3, seed: 1 });
+    // 48 images, under timm's round of 256: 48 an epoch, 4 batches of 12.
     const result = await train(model, data, { epochs: 2, batchSize: 12, augRepeats: 3, augment: { flip: true } });
     expect(result.iteration).toBe(8);
+    // A round of 32: floor(48 / 32) × 32 = 32 images an epoch, 2 batches of 12 (the last partial one dropped).
+    const rounded = await train(model, data, { epochs: 2, batchSize: 12, augRepeats: 3, augRepeatsRound: 32 });
+    expect(rounded.iteration).toBe(4);
     await expect(train(model, data, { epochs: 1, batchSize: 12, augRepeats: 0 }).done).rejects.toThrow(/augRepeats/);
+    await expect(
+      train(model, data, { epochs: 1, batchSize: 12, augRepeats: 2, augRepeatsRound: -1 }).done,
+    ).rejects.toThrow(/augRepeatsRound/);
   });
 });
 

@@ -27,6 +27,8 @@ export interface StreamParams {
   dropLast: boolean;
   /** Repeated augmentation: each image this many times an epoch, the copies on different ranks (default 1). */
   repeats?: number;
+  /** Repeated augmentation's epoch rounding (rankShare; default 0). */
+  repeatsRound?: number;
   /** Batches decoded ahead of the trainer (the bounded queue's size). */
   ahead?: number;
   /** This process's rank (distributed training): the rank streams its share only. */
@@ -40,13 +42,25 @@ export interface StreamParams {
  * source does): the epoch's order padded to a multiple of the world by repeating its start, then every world-th
  * entry from `rank` on. Together the ranks see each image once per epoch (and the padding twice).
  */
-export function shardOrder(order: Int32Array, rank: number, worldSize: number, repeats = 1): Int32Array {
+export function shardOrder(order: Int32Array, rank: number, worldSize: number, repeats = 1, round = 0): Int32Array {
   if (worldSize <= 1 && repeats <= 1) return order;
   // With repeated augmentation every image `repeats` times in a row first (native/data/batch_source.h).
   const n = order.length * repeats;
   return Int32Array.from(
-    { length: rankShare(order.length, worldSize) },
+    { length: rankShare(order.length, worldSize, repeats, round) },
     (_, k) => order[Math.floor(((rank + k * worldSize) % n) / repeats)],
+  );
+}
+
+/** One rank's order of images in `epoch` of a stream: the epoch's permutation (seeded by (seed, epoch)), then the
+ *  rank's share of it. */
+function rankOrder(length: number, p: StreamParams, epoch: number): Int32Array {
+  return shardOrder(
+    p.shuffle ? permutation(length, deriveSeed(p.seed, epoch)) : Int32Array.from({ length }, (_, i) => i),
+    p.rank ?? 0,
+    p.worldSize ?? 1,
+    p.repeats ?? 1,
+    p.repeatsRound ?? 0,
   );
 }
 
@@ -155,31 +169,21 @@ export class StreamingDataset {
     error: () => Error | undefined;
     finished: Promise<void>;
   } {
-    const world = p.worldSize ?? 1,
-      rank = p.rank ?? 0;
-    const perEpoch = iterationsPerEpoch(rankShare(this.length, world), p.batchSize, p.dropLast);
+    const perEpoch = iterationsPerEpoch(
+      rankShare(this.length, p.worldSize ?? 1, p.repeats ?? 1, p.repeatsRound ?? 0),
+      p.batchSize,
+      p.dropLast,
+    );
     const ahead = p.ahead ?? 4;
     const queue = new (native().BatchQueue)(ahead, perEpoch);
     let stopped = false;
     let failure: Error | undefined;
     let wake: (() => void) | undefined;
     queue.onSpace(() => wake?.());
-    const orders = new Map<number, Int32Array>();
+    let cached: { epoch: number; order: Int32Array } | undefined;
     const orderOf = (epoch: number) => {
-      let order = orders.get(epoch);
-      if (!order) {
-        order = shardOrder(
-          p.shuffle
-            ? permutation(this.length, deriveSeed(p.seed, epoch))
-            : Int32Array.from({ length: this.length }, (_, i) => i),
-          rank,
-          world,
-          p.repeats ?? 1,
-        );
-        orders.clear();
-        orders.set(epoch, order);
-      }
-      return order;
+      if (cached?.epoch !== epoch) cached = { epoch, order: rankOrder(this.length, p, epoch) };
+      return cached.order;
     };
     const decodeBatch = async (it: number) => {
       const epoch = Math.floor(it / perEpoch),

@@ -24,14 +24,25 @@ export interface LengthOptions {
   dropLast?: boolean;
   /** Seed of the shuffles and augmentations (default: the model's). */
   seed?: number;
-  /** Repeated augmentation (Hoffer et al. 2020; timm's RepeatAugSampler, `--aug-repeats`, with selected_round 0):
-   *  each epoch's order holds every image this many times in a row before the ranks' shares are cut, so with
-   *  distributed training each copy is augmented on another rank. An epoch stays ceil(N / ranks) images per rank,
-   *  of N / augRepeats distinct images. Default 1 (off). */
+  /** Repeated augmentation (Hoffer et al. 2020; timm's RepeatAugSampler, `--aug-repeats`): each epoch's order
+   *  holds every image this many times in a row before the ranks' shares are cut, so with distributed training
+   *  each copy is augmented on another rank. An epoch is `augRepeatsRound`'s share of images per rank, of about
+   *  N / augRepeats distinct images. Default 1 (off). */
   augRepeats?: number;
+  /** With augRepeats above 1, the epoch's rounding (timm's selected_round): each rank draws
+   *  floor(N / augRepeatsRound) × augRepeatsRound / ranks images an epoch (when N ≥ augRepeatsRound); 0 keeps
+   *  ceil(N / ranks). Default 256, timm's. */
+  augRepeatsRound?: number;
 }
 
-export const LENGTH_DEFAULTS = { batchSize: 128, accumulate: 1, shuffle: true, dropLast: true, augRepeats: 1 };
+export const LENGTH_DEFAULTS = {
+  batchSize: 128,
+  accumulate: 1,
+  shuffle: true,
+  dropLast: true,
+  augRepeats: 1,
+  augRepeatsRound: 256,
+};
 
 export const lengthFields: Fields = {
   epochs: s.optional(s.integer({ min: 1, max: 1_000_000 })),
@@ -42,7 +53,18 @@ export const lengthFields: Fields = {
   dropLast: s.optional(s.boolean()),
   seed: s.optional(s.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
   augRepeats: s.optional(s.integer({ min: 1, max: 64 })),
+  augRepeatsRound: s.optional(s.integer({ min: 0, max: 1_000_000_000 })),
 };
+
+/** The images one rank draws an epoch from a training set of `length`. */
+function share(o: LengthOptions, length: number, worldSize: number): number {
+  return rankShare(
+    length,
+    worldSize,
+    o.augRepeats ?? LENGTH_DEFAULTS.augRepeats,
+    o.augRepeatsRound ?? LENGTH_DEFAULTS.augRepeatsRound,
+  );
+}
 
 /** Images one iteration draws: accumulate × batchSize (the source's batch; the step splits it). */
 export function drawnPerIteration(o: LengthOptions): number {
@@ -51,7 +73,7 @@ export function drawnPerIteration(o: LengthOptions): number {
 
 /** Iterations in one rank's epoch of a training set of `length` images. */
 export function rankEpochLength(o: LengthOptions, length: number, worldSize: number): number {
-  return iterationsPerEpoch(rankShare(length, worldSize), drawnPerIteration(o), o.dropLast ?? LENGTH_DEFAULTS.dropLast);
+  return iterationsPerEpoch(share(o, length, worldSize), drawnPerIteration(o), o.dropLast ?? LENGTH_DEFAULTS.dropLast);
 }
 
 /** Checks epochs-or-iterations: exactly one is given. */
@@ -75,24 +97,24 @@ export function lengthConfig(
   perEpoch: number;
   native: Pick<
     NativeTrainConfig,
-    'batchSize' | 'totalIterations' | 'accumulate' | 'seed' | 'shuffle' | 'dropLast' | 'repeats'
+    'batchSize' | 'totalIterations' | 'accumulate' | 'seed' | 'shuffle' | 'dropLast' | 'repeats' | 'repeatsRound'
   >;
 } {
   checkLength(o);
-  const share = rankShare(length, worldSize);
+  const images = share(o, length, worldSize);
   const accumulate = o.accumulate ?? LENGTH_DEFAULTS.accumulate;
   const batchSize = drawnPerIteration(o);
-  if (batchSize > share)
+  if (batchSize > images)
     throw new ValidationError(
       'batchSize',
       o.batchSize ?? LENGTH_DEFAULTS.batchSize,
-      `at most ${Math.floor(share / accumulate)}`,
+      `at most ${Math.floor(images / accumulate)}`,
       `batchSize: ${batchSize}${accumulate > 1 ? ` (${accumulate} × ${o.batchSize ?? LENGTH_DEFAULTS.batchSize}, accumulated)` : ''} ` +
         `is larger than the training set` +
-        `${worldSize > 1 ? `'s share of each of the ${worldSize} ranks` : ''} (${share} images)`,
+        `${worldSize > 1 ? `'s share of each of the ${worldSize} ranks` : ''} (${images} images)`,
     );
   const dropLast = o.dropLast ?? LENGTH_DEFAULTS.dropLast;
-  const perEpoch = iterationsPerEpoch(share, batchSize, dropLast);
+  const perEpoch = iterationsPerEpoch(images, batchSize, dropLast);
   return {
     perEpoch,
     native: {
@@ -103,6 +125,7 @@ export function lengthConfig(
       shuffle: o.shuffle ?? LENGTH_DEFAULTS.shuffle,
       dropLast,
       repeats: o.augRepeats ?? LENGTH_DEFAULTS.augRepeats,
+      repeatsRound: o.augRepeatsRound ?? LENGTH_DEFAULTS.augRepeatsRound,
     },
   };
 }
