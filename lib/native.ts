@@ -157,8 +157,11 @@ export interface NativeDataset {
     /** count×steps operation indices and signed magnitudes (with a policy). */
     ops?: BigInt64Array;
     magnitudes?: Float64Array;
-    /** The operations' names, by index (torchvision's order). */
+    /** The operations' names, by index (the policy's order). */
     opNames?: string[];
+    /** timm's RandAugment: count×steps, 1 where the operation applied, and where a geometric one was bicubic. */
+    applied?: Uint8Array;
+    bicubic?: Uint8Array;
     /** count×4: top, left, height, width (height 0: not erased), with random erasing. */
     eraseBoxes?: BigInt64Array;
   }>;
@@ -180,12 +183,18 @@ export interface NativeAugment extends NativeNormalization {
   /** Evaluation's size with randomResizedCrop (FixRes), 0: outHeight/outWidth. */
   evalHeight: number;
   evalWidth: number;
-  /** TrivialAugmentWide or RandAugment (native/data/auto_augment.h). */
+  /** TrivialAugmentWide, RandAugment or timm's RandAugment (native/data/auto_augment.h). */
   autoAugment: {
-    kind: 'none' | 'trivial-augment-wide' | 'rand-augment';
+    kind: 'none' | 'trivial-augment-wide' | 'rand-augment' | 'timm-rand-augment';
     numOps: number;
     magnitude: number;
     numBins: number;
+    /** timm's only: the magnitude's noise, each operation's probability, the increasing set, the filter, the fill. */
+    magnitudeStd: number;
+    prob: number;
+    increasing: boolean;
+    resample: 'bilinear' | 'bicubic' | 'random';
+    fill: number[];
   };
   /** Random erasing (prob 0: off). */
   erase: {

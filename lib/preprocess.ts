@@ -95,7 +95,17 @@ export function nativeNormalization(p: Preprocessing): NativeNormalization {
 
 /** The random parts of NativeAugment switched off (evaluation; training without a policy or erasing). */
 export const RANDOM_AUGMENT_OFF: Pick<NativeAugment, 'autoAugment' | 'erase'> = {
-  autoAugment: { kind: 'none', numOps: 0, magnitude: 0, numBins: 0 },
+  autoAugment: {
+    kind: 'none',
+    numOps: 0,
+    magnitude: 0,
+    numBins: 0,
+    magnitudeStd: 0,
+    prob: 0,
+    increasing: false,
+    resample: 'random',
+    fill: [],
+  },
   erase: { prob: 0, scaleMin: 0, scaleMax: 0, ratioMin: 0, ratioMax: 0, randomValue: false, value: 0 },
 };
 

@@ -19,8 +19,10 @@ export interface AugmentPreviewOptions {
 
 /** One image's draws. */
 export interface AugmentDraw {
-  /** The policy's operations in order, with the signed magnitude torchvision's `_apply_op` receives. */
-  ops: { name: string; magnitude: number }[];
+  /** The policy's operations in order, with the signed magnitude torchvision's `_apply_op` receives (timm's
+   *  RandAugment: the argument its level function gives the operation, whether it applied, and the filter of a
+   *  geometric one). */
+  ops: { name: string; magnitude: number; applied?: boolean; resample?: 'bilinear' | 'bicubic' }[];
   /** Random erasing's rectangle, when one was erased. */
   erased?: { top: number; left: number; height: number; width: number };
 }
@@ -61,9 +63,16 @@ export async function previewAugmentation(
   const steps = out.ops ? out.ops.length / count : 0;
   const draws: AugmentDraw[] = [];
   for (let i = 0; i < count; i++) {
-    const ops = [];
-    for (let k = 0; k < steps; k++)
-      ops.push({ name: out.opNames![Number(out.ops![i * steps + k])], magnitude: out.magnitudes![i * steps + k] });
+    const ops: AugmentDraw['ops'] = [];
+    for (let k = 0; k < steps; k++) {
+      const j = i * steps + k;
+      ops.push({
+        name: out.opNames![Number(out.ops![j])],
+        magnitude: out.magnitudes![j],
+        ...(out.applied ? { applied: out.applied[j] === 1 } : {}),
+        ...(out.bicubic ? { resample: out.bicubic[j] === 1 ? ('bicubic' as const) : ('bilinear' as const) } : {}),
+      });
+    }
     const draw: AugmentDraw = { ops };
     const box = out.eraseBoxes?.subarray(i * 4, i * 4 + 4);
     if (box && box[2] > 0n)

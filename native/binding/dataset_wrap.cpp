@@ -181,9 +181,10 @@ Napi::Value DatasetWrap::Augment(const Napi::CallbackInfo& info) {
         if (a.ops.defined()) {
           o.Set("ops", typed_array_of(env, a.ops.contiguous()));
           o.Set("magnitudes", typed_array_of(env, a.magnitudes.contiguous()));
+          if (a.applied.defined()) o.Set("applied", typed_array_of(env, a.applied.to(torch::kUInt8).contiguous()));
+          if (a.bicubic.defined()) o.Set("bicubic", typed_array_of(env, a.bicubic.to(torch::kUInt8).contiguous()));
           auto names = Napi::Array::New(env);
-          for (int64_t op = 0; op < kAutoAugmentOps; ++op)
-            names.Set(static_cast<uint32_t>(op), auto_augment_op_name(op));
+          for (size_t op = 0; op < a.names.size(); ++op) names.Set(static_cast<uint32_t>(op), a.names[op]);
           o.Set("opNames", names);
         }
         if (out.draws.erase_boxes.defined())

@@ -54,7 +54,13 @@ const std::vector<std::pair<const char*, AutoAugmentKind>>& choices(AutoAugmentK
   static const std::vector<std::pair<const char*, AutoAugmentKind>> c = {
       {"none", AutoAugmentKind::None},
       {"trivial-augment-wide", AutoAugmentKind::TrivialAugmentWide},
-      {"rand-augment", AutoAugmentKind::RandAugment}};
+      {"rand-augment", AutoAugmentKind::RandAugment},
+      {"timm-rand-augment", AutoAugmentKind::TimmRandAugment}};
+  return c;
+}
+const std::vector<std::pair<const char*, TimmResample>>& choices(TimmResample) {
+  static const std::vector<std::pair<const char*, TimmResample>> c = {
+      {"bilinear", TimmResample::Bilinear}, {"bicubic", TimmResample::Bicubic}, {"random", TimmResample::Random}};
   return c;
 }
 
@@ -135,6 +141,11 @@ void fields(V& v, AutoAugmentConfig& c) {
   v("numOps", c.num_ops);
   v("magnitude", c.magnitude);
   v("numBins", c.num_bins);
+  v("magnitudeStd", c.magnitude_std);
+  v("prob", c.prob);
+  v("increasing", c.increasing);
+  v("resample", c.resample);
+  v("fill", c.fill);
 }
 
 template <class V>

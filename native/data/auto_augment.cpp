@@ -196,7 +196,7 @@ torch::Tensor autocontrast(const torch::Tensor& x) {
 }
 
 // torchvision's _scale_channel for every channel of every image at once (integer arithmetic throughout).
-torch::Tensor equalize(const torch::Tensor& x) {
+torch::Tensor equalize_channels(const torch::Tensor& x) {
   const int64_t b = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
   auto v = x.reshape({b * c, hw}).to(torch::kInt64);
   auto hist = torch::zeros({b * c, 256}, v.options()).scatter_add_(1, v, torch::ones_like(v));
@@ -239,7 +239,7 @@ torch::Tensor apply_op(int64_t op, const torch::Tensor& x, const std::vector<dou
     case kAutoContrast:
       return autocontrast(x);
     case kEqualize:
-      return equalize(x);
+      return equalize_channels(x);
     default:
       return x;
   }
@@ -247,13 +247,12 @@ torch::Tensor apply_op(int64_t op, const torch::Tensor& x, const std::vector<dou
 
 }  // namespace
 
-const char* auto_augment_op_name(int64_t op) {
-  return op >= 0 && op < kAutoAugmentOps ? kOpNames[static_cast<size_t>(op)] : "unknown";
-}
+torch::Tensor equalize(const torch::Tensor& x) { return equalize_channels(x); }
 
 torch::Tensor auto_augment(const torch::Tensor& input, const AutoAugmentConfig& c, at::Generator& gen,
                            AutoAugmentDraws* draws) {
   if (c.kind == AutoAugmentKind::None) return input;
+  if (c.kind == AutoAugmentKind::TimmRandAugment) return timm_rand_augment(input, c, gen, draws);
   const int64_t b = input.size(0), h = input.size(2), w = input.size(3);
   const bool wide = c.kind == AutoAugmentKind::TrivialAugmentWide;
   const int64_t steps = wide ? 1 : c.num_ops;
@@ -279,7 +278,11 @@ torch::Tensor auto_augment(const torch::Tensor& input, const AutoAugmentConfig& 
       const double m = values[static_cast<size_t>(bin_a[i][s])];
       mag_a[i][s] = is_signed(op) && neg_a[i][s] != 0 ? -m : m;
     }
-  if (draws != nullptr) *draws = {ops, mags};
+  if (draws != nullptr) {
+    draws->ops = ops;
+    draws->magnitudes = mags;
+    draws->names.assign(kOpNames.begin(), kOpNames.end());
+  }
 
   auto x = input.clone();
   for (int64_t s = 0; s < steps; ++s) {

@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { Dataset, ValidationError, createModel, fromArrays, previewAugmentation, train } from '../../lib';
+import { parseTimmRandAugment } from '../../lib/train/options/augment';
 import { tempDir } from '../../harness/files';
 import { pseudoRandomBytes } from '../../harness/synthetic';
 import { itWithTimm, runTimm } from '../helpers/reference';
@@ -209,6 +210,145 @@ describe('TrivialAugmentWide and RandAugment: torchvision pixels', () => {
     expect(
       await rejection(train(model, four, { iterations: 1, batchSize: 2, augment: { trivialAugment: true } }).done),
     ).toBeInstanceOf(ValidationError);
+  });
+});
+
+async function timmApplied(pixels: Uint8Array, shape: number[], draws: unknown, fill: number[]): Promise<Uint8Array> {
+  const dir = await tempDir();
+  fs.writeFileSync(path.join(dir, 'images.bin'), pixels);
+  fs.writeFileSync(path.join(dir, 'draws.json'), JSON.stringify(draws));
+  await runTimm('timm_augment.py', [
+    path.join(dir, 'images.bin'),
+    ...shape.map(String),
+    path.join(dir, 'draws.json'),
+    fill.join(','),
+    path.join(dir, 'out.bin'),
+  ]);
+  return new Uint8Array(fs.readFileSync(path.join(dir, 'out.bin')));
+}
+
+describe("timm's RandAugment: Pillow's pixels through timm's own operations", () => {
+  for (const [shape, config, fill] of [
+    [[3, 20, 24], 'rand-m9-mstd0.5-inc1', [124, 116, 104]],
+    [[1, 16, 16], 'rand-m7-n3-mstd0.5-inc1', [90]],
+    [[3, 17, 13], 'rand-m6-mstd101', [128, 128, 128]], // timm's uniform magnitude; the original (decreasing) set
+  ] as [[number, number, number], string, number[]][]) {
+    itWithTimm(`${config} on ${shape.join('x')} images gives timm's pixels for the drawn operations`, async () => {
+      const n = 300;
+      const { data, pixels } = await dataset(n, shape);
+      const preview = await previewAugmentation(data, {
+        augment: { timmRandAugment: config.includes('mstd101') ? config : { ...parseTimmRandAugment(config), fill } },
+        normalize: 'none',
+        count: n,
+        seed: 3,
+      });
+      const steps = config.includes('-n3') ? 3 : 2;
+      const ops = preview.draws.flatMap((d) => d.ops);
+      expect(ops).toHaveLength(n * steps);
+      expect(new Set(ops.map((o) => o.name)).size).toBe(15); // every operation drawn
+      expect(new Set(ops.filter((o) => o.resample).map((o) => o.resample))).toEqual(new Set(['bilinear', 'bicubic']));
+      const theirs = await timmApplied(
+        pixels,
+        [n, ...shape],
+        preview.draws.map((d) => d.ops),
+        fill,
+      );
+      const names = preview.draws.map((d) => d.ops.filter((o) => o.applied).map((o) => o.name));
+      const diff = differences(toPixels(preview.images), theirs, shape[0] * shape[1] * shape[2], names);
+      // Pillow's arithmetic step by step (float32 blends and filter, float64 transforms): pixel for pixel.
+      for (const [op, row] of diff) expect({ op, worst: row.worst }).toEqual({ op, worst: 0 });
+    });
+  }
+
+  itWithTimm(
+    "draws: timm's level functions, magnitude noise, the operations' probability, uniform choice",
+    async () => {
+      const n = 3000;
+      const { data } = await dataset(n, [1, 8, 8]);
+      const levels = JSON.parse(await runTimm('timm_augment.py', ['--levels', '9'])).levels;
+      // Without noise every argument is timm's level function at m9, with one of its signs.
+      const plain = await previewAugmentation(data, {
+        augment: { timmRandAugment: 'rand-m9-inc1' },
+        normalize: 'none',
+        count: n,
+        seed: 2,
+      });
+      for (const { name, magnitude } of plain.draws.flatMap((d) => d.ops)) {
+        const { plus, minus } = levels[name];
+        if (Math.abs(magnitude - plus) > 1e-12 && Math.abs(magnitude - minus) > 1e-12)
+          throw new Error(`${name}: ${magnitude} is neither ${plus} nor ${minus}`);
+      }
+      // mstd0.5: Rotate's |degrees| / 3 is the clipped gauss(9, 0.5) magnitude; p 0.5 of operations apply; each of the
+      // 15 operations drawn with probability 1/15.
+      const noisy = await previewAugmentation(data, {
+        augment: { timmRandAugment: 'rand-m9-mstd0.5-inc1' },
+        normalize: 'none',
+        count: n,
+        seed: 4,
+      });
+      const ops = noisy.draws.flatMap((d) => d.ops);
+      const m = ops.filter((o) => o.name === 'Rotate').map((o) => Math.abs(o.magnitude) / 3);
+      const mean = m.reduce((a, b) => a + b, 0) / m.length;
+      const sd = Math.sqrt(m.reduce((a, b) => a + (b - mean) ** 2, 0) / (m.length - 1));
+      expect(Math.max(...m)).toBeLessThanOrEqual(10);
+      expect(Math.abs(mean - 9)).toBeLessThan(5 * (0.5 / Math.sqrt(m.length)));
+      expect(Math.abs(sd - 0.5)).toBeLessThan(0.1);
+      const applied = ops.filter((o) => o.applied).length;
+      expect(Math.abs(applied / ops.length - 0.5)).toBeLessThan(5 * Math.sqrt(0.25 / ops.length));
+      const counts = new Map<string, number>();
+      for (const o of ops) counts.set(o.name, (counts.get(o.name) ?? 0) + 1);
+      expect(counts.size).toBe(15);
+      const expected = ops.length / 15,
+        sdCount = Math.sqrt(ops.length * (1 / 15) * (14 / 15));
+      for (const c of counts.values()) expect(Math.abs(c - expected)).toBeLessThan(5 * sdCount);
+    },
+  );
+
+  it("reads timm's config string, refuses what it does not support, and fills from the normalisation's mean", async () => {
+    const rgb = await fromArrays({ images: new Uint8Array(2 * 3 * 8 * 8), shape: [2, 3, 8, 8], labels: [0, 1] });
+    expect(parseTimmRandAugment('rand-m9-n3-mstd0.5-p0.7-inc1')).toEqual({
+      magnitude: 9,
+      numOps: 3,
+      magnitudeStd: 0.5,
+      prob: 0.7,
+      increasing: true,
+    });
+    for (const bad of ['augmix-m5', 'rand-m9-mmax15', 'rand-tweights', 'rand-m', 'rand-m11', 'rand-p2'])
+      expect(await rejection(previewAugmentation(rgb, { augment: { timmRandAugment: bad } }))).toMatchObject({
+        field: expect.stringMatching(/^augment.timmRandAugment/),
+      });
+    expect(await rejection(previewAugmentation(rgb, { augment: { timmRandAugment: { fill: [1, 2] } } }))).toMatchObject(
+      { field: 'augment.timmRandAugment.fill' },
+    );
+    expect(
+      await rejection(previewAugmentation(rgb, { augment: { randAugment: true, timmRandAugment: 'rand-m9' } })),
+    ).toMatchObject({ field: 'augment.timmRandAugment' });
+    // A geometric operation's fill is timm's img_mean: round(255 × mean) per channel. Rotating a black image by
+    // 30 degrees leaves its corners at that colour.
+    const mean = [0.485, 0.456, 0.406];
+    const black = await fromArrays({
+      images: new Uint8Array(16 * 3 * 64),
+      shape: [16, 3, 8, 8],
+      labels: new Array(16).fill(0),
+    });
+    const preview = await previewAugmentation(black, {
+      augment: { timmRandAugment: { magnitude: 10, numOps: 1, prob: 1, interpolation: 'bilinear' } },
+      normalize: { mean, std: [1, 1, 1] },
+      count: 16,
+      seed: 1,
+    });
+    let geometric = 0;
+    for (let i = 0; i < 16; i++) {
+      const op = preview.draws[i].ops[0];
+      if (!['Rotate', 'ShearX', 'ShearY', 'TranslateXRel', 'TranslateYRel'].includes(op.name)) continue;
+      geometric++;
+      // The corner that moved out: one of the four holds the fill (then normalised: fill/255 − mean).
+      const corners = [0, 7, 56, 63].map((k) =>
+        [0, 1, 2].map((c) => Math.round((preview.images[(i * 3 + c) * 64 + k] + mean[c]) * 255)),
+      );
+      expect(corners).toContainEqual([124, 116, 104]);
+    }
+    expect(geometric).toBeGreaterThan(0);
   });
 });
 

@@ -39,6 +39,9 @@ export interface AugmentOptions {
   /** torchvision's RandAugment: each image `numOps` operations at the magnitude bin `magnitude` of
    *  `numMagnitudeBins` (torchvision's defaults 2, 9, 31). Not with `trivialAugment`. */
   randAugment?: boolean | { numOps?: number; magnitude?: number; numMagnitudeBins?: number };
+  /** timm's RandAugment (`--aa rand-m9-mstd0.5-inc1`): its config string, or the same as fields. Pillow's
+   *  operations on the uint8 pixels after the crop and flip; one policy of the three. */
+  timmRandAugment?: string | TimmRandAugmentOptions;
   /** torchvision's RandomErasing on the normalised image: with probability `prob`, one rectangle of `scale` of the
    *  area and aspect `ratio` set to `value` (0, the mean after normalisation, or 'random': standard normal). */
   randomErasing?: {
@@ -50,6 +53,28 @@ export interface AugmentOptions {
   /** Mixup and CutMix on each batch, as timm's Mixup (mode "batch"): each image mixed with the batch reversed, the
    *  targets mixed alike (label smoothing goes into them); the loss takes the soft targets. */
   mix?: MixOptions;
+}
+
+/** timm's RandAugment (timm.data.rand_augment_transform), by the sections of its config string. */
+export interface TimmRandAugmentOptions {
+  /** m: the magnitude, of 10 (default 10, timm's). */
+  magnitude?: number;
+  /** n: operations drawn per image, with replacement (default 2). */
+  numOps?: number;
+  /** mstd: the standard deviation of the magnitude's Gaussian noise, per operation (default 0); above 100,
+   *  uniform in [0, magnitude] (as timm). The noisy magnitude is clipped to [0, 10]. */
+  magnitudeStd?: number;
+  /** p: each drawn operation applies with this probability (default 0.5). */
+  prob?: number;
+  /** inc1: timm's increasing operations (PosterizeIncreasing, SolarizeIncreasing, the Increasing enhancements;
+   *  default false). */
+  increasing?: boolean;
+  /** Resampling of Rotate, Shear and Translate (default 'random': bilinear or bicubic per operation, as timm's
+   *  train.py default --train-interpolation). */
+  interpolation?: 'bilinear' | 'bicubic' | 'random';
+  /** Their fill per channel, 0-255 (default: timm's img_mean, round(255 × the per-channel normalisation's mean);
+   *  128 per channel with another normalisation). */
+  fill?: number[];
 }
 
 /** timm's Mixup arguments (--mixup, --cutmix, --mixup-prob, --mixup-switch-prob, mode "batch"). */
@@ -84,6 +109,16 @@ export const AUGMENT_DEFAULTS = {
   // torchvision's defaults (transforms.TrivialAugmentWide, RandAugment, RandomErasing).
   trivialAugment: { numMagnitudeBins: 31 },
   randAugment: { numOps: 2, magnitude: 9, numMagnitudeBins: 31 },
+  // timm's (rand_augment_transform, AugmentOp, _FILL).
+  timmRandAugment: {
+    magnitude: 10,
+    numOps: 2,
+    magnitudeStd: 0,
+    prob: 0.5,
+    increasing: false,
+    interpolation: 'random' as const,
+    fill: 128,
+  },
   randomErasing: {
     prob: 0.5,
     scale: [0.02, 0.33] as [number, number],
@@ -132,6 +167,20 @@ export const augmentSchema: Schema<AugmentOptions> = s.object<AugmentOptions>({
         (r.magnitude ?? D.randAugment.magnitude) < (r.numMagnitudeBins ?? D.randAugment.numMagnitudeBins)
           ? undefined
           : 'magnitude must be a bin: below numMagnitudeBins',
+    ),
+  ),
+  timmRandAugment: s.optional(
+    s.union<string | TimmRandAugmentOptions>(
+      s.string(),
+      s.object<TimmRandAugmentOptions>({
+        magnitude: s.optional(s.integer({ min: 0, max: 10 })),
+        numOps: s.optional(s.integer({ min: 1, max: 16 })),
+        magnitudeStd: s.optional(s.number({ min: 0, max: 1e9 })),
+        prob: s.optional(s.number({ min: 0, max: 1 })),
+        increasing: s.optional(s.boolean()),
+        interpolation: s.optional(s.enum(['bilinear', 'bicubic', 'random'] as const)),
+        fill: s.optional(s.array(s.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 3 })),
+      }),
     ),
   ),
   randomErasing: s.optional(
@@ -194,52 +243,129 @@ export async function augmentConfig(
     outWidth: rrc ? w : 0,
     evalHeight: rrc?.evalSize !== undefined ? eh : 0,
     evalWidth: rrc?.evalSize !== undefined ? ew : 0,
-    autoAugment: autoAugmentConfig(o.augment ?? {}, data),
+    autoAugment: autoAugmentConfig(o.augment ?? {}, data, preprocessing),
     erase: eraseConfig(o.augment?.randomErasing),
     channelsLast,
   };
   return { preprocessing, augment };
 }
 
-/** TrivialAugmentWide or RandAugment as C++ runs them; checks they fit the data. */
-function autoAugmentConfig(a: AugmentOptions, data: Dataset | StreamingDataset): NativeAugment['autoAugment'] {
+/** The sections of timm's RandAugment config string (rand_augment_transform): 'rand-m9-n2-mstd0.5-p0.5-inc1'. */
+export function parseTimmRandAugment(config: string): TimmRandAugmentOptions {
+  const field = 'augment.timmRandAugment';
+  const [head, ...sections] = config.split('-');
+  if (head !== 'rand')
+    throw new ValidationError(
+      field,
+      config,
+      "timm's RandAugment string, starting 'rand' (e.g. 'rand-m9-mstd0.5-inc1')",
+    );
+  const o: TimmRandAugmentOptions = {};
+  for (const section of sections) {
+    const m = /^([a-z]+)(\d[\d.]*)$/.exec(section);
+    const value = m ? Number(m[2]) : NaN;
+    if (!m || !Number.isFinite(value))
+      throw new ValidationError(field, config, `sections m, n, p, mstd, inc with a number (not '${section}')`);
+    switch (m[1]) {
+      case 'm':
+        o.magnitude = Math.trunc(value);
+        break;
+      case 'n':
+        o.numOps = Math.trunc(value);
+        break;
+      case 'p':
+        o.prob = value;
+        break;
+      case 'mstd':
+        o.magnitudeStd = value;
+        break;
+      case 'inc':
+        o.increasing = Math.trunc(value) !== 0;
+        break;
+      default:
+        throw new ValidationError(
+          field,
+          config,
+          'sections m, n, p, mstd, inc',
+          `${field}: section '${section}' is not supported (timm's mmax and t<weights> are not; m, n, p, mstd and inc are)`,
+        );
+    }
+  }
+  return o;
+}
+
+/** TrivialAugmentWide, RandAugment or timm's RandAugment as C++ runs them; checks they fit the data. */
+function autoAugmentConfig(
+  a: AugmentOptions,
+  data: Dataset | StreamingDataset,
+  preprocessing: Preprocessing,
+): NativeAugment['autoAugment'] {
   const ta = a.trivialAugment === true ? {} : a.trivialAugment || undefined;
   const ra = a.randAugment === true ? {} : a.randAugment || undefined;
-  if (!ta && !ra) return RANDOM_AUGMENT_OFF.autoAugment;
-  const key = ta ? 'trivialAugment' : 'randAugment',
+  const timm = a.timmRandAugment;
+  const chosen = (['trivialAugment', 'randAugment', 'timmRandAugment'] as const).filter(
+    (k) => (k === 'trivialAugment' ? ta : k === 'randAugment' ? ra : timm) !== undefined,
+  );
+  if (chosen.length === 0) return RANDOM_AUGMENT_OFF.autoAugment;
+  const key = chosen[0],
     field = `augment.${key}`;
-  if (ta && ra)
-    throw new ValidationError(
-      'augment.randAugment',
-      a.randAugment,
-      'no randAugment beside trivialAugment (one policy)',
-    );
-  if (data.shape[0] !== 1 && data.shape[0] !== 3)
+  if (chosen.length > 1)
+    throw new ValidationError(`augment.${chosen[1]}`, a[chosen[1]], `no ${chosen[1]} beside ${chosen[0]} (one policy)`);
+  const channels = data.shape[0];
+  if (channels !== 1 && channels !== 3)
     throw new ValidationError(
       field,
       a[key],
       'images of 1 or 3 channels',
-      `${field}: the policy's operations take 1 or 3 channels (as torchvision's); these images have ${data.shape[0]}`,
+      `${field}: the policy's operations take 1 or 3 channels (as torchvision's and Pillow's); these images have ${channels}`,
     );
   if ('dtype' in data && data.dtype !== 'uint8')
     throw new ValidationError(
       field,
       a[key],
       'uint8 images',
-      `${field}: the policy's operations are defined on uint8 pixels (as torchvision's); this dataset holds ${data.dtype}`,
+      `${field}: the policy's operations are defined on uint8 pixels (as torchvision's and Pillow's); this dataset holds ${data.dtype}`,
     );
+  const off = RANDOM_AUGMENT_OFF.autoAugment;
   if (ta)
     return {
+      ...off,
       kind: 'trivial-augment-wide',
       numOps: 1,
-      magnitude: 0,
       numBins: ta.numMagnitudeBins ?? D.trivialAugment.numMagnitudeBins,
     };
+  if (ra)
+    return {
+      ...off,
+      kind: 'rand-augment',
+      numOps: ra.numOps ?? D.randAugment.numOps,
+      magnitude: ra.magnitude ?? D.randAugment.magnitude,
+      numBins: ra.numMagnitudeBins ?? D.randAugment.numMagnitudeBins,
+    };
+  // The string's sections are checked as the fields are.
+  const t =
+    typeof timm === 'string'
+      ? (augmentSchema.parse({ timmRandAugment: parseTimmRandAugment(timm) }, 'augment')
+          .timmRandAugment as TimmRandAugmentOptions)
+      : timm!;
+  const T = D.timmRandAugment;
+  const mean = preprocessing.normalize === 'per-channel' ? preprocessing.mean : undefined;
+  const fill =
+    t.fill ??
+    Array.from({ length: channels }, (_, c) => (mean ? Math.min(255, Math.max(0, Math.round(255 * mean[c]))) : T.fill));
+  if (fill.length !== channels)
+    throw new ValidationError(`${field}.fill`, t.fill, `${channels} values, one per channel`);
+  const std = t.magnitudeStd ?? T.magnitudeStd;
   return {
-    kind: 'rand-augment',
-    numOps: ra!.numOps ?? D.randAugment.numOps,
-    magnitude: ra!.magnitude ?? D.randAugment.magnitude,
-    numBins: ra!.numMagnitudeBins ?? D.randAugment.numMagnitudeBins,
+    kind: 'timm-rand-augment',
+    numOps: t.numOps ?? T.numOps,
+    magnitude: t.magnitude ?? T.magnitude,
+    numBins: 0,
+    magnitudeStd: std > 100 ? Infinity : std,
+    prob: t.prob ?? T.prob,
+    increasing: t.increasing ?? T.increasing,
+    resample: t.interpolation ?? T.interpolation,
+    fill,
   };
 }
 
