@@ -444,7 +444,7 @@ describe('random erasing', () => {
   });
 });
 
-describe('a run with TrivialAugment and random erasing', () => {
+describe("a run with TrivialAugment or timm's RandAugment, and random erasing", () => {
   it('is deterministic from the seed, and the augmentation changes the run', async () => {
     const { data } = await dataset(64, [3, 12, 12]);
     const run = async (augment: object) => {
@@ -458,6 +458,9 @@ describe('a run with TrivialAugment and random erasing', () => {
     const recipe = { trivialAugment: true, flip: true, randomErasing: { prob: 0.25 } };
     const a = await run(recipe);
     expect(await run(recipe)).toBe(a);
-    expect(await run({ flip: true })).not.toBe(a);
+    const timm = { timmRandAugment: 'rand-m9-mstd0.5-inc1', flip: true, randomErasing: { prob: 0.25 } };
+    const b = await run(timm);
+    expect(await run(timm)).toBe(b);
+    expect(new Set([a, b, await run({ flip: true })]).size).toBe(3);
   });
 });

@@ -24,7 +24,7 @@ import { rejection } from '../helpers/errors';
 const ROOT = path.resolve(__dirname, '..', '..');
 const DIST = path.join(ROOT, 'dist');
 
-const RECIPES: { name: string; options: TrainOptions; spec?: ModelSpec }[] = [
+const RECIPES: { name: string; options: TrainOptions; spec?: ModelSpec; perEpoch?: number }[] = [
   {
     name: 'SGD (Nesterov), warm-up + cosine, augmentation, per-pixel mean',
     options: {
@@ -69,6 +69,23 @@ const RECIPES: { name: string; options: TrainOptions; spec?: ModelSpec }[] = [
       logEvery: 1,
     },
   },
+  {
+    // timm's RandAugment draws from the same generator; repeated augmentation's rounded epoch (64 of 96 images).
+    name: "timm's RandAugment rand-m9-mstd0.5-inc1, repeated augmentation 2 rounded to 64",
+    spec: {},
+    perEpoch: 4,
+    options: {
+      augment: { timmRandAugment: 'rand-m9-mstd0.5-inc1' },
+      augRepeats: 2,
+      augRepeatsRound: 64,
+      epochs: 3,
+      batchSize: 16,
+      deterministic: true,
+      seed: 17,
+      optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9 },
+      logEvery: 1,
+    },
+  },
 ];
 
 describe('exact resume', () => {
@@ -78,7 +95,8 @@ describe('exact resume', () => {
       const spec = { arch: 'cifar-resnet20', inChannels: 1, numClasses: 3, seed: 5, ...recipe.spec };
       const reference = await createModel(spec);
       const full = await train(reference, data, recipe.options);
-      expect(full.iteration).toBe(18);
+      const perEpoch = recipe.perEpoch ?? 6;
+      expect(full.iteration).toBe(3 * perEpoch);
       const expected = await weightsHash(reference);
       if (recipe.spec?.dropPath) {
         // The drops change the run: without them it ends elsewhere.
@@ -100,11 +118,11 @@ describe('exact resume', () => {
       });
       expect(first.aborted).toBe(true);
       const file = path.join(dir, `checkpoint-${first.iteration}.safetensors`);
-      expect(first.iteration >= 7 && first.iteration < 18).toBeTruthy();
-      expect(first.iteration % 6).not.toBe(0);
+      expect(first.iteration >= 7 && first.iteration < 3 * perEpoch).toBeTruthy();
+      expect(first.iteration % perEpoch).not.toBe(0);
       const { model: resumed, run } = await resumeTraining(file, data);
       const rest = await run;
-      expect(rest.iteration).toBe(18);
+      expect(rest.iteration).toBe(3 * perEpoch);
       expect(await weightsHash(resumed)).toBe(expected);
       expect(rest.history.filter((e) => e.kind === 'epoch').length).toBe(3);
     });
