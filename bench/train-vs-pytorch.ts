@@ -2,7 +2,7 @@
 // machine: the same model, batch, optimizer, threads, device, precision and memory format; alternating runs,
 // medians and ranges, each ratio taken against the PyTorch run beside it. --compile adds torch.compile (inductor;
 // its compilation is outside the timed window) in each round.
-//   node .test-build/bench/train-vs-pytorch.js [--device cpu|cuda] [--repeats 3] [--cases cifar20,cifar20b16,cifar56,resnet18,resnet50]
+//   node .test-build/bench/train-vs-pytorch.js [--device cpu|cuda] [--repeats 3] [--cases cifar20,cifar20b16,cifar56,resnet18,resnet50,resnet26d]
 //     [--formats channels_last,contiguous] [--precisions float32,bfloat16] [--compile] [--cuda-graph]
 //     [--iterations N] (the warm-up and the timed window, instead of each case's own) [--budget-s S] (starts no
 //     new case after S seconds, so a time-limited GPU call still prints the table of what it measured)
@@ -71,6 +71,16 @@ const CASES: Case[] = [
     size: 224,
     iterations: 4,
     gpuIterations: 40,
+  },
+  {
+    // timm's ResNet-D (deep stem, average-pool shortcuts); the reference is timm's own model (the venv's Python).
+    id: 'resnet26d',
+    label: "ResNet-26d (timm's), batch 16, 160x160",
+    arch: 'resnet26d',
+    batch: 16,
+    size: 160,
+    iterations: 6,
+    gpuIterations: 100,
   },
 ];
 

@@ -22,6 +22,9 @@ arch = c["arch"]
 if arch.startswith("cifar-resnet"):
     n = (int(arch[len("cifar-resnet"):]) - 2) // 6
     model = Net("basic", [n, n, n], [16, 32, 64], "cifar", "A", in_ch=c["channels"], classes=10)
+elif arch.endswith("d"):  # timm's ResNet-D variants: timm's own model
+    import timm
+    model = timm.create_model(arch, num_classes=10)
 else:
     model = imagenet_model(arch, 10)
 model = model.to(device)

@@ -63,7 +63,7 @@ PD jit_conv(const md& src, const md& dst, Make make, const std::string& what) {
 
 // The program for one input shape: the steps of the trace, their primitives and the layout of every value.
 struct OneDnnTraining::Plan {
-  enum class Kind { Conv, BatchNorm, Relu, Add, MaxPool, Subsample, PadChannels, Scale, GlobalPool };
+  enum class Kind { Conv, BatchNorm, Relu, Add, MaxPool, AvgPool, Subsample, PadChannels, Scale, GlobalPool };
 
   struct Value {
     int64_t c = 0, h = 0, w = 0;
@@ -94,7 +94,7 @@ struct OneDnnTraining::Plan {
     dnnl::batch_normalization_backward::primitive_desc bn_bwd_pd;
     dnnl::primitive bn, bn_bwd;
     md channels;  // BatchNorm's scale, shift and their gradients: C floats
-    // Add, MaxPool
+    // Add, MaxPool, AvgPool
     dnnl::binary::primitive_desc binary_pd;
     dnnl::primitive binary;
     dnnl::pooling_forward::primitive_desc pool_pd;
@@ -348,15 +348,21 @@ OneDnnTraining::Plan OneDnnTraining::Plan::build(ResNetImpl& net, const torch::T
           cpu());
       s.binary = dnnl::binary(s.binary_pd);
       reserve_scratch(s.binary_pd, most_scratch);
-    } else if (node.op == "MaxPool") {
-      s.kind = Kind::MaxPool;
+    } else if (node.op == "MaxPool" || node.op == "AveragePool") {
+      // Max pooling (the ImageNet stem) or ResNet-D's average-pool shortcut (ceil mode, padding not counted).
+      const bool max = node.op == "MaxPool";
+      s.kind = max ? Kind::MaxPool : Kind::AvgPool;
       const int64_t k = node.int_attrs.at("kernel_shape")[0], st = node.int_attrs.at("strides")[0],
                     p = node.int_attrs.at("pads")[0];
-      // The right padding that gives the output size the trace computed (PyTorch rounds down).
+      if (!max && (node.int_attrs.count("count_include_pad") == 0 || node.int_attrs.at("count_include_pad")[0] != 0))
+        throw invalid("oneDNN training: an average pool that counts its padding");
+      const auto alg = max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding;
+      // The right padding that gives the output size the trace computed (PyTorch's floor, or ceil mode's extra
+      // window).
       const int64_t pad_r_h = (dst.h - 1) * st + k - src.h - p, pad_r_w = (dst.w - 1) * st + k - src.w - p;
       const auto attr = user_scratchpad();
       s.pool_pd = jit_only(dnnl::pooling_forward::primitive_desc({dnnl::prop_kind::forward_training,
-                                                                  dnnl::algorithm::pooling_max,
+                                                                  alg,
                                                                   src.desc,
                                                                   dst.desc,
                                                                   {st, st},
@@ -364,13 +370,12 @@ OneDnnTraining::Plan OneDnnTraining::Plan::build(ResNetImpl& net, const torch::T
                                                                   {p, p},
                                                                   {pad_r_h, pad_r_w}},
                                                                  attr, cpu()),
-                           "max pooling for " + node.name);
+                           "pooling for " + node.name);
       s.pool = dnnl::pooling_forward(s.pool_pd);
       s.pool_bwd_pd =
           jit_only(dnnl::pooling_backward::primitive_desc(
-                       {dnnl::algorithm::pooling_max, src.desc, dst.desc, {st, st}, {k, k}, {p, p}, {pad_r_h, pad_r_w}},
-                       attr, cpu(), s.pool_pd),
-                   "max pooling backward for " + node.name);
+                       {alg, src.desc, dst.desc, {st, st}, {k, k}, {p, p}, {pad_r_h, pad_r_w}}, attr, cpu(), s.pool_pd),
+                   "pooling backward for " + node.name);
       s.pool_bwd = dnnl::pooling_backward(s.pool_bwd_pd);
       reserve_scratch(s.pool_pd, most_scratch);
       reserve_scratch(s.pool_bwd_pd, most_scratch);
@@ -459,6 +464,10 @@ torch::Tensor OneDnnTraining::Plan::forward(const torch::Tensor& x, Tape& tape) 
               {DNNL_ARG_SRC_1, mem(values[s.in[1]], tape.values[s.in[1]])},
               {DNNL_ARG_DST, mem(out, dst)}});
         break;
+      case Kind::AvgPool:
+        dst = blocked(out);
+        exec(s.pool, s.pool_pd, {{DNNL_ARG_SRC, mem(values[s.in[0]], src)}, {DNNL_ARG_DST, mem(out, dst)}});
+        break;
       case Kind::MaxPool: {
         dst = blocked(out);
         tape.workspace[i] = bytes(s.pool_pd.workspace_desc().get_size());
@@ -527,12 +536,14 @@ std::vector<torch::Tensor> OneDnnTraining::Plan::backward(Tape& tape, const torc
         accumulate(s.in[1], gi);
         break;
       }
-      case Kind::MaxPool: {
+      case Kind::MaxPool:
+      case Kind::AvgPool: {
         auto gi = blocked(in);
-        exec(s.pool_bwd, s.pool_bwd_pd,
-             {{DNNL_ARG_DIFF_DST, mem(o, g.contiguous())},
-              {DNNL_ARG_WORKSPACE, mem(s.pool_pd.workspace_desc(), tape.workspace[k])},
-              {DNNL_ARG_DIFF_SRC, mem(in, gi)}});
+        std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, mem(o, g.contiguous())},
+                                             {DNNL_ARG_DIFF_SRC, mem(in, gi)}};
+        if (s.kind == Kind::MaxPool)
+          args.emplace(DNNL_ARG_WORKSPACE, mem(s.pool_pd.workspace_desc(), tape.workspace[k]));
+        exec(s.pool_bwd, s.pool_bwd_pd, args);
         accumulate(s.in[0], gi);
         break;
       }
@@ -615,7 +626,6 @@ std::string OneDnnTraining::unsupported(const ResNetImpl& net) {
   const NetSpec& spec = net.spec();
   if (spec.groups != 1) return "grouped convolutions (groups > 1) are not on this path";
   if (spec.squeeze_excite) return "squeeze-and-excitation is not on this path";
-  if (spec.avg_down) return "average-pool shortcuts (avgDown) are not on this path";
   if (spec.drop_path > 0.0) return "stochastic depth (dropPath) is not on this path";
   if (spec.deep_stem && spec.stem_width % block() != 0)
     return "the deep stem's width is not a multiple of " + std::to_string(block()) + " channels";
