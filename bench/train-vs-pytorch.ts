@@ -3,6 +3,7 @@
 // medians and ranges, each ratio taken against the PyTorch run beside it. --compile adds torch.compile (inductor;
 // its compilation is outside the timed window) in each round.
 //   node .test-build/bench/train-vs-pytorch.js [--device cpu|cuda] [--repeats 3] [--cases cifar20,cifar20b16,cifar56,resnet18,resnet50,resnet26d]
+//     (resnet26d: the reference is timm's model, so $RESNET_TORCH_PYTHON must have timm: the venv's)
 //     [--formats channels_last,contiguous] [--precisions float32,bfloat16] [--compile] [--cuda-graph]
 //     [--iterations N] (the warm-up and the timed window, instead of each case's own) [--budget-s S] (starts no
 //     new case after S seconds, so a time-limited GPU call still prints the table of what it measured)
