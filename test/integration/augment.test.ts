@@ -39,18 +39,30 @@ async function dataset(n: number, shape: [number, number, number]): Promise<{ da
 /** The preview's images back as uint8 pixels (normalize 'none': x/255). */
 const toPixels = (x: Float32Array) => Uint8Array.from(x, (v) => Math.round(v * 255));
 
-async function torchvisionApplied(pixels: Uint8Array, shape: number[], draws: unknown): Promise<Uint8Array> {
+/** The images with the draws applied by a reference script (test/python/<script>: IMAGES N C H W DRAWS [extra]
+ *  OUT), read back as uint8. */
+async function referenceApplied(
+  script: string,
+  pixels: Uint8Array,
+  shape: number[],
+  draws: unknown,
+  extra: string[] = [],
+): Promise<Uint8Array> {
   const dir = await tempDir();
   fs.writeFileSync(path.join(dir, 'images.bin'), pixels);
   fs.writeFileSync(path.join(dir, 'draws.json'), JSON.stringify(draws));
-  await runTimm('torchvision_augment.py', [
+  await runTimm(script, [
     path.join(dir, 'images.bin'),
     ...shape.map(String),
     path.join(dir, 'draws.json'),
+    ...extra,
     path.join(dir, 'out.bin'),
   ]);
   return new Uint8Array(fs.readFileSync(path.join(dir, 'out.bin')));
 }
+
+const torchvisionApplied = (pixels: Uint8Array, shape: number[], draws: unknown) =>
+  referenceApplied('torchvision_augment.py', pixels, shape, draws);
 
 /** Per operation: images, and pixels that differ from torchvision's (and by how much at most). */
 function differences(ours: Uint8Array, theirs: Uint8Array, perImage: number, names: string[][]) {
@@ -213,19 +225,8 @@ describe('TrivialAugmentWide and RandAugment: torchvision pixels', () => {
   });
 });
 
-async function timmApplied(pixels: Uint8Array, shape: number[], draws: unknown, fill: number[]): Promise<Uint8Array> {
-  const dir = await tempDir();
-  fs.writeFileSync(path.join(dir, 'images.bin'), pixels);
-  fs.writeFileSync(path.join(dir, 'draws.json'), JSON.stringify(draws));
-  await runTimm('timm_augment.py', [
-    path.join(dir, 'images.bin'),
-    ...shape.map(String),
-    path.join(dir, 'draws.json'),
-    fill.join(','),
-    path.join(dir, 'out.bin'),
-  ]);
-  return new Uint8Array(fs.readFileSync(path.join(dir, 'out.bin')));
-}
+const timmApplied = (pixels: Uint8Array, shape: number[], draws: unknown, fill: number[]) =>
+  referenceApplied('timm_augment.py', pixels, shape, draws, [fill.join(',')]);
 
 describe("timm's RandAugment: Pillow's pixels through timm's own operations", () => {
   for (const [shape, config, fill] of [
